@@ -1,0 +1,6 @@
+"""shipmate: deployment versioning and release tool."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

@@ -1,0 +1,206 @@
+"""Settings, and the one place they are read from files and the environment.
+
+Precedence, lowest first::
+
+    defaults  <  shipmate.toml (or [tool.shipmate] in pyproject.toml)  <  SHIPMATE_* environment  <  flags
+
+The configuration file is looked up from the working directory upwards; the first
+``shipmate.toml``, or ``pyproject.toml`` with a ``[tool.shipmate]`` table, wins.
+``SHIPMATE_CONFIG`` names a file explicitly.  Secrets (tokens, database passwords)
+may be written as ``${ENV_VAR}`` in the file and are substituted from the
+environment, so the file itself can be committed.
+
+Only adapters (``cli``, ``api``) call :func:`load_settings`; services receive the
+resulting :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from shipmate.errors import ConfigError
+
+__all__ = ["Settings", "default_data_dir", "find_config_file", "load_settings"]
+
+#: Top-level tables later features read; accepted here without validation.
+SECTIONS = frozenset({"products", "deploy", "gates", "server", "notifications", "releases"})
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a command needs to know that is not an argument."""
+
+    #: SQLAlchemy-style URL; empty means the default SQLite file in ``data_dir``.
+    database_url: str = ""
+    #: Where the default database, pid files and logs live.
+    data_dir: str = ""
+    #: Default product for commands that take ``--product``.
+    product: str | None = None
+    #: Refuse versions that are not SemVer.
+    strict_semver: bool = False
+    #: Where ``shipmate version next`` looks for the version, in order.
+    version_sources: tuple[str, ...] = (
+        "pyproject.toml",
+        "package.json",
+        "deno.json",
+        "deno.jsonc",
+        "Cargo.toml",
+        "VERSION",
+        "git",
+    )
+    #: Remote mode: the shipmate server's base URL and API key.
+    url: str | None = None
+    token: str | None = None
+    #: The file the settings came from, if any.
+    config_file: str | None = None
+    #: Raw tables for later features (``[deploy]``, ``[gates]``, ...).
+    sections: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.data_dir or default_data_dir()) / 'shipmate.db'}"
+
+
+_FILE_KEYS = {f.name for f in fields(Settings)} - {"config_file", "sections"}
+_ENV_KEYS = {
+    "SHIPMATE_DATABASE_URL": "database_url",
+    "SHIPMATE_DATA_DIR": "data_dir",
+    "SHIPMATE_PRODUCT": "product",
+    "SHIPMATE_STRICT_SEMVER": "strict_semver",
+    "SHIPMATE_VERSION_SOURCES": "version_sources",
+    "SHIPMATE_URL": "url",
+    "SHIPMATE_TOKEN": "token",
+}
+
+
+def default_data_dir(env: Mapping[str, str] | None = None) -> str:
+    env = os.environ if env is None else env
+    if env.get("SHIPMATE_DATA_DIR"):
+        return env["SHIPMATE_DATA_DIR"]
+    base = env.get("XDG_DATA_HOME") or str(
+        Path(env.get("HOME", "~")).expanduser() / ".local" / "share"
+    )
+    return str(Path(base) / "shipmate")
+
+
+def find_config_file(start: Path, env: Mapping[str, str]) -> tuple[Path, dict[str, Any]] | None:
+    """The config file that applies in ``start`` and its ``shipmate`` table."""
+    explicit = env.get("SHIPMATE_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"SHIPMATE_CONFIG names {explicit!r}, which does not exist")
+        data = _read_toml(path)
+        return path, data.get("tool", {}).get(
+            "shipmate", data
+        ) if path.name == "pyproject.toml" else data
+    for folder in [start, *start.parents]:
+        candidate = folder / "shipmate.toml"
+        if candidate.is_file():
+            return candidate, _read_toml(candidate)
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file():
+            table = _read_toml(pyproject).get("tool", {}).get("shipmate")
+            if isinstance(table, dict):
+                return pyproject, table
+        if (folder / ".git").exists():
+            break
+    return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
+
+
+def _substitute(value: Any, env: Mapping[str, str], key: str) -> Any:
+    if isinstance(value, str):
+
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:
+                raise ConfigError(
+                    f"{key} refers to ${{{name}}}, which is not set in the environment",
+                    field=key,
+                )
+            return env[name]
+
+        return _ENV_REF.sub(sub, value)
+    return value
+
+
+def _coerce(key: str, value: Any, origin: str) -> Any:
+    where = f"{key} (from {origin})"
+    if key == "strict_semver":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in (
+            "1",
+            "true",
+            "yes",
+            "on",
+            "0",
+            "false",
+            "no",
+            "off",
+            "",
+        ):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise ConfigError(f"{where} must be true or false, not {value!r}", field=key)
+    if key == "version_sources":
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of file names (or 'git')", field=key)
+        return tuple(value)
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{where} must be a string, not {type(value).__name__}", field=key)
+    return value
+
+
+def load_settings(
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build :class:`Settings` from defaults, the config file, the environment and flags."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    found = find_config_file((cwd or Path.cwd()).resolve(), env)
+    config_file = None
+    sections: dict[str, Any] = {}
+    if found is not None:
+        path, table = found
+        config_file = str(path)
+        for key, value in table.items():
+            if key in SECTIONS:
+                sections[key] = value
+                continue
+            if key not in _FILE_KEYS:
+                known = ", ".join(sorted(_FILE_KEYS | SECTIONS))
+                raise ConfigError(f"{path}: unknown setting {key!r} (known: {known})", field=key)
+            values[key] = _coerce(key, _substitute(value, env, key), str(path))
+    for name, key in _ENV_KEYS.items():
+        if name in env:
+            values[key] = _coerce(key, env[name], name)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = _coerce(key, value, "command line")
+    if not values.get("data_dir"):
+        values["data_dir"] = default_data_dir(env)
+    return replace(Settings(), config_file=config_file, sections=sections, **values)

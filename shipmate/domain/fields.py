@@ -1,0 +1,136 @@
+"""Validation of the plain fields every front end accepts.
+
+Each check returns the clean value or raises InvalidInputError naming the field.
+Limits follow the Versioner wire protocol where it has one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from shipmate.errors import InvalidInputError, PayloadTooLargeError
+
+__all__ = [
+    "MAX_METADATA_BYTES",
+    "format_time",
+    "parse_metadata",
+    "parse_time",
+    "validate_name",
+    "validate_text",
+]
+
+MAX_METADATA_BYTES = 100 * 1024
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/@:]*$")
+
+
+def validate_name(value: object, *, field: str, max_length: int = 100) -> str:
+    """Product and environment names: letters, digits and ``. _ - / @ :``."""
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{field} must be a string", field=field)
+    name = value.strip()
+    if not name:
+        raise InvalidInputError(f"{field} must not be empty", field=field)
+    if len(name) > max_length:
+        raise InvalidInputError(
+            f"{field} is {len(name)} characters long; the limit is {max_length}", field=field
+        )
+    if not _NAME.match(name):
+        raise InvalidInputError(
+            f"{field} {name!r} may contain only letters, digits and . _ - / @ : "
+            "and must start with a letter or digit",
+            field=field,
+        )
+    return name
+
+
+def validate_text(value: object, *, field: str, max_length: int) -> str | None:
+    """An optional free-text field: None or blank gives None; too long is an error."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{field} must be a string", field=field)
+    text = value.strip()
+    if not text:
+        return None
+    if len(text) > max_length:
+        raise InvalidInputError(
+            f"{field} is {len(text)} characters long; the limit is {max_length}", field=field
+        )
+    if "\x00" in text:
+        raise InvalidInputError(f"{field} must not contain NUL characters", field=field)
+    return text
+
+
+def parse_metadata(value: object, *, field: str = "metadata") -> dict[str, Any]:
+    """A JSON object given as text or as a mapping, at most 100 KB once encoded."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        if len(value.encode()) > MAX_METADATA_BYTES:
+            raise PayloadTooLargeError(
+                f"{field} is {len(value.encode())} bytes; the limit is {MAX_METADATA_BYTES}",
+                field=field,
+            )
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(
+                f"{field} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                field=field,
+            ) from None
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(f"{field} must be a JSON object", field=field)
+    data = dict(value)
+    encoded = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(encoded) > MAX_METADATA_BYTES:
+        raise PayloadTooLargeError(
+            f"{field} is {len(encoded)} bytes; the limit is {MAX_METADATA_BYTES}", field=field
+        )
+    if "\\u0000" in encoded.decode():
+        raise InvalidInputError(f"{field} must not contain NUL characters", field=field)
+    return data
+
+
+def parse_time(value: object, *, field: str) -> datetime:
+    """RFC 3339 / ISO 8601 with a zone (``Z`` or ``+hh:mm``); returned in UTC.
+
+    A time without a zone is refused rather than guessed.  A datetime object is
+    accepted when it is zone-aware.
+    """
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        if text.endswith(("z", "Z")):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidInputError(
+                f"{field} {value!r} is not an RFC 3339 time (e.g. 2026-11-22T10:00:00Z)",
+                field=field,
+            ) from None
+    else:
+        raise InvalidInputError(f"{field} must be an RFC 3339 time string", field=field)
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise InvalidInputError(
+            f"{field} {value!r} has no time zone; add Z or an offset such as +00:00",
+            field=field,
+        )
+    if not 1970 <= parsed.year <= 9999:
+        raise InvalidInputError(f"{field} {value!r} is out of range", field=field)
+    return parsed.astimezone(UTC)
+
+
+def format_time(value: datetime | None) -> str | None:
+    """UTC, RFC 3339, ``Z``, millisecond precision: ``2026-11-22T10:00:00.123Z``."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"

@@ -1,0 +1,290 @@
+"""What services return: plain frozen records, rendered by every adapter.
+
+``to_dict`` gives the JSON shape of shipmate's own API and ``--json`` output:
+snake_case names, ids as strings, times as RFC 3339 with ``Z``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shipmate.domain.fields import format_time
+
+__all__ = [
+    "BuildRecord",
+    "DeploymentRecord",
+    "EventRecord",
+    "HistoryPage",
+    "Matrix",
+    "MatrixCell",
+    "Stats",
+    "VersionCount",
+]
+
+
+def _sid(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    id: int
+    product: str
+    version: str
+    build_number: int
+    full_version: str
+    status: str
+    commit_sha: str | None
+    branch: str | None
+    repository: str | None
+    built_by: str | None
+    ci_platform: str | None
+    ci_run_id: str | None
+    ci_run_url: str | None
+    source_system: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    product_id: int = 0
+    version_id: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "product": self.product,
+            "product_id": str(self.product_id),
+            "version": self.version,
+            "version_id": str(self.version_id),
+            "build_number": self.build_number,
+            "full_version": self.full_version,
+            "status": self.status,
+            "commit_sha": self.commit_sha,
+            "branch": self.branch,
+            "repository": self.repository,
+            "built_by": self.built_by,
+            "ci_platform": self.ci_platform,
+            "ci_run_id": self.ci_run_id,
+            "ci_run_url": self.ci_run_url,
+            "source_system": self.source_system,
+            "metadata": self.metadata,
+            "created_at": format_time(self.created_at),
+            "started_at": format_time(self.started_at),
+            "completed_at": format_time(self.completed_at),
+        }
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    id: int
+    type: str
+    at: datetime
+    actor: str | None
+    key_name: str | None
+    product: str | None
+    environment: str | None
+    deployment_id: int | None
+    from_status: str | None
+    to_status: str | None
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "type": self.type,
+            "at": format_time(self.at),
+            "actor": self.actor,
+            "key_name": self.key_name,
+            "product": self.product,
+            "environment": self.environment,
+            "deployment_id": _sid(self.deployment_id),
+            "from_status": self.from_status,
+            "to_status": self.to_status,
+            "data": self.data,
+        }
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    id: int
+    product: str
+    environment: str
+    environment_kind: str
+    version: str
+    build_number: int | None
+    full_version: str
+    status: str
+    kind: str
+    reverts_id: int | None
+    commit_sha: str | None
+    branch: str | None
+    repository: str | None
+    deployed_by: str | None
+    ci_platform: str | None
+    ci_run_id: str | None
+    ci_run_url: str | None
+    source_system: str | None
+    metadata: dict[str, Any]
+    deployed_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: int | None
+    product_id: int = 0
+    environment_id: int = 0
+    version_id: int = 0
+    events: tuple[EventRecord, ...] = field(default=())
+
+    def to_dict(self, *, with_events: bool = False) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": str(self.id),
+            "product": self.product,
+            "product_id": str(self.product_id),
+            "environment": self.environment,
+            "environment_id": str(self.environment_id),
+            "environment_kind": self.environment_kind,
+            "version": self.version,
+            "version_id": str(self.version_id),
+            "build_number": self.build_number,
+            "full_version": self.full_version,
+            "status": self.status,
+            "kind": self.kind,
+            "reverts_id": _sid(self.reverts_id),
+            "commit_sha": self.commit_sha,
+            "branch": self.branch,
+            "repository": self.repository,
+            "deployed_by": self.deployed_by,
+            "ci_platform": self.ci_platform,
+            "ci_run_id": self.ci_run_id,
+            "ci_run_url": self.ci_run_url,
+            "source_system": self.source_system,
+            "metadata": self.metadata,
+            "deployed_at": format_time(self.deployed_at),
+            "created_at": format_time(self.created_at),
+            "updated_at": format_time(self.updated_at),
+            "started_at": format_time(self.started_at),
+            "finished_at": format_time(self.finished_at),
+            "duration_ms": self.duration_ms,
+        }
+        if with_events:
+            body["events"] = [e.to_dict() for e in self.events]
+        return body
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    items: tuple[DeploymentRecord, ...]
+    next_cursor: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "items": [d.to_dict() for d in self.items],
+            "next_cursor": self.next_cursor,
+            "count": len(self.items),
+        }
+
+
+@dataclass(frozen=True)
+class MatrixCell:
+    product: str
+    environment: str
+    deployment_id: int
+    version: str
+    full_version: str
+    status: str
+    since: datetime
+    age_seconds: float
+    deployed_by: str | None
+    commit_sha: str | None
+    drift: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "product": self.product,
+            "environment": self.environment,
+            "deployment_id": str(self.deployment_id),
+            "version": self.version,
+            "full_version": self.full_version,
+            "status": self.status,
+            "since": format_time(self.since),
+            "age_seconds": round(self.age_seconds, 3),
+            "deployed_by": self.deployed_by,
+            "commit_sha": self.commit_sha,
+            "drift": self.drift,
+        }
+
+
+@dataclass(frozen=True)
+class Matrix:
+    products: tuple[str, ...]
+    environments: tuple[tuple[str, str], ...]  # (name, kind), in promotion order
+    cells: tuple[MatrixCell, ...]
+
+    def cell(self, product: str, environment: str) -> MatrixCell | None:
+        for c in self.cells:
+            if c.product == product and c.environment == environment:
+                return c
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "products": list(self.products),
+            "environments": [{"name": n, "kind": k} for n, k in self.environments],
+            "cells": [c.to_dict() for c in self.cells],
+        }
+
+
+@dataclass(frozen=True)
+class VersionCount:
+    version: str
+    total: int
+    completed: int
+    failed: int
+    rolled_back: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "total": self.total,
+            "completed": self.completed,
+            "failed": self.failed,
+            "rolled_back": self.rolled_back,
+        }
+
+
+@dataclass(frozen=True)
+class Stats:
+    total: int
+    by_status: dict[str, int]
+    success_rate: float | None
+    latest_full_version: str | None
+    latest_deployed_at: datetime | None
+    versions: tuple[VersionCount, ...]
+
+    @property
+    def completed(self) -> int:
+        return self.by_status.get("completed", 0)
+
+    @property
+    def failed(self) -> int:
+        return self.by_status.get("failed", 0)
+
+    @property
+    def rolled_back(self) -> int:
+        return self.by_status.get("rolled_back", 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "by_status": self.by_status,
+            "completed": self.completed,
+            "failed": self.failed,
+            "rolled_back": self.rolled_back,
+            "success_rate": self.success_rate,
+            "latest_full_version": self.latest_full_version,
+            "latest_deployed_at": format_time(self.latest_deployed_at),
+            "versions": [v.to_dict() for v in self.versions],
+        }

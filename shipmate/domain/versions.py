@@ -1,0 +1,125 @@
+"""Version strings: SemVer when they parse, opaque otherwise; full versions with builds.
+
+A SemVer version orders by SemVer 2.0.0 precedence (build metadata ignored).  An
+opaque version (a commit SHA, ``2026.11-rc``) orders by first appearance, which the
+store keeps as a sequence number; this module only says which kind a string is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from shipmate.errors import InvalidInputError
+
+__all__ = [
+    "MAX_VERSION_LENGTH",
+    "FullVersion",
+    "SemVer",
+    "format_full_version",
+    "parse_full_version",
+    "parse_semver",
+    "validate_version",
+]
+
+MAX_VERSION_LENGTH = 100
+
+_SEMVER = re.compile(
+    r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
+    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
+)
+_OPAQUE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._\-+/:~]*$")
+_FULL = re.compile(r"^(?P<version>.+)\+build\.(?P<build>[1-9]\d*)$")
+
+
+@dataclass(frozen=True, slots=True)
+class SemVer:
+    major: int
+    minor: int
+    patch: int
+    prerelease: tuple[str, ...] = ()
+    build: tuple[str, ...] = ()
+
+    def precedence_key(self) -> tuple[object, ...]:
+        """A key that sorts versions by SemVer precedence, ignoring build metadata."""
+        if not self.prerelease:
+            pre: tuple[object, ...] = ((1,),)
+        else:
+            pre = (
+                (0,),
+                *(((0, int(p), "") if p.isdigit() else (1, 0, p)) for p in self.prerelease),
+            )
+        return (self.major, self.minor, self.patch, pre)
+
+    def __str__(self) -> str:
+        text = f"{self.major}.{self.minor}.{self.patch}"
+        if self.prerelease:
+            text += "-" + ".".join(self.prerelease)
+        if self.build:
+            text += "+" + ".".join(self.build)
+        return text
+
+
+def parse_semver(text: str) -> SemVer | None:
+    """Parse ``text`` as SemVer 2.0.0 (a leading ``v`` is allowed); None when it is not."""
+    match = _SEMVER.match(text)
+    if match is None:
+        return None
+    major, minor, patch, pre, build = match.groups()
+    return SemVer(
+        int(major),
+        int(minor),
+        int(patch),
+        tuple(pre.split(".")) if pre else (),
+        tuple(build.split(".")) if build else (),
+    )
+
+
+def validate_version(text: object, *, field: str = "version", strict_semver: bool = False) -> str:
+    """Return the version string, or raise naming ``field`` and the problem."""
+    if not isinstance(text, str):
+        raise InvalidInputError(f"{field} must be a string", field=field)
+    value = text.strip()
+    if not value:
+        raise InvalidInputError(f"{field} must not be empty", field=field)
+    if len(value) > MAX_VERSION_LENGTH:
+        raise InvalidInputError(
+            f"{field} is {len(value)} characters long; the limit is {MAX_VERSION_LENGTH}",
+            field=field,
+        )
+    if parse_semver(value) is not None:
+        return value
+    if strict_semver:
+        raise InvalidInputError(
+            f"{field} {value!r} is not a semantic version (X.Y.Z[-pre][+build])", field=field
+        )
+    if not _OPAQUE.match(value):
+        raise InvalidInputError(
+            f"{field} {value!r} contains characters not allowed in a version "
+            "(letters, digits and . _ - + / : ~ only, starting with a letter or digit)",
+            field=field,
+        )
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class FullVersion:
+    version: str
+    build_number: int | None
+
+    def __str__(self) -> str:
+        return format_full_version(self.version, self.build_number)
+
+
+def format_full_version(version: str, build_number: int | None) -> str:
+    """``1.4.0`` and 7 give ``1.4.0+build.7``; no build gives the bare version."""
+    return version if build_number is None else f"{version}+build.{build_number}"
+
+
+def parse_full_version(text: str) -> FullVersion:
+    """Split ``1.4.0+build.7`` into version and build; a bare version has no build."""
+    match = _FULL.match(text.strip())
+    if match is None:
+        return FullVersion(text.strip(), None)
+    return FullVersion(match["version"], int(match["build"]))

@@ -1,0 +1,195 @@
+"""Every error shipmate raises on purpose, under one root.
+
+::
+
+    ShipmateError                      code            CLI exit  HTTP
+    ├── InvalidInputError              invalid_input   2         422
+    │   └── PayloadTooLargeError       payload_too_large 2       413
+    ├── ConfigError                    config_error    2         500 (never reached by a request)
+    ├── NotFoundError                  not_found       1         404
+    ├── ConflictError                  conflict        1         409
+    │   └── VersionCommitConflictError version_commit_conflict 1 409
+    ├── IllegalTransitionError         illegal_transition 1      409
+    ├── AuthenticationError            unauthenticated 1         401
+    ├── PermissionDeniedError          forbidden       1         403
+    ├── GateBlockedError               gate_blocked    3         409/423/428 (per gate)
+    ├── DeployError                    deploy_failed   1         500
+    │   ├── ArtifactMissingError       artifact_missing 1        409
+    │   ├── HealthCheckError           health_check_failed 1     502
+    │   └── SwitchError                switch_failed   1         502
+    ├── RemoteError                    remote_error    1         502
+    └── StoreError                     store_error     1         503
+
+Each error carries a stable ``code`` (matched on by API and CLI consumers), a
+human message that names the field and the problem, and optionally the ``field``
+it is about.  Adapters translate errors in exactly one place each:
+``shipmate.cli.main`` (one stderr line, exit code) and, later, the API's handler
+(one JSON shape).  ``domain/`` raises these too: they carry no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "ArtifactMissingError",
+    "AuthenticationError",
+    "ConfigError",
+    "ConflictError",
+    "DeployError",
+    "GateBlockedError",
+    "HealthCheckError",
+    "IllegalTransitionError",
+    "InvalidInputError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "RemoteError",
+    "ShipmateError",
+    "StoreError",
+    "SwitchError",
+    "VersionCommitConflictError",
+]
+
+
+class ShipmateError(Exception):
+    """Root of every error shipmate raises on purpose."""
+
+    code: ClassVar[str] = "error"
+    exit_code: ClassVar[int] = 1
+    http_status: ClassVar[int] = 500
+
+    def __init__(self, message: str, *, field: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.details: dict[str, Any] = details
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        """The one error shape used by the API and ``--json`` output."""
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+class InvalidInputError(ShipmateError):
+    """A value given by the user is malformed, out of range or missing."""
+
+    code = "invalid_input"
+    exit_code = 2
+    http_status = 422
+
+
+class PayloadTooLargeError(InvalidInputError):
+    """A body or a metadata object is over its size limit."""
+
+    code = "payload_too_large"
+    http_status = 413
+
+
+class ConfigError(ShipmateError):
+    """The configuration file or environment holds something unusable."""
+
+    code = "config_error"
+    exit_code = 2
+
+
+class NotFoundError(ShipmateError):
+    """A named product, environment, deployment, build or key does not exist."""
+
+    code = "not_found"
+    http_status = 404
+
+
+class ConflictError(ShipmateError):
+    """The write contradicts what is already recorded."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class VersionCommitConflictError(ConflictError):
+    """A version (or build) was recorded with one commit and reported with another."""
+
+    code = "version_commit_conflict"
+
+
+class IllegalTransitionError(ShipmateError):
+    """A deployment cannot move from its status to the one requested."""
+
+    code = "illegal_transition"
+    http_status = 409
+
+
+class AuthenticationError(ShipmateError):
+    """No key, or a key that is unknown or revoked."""
+
+    code = "unauthenticated"
+    http_status = 401
+
+
+class PermissionDeniedError(ShipmateError):
+    """The key is valid but its scope or products do not allow this."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class GateBlockedError(ShipmateError):
+    """A deployment gate refused the deployment.
+
+    ``details`` carries ``gate_code`` (``DEPLOYMENT_IN_PROGRESS``, ``NO_DEPLOY_WINDOW``,
+    ``FLOW_VIOLATION``, ``INSUFFICIENT_SOAK_TIME``, ``APPROVAL_REQUIRED``), ``rule_name``
+    and optionally ``retry_after``.
+    """
+
+    code = "gate_blocked"
+    exit_code = 3
+    http_status = 409
+
+
+class DeployError(ShipmateError):
+    """A deploy, rollback or roll-forward run failed."""
+
+    code = "deploy_failed"
+
+
+class ArtifactMissingError(DeployError):
+    """The artifact (image, release folder, ...) for a version is not available."""
+
+    code = "artifact_missing"
+    http_status = 409
+
+
+class HealthCheckError(DeployError):
+    """A health check did not pass before its deadline."""
+
+    code = "health_check_failed"
+    http_status = 502
+
+
+class SwitchError(DeployError):
+    """The traffic switch could not be applied (nginx -t failed, ...)."""
+
+    code = "switch_failed"
+    http_status = 502
+
+
+class RemoteError(ShipmateError):
+    """The shipmate server could not be reached or answered with a server error."""
+
+    code = "remote_error"
+    http_status = 502
+
+
+class StoreError(ShipmateError):
+    """The database could not be reached or is not at the expected schema."""
+
+    code = "store_error"
+    http_status = 503

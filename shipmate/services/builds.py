@@ -1,0 +1,166 @@
+"""Build numbers: allocated per (product, version), gapless and unique under concurrency.
+
+The counter is one row per version, bumped with ``INSERT ... ON CONFLICT DO UPDATE
+... RETURNING`` inside the same transaction that inserts the build, so a number is
+either both allocated and recorded, or neither: no gap, no duplicate, on SQLite
+(writers serialized by ``BEGIN IMMEDIATE``) and PostgreSQL (row lock on the
+counter) alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from shipmate.domain.fields import parse_metadata, validate_name, validate_text
+from shipmate.domain.lifecycle import Status, parse_status
+from shipmate.domain.records import BuildRecord
+from shipmate.domain.versions import format_full_version, parse_semver, validate_version
+from shipmate.errors import NotFoundError
+from shipmate.services.context import Context
+from shipmate.store.catalog import dialect_insert, ensure_product, ensure_version
+from shipmate.store.deployments import append_event
+from shipmate.store.schema import build_counters, builds, products, versions
+
+__all__ = ["BuildRequest", "allocate_build", "get_build"]
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    product: str
+    version: str
+    commit_sha: str | None = None
+    branch: str | None = None
+    repository: str | None = None
+    built_by: str | None = None
+    ci_platform: str | None = None
+    ci_run_id: str | None = None
+    ci_run_url: str | None = None
+    source_system: str | None = None
+    status: str = "pending"
+    metadata: dict[str, Any] = field(default_factory=dict)
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    #: Name of the API key that made the request, for the event log.
+    key_name: str | None = None
+
+
+def _clean(req: BuildRequest, strict_semver: bool) -> dict[str, Any]:
+    return {
+        "product": validate_name(req.product, field="product", max_length=255),
+        "version": validate_version(req.version, strict_semver=strict_semver),
+        "status": parse_status(req.status).value,
+        "commit_sha": validate_text(req.commit_sha, field="commit", max_length=64),
+        "branch": validate_text(req.branch, field="branch", max_length=255),
+        "repository": validate_text(req.repository, field="repository", max_length=500),
+        "built_by": validate_text(req.built_by, field="built_by", max_length=255),
+        "ci_platform": validate_text(req.ci_platform, field="ci_platform", max_length=50),
+        "ci_run_id": validate_text(req.ci_run_id, field="ci_run_id", max_length=255),
+        "ci_run_url": validate_text(req.ci_run_url, field="ci_run_url", max_length=500),
+        "source_system": validate_text(req.source_system, field="source_system", max_length=50),
+        "extra": parse_metadata(req.metadata),
+    }
+
+
+def next_build_number(conn: Connection, version_id: int, now: datetime) -> int:
+    stmt = dialect_insert(conn, build_counters).values(
+        version_id=version_id, last_build_number=1, updated_at=now
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["version_id"],
+        set_={
+            "last_build_number": build_counters.c.last_build_number + 1,
+            "updated_at": now,
+        },
+    ).returning(build_counters.c.last_build_number)
+    return int(conn.execute(stmt).scalar_one())
+
+
+def allocate_build(ctx: Context, req: BuildRequest) -> BuildRecord:
+    """Allocate the next build number of ``req.version`` and record the build."""
+    values = _clean(req, ctx.settings.strict_semver)
+    product = values.pop("product")
+    version = values.pop("version")
+    now = ctx.now()
+    with ctx.write() as conn:
+        product_id = ensure_product(conn, product, now)
+        version_row = ensure_version(
+            conn, product_id, version, parse_semver(version) is not None, now
+        )
+        number = next_build_number(conn, version_row.id, now)
+        full = format_full_version(version, number)
+        started = req.started_at or (now if values["status"] == Status.STARTED else None)
+        build_id = conn.execute(
+            insert(builds)
+            .values(
+                product_id=product_id,
+                version_id=version_row.id,
+                build_number=number,
+                full_version=full,
+                created_at=now,
+                started_at=started,
+                completed_at=req.completed_at,
+                **values,
+            )
+            .returning(builds.c.id)
+        ).scalar_one()
+        append_event(
+            conn,
+            type="build.allocated",
+            at=now,
+            actor=values["built_by"],
+            key_name=req.key_name,
+            product_id=product_id,
+            data={"full_version": full, "build_id": str(build_id), "commit": values["commit_sha"]},
+        )
+        record = _load(conn, int(build_id))
+    assert record is not None
+    return record
+
+
+def _load(conn: Connection, build_id: int) -> BuildRecord | None:
+    row = conn.execute(
+        select(*builds.c, products.c.name.label("product_name"), versions.c.version)
+        .select_from(
+            builds.join(products, products.c.id == builds.c.product_id).join(
+                versions, versions.c.id == builds.c.version_id
+            )
+        )
+        .where(builds.c.id == build_id)
+    ).first()
+    if row is None:
+        return None
+    m = row._mapping
+    return BuildRecord(
+        id=m["id"],
+        product=m["product_name"],
+        version=m["version"],
+        build_number=m["build_number"],
+        full_version=m["full_version"],
+        status=m["status"],
+        commit_sha=m["commit_sha"],
+        branch=m["branch"],
+        repository=m["repository"],
+        built_by=m["built_by"],
+        ci_platform=m["ci_platform"],
+        ci_run_id=m["ci_run_id"],
+        ci_run_url=m["ci_run_url"],
+        source_system=m["source_system"],
+        metadata=dict(m["extra"] or {}),
+        created_at=m["created_at"],
+        started_at=m["started_at"],
+        completed_at=m["completed_at"],
+        product_id=m["product_id"],
+        version_id=m["version_id"],
+    )
+
+
+def get_build(ctx: Context, build_id: int) -> BuildRecord:
+    with ctx.read() as conn:
+        record = _load(conn, build_id)
+    if record is None:
+        raise NotFoundError(f"build {build_id} does not exist", field="id")
+    return record

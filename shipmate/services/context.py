@@ -1,0 +1,60 @@
+"""The context every service takes: settings, the database and the clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from shipmate.config import Settings
+from shipmate.errors import StoreError
+from shipmate.store.engine import WRITE, make_engine
+from shipmate.store.migrate import ensure_schema
+
+__all__ = ["Context", "open_context", "utcnow"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Context:
+    """Built once by an adapter and passed to every service call."""
+
+    settings: Settings
+    engine: Engine
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction: committed on success, rolled back on any error."""
+        try:
+            with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+                yield conn
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise StoreError(f"lost the database connection: {exc.orig}") from None
+            raise
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_context(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Context:
+    """Connect to the configured database and bring its schema up to date."""
+    engine = make_engine(settings.effective_database_url)
+    ensure_schema(engine)
+    return Context(settings=settings, engine=engine, clock=clock)

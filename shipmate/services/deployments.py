@@ -1,0 +1,549 @@
+"""Recording deployments: create or advance through the lifecycle, in one transaction.
+
+``record_deployment`` is what the CLI's ``record``, the REST API and the
+Versioner endpoints all call.  A status event either opens a deployment or
+advances the open one it belongs to (same product, environment and version, and
+the same CI run when both sides know it), so a CI job's ``started`` then
+``completed`` is one deployment with a duration.  The deployment row, its event
+and the current-state row change together or not at all.
+"""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, desc, select
+
+from shipmate.domain.environments import infer_kind
+from shipmate.domain.environments import parse_kind as parse_env_kind
+from shipmate.domain.fields import parse_metadata, validate_name, validate_text
+from shipmate.domain.lifecycle import (
+    OPEN,
+    DeploymentKind,
+    Status,
+    check_transition,
+    parse_kind,
+    parse_status,
+)
+from shipmate.domain.records import DeploymentRecord
+from shipmate.domain.versions import (
+    format_full_version,
+    parse_full_version,
+    parse_semver,
+    validate_version,
+)
+from shipmate.errors import (
+    InvalidInputError,
+    NotFoundError,
+    VersionCommitConflictError,
+)
+from shipmate.services.context import Context
+from shipmate.store.catalog import (
+    ensure_environment,
+    ensure_product,
+    ensure_version,
+    find_environment_id,
+    find_product_id,
+    lock_product_environment,
+    pin_version_commit,
+)
+from shipmate.store.deployments import (
+    append_event,
+    deployment_select,
+    find_open_deployment,
+    get_deployment,
+    insert_deployment,
+    refresh_current_state,
+    row_to_deployment,
+    update_deployment,
+)
+from shipmate.store.schema import builds, deployments
+
+__all__ = ["RecordRequest", "default_actor", "mark_rollback", "record_deployment"]
+
+
+def default_actor() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+@dataclass(frozen=True)
+class RecordRequest:
+    """One status event for a deployment, as any front end received it."""
+
+    environment: str
+    status: str
+    product: str | None = None
+    version: str | None = None
+    build_number: int | None = None
+    deployment_id: int | None = None
+    kind: str = "deploy"
+    reverts_id: int | None = None
+    commit_sha: str | None = None
+    branch: str | None = None
+    repository: str | None = None
+    deployed_by: str | None = None
+    ci_platform: str | None = None
+    ci_run_id: str | None = None
+    ci_run_url: str | None = None
+    source_system: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    environment_kind: str | None = None
+    #: Name of the API key that made the request, for the event log.
+    key_name: str | None = None
+
+
+@dataclass(frozen=True)
+class _Clean:
+    environment: str
+    status: Status
+    product: str | None
+    version: str | None
+    build_number: int | None
+    kind: DeploymentKind
+    env_kind: str | None
+    text: dict[str, str | None]
+    metadata: dict[str, Any]
+
+
+def _clean(req: RecordRequest, strict_semver: bool) -> _Clean:
+    product = (
+        None if req.product is None else validate_name(req.product, field="product", max_length=255)
+    )
+    version = None
+    build_number = req.build_number
+    if req.version is not None:
+        full = parse_full_version(str(req.version))
+        version = validate_version(full.version, strict_semver=strict_semver)
+        if full.build_number is not None:
+            if build_number is not None and build_number != full.build_number:
+                raise InvalidInputError(
+                    f"version names build {full.build_number} but build is {build_number}",
+                    field="build",
+                )
+            build_number = full.build_number
+    if build_number is not None and (
+        isinstance(build_number, bool) or not isinstance(build_number, int) or build_number < 1
+    ):
+        raise InvalidInputError("build must be a whole number of at least 1", field="build")
+    if req.deployment_id is None:
+        if product is None:
+            raise InvalidInputError(
+                "product is required (or give a deployment id)", field="product"
+            )
+        if version is None:
+            raise InvalidInputError(
+                "version is required (or give a deployment id)", field="version"
+            )
+    text = {
+        "commit_sha": validate_text(req.commit_sha, field="commit", max_length=64),
+        "branch": validate_text(req.branch, field="branch", max_length=255),
+        "repository": validate_text(req.repository, field="repository", max_length=500),
+        "deployed_by": validate_text(req.deployed_by, field="deployed_by", max_length=255),
+        "ci_platform": validate_text(req.ci_platform, field="ci_platform", max_length=50),
+        "ci_run_id": validate_text(req.ci_run_id, field="ci_run_id", max_length=255),
+        "ci_run_url": validate_text(req.ci_run_url, field="ci_run_url", max_length=500),
+        "source_system": validate_text(req.source_system, field="source_system", max_length=50),
+    }
+    return _Clean(
+        environment=validate_name(req.environment, field="environment"),
+        status=parse_status(req.status),
+        product=product,
+        version=version,
+        build_number=build_number,
+        kind=parse_kind(req.kind),
+        env_kind=None if req.environment_kind is None else parse_env_kind(req.environment_kind),
+        text=text,
+        metadata=parse_metadata(req.metadata),
+    )
+
+
+def _duration_ms(start: datetime | None, end: datetime | None) -> int | None:
+    if start is None or end is None:
+        return None
+    return int((end - start).total_seconds() * 1000)
+
+
+def _check_times(started: datetime | None, finished: datetime | None) -> None:
+    if started is not None and finished is not None and finished < started:
+        raise InvalidInputError(
+            "completed_at is before started_at; check both times and their zones",
+            field="completed_at",
+        )
+
+
+def record_deployment(ctx: Context, req: RecordRequest) -> DeploymentRecord:
+    """Create or advance a deployment; returns it as stored."""
+    c = _clean(req, ctx.settings.strict_semver)
+    now = ctx.now()
+    actor = c.text["deployed_by"] or default_actor()
+    with ctx.write() as conn:
+        if req.deployment_id is not None:
+            dep_id = _advance_by_id(conn, ctx, req, c, now, actor)
+        else:
+            dep_id = _record_by_match(conn, ctx, req, c, now, actor)
+        record = get_deployment(conn, dep_id)
+    assert record is not None
+    return record
+
+
+def _advance_by_id(
+    conn: Connection, ctx: Context, req: RecordRequest, c: _Clean, now: datetime, actor: str | None
+) -> int:
+    assert req.deployment_id is not None
+    current = get_deployment(conn, req.deployment_id, for_update=True)
+    if current is None:
+        raise NotFoundError(f"deployment {req.deployment_id} does not exist", field="id")
+    for name, given, actual in (
+        ("product", c.product, current.product),
+        ("environment", c.environment, current.environment),
+        ("version", c.version, current.version),
+    ):
+        if given is not None and given != actual:
+            raise InvalidInputError(
+                f"deployment {current.id} is for {name} {actual!r}, not {given!r}", field=name
+            )
+    lock_product_environment(conn, current.product_id, current.environment_id)
+    if c.status == Status(current.status):
+        return current.id  # a repeated event: nothing to change
+    _advance(conn, current, req, c, now, actor)
+    return current.id
+
+
+def _record_by_match(
+    conn: Connection, ctx: Context, req: RecordRequest, c: _Clean, now: datetime, actor: str | None
+) -> int:
+    assert c.product is not None and c.version is not None
+    product_id = ensure_product(conn, c.product, now)
+    environment_id = ensure_environment(
+        conn,
+        c.environment,
+        now,
+        c.env_kind or infer_kind(c.environment),
+        inferred=c.env_kind is None,
+    )
+    version_row = ensure_version(
+        conn, product_id, c.version, parse_semver(c.version) is not None, now
+    )
+    lock_product_environment(conn, product_id, environment_id)
+    commit = c.text["commit_sha"]
+    if commit is not None:
+        _check_commit(conn, c, version_row.id, version_row.commit_sha, commit)
+
+    if c.status == Status.ROLLED_BACK:
+        target = _latest_completed(conn, product_id, environment_id, version_row.id, c.build_number)
+        if target is None:
+            raise NotFoundError(
+                f"no completed deployment of {c.product} "
+                f"{format_full_version(c.version, c.build_number)} in {c.environment} "
+                "to mark rolled back",
+                field="version",
+            )
+        _advance(conn, target, req, c, now, actor)
+        return target.id
+
+    if c.status != Status.PENDING:
+        open_statuses = [Status.PENDING.value]
+        if c.status != Status.STARTED:
+            open_statuses.append(Status.STARTED.value)
+        match = find_open_deployment(
+            conn,
+            product_id=product_id,
+            environment_id=environment_id,
+            version_id=version_row.id,
+            ci_run_id=c.text["ci_run_id"],
+            statuses=open_statuses if c.status != Status.STARTED else OPEN,
+        )
+        if match is not None and (
+            c.build_number is None or match.build_number in (None, c.build_number)
+        ):
+            if Status(match.status) == c.status:
+                return match.id  # the same start sent twice
+            _advance(conn, match, req, c, now, actor)
+            return match.id
+
+    started = req.started_at if c.status != Status.PENDING else None
+    finished = None
+    if c.status == Status.STARTED:
+        started = started or now
+    elif c.status in (Status.COMPLETED, Status.FAILED, Status.ABORTED):
+        finished = req.completed_at or now
+    _check_times(started, finished)
+    reverts_id = _check_reverts(conn, req.reverts_id, product_id, environment_id)
+    values = {
+        "product_id": product_id,
+        "environment_id": environment_id,
+        "version_id": version_row.id,
+        "version": c.version,
+        "build_number": c.build_number,
+        "full_version": format_full_version(c.version, c.build_number),
+        "status": c.status.value,
+        "kind": c.kind.value,
+        "reverts_id": reverts_id,
+        **{k: v for k, v in c.text.items()},
+        "deployed_by": actor,
+        "extra": c.metadata,
+        "deployed_at": started or finished or now,
+        "created_at": now,
+        "updated_at": now,
+        "started_at": started,
+        "finished_at": finished,
+        "duration_ms": _duration_ms(started, finished),
+    }
+    dep_id = insert_deployment(conn, values)
+    append_event(
+        conn,
+        type=f"deployment.{c.status.value}",
+        at=now,
+        actor=actor,
+        key_name=req.key_name,
+        product_id=product_id,
+        environment_id=environment_id,
+        deployment_id=dep_id,
+        from_status=None,
+        to_status=c.status.value,
+        data={"full_version": values["full_version"], "kind": c.kind.value},
+    )
+    if c.status == Status.COMPLETED:
+        _on_completed(conn, dep_id, c.kind, reverts_id, now, actor, req.key_name)
+        refresh_current_state(conn, product_id, environment_id)
+    return dep_id
+
+
+def _check_commit(
+    conn: Connection, c: _Clean, version_id: int, pinned: str | None, commit: str
+) -> None:
+    """A build's commit is fixed; so is a version's when reported without builds."""
+    assert c.version is not None
+    if c.build_number is not None:
+        row = conn.execute(
+            select(builds.c.commit_sha).where(
+                builds.c.version_id == version_id, builds.c.build_number == c.build_number
+            )
+        ).first()
+        if row is not None and row.commit_sha and row.commit_sha != commit:
+            raise VersionCommitConflictError(
+                f"{format_full_version(c.version, c.build_number)} was built from commit "
+                f"{row.commit_sha}, not {commit}",
+                field="commit",
+            )
+        return
+    if pinned is not None and pinned != commit:
+        raise VersionCommitConflictError(
+            f"version {c.version} of {c.product} was recorded with commit {pinned}, "
+            f"not {commit}; a new commit needs a new version or a build number",
+            field="commit",
+        )
+    if pinned is None:
+        pin_version_commit(conn, version_id, commit)
+
+
+def _check_reverts(
+    conn: Connection, reverts_id: int | None, product_id: int, environment_id: int
+) -> int | None:
+    if reverts_id is None:
+        return None
+    target = get_deployment(conn, reverts_id)
+    if target is None:
+        raise NotFoundError(f"deployment {reverts_id} (reverts) does not exist", field="reverts")
+    if target.product_id != product_id or target.environment_id != environment_id:
+        raise InvalidInputError(
+            f"deployment {reverts_id} is {target.product} in {target.environment}; a rollback "
+            "reverts a deployment of the same product in the same environment",
+            field="reverts",
+        )
+    return reverts_id
+
+
+def _latest_completed(
+    conn: Connection, product_id: int, environment_id: int, version_id: int, build: int | None
+) -> DeploymentRecord | None:
+    query = (
+        deployment_select()
+        .where(
+            deployments.c.product_id == product_id,
+            deployments.c.environment_id == environment_id,
+            deployments.c.version_id == version_id,
+            deployments.c.status == Status.COMPLETED.value,
+        )
+        .order_by(desc(deployments.c.finished_at), desc(deployments.c.id))
+        .limit(1)
+    )
+    if build is not None:
+        query = query.where(deployments.c.build_number == build)
+    row = conn.execute(query).first()
+    return None if row is None else row_to_deployment(row)
+
+
+def _advance(
+    conn: Connection,
+    current: DeploymentRecord,
+    req: RecordRequest,
+    c: _Clean,
+    now: datetime,
+    actor: str | None,
+) -> None:
+    old = Status(current.status)
+    check_transition(old, c.status, deployment_id=current.id)
+    values: dict[str, Any] = {"status": c.status.value, "updated_at": now}
+    started = current.started_at
+    if c.status == Status.STARTED:
+        started = req.started_at or now
+        values["started_at"] = started
+        values["deployed_at"] = started
+    elif c.status in (Status.COMPLETED, Status.FAILED, Status.ABORTED):
+        if started is None and req.started_at is not None:
+            started = req.started_at
+            values["started_at"] = started
+        finished = req.completed_at or now
+        _check_times(started, finished)
+        values["finished_at"] = finished
+        values["duration_ms"] = _duration_ms(started, finished)
+    for key, value in c.text.items():
+        if value is not None and getattr(current, key) is None:
+            values[key] = value
+    if c.metadata:
+        merged = {**current.metadata, **c.metadata}
+        values["extra"] = parse_metadata(merged)
+    update_deployment(conn, current.id, values)
+    append_event(
+        conn,
+        type=f"deployment.{c.status.value}",
+        at=now,
+        actor=actor,
+        key_name=req.key_name,
+        product_id=current.product_id,
+        environment_id=current.environment_id,
+        deployment_id=current.id,
+        from_status=old.value,
+        to_status=c.status.value,
+        data={"full_version": current.full_version},
+    )
+    if c.status == Status.COMPLETED:
+        _on_completed(
+            conn,
+            current.id,
+            DeploymentKind(current.kind),
+            current.reverts_id,
+            now,
+            actor,
+            req.key_name,
+        )
+    if c.status in (Status.COMPLETED, Status.ROLLED_BACK):
+        refresh_current_state(conn, current.product_id, current.environment_id)
+
+
+def _on_completed(
+    conn: Connection,
+    dep_id: int,
+    kind: DeploymentKind,
+    reverts_id: int | None,
+    now: datetime,
+    actor: str | None,
+    key_name: str | None,
+) -> None:
+    """A completed rollback marks the deployment it reverts rolled back."""
+    if kind != DeploymentKind.ROLLBACK or reverts_id is None:
+        return
+    reverted = get_deployment(conn, reverts_id, for_update=True)
+    if reverted is None or reverted.status != Status.COMPLETED.value:
+        return
+    update_deployment(conn, reverted.id, {"status": Status.ROLLED_BACK.value, "updated_at": now})
+    append_event(
+        conn,
+        type="deployment.rolled_back",
+        at=now,
+        actor=actor,
+        key_name=key_name,
+        product_id=reverted.product_id,
+        environment_id=reverted.environment_id,
+        deployment_id=reverted.id,
+        from_status=Status.COMPLETED.value,
+        to_status=Status.ROLLED_BACK.value,
+        data={"full_version": reverted.full_version, "rolled_back_by": str(dep_id)},
+    )
+
+
+def mark_rollback(
+    ctx: Context,
+    ref: str,
+    *,
+    product: str | None = None,
+    environment: str | None = None,
+    actor: str | None = None,
+    reason: str | None = None,
+    key_name: str | None = None,
+) -> DeploymentRecord:
+    """Mark one completed deployment rolled back, by id or full version (bloqr's
+    ``markDeploymentRollback``), and fix the current state.  Nothing is deleted."""
+    ref = (ref or "").strip()
+    if not ref:
+        raise InvalidInputError("give a deployment id or a full version", field="deployment")
+    reason = validate_text(reason, field="reason", max_length=1000)
+    now = ctx.now()
+    actor = validate_text(actor, field="actor", max_length=255) or default_actor()
+    with ctx.write() as conn:
+        target = _resolve_ref(conn, ref, product, environment)
+        lock_product_environment(conn, target.product_id, target.environment_id)
+        check_transition(Status(target.status), Status.ROLLED_BACK, deployment_id=target.id)
+        update_deployment(conn, target.id, {"status": Status.ROLLED_BACK.value, "updated_at": now})
+        append_event(
+            conn,
+            type="deployment.rolled_back",
+            at=now,
+            actor=actor,
+            key_name=key_name,
+            product_id=target.product_id,
+            environment_id=target.environment_id,
+            deployment_id=target.id,
+            from_status=target.status,
+            to_status=Status.ROLLED_BACK.value,
+            data={"full_version": target.full_version, "reason": reason},
+        )
+        refresh_current_state(conn, target.product_id, target.environment_id)
+        record = get_deployment(conn, target.id)
+    assert record is not None
+    return record
+
+
+def _resolve_ref(
+    conn: Connection, ref: str, product: str | None, environment: str | None
+) -> DeploymentRecord:
+    if ref.isdigit():
+        found = get_deployment(conn, int(ref), for_update=True)
+        if found is None:
+            raise NotFoundError(f"deployment {ref} does not exist", field="deployment")
+        return found
+    query = deployment_select().where(
+        deployments.c.full_version == ref, deployments.c.status == Status.COMPLETED.value
+    )
+    if product is not None:
+        pid = find_product_id(conn, product)
+        if pid is None:
+            raise NotFoundError(f"product {product!r} does not exist", field="product")
+        query = query.where(deployments.c.product_id == pid)
+    if environment is not None:
+        eid = find_environment_id(conn, environment)
+        if eid is None:
+            raise NotFoundError(f"environment {environment!r} does not exist", field="environment")
+        query = query.where(deployments.c.environment_id == eid)
+    rows = conn.execute(query.order_by(desc(deployments.c.id)).limit(20)).all()
+    if not rows:
+        raise NotFoundError(
+            f"no completed deployment of {ref} to mark rolled back", field="deployment"
+        )
+    if len(rows) > 1:
+        places = ", ".join(f"#{r.id} {r.product_name}/{r.environment_name}" for r in rows[:5])
+        raise InvalidInputError(
+            f"{ref} matches {len(rows)} completed deployments ({places}); "
+            "name --product and --env, or give the deployment id",
+            field="deployment",
+        )
+    return row_to_deployment(rows[0])

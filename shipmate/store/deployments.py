@@ -1,0 +1,234 @@
+"""SQL for deployments, their events and the current-state table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, Select, and_, delete, desc, insert, select, update
+
+from shipmate.domain.records import DeploymentRecord, EventRecord
+from shipmate.store.catalog import dialect_insert
+from shipmate.store.schema import current_state, deployments, environments, events, products
+
+__all__ = [
+    "DEPLOYMENT_COLUMNS",
+    "append_event",
+    "deployment_select",
+    "find_open_deployment",
+    "get_deployment",
+    "insert_deployment",
+    "load_events",
+    "refresh_current_state",
+    "row_to_deployment",
+    "update_deployment",
+]
+
+DEPLOYMENT_COLUMNS = (
+    *deployments.c,
+    products.c.name.label("product_name"),
+    environments.c.name.label("environment_name"),
+    environments.c.kind.label("environment_kind"),
+)
+
+
+def deployment_select() -> Select[Any]:
+    return select(*DEPLOYMENT_COLUMNS).select_from(
+        deployments.join(products, products.c.id == deployments.c.product_id).join(
+            environments, environments.c.id == deployments.c.environment_id
+        )
+    )
+
+
+def row_to_deployment(row: Row[Any], events_: Sequence[EventRecord] = ()) -> DeploymentRecord:
+    m = row._mapping
+    return DeploymentRecord(
+        id=m["id"],
+        product=m["product_name"],
+        environment=m["environment_name"],
+        environment_kind=m["environment_kind"],
+        version=m["version"],
+        build_number=m["build_number"],
+        full_version=m["full_version"],
+        status=m["status"],
+        kind=m["kind"],
+        reverts_id=m["reverts_id"],
+        commit_sha=m["commit_sha"],
+        branch=m["branch"],
+        repository=m["repository"],
+        deployed_by=m["deployed_by"],
+        ci_platform=m["ci_platform"],
+        ci_run_id=m["ci_run_id"],
+        ci_run_url=m["ci_run_url"],
+        source_system=m["source_system"],
+        metadata=dict(m["extra"] or {}),
+        deployed_at=m["deployed_at"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        started_at=m["started_at"],
+        finished_at=m["finished_at"],
+        duration_ms=m["duration_ms"],
+        product_id=m["product_id"],
+        environment_id=m["environment_id"],
+        version_id=m["version_id"],
+        events=tuple(events_),
+    )
+
+
+def get_deployment(
+    conn: Connection, deployment_id: int, *, for_update: bool = False
+) -> DeploymentRecord | None:
+    query = deployment_select().where(deployments.c.id == deployment_id)
+    if for_update and conn.dialect.name == "postgresql":
+        query = query.with_for_update(of=deployments)
+    row = conn.execute(query).first()
+    return None if row is None else row_to_deployment(row)
+
+
+def find_open_deployment(
+    conn: Connection,
+    *,
+    product_id: int,
+    environment_id: int,
+    version_id: int,
+    ci_run_id: str | None,
+    statuses: Iterable[str],
+) -> DeploymentRecord | None:
+    """The newest deployment of this version here that is still open.
+
+    When both sides know the CI run, it must match; a deployment opened without a
+    run id matches any run.
+    """
+    query = (
+        deployment_select()
+        .where(
+            deployments.c.product_id == product_id,
+            deployments.c.environment_id == environment_id,
+            deployments.c.version_id == version_id,
+            deployments.c.status.in_(list(statuses)),
+        )
+        .order_by(desc(deployments.c.id))
+        .limit(1)
+    )
+    if ci_run_id is not None:
+        query = query.where(
+            (deployments.c.ci_run_id == ci_run_id) | deployments.c.ci_run_id.is_(None)
+        )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(of=deployments)
+    row = conn.execute(query).first()
+    return None if row is None else row_to_deployment(row)
+
+
+def insert_deployment(conn: Connection, values: dict[str, Any]) -> int:
+    result = conn.execute(insert(deployments).values(**values).returning(deployments.c.id))
+    return int(result.scalar_one())
+
+
+def update_deployment(conn: Connection, deployment_id: int, values: dict[str, Any]) -> None:
+    conn.execute(update(deployments).where(deployments.c.id == deployment_id).values(**values))
+
+
+def append_event(
+    conn: Connection,
+    *,
+    type: str,
+    at: datetime,
+    actor: str | None,
+    key_name: str | None = None,
+    product_id: int | None = None,
+    environment_id: int | None = None,
+    deployment_id: int | None = None,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    conn.execute(
+        insert(events).values(
+            type=type,
+            at=at,
+            actor=actor,
+            key_name=key_name,
+            product_id=product_id,
+            environment_id=environment_id,
+            deployment_id=deployment_id,
+            from_status=from_status,
+            to_status=to_status,
+            data=data or {},
+        )
+    )
+
+
+def event_select() -> Select[Any]:
+    return select(
+        *events.c,
+        products.c.name.label("product_name"),
+        environments.c.name.label("environment_name"),
+    ).select_from(
+        events.outerjoin(products, products.c.id == events.c.product_id).outerjoin(
+            environments, environments.c.id == events.c.environment_id
+        )
+    )
+
+
+def row_to_event(row: Row[Any]) -> EventRecord:
+    m = row._mapping
+    return EventRecord(
+        id=m["id"],
+        type=m["type"],
+        at=m["at"],
+        actor=m["actor"],
+        key_name=m["key_name"],
+        product=m["product_name"],
+        environment=m["environment_name"],
+        deployment_id=m["deployment_id"],
+        from_status=m["from_status"],
+        to_status=m["to_status"],
+        data=dict(m["data"] or {}),
+    )
+
+
+def load_events(conn: Connection, deployment_id: int) -> list[EventRecord]:
+    query = event_select().where(events.c.deployment_id == deployment_id).order_by(events.c.id)
+    return [row_to_event(r) for r in conn.execute(query)]
+
+
+def refresh_current_state(conn: Connection, product_id: int, environment_id: int) -> int | None:
+    """Point current_state at the latest completed deployment here; return its id.
+
+    "Latest" is by finish time, then id, so a back-filled old completion never
+    displaces a newer one.  With no completed deployment left the row is removed.
+    """
+    latest = conn.execute(
+        select(deployments.c.id, deployments.c.finished_at)
+        .where(
+            and_(
+                deployments.c.product_id == product_id,
+                deployments.c.environment_id == environment_id,
+                deployments.c.status == "completed",
+            )
+        )
+        .order_by(desc(deployments.c.finished_at), desc(deployments.c.id))
+        .limit(1)
+    ).first()
+    key = and_(
+        current_state.c.product_id == product_id,
+        current_state.c.environment_id == environment_id,
+    )
+    if latest is None:
+        conn.execute(delete(current_state).where(key))
+        return None
+    stmt = dialect_insert(conn, current_state).values(
+        product_id=product_id,
+        environment_id=environment_id,
+        deployment_id=latest.id,
+        since=latest.finished_at,
+    )
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["product_id", "environment_id"],
+            set_={"deployment_id": latest.id, "since": latest.finished_at},
+        )
+    )
+    return int(latest.id)

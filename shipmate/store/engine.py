@@ -1,0 +1,102 @@
+"""The engine factory: every dialect difference lives here and nowhere else.
+
+SQLite gets WAL, a busy timeout, foreign keys, and ``BEGIN IMMEDIATE`` for write
+transactions (so two writers queue on the lock instead of failing on upgrade from
+a read lock to a write lock).  PostgreSQL goes through psycopg 3 with a
+pre-pinged pool.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from shipmate.errors import ConfigError
+
+__all__ = ["WRITE", "make_engine", "normalize_url"]
+
+#: Execution options that mark a connection as a writer (``BEGIN IMMEDIATE`` on SQLite).
+WRITE: dict[str, Any] = {"shipmate_write": True}
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def normalize_url(url: str) -> str:
+    """Accept ``postgresql://``, ``postgres://`` and ``sqlite:///path``; pick psycopg 3."""
+    text = url.strip()
+    if text.startswith("postgres://"):
+        text = "postgresql://" + text[len("postgres://") :]
+    if text.startswith("postgresql://"):
+        text = "postgresql+psycopg://" + text[len("postgresql://") :]
+    try:
+        parsed = make_url(text)
+    except ArgumentError:
+        raise ConfigError(
+            f"database_url {url!r} is not a database URL "
+            "(use sqlite:///path/to/file.db or postgresql://user@host/db)",
+            field="database_url",
+        ) from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"database_url uses {parsed.get_backend_name()!r}; shipmate supports sqlite and "
+            "postgresql",
+            field="database_url",
+        )
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername != "postgresql+psycopg":
+        raise ConfigError(
+            "database_url: PostgreSQL is reached through psycopg 3; "
+            "write the URL as postgresql://...",
+            field="database_url",
+        )
+    return text
+
+
+def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+    """Build an engine for ``url`` with shipmate's connection settings."""
+    text = normalize_url(url)
+    if text.startswith("sqlite"):
+        return _sqlite_engine(text)
+    return create_engine(
+        text,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+        connect_args={"connect_timeout": 10, "application_name": "shipmate"},
+    )
+
+
+def _sqlite_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    database = parsed.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event decide how transactions start.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+        if mode != "wal":
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get("shipmate_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine

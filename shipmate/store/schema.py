@@ -1,0 +1,177 @@
+"""Every table shipmate keeps, on one MetaData with a naming convention.
+
+Ids are integers in the database and strings at the edges.  Nothing is ever
+deleted: deployments are appended and advanced, ``events`` is append-only, and
+``current_state`` is a cache of "latest completed, not rolled back" per
+(product, environment), written in the same transaction as the deployment.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+from shipmate.store.types import UTCDateTime
+
+__all__ = [
+    "build_counters",
+    "builds",
+    "current_state",
+    "deployments",
+    "environments",
+    "events",
+    "metadata",
+    "products",
+    "versions",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# BigInteger ids on PostgreSQL, INTEGER (rowid alias) on SQLite.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+products = Table(
+    "products",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+environments = Table(
+    "environments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("kind", String(20), nullable=False),
+    Column("kind_inferred", Boolean(), nullable=False, default=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+versions = Table(
+    "versions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("product_id", Id, ForeignKey("products.id"), nullable=False),
+    Column("version", String(100), nullable=False),
+    Column("is_semver", Boolean(), nullable=False),
+    # The commit of a version reported without a build number (Versioner style,
+    # where the version string is the artifact).  Builds carry their own commit.
+    Column("commit_sha", String(64), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("product_id", "version"),
+)
+
+build_counters = Table(
+    "build_counters",
+    metadata,
+    Column("version_id", Id, ForeignKey("versions.id"), primary_key=True),
+    Column("last_build_number", Integer(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+builds = Table(
+    "builds",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("product_id", Id, ForeignKey("products.id"), nullable=False),
+    Column("version_id", Id, ForeignKey("versions.id"), nullable=False),
+    Column("build_number", Integer(), nullable=False),
+    Column("full_version", String(150), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("commit_sha", String(64), nullable=True),
+    Column("branch", String(255), nullable=True),
+    Column("repository", String(500), nullable=True),
+    Column("built_by", String(255), nullable=True),
+    Column("ci_platform", String(50), nullable=True),
+    Column("ci_run_id", String(255), nullable=True),
+    Column("ci_run_url", String(500), nullable=True),
+    Column("source_system", String(50), nullable=True),
+    Column("extra", JSON(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=True),
+    Column("completed_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("version_id", "build_number"),
+)
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("product_id", Id, ForeignKey("products.id"), nullable=False),
+    Column("environment_id", Id, ForeignKey("environments.id"), nullable=False),
+    Column("version_id", Id, ForeignKey("versions.id"), nullable=False),
+    Column("version", String(100), nullable=False),
+    Column("build_number", Integer(), nullable=True),
+    Column("full_version", String(150), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("reverts_id", Id, ForeignKey("deployments.id"), nullable=True),
+    Column("commit_sha", String(64), nullable=True),
+    Column("branch", String(255), nullable=True),
+    Column("repository", String(500), nullable=True),
+    Column("deployed_by", String(255), nullable=True),
+    Column("ci_platform", String(50), nullable=True),
+    Column("ci_run_id", String(255), nullable=True),
+    Column("ci_run_url", String(500), nullable=True),
+    Column("source_system", String(50), nullable=True),
+    Column("extra", JSON(), nullable=False),
+    # deployed_at orders history: the start time when known, else when recorded.
+    Column("deployed_at", UTCDateTime(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=True),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("duration_ms", BigInteger(), nullable=True),
+    Index("ix_deployments_product_env_at", "product_id", "environment_id", "deployed_at", "id"),
+    Index("ix_deployments_product_at", "product_id", "deployed_at", "id"),
+    Index("ix_deployments_at", "deployed_at", "id"),
+    Index("ix_deployments_version_id", "version_id"),
+    Index("ix_deployments_status", "product_id", "environment_id", "status", "finished_at"),
+)
+
+current_state = Table(
+    "current_state",
+    metadata,
+    Column("product_id", Id, ForeignKey("products.id"), primary_key=True),
+    Column("environment_id", Id, ForeignKey("environments.id"), primary_key=True),
+    Column("deployment_id", Id, ForeignKey("deployments.id"), nullable=False),
+    Column("since", UTCDateTime(), nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("type", String(50), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(255), nullable=True),
+    Column("key_name", String(100), nullable=True),
+    Column("product_id", Id, ForeignKey("products.id"), nullable=True),
+    Column("environment_id", Id, ForeignKey("environments.id"), nullable=True),
+    Column("deployment_id", Id, ForeignKey("deployments.id"), nullable=True),
+    Column("from_status", String(20), nullable=True),
+    Column("to_status", String(20), nullable=True),
+    Column("data", JSON(), nullable=False),
+    Index("ix_events_deployment_id", "deployment_id", "id"),
+    Index("ix_events_type", "type", "id"),
+)
