@@ -1,0 +1,95 @@
+"""Where CLI commands send their calls: the local database, or (remote mode) a server.
+
+Both implement :class:`Backend` with the same records in and out, so every
+command renders the same output and exits with the same code either way.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from shipmate.config import Settings
+from shipmate.domain.records import BuildRecord, DeploymentRecord, HistoryPage, Matrix, Stats
+from shipmate.services.builds import BuildRequest
+from shipmate.services.deployments import RecordRequest
+from shipmate.services.queries import HistoryFilter
+
+__all__ = ["Backend", "LocalBackend", "open_backend"]
+
+
+class Backend(Protocol):
+    def allocate_build(self, req: BuildRequest) -> BuildRecord: ...
+
+    def record(self, req: RecordRequest) -> DeploymentRecord: ...
+
+    def mark_rollback(
+        self, ref: str, *, product: str | None, environment: str | None, reason: str | None
+    ) -> DeploymentRecord: ...
+
+    def history(self, f: HistoryFilter, *, limit: int, cursor: str | None) -> HistoryPage: ...
+
+    def show(self, deployment_id: int) -> DeploymentRecord: ...
+
+    def current(self, product: str | None) -> Matrix: ...
+
+    def stats(self, f: HistoryFilter) -> Stats: ...
+
+    def close(self) -> None: ...
+
+
+class LocalBackend:
+    """Calls the services on the configured database directly."""
+
+    def __init__(self, settings: Settings) -> None:
+        from shipmate.services.context import open_context
+
+        self.ctx = open_context(settings)
+
+    def allocate_build(self, req: BuildRequest) -> BuildRecord:
+        from shipmate.services.builds import allocate_build
+
+        return allocate_build(self.ctx, req)
+
+    def record(self, req: RecordRequest) -> DeploymentRecord:
+        from shipmate.services.deployments import record_deployment
+
+        return record_deployment(self.ctx, req)
+
+    def mark_rollback(
+        self, ref: str, *, product: str | None, environment: str | None, reason: str | None
+    ) -> DeploymentRecord:
+        from shipmate.services.deployments import mark_rollback
+
+        return mark_rollback(self.ctx, ref, product=product, environment=environment, reason=reason)
+
+    def history(self, f: HistoryFilter, *, limit: int, cursor: str | None) -> HistoryPage:
+        from shipmate.services.queries import history
+
+        return history(self.ctx, f, limit=limit, cursor=cursor)
+
+    def show(self, deployment_id: int) -> DeploymentRecord:
+        from shipmate.services.queries import show_deployment
+
+        return show_deployment(self.ctx, deployment_id)
+
+    def current(self, product: str | None) -> Matrix:
+        from shipmate.services.queries import current_matrix
+
+        return current_matrix(self.ctx, product=product)
+
+    def stats(self, f: HistoryFilter) -> Stats:
+        from shipmate.services.queries import stats
+
+        return stats(self.ctx, f)
+
+    def close(self) -> None:
+        self.ctx.close()
+
+
+def open_backend(settings: Settings) -> Backend:
+    if settings.url:
+        from shipmate.cli.remote import RemoteBackend
+
+        remote: Backend = RemoteBackend(settings)
+        return remote
+    return LocalBackend(settings)

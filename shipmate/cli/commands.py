@@ -1,0 +1,296 @@
+"""One function per command: turn arguments into a service call, render the result."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from shipmate.cli import render
+from shipmate.cli.backend import Backend, open_backend
+from shipmate.config import Settings, load_settings
+from shipmate.domain.fields import parse_metadata, parse_time
+from shipmate.errors import InvalidInputError, StoreError
+
+__all__ = ["dispatch"]
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {
+        "database_url": args.database_url,
+        "url": args.url,
+        "token": args.token,
+    }
+    if getattr(args, "strict_semver", False):
+        overrides["strict_semver"] = True
+    return load_settings(overrides=overrides)
+
+
+def _time(value: str | None, flag: str) -> Any:
+    return None if value is None else parse_time(value, field=flag)
+
+
+def _version_file(path: Path) -> dict[str, Any]:
+    """The .deployment-version.json `version next` wrote, if any."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(f"{path} is not readable JSON: {exc}", field=str(path)) from None
+    return data if isinstance(data, dict) else {}
+
+
+def _product(args: argparse.Namespace, settings: Settings, fallback: Any = None) -> str:
+    product = args.product or settings.product or fallback
+    if not product:
+        raise InvalidInputError(
+            "product is required: pass --product, set SHIPMATE_PRODUCT, "
+            'or put product = "..." in shipmate.toml',
+            field="product",
+        )
+    return str(product)
+
+
+def _filter(args: argparse.Namespace) -> Any:
+    from shipmate.services.queries import HistoryFilter
+
+    return HistoryFilter(
+        product=args.product,
+        environment=args.env,
+        status=args.status,
+        version=args.version,
+        branch=args.branch,
+        actor=args.actor,
+        kind=args.kind,
+        since=_time(args.since, "since"),
+        until=_time(args.until, "until"),
+    )
+
+
+def cmd_version_next(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
+    from shipmate.services.builds import BuildRequest
+    from shipmate.services.project import collect_ci_info, find_project_version
+
+    cwd = Path.cwd()
+    version = args.semver
+    source = "--version"
+    if version is None:
+        version, source = find_project_version(cwd, settings.version_sources)
+    ci = collect_ci_info(os.environ, cwd)
+    build = backend.allocate_build(
+        BuildRequest(
+            product=_product(args, settings),
+            version=version,
+            commit_sha=args.commit or ci.commit_sha,
+            branch=args.branch or ci.branch,
+            repository=ci.repository,
+            built_by=ci.actor,
+            ci_platform=ci.platform,
+            ci_run_id=ci.run_id,
+            ci_run_url=ci.run_url,
+            source_system="shipmate-cli",
+            metadata=parse_metadata(args.metadata),
+        )
+    )
+    payload = {
+        "version": build.version,
+        "buildNumber": build.build_number,
+        "fullVersion": build.full_version,
+        "product": build.product,
+        "gitCommit": build.commit_sha,
+    }
+    if not args.no_file:
+        Path(args.output_file).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    gh_output = os.environ.get("GITHUB_OUTPUT")
+    if gh_output:
+        with open(gh_output, "a", encoding="utf-8") as fh:
+            fh.write(
+                f"version={build.version}\nbuild_number={build.build_number}\n"
+                f"full_version={build.full_version}\n"
+            )
+    if args.json:
+        render.print_json({**build.to_dict(), "source": source})
+    else:
+        print(build.full_version)
+    return 0
+
+
+def cmd_version_show(args: argparse.Namespace, settings: Settings) -> int:
+    from shipmate.services.project import find_project_version
+
+    version, source = find_project_version(Path.cwd(), settings.version_sources)
+    if args.json:
+        render.print_json({"version": version, "source": source})
+    else:
+        print(version)
+    return 0
+
+
+def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
+    from shipmate.domain.ci import CiInfo
+    from shipmate.services.deployments import RecordRequest
+    from shipmate.services.project import collect_ci_info
+
+    metadata: Any = args.metadata
+    if args.metadata_file:
+        try:
+            metadata = Path(args.metadata_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInputError(
+                f"--metadata-file {args.metadata_file}: {exc.strerror}", field="metadata"
+            ) from None
+    by_file = {} if args.deployment_id else _version_file(Path(".deployment-version.json"))
+    version = args.semver
+    build = args.build
+    if version is None and args.deployment_id is None and by_file.get("version"):
+        version = by_file["version"]
+        build = build if build is not None else by_file.get("buildNumber")
+    ci = CiInfo() if args.no_detect else collect_ci_info(os.environ, Path.cwd())
+    product = args.product or settings.product or by_file.get("product")
+    if args.deployment_id is None:
+        product = _product(args, settings, by_file.get("product"))
+    dep = backend.record(
+        RecordRequest(
+            environment=args.env,
+            status=args.status,
+            product=product,
+            version=version,
+            build_number=build,
+            deployment_id=args.deployment_id,
+            kind=args.kind,
+            reverts_id=args.reverts,
+            commit_sha=args.commit or ci.commit_sha or by_file.get("gitCommit"),
+            branch=args.branch or ci.branch,
+            repository=args.repository or ci.repository,
+            deployed_by=args.deployed_by or ci.actor,
+            ci_platform=ci.platform,
+            ci_run_id=args.ci_run_id or ci.run_id,
+            ci_run_url=args.ci_run_url or ci.run_url,
+            source_system="shipmate-cli",
+            metadata=parse_metadata(metadata),
+            started_at=_time(args.started_at, "started_at"),
+            completed_at=_time(args.completed_at, "completed_at"),
+            environment_kind=args.env_kind,
+        )
+    )
+    if args.json:
+        render.print_json(dep.to_dict())
+    else:
+        print(f"{dep.id} {dep.product} {dep.full_version} {dep.environment} {dep.status}")
+    return 0
+
+
+def cmd_mark_rollback(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
+    dep = backend.mark_rollback(
+        args.ref, product=args.product, environment=args.env, reason=args.reason
+    )
+    if args.json:
+        render.print_json(dep.to_dict())
+    else:
+        print(f"{dep.id} {dep.product} {dep.full_version} {dep.environment} rolled_back")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
+    page = backend.history(_filter(args), limit=args.limit, cursor=args.cursor)
+    if args.json:
+        render.print_json(page.to_dict())
+    else:
+        print(render.render_history(page))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
+    if not str(args.id).isdigit():
+        raise InvalidInputError(f"id {args.id!r} is not a deployment id (a number)", field="id")
+    dep = backend.show(int(args.id))
+    if args.json:
+        render.print_json(dep.to_dict(with_events=True))
+    else:
+        print(render.render_deployment(dep))
+    return 0
+
+
+def cmd_current(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
+    matrix = backend.current(args.product)
+    if args.json:
+        render.print_json(matrix.to_dict())
+    else:
+        print(render.render_matrix(matrix))
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
+    result = backend.stats(_filter(args))
+    if args.json:
+        render.print_json(result.to_dict())
+    else:
+        print(render.render_stats(result))
+    return 0
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    from shipmate.store.engine import make_engine
+    from shipmate.store.migrate import HEAD, current_revision, migration_diff, upgrade
+
+    engine = make_engine(settings.effective_database_url)
+    try:
+        if args.db_command == "upgrade":
+            upgrade(engine)
+            print(f"database at revision {HEAD}")
+        elif args.db_command == "current":
+            with engine.connect() as conn:
+                print(current_revision(conn) or "empty (no migrations applied)")
+        else:
+            diff = migration_diff(engine)
+            if diff:
+                for d in diff:
+                    print(d)
+                raise StoreError("the database schema differs from the models")
+            print("schema matches the models")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from shipmate.demo import run_demo
+
+    return run_demo(Path(args.dir), reset=args.reset)
+
+
+_WITH_BACKEND: dict[str, Callable[[argparse.Namespace, Settings, Backend], int]] = {
+    "record": cmd_record,
+    "mark-rollback": cmd_mark_rollback,
+    "history": cmd_history,
+    "show": cmd_show,
+    "current": cmd_current,
+    "stats": cmd_stats,
+}
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import OperationalError
+
+    settings = _settings(args)
+    command = args.command
+    try:
+        if command == "db":
+            return cmd_db(args, settings)
+        if command == "demo":
+            return cmd_demo(args, settings)
+        if command == "version" and args.version_command == "show":
+            return cmd_version_show(args, settings)
+        backend = open_backend(settings)
+        try:
+            if command == "version":
+                return cmd_version_next(args, settings, backend)
+            return _WITH_BACKEND[command](args, settings, backend)
+        finally:
+            backend.close()
+    except OperationalError as exc:
+        raise StoreError(f"database error: {exc.orig}") from None
