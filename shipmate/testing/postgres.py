@@ -31,7 +31,9 @@ def find_pg_bin() -> Path | None:
         return Path(os.path.realpath(found)).parent
     candidates = sorted(
         glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-        key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0,
+        key=lambda p: (
+            int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0
+        ),
         reverse=True,
     )
     return Path(candidates[0]).parent if candidates else None
@@ -132,7 +134,9 @@ class PostgresServer:
     def create_database(self, name: str) -> str:
         import psycopg
 
-        with psycopg.connect(self.url.replace("postgresql://", "postgresql://"), autocommit=True) as c:
+        with psycopg.connect(
+            self.url.replace("postgresql://", "postgresql://"), autocommit=True
+        ) as c:
             c.execute(f'CREATE DATABASE "{name}"')
         return self.url_for(name)
 
@@ -140,7 +144,15 @@ class PostgresServer:
         data = self.root / "data"
         if data.exists():
             subprocess.run(
-                [*self._runas, str(self.bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                [
+                    *self._runas,
+                    str(self.bin_dir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-m",
+                    "immediate",
+                    "stop",
+                ],
                 capture_output=True,
                 timeout=60,
                 check=False,

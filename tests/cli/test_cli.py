@@ -12,7 +12,10 @@ from shipmate.cli import main
 
 @pytest.fixture
 def cli(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ):  # type: ignore[no-untyped-def]
     work = tmp_path / "work"
     work.mkdir()
@@ -30,11 +33,19 @@ def cli(
 def test_version_next_writes_file_and_github_output(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     gh = tmp_path / "gh_output"
     monkeypatch.setenv("GITHUB_OUTPUT", str(gh))
-    assert cli("version", "next", "--product", "api", "--version", "0.11.3") == (0, "0.11.3+build.1\n", "")
+    assert cli("version", "next", "--product", "api", "--version", "0.11.3") == (
+        0,
+        "0.11.3+build.1\n",
+        "",
+    )
     code, out, _ = cli("version", "next", "--product", "api", "--version", "0.11.3", "--json")
     assert code == 0
     body = json.loads(out)
-    assert (body["build_number"], body["full_version"], body["source"]) == (2, "0.11.3+build.2", "--version")
+    assert (body["build_number"], body["full_version"], body["source"]) == (
+        2,
+        "0.11.3+build.2",
+        "--version",
+    )
     data = json.loads(Path(".deployment-version.json").read_text())
     assert data["version"] == "0.11.3" and data["buildNumber"] == 2
     assert data["fullVersion"] == "0.11.3+build.2" and data["product"] == "api"
@@ -56,7 +67,9 @@ def test_record_uses_version_file_and_advances(cli) -> None:  # type: ignore[no-
     assert (code, err) == (0, "")
     dep_id = out.split()[0]
     assert out.strip() == f"{dep_id} api 1.4.0+build.1 production started"
-    code, out, _ = cli("record", "--env", "production", "--status", "success", "--ci-run-id", "5", "--json")
+    code, out, _ = cli(
+        "record", "--env", "production", "--status", "success", "--ci-run-id", "5", "--json"
+    )
     body = json.loads(out)
     assert body["id"] == dep_id and body["status"] == "completed"
     assert body["commit_sha"] == "abc" and body["duration_ms"] is not None
@@ -64,12 +77,26 @@ def test_record_uses_version_file_and_advances(cli) -> None:  # type: ignore[no-
     assert "started -> completed" in out and "api 1.4.0+build.1 -> production" in out
     code, out, _ = cli("current", "--json")
     cell = json.loads(out)["cells"][0]
-    assert (cell["product"], cell["environment"], cell["full_version"]) == ("api", "production", "1.4.0+build.1")
+    assert (cell["product"], cell["environment"], cell["full_version"]) == (
+        "api",
+        "production",
+        "1.4.0+build.1",
+    )
 
 
 def test_history_stats_and_rollback(cli) -> None:  # type: ignore[no-untyped-def]
     for version in ("1.0.0", "1.1.0"):
-        cli("record", "--product", "api", "--env", "prod", "--status", "completed", "--version", version)
+        cli(
+            "record",
+            "--product",
+            "api",
+            "--env",
+            "prod",
+            "--status",
+            "completed",
+            "--version",
+            version,
+        )
     cli("record", "--product", "api", "--env", "prod", "--status", "failed", "--version", "1.2.0")
     code, out, _ = cli("history", "--product", "api")
     lines = out.splitlines()
@@ -81,7 +108,12 @@ def test_history_stats_and_rollback(cli) -> None:  # type: ignore[no-untyped-def
     assert code == 0 and out.strip().endswith("rolled_back")
     code, out, _ = cli("stats", "--json")
     body = json.loads(out)
-    assert (body["completed"], body["failed"], body["rolled_back"], body["latest_full_version"]) == (
+    assert (
+        body["completed"],
+        body["failed"],
+        body["rolled_back"],
+        body["latest_full_version"],
+    ) == (
         1,
         1,
         1,
@@ -96,11 +128,89 @@ def test_history_stats_and_rollback(cli) -> None:  # type: ignore[no-untyped-def
 @pytest.mark.parametrize(
     ("argv", "code", "needle"),
     [
-        (["record", "--product", "a", "--env", "e", "--version", "1.0.0", "--status", "exploded"], 2, "[status]"),
-        (["record", "--product", "a", "--env", "e", "--version", "1.0.0", "--status", "completed", "--metadata", "{x"], 2, "[metadata]"),
-        (["record", "--product", "a", "--env", "e", "--version", "1.0.0", "--status", "completed", "--started-at", "yesterday"], 2, "[started_at]"),
-        (["record", "--product", "a", "--env", "e", "--version", "1.0.0", "--status", "completed", "--started-at", "2026-01-01T10:00:00"], 2, "no time zone"),
-        (["record", "--product", "a", "--env", "e", "--version", "1.0.0", "--status", "completed", "--deployed-by", "x" * 300], 2, "[deployed_by]"),
+        (
+            [
+                "record",
+                "--product",
+                "a",
+                "--env",
+                "e",
+                "--version",
+                "1.0.0",
+                "--status",
+                "exploded",
+            ],
+            2,
+            "[status]",
+        ),
+        (
+            [
+                "record",
+                "--product",
+                "a",
+                "--env",
+                "e",
+                "--version",
+                "1.0.0",
+                "--status",
+                "completed",
+                "--metadata",
+                "{x",
+            ],
+            2,
+            "[metadata]",
+        ),
+        (
+            [
+                "record",
+                "--product",
+                "a",
+                "--env",
+                "e",
+                "--version",
+                "1.0.0",
+                "--status",
+                "completed",
+                "--started-at",
+                "yesterday",
+            ],
+            2,
+            "[started_at]",
+        ),
+        (
+            [
+                "record",
+                "--product",
+                "a",
+                "--env",
+                "e",
+                "--version",
+                "1.0.0",
+                "--status",
+                "completed",
+                "--started-at",
+                "2026-01-01T10:00:00",
+            ],
+            2,
+            "no time zone",
+        ),
+        (
+            [
+                "record",
+                "--product",
+                "a",
+                "--env",
+                "e",
+                "--version",
+                "1.0.0",
+                "--status",
+                "completed",
+                "--deployed-by",
+                "x" * 300,
+            ],
+            2,
+            "[deployed_by]",
+        ),
         (["record", "--env", "e", "--version", "1.0.0", "--status", "completed"], 2, "[product]"),
         (["record", "--env", "e", "--status", "completed", "--id", "999"], 1, "does not exist"),
         (["show", "999"], 1, "deployment 999 does not exist"),
@@ -110,7 +220,11 @@ def test_history_stats_and_rollback(cli) -> None:  # type: ignore[no-untyped-def
         (["history", "--since", "last week"], 2, "[since]"),
         (["mark-rollback", "9.9.9+build.1"], 1, "no completed deployment"),
         (["version", "next", "--product", "a", "--version", "not valid!"], 2, "[version]"),
-        (["version", "next", "--product", "a", "--version", "abc", "--strict-semver"], 2, "not a semantic version"),
+        (
+            ["version", "next", "--product", "a", "--version", "abc", "--strict-semver"],
+            2,
+            "not a semantic version",
+        ),
     ],
 )
 def test_errors_are_one_line_with_exit_code(cli, argv: list[str], code: int, needle: str) -> None:  # type: ignore[no-untyped-def]
@@ -124,7 +238,9 @@ def test_errors_are_one_line_with_exit_code(cli, argv: list[str], code: int, nee
 
 
 def test_illegal_transition_exit_1_and_nothing_changes(cli) -> None:  # type: ignore[no-untyped-def]
-    _, out, _ = cli("record", "--product", "a", "--env", "e", "--version", "1.0.0", "--status", "failed")
+    _, out, _ = cli(
+        "record", "--product", "a", "--env", "e", "--version", "1.0.0", "--status", "failed"
+    )
     dep_id = out.split()[0]
     code, _, err = cli("record", "--env", "e", "--status", "completed", "--id", dep_id)
     assert code == 1 and "cannot become completed" in err
@@ -156,5 +272,14 @@ def test_python_dash_m_and_help(tmp_path: Path) -> None:
         [sys.executable, "-m", "shipmate", "--help"], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0
-    for command in ("version", "record", "mark-rollback", "history", "show", "current", "stats", "db"):
+    for command in (
+        "version",
+        "record",
+        "mark-rollback",
+        "history",
+        "show",
+        "current",
+        "stats",
+        "db",
+    ):
         assert command in result.stdout

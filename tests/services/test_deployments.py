@@ -112,7 +112,9 @@ def test_illegal_transitions_are_refused_and_change_nothing(
     dep = rec(ctx, first)
     before = counts(ctx)
     with pytest.raises(IllegalTransitionError) as err:
-        record_deployment(ctx, RecordRequest(environment="production", status=then, deployment_id=dep.id))
+        record_deployment(
+            ctx, RecordRequest(environment="production", status=then, deployment_id=dep.id)
+        )
     assert err.value.field == "status"
     assert first in err.value.message and then in err.value.message
     assert counts(ctx) == before
@@ -169,7 +171,9 @@ def test_rollback_kind_marks_the_reverted_deployment(ctx: Context, clock: FakeCl
     assert current_matrix(ctx).cell("api", "production").deployment_id == back.id  # type: ignore[union-attr]
 
 
-def test_backfilled_old_completion_does_not_displace_current(ctx: Context, clock: FakeClock) -> None:
+def test_backfilled_old_completion_does_not_displace_current(
+    ctx: Context, clock: FakeClock
+) -> None:
     rec(ctx, "completed", version="2.0.0")
     rec(ctx, "completed", version="1.0.0", completed_at=datetime(2026, 1, 1, tzinfo=UTC))
     assert current_matrix(ctx).cell("api", "production").version == "2.0.0"  # type: ignore[union-attr]

@@ -64,7 +64,8 @@ def test_history_keyset_pages_cover_everything_once(ctx: Context, clock: FakeClo
     for i in range(23):
         clock.advance(minutes=1)
         record_deployment(
-            ctx, RecordRequest(product="api", environment="dev", version=f"1.0.{i}", status="completed")
+            ctx,
+            RecordRequest(product="api", environment="dev", version=f"1.0.{i}", status="completed"),
         )
     seen: list[str] = []
     cursor = None
