@@ -154,6 +154,34 @@ def build_parser() -> argparse.ArgumentParser:
     dsub.add_parser("current", help="print the schema revision")
     dsub.add_parser("check", help="fail if the models drift from the migrations")
 
+    serve = sub.add_parser("serve", help="run the HTTP API (FastAPI on uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--log-level", default="info", help="uvicorn log level (default: %(default)s)"
+    )
+
+    keys = sub.add_parser("keys", help="API keys for the server")
+    ksub = keys.add_subparsers(dest="keys_command", metavar="SUBCOMMAND")
+    ksub.required = True
+    kcreate = ksub.add_parser("create", help="create a key; the token is printed once")
+    kcreate.add_argument("--name", required=True, help="a name for the key (shown as the actor)")
+    kcreate.add_argument(
+        "--scope", default="write", help="read, write or admin (default: %(default)s)"
+    )
+    kcreate.add_argument(
+        "--product", action="append", default=[], help="limit the key to this product (repeatable)"
+    )
+    _add_json(kcreate)
+    klist = ksub.add_parser("list", help="list keys (never their tokens)")
+    _add_json(klist)
+    krevoke = ksub.add_parser("revoke", help="revoke a key by name")
+    krevoke.add_argument("name", help="the key's name")
+    _add_json(krevoke)
+
     demo = sub.add_parser("demo", help="walk a realistic story on a demo SQLite database")
     demo.add_argument("--dir", default="demo-data", help="where the demo database goes")
     demo.add_argument("--reset", action="store_true", help="start from an empty demo database")

@@ -6,7 +6,7 @@ command renders the same output and exits with the same code either way.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from shipmate.config import Settings
 from shipmate.domain.records import BuildRecord, DeploymentRecord, HistoryPage, Matrix, Stats
@@ -33,6 +33,12 @@ class Backend(Protocol):
     def current(self, product: str | None) -> Matrix: ...
 
     def stats(self, f: HistoryFilter) -> Stats: ...
+
+    def create_key(self, name: str, scope: str, products: tuple[str, ...]) -> dict[str, Any]: ...
+
+    def list_keys(self) -> list[dict[str, Any]]: ...
+
+    def revoke_key(self, name: str) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
 
@@ -81,6 +87,23 @@ class LocalBackend:
         from shipmate.services.queries import stats
 
         return stats(self.ctx, f)
+
+    def create_key(self, name: str, scope: str, products: tuple[str, ...]) -> dict[str, Any]:
+        from shipmate.services.deployments import default_actor
+        from shipmate.services.keys import create_key
+
+        return create_key(self.ctx, name, scope, products, created_by=default_actor()).to_dict()
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        from shipmate.services.keys import list_keys
+
+        return [k.to_dict() for k in list_keys(self.ctx)]
+
+    def revoke_key(self, name: str) -> dict[str, Any]:
+        from shipmate.services.deployments import default_actor
+        from shipmate.services.keys import revoke_key
+
+        return revoke_key(self.ctx, name, actor=default_actor()).to_dict()
 
     def close(self) -> None:
         self.ctx.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -257,6 +258,88 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        import uvicorn
+    except ImportError:
+        raise InvalidInputError(
+            "shipmate serve needs the server extra: pip install 'shipmate[server]'", field="serve"
+        ) from None
+    if not 0 < args.port < 65536:
+        raise InvalidInputError(f"--port {args.port} is not a port number", field="port")
+    if args.workers < 1:
+        raise InvalidInputError("--workers must be at least 1", field="workers")
+    # Workers rebuild their settings from the environment: hand the flags down.
+    os.environ["SHIPMATE_DATABASE_URL"] = settings.effective_database_url
+    if settings.config_file:
+        os.environ["SHIPMATE_CONFIG"] = settings.config_file
+    from shipmate.api.settings import ServerSettings
+    from shipmate.services.context import open_context
+
+    ServerSettings.from_table(settings.sections.get("server", {}))  # validate before forking
+    open_context(settings).close()  # migrate once, before the workers start
+    print(
+        f"shipmate serving http://{args.host}:{args.port} "
+        f"(API docs at /docs, {args.workers} worker(s))",
+        flush=True,
+    )
+    uvicorn.run(
+        "shipmate.api.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+    )
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
+    if args.keys_command == "create":
+        created = backend.create_key(args.name, args.scope, tuple(args.product))
+        if args.json:
+            render.print_json(created)
+        else:
+            print(created["token"])
+            print(
+                f"key {created['name']!r} ({created['scope']}) created; the token above is shown "
+                "only once",
+                file=sys.stderr,
+            )
+        return 0
+    if args.keys_command == "revoke":
+        revoked = backend.revoke_key(args.name)
+        if args.json:
+            render.print_json(revoked)
+        else:
+            print(f"key {revoked['name']!r} revoked at {revoked['revoked_at']}")
+        return 0
+    items = backend.list_keys()
+    if args.json:
+        render.print_json({"items": items})
+    elif not items:
+        print("No keys. Create one with: shipmate keys create --name ci --scope write")
+    else:
+        print(
+            render.table(
+                ["NAME", "SCOPE", "PRODUCTS", "PREFIX", "CREATED", "LAST USED", "STATE"],
+                [
+                    [
+                        k["name"],
+                        k["scope"],
+                        ",".join(k["products"]) or "all",
+                        k["prefix"],
+                        (k["created_at"] or "-")[:16],
+                        (k["last_used_at"] or "never")[:16],
+                        "active" if k["active"] else "revoked",
+                    ]
+                    for k in items
+                ],
+            )
+        )
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from shipmate.demo import run_demo
 
@@ -270,6 +353,7 @@ _WITH_BACKEND: dict[str, Callable[[argparse.Namespace, Settings, Backend], int]]
     "show": cmd_show,
     "current": cmd_current,
     "stats": cmd_stats,
+    "keys": cmd_keys,
 }
 
 
@@ -283,6 +367,8 @@ def dispatch(args: argparse.Namespace) -> int:
             return cmd_db(args, settings)
         if command == "demo":
             return cmd_demo(args, settings)
+        if command == "serve":
+            return cmd_serve(args, settings)
         if command == "version" and args.version_command == "show":
             return cmd_version_show(args, settings)
         backend = open_backend(settings)

@@ -13,19 +13,26 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from shipmate.domain.fields import parse_metadata, validate_name, validate_text
 from shipmate.domain.lifecycle import Status, parse_status
 from shipmate.domain.records import BuildRecord
 from shipmate.domain.versions import format_full_version, parse_semver, validate_version
-from shipmate.errors import NotFoundError
+from shipmate.errors import NotFoundError, VersionCommitConflictError
 from shipmate.services.context import Context
-from shipmate.store.catalog import dialect_insert, ensure_product, ensure_version
+from shipmate.store.catalog import (
+    dialect_insert,
+    ensure_product,
+    ensure_version,
+    pin_version_commit,
+)
 from shipmate.store.deployments import append_event
+from shipmate.store.idempotency import lookup, remember, request_hash, validate_key
 from shipmate.store.schema import build_counters, builds, products, versions
 
-__all__ = ["BuildRequest", "allocate_build", "get_build"]
+__all__ = ["BuildRequest", "allocate_build", "get_build", "record_build_event"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,8 @@ class BuildRequest:
     completed_at: datetime | None = None
     #: Name of the API key that made the request, for the event log.
     key_name: str | None = None
+    #: A retried request with the same key returns the first build, allocating nothing.
+    idempotency_key: str | None = None
 
 
 def _clean(req: BuildRequest, strict_semver: bool) -> dict[str, Any]:
@@ -84,6 +93,36 @@ def allocate_build(ctx: Context, req: BuildRequest) -> BuildRecord:
     values = _clean(req, ctx.settings.strict_semver)
     product = values.pop("product")
     version = values.pop("version")
+    key = validate_key(req.idempotency_key)
+    digest = request_hash(req) if key else ""
+    if key:
+        replayed = _replay(ctx, key, digest)
+        if replayed is not None:
+            return replayed
+    try:
+        return _allocate(ctx, product, version, values, req, key, digest)
+    except IntegrityError:
+        replayed = _replay(ctx, key, digest) if key else None
+        if replayed is None:
+            raise
+        return replayed
+
+
+def _replay(ctx: Context, key: str, digest: str) -> BuildRecord | None:
+    with ctx.read() as conn:
+        build_id = lookup(conn, key, "allocate_build", digest)
+        return None if build_id is None else _load(conn, build_id)
+
+
+def _allocate(
+    ctx: Context,
+    product: str,
+    version: str,
+    values: dict[str, Any],
+    req: BuildRequest,
+    key: str | None,
+    digest: str,
+) -> BuildRecord:
     now = ctx.now()
     with ctx.write() as conn:
         product_id = ensure_product(conn, product, now)
@@ -116,6 +155,8 @@ def allocate_build(ctx: Context, req: BuildRequest) -> BuildRecord:
             product_id=product_id,
             data={"full_version": full, "build_id": str(build_id), "commit": values["commit_sha"]},
         )
+        if key:
+            remember(conn, key, "allocate_build", digest, int(build_id), now)
         record = _load(conn, int(build_id))
     assert record is not None
     return record
@@ -164,3 +205,80 @@ def get_build(ctx: Context, build_id: int) -> BuildRecord:
     if record is None:
         raise NotFoundError(f"build {build_id} does not exist", field="id")
     return record
+
+
+def record_build_event(ctx: Context, req: BuildRequest) -> BuildRecord:
+    """A CI system's build status (Versioner's build events).
+
+    The version is the artifact here, so its commit is pinned: the same version
+    reported with another commit is a conflict.  A ``completed``/``failed`` after
+    a ``started`` of the same product, version and CI run advances that build;
+    anything else records a new build with the next number.
+    """
+    values = _clean(req, ctx.settings.strict_semver)
+    status = Status(values["status"])
+    now = ctx.now()
+    with ctx.write() as conn:
+        product_id = ensure_product(conn, values["product"], now)
+        version_row = ensure_version(
+            conn, product_id, values["version"], parse_semver(values["version"]) is not None, now
+        )
+        commit = values["commit_sha"]
+        if commit is not None:
+            if version_row.commit_sha is not None and version_row.commit_sha != commit:
+                raise VersionCommitConflictError(
+                    f"version {values['version']} of {values['product']} was recorded with commit "
+                    f"{version_row.commit_sha}, not {commit}",
+                    field="scm_sha",
+                )
+            pin_version_commit(conn, version_row.id, commit)
+        open_build = None
+        if status not in (Status.PENDING, Status.STARTED) or values["ci_run_id"] is not None:
+            query = (
+                select(builds.c.id, builds.c.status, builds.c.started_at)
+                .where(
+                    builds.c.version_id == version_row.id,
+                    builds.c.status.in_([Status.PENDING.value, Status.STARTED.value]),
+                )
+                .order_by(builds.c.id.desc())
+                .limit(1)
+            )
+            if values["ci_run_id"] is not None:
+                query = query.where(builds.c.ci_run_id == values["ci_run_id"])
+            open_build = conn.execute(query).first()
+        if open_build is not None and open_build.status != status.value:
+            changes: dict[str, Any] = {"status": status.value}
+            if status == Status.STARTED:
+                changes["started_at"] = req.started_at or now
+            elif status in (Status.COMPLETED, Status.FAILED, Status.ABORTED):
+                changes["completed_at"] = req.completed_at or now
+            conn.execute(update(builds).where(builds.c.id == open_build.id).values(**changes))
+            append_event(
+                conn,
+                type=f"build.{status.value}",
+                at=now,
+                actor=values["built_by"],
+                key_name=req.key_name,
+                product_id=product_id,
+                from_status=open_build.status,
+                to_status=status.value,
+                data={"build_id": str(open_build.id)},
+            )
+            record = _load(conn, int(open_build.id))
+            assert record is not None
+            return record
+        if open_build is not None:
+            record = _load(conn, int(open_build.id))
+            assert record is not None
+            return record
+    finished = status in (Status.COMPLETED, Status.FAILED, Status.ABORTED)
+    return allocate_build(
+        ctx,
+        BuildRequest(
+            **{
+                **req.__dict__,
+                "started_at": req.started_at,
+                "completed_at": (req.completed_at or now) if finished else None,
+            }
+        ),
+    )

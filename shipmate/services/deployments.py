@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, desc, select
+from sqlalchemy.exc import IntegrityError
 
 from shipmate.domain.environments import infer_kind
 from shipmate.domain.environments import parse_kind as parse_env_kind
@@ -60,6 +61,7 @@ from shipmate.store.deployments import (
     row_to_deployment,
     update_deployment,
 )
+from shipmate.store.idempotency import lookup, remember, request_hash, validate_key
 from shipmate.store.schema import builds, deployments
 
 __all__ = ["RecordRequest", "default_actor", "mark_rollback", "record_deployment"]
@@ -98,6 +100,8 @@ class RecordRequest:
     environment_kind: str | None = None
     #: Name of the API key that made the request, for the event log.
     key_name: str | None = None
+    #: A retried request with the same key returns the first result, recording nothing.
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -182,16 +186,36 @@ def _check_times(started: datetime | None, finished: datetime | None) -> None:
 def record_deployment(ctx: Context, req: RecordRequest) -> DeploymentRecord:
     """Create or advance a deployment; returns it as stored."""
     c = _clean(req, ctx.settings.strict_semver)
+    key = validate_key(req.idempotency_key)
+    digest = request_hash(req) if key else ""
+    if key:
+        replayed = _replay(ctx, key, digest)
+        if replayed is not None:
+            return replayed
     now = ctx.now()
     actor = c.text["deployed_by"] or default_actor()
-    with ctx.write() as conn:
-        if req.deployment_id is not None:
-            dep_id = _advance_by_id(conn, ctx, req, c, now, actor)
-        else:
-            dep_id = _record_by_match(conn, ctx, req, c, now, actor)
-        record = get_deployment(conn, dep_id)
+    try:
+        with ctx.write() as conn:
+            if req.deployment_id is not None:
+                dep_id = _advance_by_id(conn, ctx, req, c, now, actor)
+            else:
+                dep_id = _record_by_match(conn, ctx, req, c, now, actor)
+            if key:
+                remember(conn, key, "record_deployment", digest, dep_id, now)
+            record = get_deployment(conn, dep_id)
+    except IntegrityError:
+        replayed = _replay(ctx, key, digest) if key else None
+        if replayed is None:
+            raise
+        return replayed
     assert record is not None
     return record
+
+
+def _replay(ctx: Context, key: str, digest: str) -> DeploymentRecord | None:
+    with ctx.read() as conn:
+        dep_id = lookup(conn, key, "record_deployment", digest)
+        return None if dep_id is None else get_deployment(conn, dep_id)
 
 
 def _advance_by_id(

@@ -25,12 +25,14 @@ from sqlalchemy import (
 from shipmate.store.types import UTCDateTime
 
 __all__ = [
+    "api_keys",
     "build_counters",
     "builds",
     "current_state",
     "deployments",
     "environments",
     "events",
+    "idempotency_keys",
     "metadata",
     "products",
     "versions",
@@ -174,4 +176,31 @@ events = Table(
     Column("data", JSON(), nullable=False),
     Index("ix_events_deployment_id", "deployment_id", "id"),
     Index("ix_events_type", "type", "id"),
+)
+
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    # The public part of the key, used to find the row; the secret is only hashed.
+    Column("prefix", String(16), nullable=False, unique=True),
+    Column("secret_hash", String(64), nullable=False),
+    Column("scope", String(10), nullable=False),
+    Column("products", JSON(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(255), nullable=True),
+    Column("last_used_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("operation", String(50), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("result_id", Id, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )

@@ -1,0 +1,88 @@
+"""``create_app``: the ASGI application ``shipmate serve`` runs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from shipmate import __version__
+from shipmate.api import bloqr, v1, versioner
+from shipmate.api.errors import install_error_handlers
+from shipmate.api.middleware import BodyLimitMiddleware, CollapseSlashesMiddleware
+from shipmate.api.settings import ServerSettings
+from shipmate.config import Settings, load_settings
+from shipmate.services.context import Context, open_context
+from shipmate.store.migrate import HEAD, current_revision
+
+__all__ = ["app_from_env", "create_app"]
+
+
+def create_app(
+    settings: Settings, *, ctx: Context | None = None, server: ServerSettings | None = None
+) -> FastAPI:
+    server = server or ServerSettings.from_table(settings.sections.get("server", {}))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = ctx is None
+        app.state.ctx = ctx or open_context(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.ctx.close()
+
+    app = FastAPI(
+        title="shipmate",
+        version=__version__,
+        description="Deployment versioning and release: builds, deployments, history, the matrix. "
+        "Also speaks bloqr's /api/deployments and Versioner's event endpoints.",
+        lifespan=lifespan,
+    )
+    app.state.server = server
+    if ctx is not None:
+        app.state.ctx = ctx
+    install_error_handlers(app)
+    app.include_router(v1.router)
+    app.include_router(bloqr.router)
+    app.include_router(versioner.make_router(server.versioner_base))
+
+    @app.get("/healthz", summary="Alive", tags=["health"])
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", summary="Database reachable and migrated", tags=["health"])
+    def readyz(request: Request) -> JSONResponse:
+        try:
+            with request.app.state.ctx.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+                revision = current_revision(conn)
+        except Exception as exc:
+            return JSONResponse(
+                {"status": "unavailable", "reason": str(exc)[:200]}, status_code=503
+            )
+        if revision != HEAD:
+            return JSONResponse(
+                {"status": "unavailable", "reason": f"schema at {revision}, expected {HEAD}"},
+                status_code=503,
+            )
+        return JSONResponse({"status": "ok", "schema": revision})
+
+    @app.get("/api/v1/ping", include_in_schema=False)
+    async def ping() -> dict[str, bool]:
+        """A bare endpoint returning a constant body: the benchmarks' baseline."""
+        return {"ok": True}
+
+    app.add_middleware(BodyLimitMiddleware, limit=server.max_body_bytes)
+    app.add_middleware(CollapseSlashesMiddleware)  # outermost: before routing
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn's factory for ``shipmate serve --workers N``: settings from the environment."""
+    return create_app(load_settings())

@@ -1,0 +1,130 @@
+"""The one place exceptions become HTTP responses.
+
+shipmate's own routes answer ``{"error": {"code", "message", "field", "details"}}``.
+The compatibility routes answer in the shape their clients parse: Versioner's
+``{"detail": ...}`` (a string, a list of ``{loc, msg, type}`` for 422, or the gate
+object) and bloqr's ``{"success": false, "error": ...}``.  The status code comes
+from the exception class (``ShipmateError.http_status``), never from a handler.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shipmate.errors import AuthenticationError, GateBlockedError, ShipmateError
+
+__all__ = ["install_error_handlers"]
+
+log = logging.getLogger("shipmate.api")
+
+
+def _flavour(request: Request) -> str:
+    path = request.url.path
+    base = request.app.state.server.versioner_base
+    if path.rstrip("/").endswith(
+        ("/build-events", "/deployment-events", "/version-events")
+    ) and path.startswith(base or "/"):
+        return "versioner"
+    if path.startswith("/api/") and not path.startswith("/api/v1"):
+        return "bloqr"
+    return "shipmate"
+
+
+def _status(exc: ShipmateError) -> int:
+    if isinstance(exc, GateBlockedError):
+        return int(exc.details.get("http_status", exc.http_status))
+    return exc.http_status
+
+
+def error_response(request: Request, exc: ShipmateError) -> JSONResponse:
+    status = _status(exc)
+    flavour = _flavour(request)
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationError) else None
+    body: dict[str, Any]
+    if flavour == "versioner":
+        if isinstance(exc, GateBlockedError) and "versioner_detail" in exc.details:
+            body = {"detail": exc.details["versioner_detail"]}
+        elif status == 422 or status == 413:
+            body = {
+                "detail": [
+                    {
+                        "loc": ["body", exc.field] if exc.field else ["body"],
+                        "msg": exc.message,
+                        "type": exc.code,
+                    }
+                ]
+            }
+        else:
+            body = {"detail": exc.message}
+    elif flavour == "bloqr":
+        body = {"success": False, "error": exc.message, "code": exc.code}
+    else:
+        body = {"error": exc.to_dict()}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _validation_message(err: dict[str, Any]) -> tuple[str, str]:
+    loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    field = ".".join(loc) or "body"
+    return field, f"{field}: {err.get('msg', 'invalid')}"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ShipmateError)
+    async def _shipmate(request: Request, exc: ShipmateError) -> JSONResponse:
+        return error_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "loc": list(e.get("loc", ())),
+                "msg": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
+            for e in exc.errors()
+        ]
+        flavour = _flavour(request)
+        if flavour == "versioner":
+            return JSONResponse({"detail": errors}, status_code=422)
+        field, message = _validation_message(errors[0]) if errors else ("body", "invalid request")
+        if flavour == "bloqr":
+            return JSONResponse({"success": False, "error": message, "code": "invalid_input"}, 422)
+        return JSONResponse(
+            {
+                "error": {
+                    "code": "invalid_input",
+                    "message": message,
+                    "field": field,
+                    "details": {"errors": errors},
+                }
+            },
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = str(exc.detail)
+        flavour = _flavour(request)
+        if flavour == "versioner":
+            return JSONResponse({"detail": message}, status_code=exc.status_code)
+        if flavour == "bloqr":
+            return JSONResponse({"success": False, "error": message}, status_code=exc.status_code)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            {"error": {"code": code, "message": message}}, status_code=exc.status_code
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            {"error": {"code": "internal_error", "message": "internal error; see the server log"}},
+            status_code=500,
+        )
