@@ -42,6 +42,7 @@ class DeploymentBody(_Body):
     kind: str = Field(default="deploy", max_length=20)
     reverts_id: str | None = Field(default=None, max_length=20, pattern=r"^[0-9]+$")
     commit: str | None = Field(default=None, max_length=64)
+    commit_time: str | None = Field(default=None, max_length=64)
     branch: str | None = Field(default=None, max_length=255)
     repository: str | None = Field(default=None, max_length=500)
     deployed_by: str | None = Field(default=None, max_length=255)

@@ -161,6 +161,9 @@ def post_deployment(
             kind=body.kind,
             reverts_id=None if body.reverts_id is None else _id(body.reverts_id, "reverts_id"),
             commit_sha=body.commit,
+            commit_time=None
+            if body.commit_time is None
+            else parse_time(body.commit_time, field="commit_time"),
             branch=body.branch,
             repository=body.repository,
             deployed_by=body.deployed_by,

@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--started-at", help="RFC 3339 start time (default: now)")
     record.add_argument("--completed-at", help="RFC 3339 finish time (default: now)")
     record.add_argument("--commit", help="git commit (default: detected)")
+    record.add_argument(
+        "--commit-time", help="RFC 3339 time of the commit (default: from the local git checkout)"
+    )
     record.add_argument("--branch", help="git branch (default: detected)")
     record.add_argument("--repository", help="repository URL (default: detected)")
     record.add_argument("--ci-run-id", help="CI run id (default: detected)")

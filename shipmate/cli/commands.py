@@ -134,7 +134,7 @@ def cmd_version_show(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
     from shipmate.domain.ci import CiInfo
     from shipmate.services.deployments import RecordRequest
-    from shipmate.services.project import collect_ci_info
+    from shipmate.services.project import collect_ci_info, commit_time
 
     metadata: Any = args.metadata
     if args.metadata_file:
@@ -151,6 +151,10 @@ def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -
         version = by_file["version"]
         build = build if build is not None else by_file.get("buildNumber")
     ci = CiInfo() if args.no_detect else collect_ci_info(os.environ, Path.cwd())
+    commit = args.commit or ci.commit_sha or by_file.get("gitCommit")
+    when = _time(args.commit_time, "commit_time")
+    if when is None and commit and not args.no_detect:
+        when = commit_time(Path.cwd(), commit)
     product = args.product or settings.product or by_file.get("product")
     if args.deployment_id is None:
         product = _product(args, settings, by_file.get("product"))
@@ -164,7 +168,8 @@ def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -
             deployment_id=args.deployment_id,
             kind=args.kind,
             reverts_id=args.reverts,
-            commit_sha=args.commit or ci.commit_sha or by_file.get("gitCommit"),
+            commit_sha=commit,
+            commit_time=when,
             branch=args.branch or ci.branch,
             repository=args.repository or ci.repository,
             deployed_by=args.deployed_by or ci.actor,

@@ -136,6 +136,7 @@ class DeploymentRecord:
     product_id: int = 0
     environment_id: int = 0
     version_id: int = 0
+    commit_time: datetime | None = None
     events: tuple[EventRecord, ...] = field(default=())
 
     def to_dict(self, *, with_events: bool = False) -> dict[str, Any]:
@@ -154,6 +155,7 @@ class DeploymentRecord:
             "kind": self.kind,
             "reverts_id": _sid(self.reverts_id),
             "commit_sha": self.commit_sha,
+            "commit_time": format_time(self.commit_time),
             "branch": self.branch,
             "repository": self.repository,
             "deployed_by": self.deployed_by,

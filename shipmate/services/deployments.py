@@ -87,6 +87,8 @@ class RecordRequest:
     kind: str = "deploy"
     reverts_id: int | None = None
     commit_sha: str | None = None
+    #: When the deployed commit was made (lead time for changes uses it).
+    commit_time: datetime | None = None
     branch: str | None = None
     repository: str | None = None
     deployed_by: str | None = None
@@ -312,6 +314,7 @@ def _record_by_match(
         "kind": c.kind.value,
         "reverts_id": reverts_id,
         **{k: v for k, v in c.text.items()},
+        "commit_time": req.commit_time,
         "deployed_by": actor,
         "extra": c.metadata,
         "deployed_at": started or finished or now,
@@ -433,6 +436,8 @@ def _advance(
     for key, value in c.text.items():
         if value is not None and getattr(current, key) is None:
             values[key] = value
+    if req.commit_time is not None and current.commit_time is None:
+        values["commit_time"] = req.commit_time
     if c.metadata:
         merged = {**current.metadata, **c.metadata}
         values["extra"] = parse_metadata(merged)

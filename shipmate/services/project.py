@@ -25,6 +25,7 @@ import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from shipmate.domain.ci import CiInfo, detect_ci, strip_url_credentials
@@ -36,7 +37,13 @@ from shipmate.domain.versionfiles import (
 )
 from shipmate.errors import InvalidInputError, NotFoundError
 
-__all__ = ["GIT_TIMEOUT_SECONDS", "collect_ci_info", "find_project_version", "local_git_info"]
+__all__ = [
+    "GIT_TIMEOUT_SECONDS",
+    "collect_ci_info",
+    "commit_time",
+    "find_project_version",
+    "local_git_info",
+]
 
 GIT_TIMEOUT_SECONDS = 5.0
 
@@ -176,3 +183,16 @@ def _git(cwd: Path, *args: str) -> _GitResult:
         problem = lines[0].removeprefix("fatal: ") if lines else f"git exited {proc.returncode}"
         return _GitResult(False, None, problem)
     return _GitResult(True, proc.stdout.strip() or None, None)
+
+
+def commit_time(cwd: Path, sha: str | None) -> datetime | None:
+    """When ``sha`` was committed, from the local checkout; None when unknown."""
+    if not sha:
+        return None
+    result = _git(cwd, "show", "-s", "--format=%cI", sha)
+    if not result.ok or not result.stdout:
+        return None
+    try:
+        return datetime.fromisoformat(result.stdout.strip()).astimezone(UTC)
+    except ValueError:
+        return None

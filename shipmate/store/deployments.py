@@ -72,6 +72,7 @@ def row_to_deployment(row: Row[Any], events_: Sequence[EventRecord] = ()) -> Dep
         product_id=m["product_id"],
         environment_id=m["environment_id"],
         version_id=m["version_id"],
+        commit_time=m["commit_time"],
         events=tuple(events_),
     )
 

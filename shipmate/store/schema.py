@@ -129,6 +129,7 @@ deployments = Table(
     Column("kind", String(20), nullable=False),
     Column("reverts_id", Id, ForeignKey("deployments.id"), nullable=True),
     Column("commit_sha", String(64), nullable=True),
+    Column("commit_time", UTCDateTime(), nullable=True),
     Column("branch", String(255), nullable=True),
     Column("repository", String(500), nullable=True),
     Column("deployed_by", String(255), nullable=True),
@@ -204,3 +205,7 @@ idempotency_keys = Table(
     Column("result_id", Id, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
 )
+
+
+# Feature tables live in their own modules, on the same MetaData.
+from shipmate.store import schema_gates, schema_notify  # noqa: E402, F401

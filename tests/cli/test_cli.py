@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from shipmate.cli import main
+from shipmate.store.migrate import HEAD
 
 
 @pytest.fixture
@@ -263,7 +264,7 @@ def test_usage_error_exits_2(cli) -> None:  # type: ignore[no-untyped-def]
 def test_db_commands(cli) -> None:  # type: ignore[no-untyped-def]
     assert cli("db", "upgrade")[0] == 0
     code, out, _ = cli("db", "current")
-    assert (code, out.strip()) == (0, "0001")
+    assert (code, out.strip()) == (0, HEAD)
     assert cli("db", "check") == (0, "schema matches the models\n", "")
 
 
