@@ -11,13 +11,22 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from shipmate import __version__
-from shipmate.api import bloqr, v1, versioner
+from shipmate.api import (
+    bloqr,
+    gates_routes,
+    insights_routes,
+    notify_routes,
+    runs_routes,
+    v1,
+    versioner,
+)
 from shipmate.api.errors import install_error_handlers
 from shipmate.api.middleware import BodyLimitMiddleware, CollapseSlashesMiddleware
 from shipmate.api.settings import ServerSettings
 from shipmate.config import Settings, load_settings
 from shipmate.services.context import Context, open_context
 from shipmate.store.migrate import HEAD, current_revision
+from shipmate.web import pages
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -51,6 +60,8 @@ def create_app(
     app.include_router(v1.router)
     app.include_router(bloqr.router)
     app.include_router(versioner.make_router(server.versioner_base))
+    for feature in (gates_routes, insights_routes, notify_routes, runs_routes, pages):
+        app.include_router(feature.router)
 
     @app.get("/healthz", summary="Alive", tags=["health"])
     async def healthz() -> dict[str, Any]:

@@ -15,7 +15,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-__all__ = ["main"]
+__all__ = ["FEATURES", "main"]
+
+#: Modules under shipmate.cli that register commands: ``register(subparsers, add_json)``
+#: adds parsers and sets ``handler="module:function"``; the handler is imported only
+#: when its command runs and is called as ``handler(args, settings)``.
+FEATURES = ("gates", "insights", "notify", "runs")
 
 _FILTER_HELP = {
     "product": "only this product",
@@ -184,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     krevoke = ksub.add_parser("revoke", help="revoke a key by name")
     krevoke.add_argument("name", help="the key's name")
     _add_json(krevoke)
+
+    # Feature modules add their own commands (each imports only argparse here).
+    import importlib
+
+    for name in FEATURES:
+        importlib.import_module(f"shipmate.cli.{name}").register(sub, _add_json)
 
     demo = sub.add_parser("demo", help="walk a realistic story on a demo SQLite database")
     demo.add_argument("--dir", default="demo-data", help="where the demo database goes")

@@ -367,7 +367,16 @@ def dispatch(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     command = args.command
+    handler = getattr(args, "handler", None)
     try:
+        if handler is not None:
+            import importlib
+
+            module, _, function = handler.partition(":")
+            feature: Callable[[argparse.Namespace, Settings], int] = getattr(
+                importlib.import_module(module), function
+            )
+            return feature(args, settings)
         if command == "db":
             return cmd_db(args, settings)
         if command == "demo":

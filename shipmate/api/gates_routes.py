@@ -1,0 +1,9 @@
+"""API routes of the gates feature (registered by shipmate.api.app)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+__all__ = ["router"]
+
+router = APIRouter()

@@ -1,0 +1,1 @@
+"""The web dashboard: server-rendered pages built from the same service calls as the API."""

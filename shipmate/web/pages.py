@@ -1,0 +1,9 @@
+"""Dashboard pages (registered by shipmate.api.app)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+__all__ = ["router"]
+
+router = APIRouter()
