@@ -208,4 +208,9 @@ idempotency_keys = Table(
 
 
 # Feature tables live in their own modules, on the same MetaData.
-from shipmate.store import schema_gates, schema_notify  # noqa: E402, F401
+from shipmate.store import (  # noqa: E402, F401
+    schema_gates,
+    schema_notify,
+    schema_releases,
+    schema_runs,
+)

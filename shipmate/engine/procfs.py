@@ -1,0 +1,90 @@
+"""What Linux's /proc says about a process: alive, which one it is, its group.
+
+A pid alone does not name a process: once it exits the kernel may give the number
+to another one.  A process is identified here by ``(pid, start_time)``, where the
+start time is field 22 of ``/proc/<pid>/stat`` (clock ticks since boot) and the
+boot id tells one boot from the next.  A zombie (exited, not yet reaped) counts as
+not running.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["ProcStat", "boot_id", "group_members", "identity_alive", "read_stat"]
+
+_PROC = Path("/proc")
+
+
+@dataclass(frozen=True)
+class ProcStat:
+    pid: int
+    state: str
+    pgrp: int
+    start_time: int
+
+    @property
+    def is_zombie(self) -> bool:
+        return self.state in ("Z", "X", "x")
+
+
+def read_stat(pid: int) -> ProcStat | None:
+    """The process's stat line, or None when there is no such process."""
+    try:
+        raw = (_PROC / str(pid) / "stat").read_text(encoding="utf-8", errors="replace")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    except OSError:
+        return None
+    # The command name is in parentheses and may itself contain spaces or ")".
+    close = raw.rfind(")")
+    if close < 0:
+        return None
+    fields = raw[close + 2 :].split()
+    # fields[0] is field 3 (state); field N is fields[N - 3].
+    try:
+        return ProcStat(pid=pid, state=fields[0], pgrp=int(fields[2]), start_time=int(fields[19]))
+    except (IndexError, ValueError):
+        return None
+
+
+def boot_id() -> str:
+    try:
+        return (_PROC / "sys" / "kernel" / "random" / "boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def identity_alive(pid: int, start_time: int, boot: str = "") -> bool:
+    """True when ``pid`` is running and is the process that started at ``start_time``."""
+    if boot and boot_id() and boot != boot_id():
+        return False
+    stat = read_stat(pid)
+    return stat is not None and not stat.is_zombie and stat.start_time == start_time
+
+
+def group_members(pgid: int, *, started_since: int = 0) -> list[int]:
+    """Live (non-zombie) processes in process group ``pgid`` started at or after a tick.
+
+    ``started_since`` guards against a recycled group id: members of *our* group
+    cannot have started before the group's leader did.
+    """
+    members: list[int] = []
+    try:
+        entries = os.listdir(_PROC)
+    except OSError:
+        return members
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        stat = read_stat(int(entry))
+        if (
+            stat is not None
+            and stat.pgrp == pgid
+            and not stat.is_zombie
+            and stat.start_time >= started_since
+        ):
+            members.append(stat.pid)
+    return members
