@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from shipmate.api.auth import reader
+from shipmate.api.schemas import BloqrErrorBody, error_responses
 from shipmate.domain.fields import format_time
 from shipmate.domain.records import DeploymentRecord
 from shipmate.errors import InvalidInputError, NotFoundError
@@ -26,7 +27,9 @@ from shipmate.services.keys import Principal
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api")
+router = APIRouter(
+    prefix="/api", responses=error_responses(BloqrErrorBody, 401, 403, 404, 413, 422)
+)
 
 Reader = Annotated[Principal, Depends(reader)]
 

@@ -17,7 +17,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shipmate.errors import AuthenticationError, GateBlockedError, ShipmateError
+from shipmate.errors import (
+    AuthenticationError,
+    GateBlockedError,
+    InvalidInputError,
+    ShipmateError,
+)
 
 __all__ = ["install_error_handlers"]
 
@@ -75,6 +80,15 @@ def _validation_message(err: dict[str, Any]) -> tuple[str, str]:
     return field, f"{field}: {err.get('msg', 'invalid')}"
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.routes:
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(request.url.path):
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ShipmateError)
     async def _shipmate(request: Request, exc: ShipmateError) -> JSONResponse:
@@ -110,16 +124,23 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # A body FastAPI could not even decode (not UTF-8, not JSON): bad input, 422.
+            return error_response(request, InvalidInputError(f"body: {exc.detail}", field="body"))
         message = str(exc.detail)
         flavour = _flavour(request)
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405 and "Allow" not in headers:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        body: dict[str, Any]
         if flavour == "versioner":
-            return JSONResponse({"detail": message}, status_code=exc.status_code)
-        if flavour == "bloqr":
-            return JSONResponse({"success": False, "error": message}, status_code=exc.status_code)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(
-            {"error": {"code": code, "message": message}}, status_code=exc.status_code
-        )
+            body = {"detail": message}
+        elif flavour == "bloqr":
+            body = {"success": False, "error": message}
+        else:
+            code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+            body = {"error": {"code": code, "message": message}}
+        return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

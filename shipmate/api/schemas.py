@@ -75,3 +75,48 @@ class KeyBody(_Body):
     name: str = Field(max_length=100)
     scope: str = Field(max_length=10)
     products: list[str] = Field(default_factory=list, max_length=100)
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+    details: dict[str, Any] | None = None
+
+
+class ErrorBody(BaseModel):
+    """shipmate's one error shape."""
+
+    error: ErrorInfo
+
+
+class VersionerErrorBody(BaseModel):
+    """Versioner's shapes: a string, a list of {loc, msg, type}, or a gate refusal object."""
+
+    detail: Any
+
+
+class BloqrErrorBody(BaseModel):
+    success: bool
+    error: str
+    code: str | None = None
+
+
+def error_responses(model: type[BaseModel], *codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": model, "description": _DESCRIPTIONS[code]} for code in codes}
+
+
+_DESCRIPTIONS = {
+    401: "Missing, unknown or revoked API key",
+    403: "The key's scope or products do not allow this",
+    404: "No such product, environment, deployment or key",
+    405: "Method not allowed",
+    409: "Conflict: illegal transition, commit conflict, or a gate refusal",
+    413: "Body or metadata too large",
+    422: "Invalid input: the field and the problem are named",
+    423: "A freeze window is active",
+    428: "A gate precondition is not met",
+}
+
+#: Every status a shipmate route can answer with besides success.
+COMMON_ERRORS = (401, 403, 404, 409, 413, 422, 423, 428)

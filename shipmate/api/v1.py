@@ -10,12 +10,15 @@ from fastapi.responses import JSONResponse
 
 from shipmate.api.auth import admin, reader, writer
 from shipmate.api.schemas import (
+    COMMON_ERRORS,
     BuildBody,
     DeploymentBody,
     EnvironmentBody,
+    ErrorBody,
     KeyBody,
     RollbackMarkBody,
     StatusEventBody,
+    error_responses,
 )
 from shipmate.domain.fields import parse_time
 from shipmate.errors import InvalidInputError
@@ -27,7 +30,7 @@ from shipmate.services.keys import Principal
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", responses=error_responses(ErrorBody, *COMMON_ERRORS))
 
 Reader = Annotated[Principal, Depends(reader)]
 Writer = Annotated[Principal, Depends(writer)]

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from shipmate.api.auth import writer
+from shipmate.api.schemas import COMMON_ERRORS, VersionerErrorBody, error_responses
 from shipmate.domain.fields import format_time, parse_time
 from shipmate.domain.records import BuildRecord, DeploymentRecord
 from shipmate.services.builds import BuildRequest, record_build_event
@@ -118,7 +119,11 @@ def deployment_response(d: DeploymentRecord) -> dict[str, Any]:
 
 
 def make_router(base: str) -> APIRouter:
-    router = APIRouter(prefix=base, tags=["versioner"])
+    router = APIRouter(
+        prefix=base,
+        tags=["versioner"],
+        responses=error_responses(VersionerErrorBody, *COMMON_ERRORS),
+    )
 
     def build_event(request: Request, body: BuildEvent, principal: Writer) -> dict[str, Any]:
         principal.require_product(body.product_name)
