@@ -64,9 +64,16 @@ class LocalBackend:
     def mark_rollback(
         self, ref: str, *, product: str | None, environment: str | None, reason: str | None
     ) -> DeploymentRecord:
-        from shipmate.services.deployments import mark_rollback
+        from shipmate.services.deployments import default_actor, mark_rollback
 
-        return mark_rollback(self.ctx, ref, product=product, environment=environment, reason=reason)
+        return mark_rollback(
+            self.ctx,
+            ref,
+            product=product,
+            environment=environment,
+            reason=reason,
+            actor=default_actor(),
+        )
 
     def history(self, f: HistoryFilter, *, limit: int, cursor: str | None) -> HistoryPage:
         from shipmate.services.queries import history

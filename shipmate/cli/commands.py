@@ -133,7 +133,7 @@ def cmd_version_show(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
     from shipmate.domain.ci import CiInfo
-    from shipmate.services.deployments import RecordRequest
+    from shipmate.services.deployments import RecordRequest, default_actor
     from shipmate.services.project import collect_ci_info, commit_time
 
     metadata: Any = args.metadata
@@ -172,7 +172,7 @@ def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -
             commit_time=when,
             branch=args.branch or ci.branch,
             repository=args.repository or ci.repository,
-            deployed_by=args.deployed_by or ci.actor,
+            deployed_by=args.deployed_by or ci.actor or default_actor(),
             ci_platform=ci.platform,
             ci_run_id=args.ci_run_id or ci.run_id,
             ci_run_url=args.ci_run_url or ci.run_url,

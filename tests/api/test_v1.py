@@ -222,3 +222,10 @@ def test_openapi_and_docs(client: TestClient) -> None:
         "/api/v1/deployments" in spec["paths"] and "/versioner/deployment-events/" in spec["paths"]
     )
     assert client.get("/docs").status_code == 200
+
+
+def test_actor_defaults_to_the_key_name_not_the_server_user(
+    client: TestClient, tokens: dict[str, str]
+) -> None:
+    dep = post_dep(client, tokens["write"]).json()
+    assert dep["deployed_by"] == "write-key"

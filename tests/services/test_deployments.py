@@ -245,3 +245,9 @@ def test_strings_that_look_like_sql_are_stored_verbatim(ctx: Context) -> None:
     dep = rec(ctx, "completed", deployed_by=nasty, metadata={"note": "<script>x</script>"})
     assert show_deployment(ctx, dep.id).deployed_by == nasty
     assert show_deployment(ctx, dep.id).metadata == {"note": "<script>x</script>"}
+
+
+def test_deployment_of_a_known_build_inherits_its_commit(ctx: Context) -> None:
+    allocate_build(ctx, BuildRequest("api", "1.4.0", commit_sha="9f1c2ab", branch="main"))
+    dep = rec(ctx, "completed", version="1.4.0+build.1")
+    assert (dep.commit_sha, dep.branch) == ("9f1c2ab", "main")
