@@ -195,7 +195,7 @@ def record_deployment(ctx: Context, req: RecordRequest) -> DeploymentRecord:
         if replayed is not None:
             return replayed
     now = ctx.now()
-    actor = c.text["deployed_by"] or default_actor()
+    actor = c.text["deployed_by"] or req.key_name
     try:
         with ctx.write() as conn:
             if req.deployment_id is not None:
@@ -262,6 +262,8 @@ def _record_by_match(
     commit = c.text["commit_sha"]
     if commit is not None:
         _check_commit(conn, c, version_row.id, version_row.commit_sha, commit)
+    elif c.build_number is not None:
+        _inherit_from_build(conn, c, version_row.id)
 
     if c.status == Status.ROLLED_BACK:
         target = _latest_completed(conn, product_id, environment_id, version_row.id, c.build_number)
@@ -370,6 +372,24 @@ def _check_commit(
         )
     if pinned is None:
         pin_version_commit(conn, version_id, commit)
+
+
+def _inherit_from_build(conn: Connection, c: _Clean, version_id: int) -> None:
+    """A deployment naming a known build gets that build's commit, branch and repository."""
+    row = conn.execute(
+        select(builds.c.commit_sha, builds.c.branch, builds.c.repository).where(
+            builds.c.version_id == version_id, builds.c.build_number == c.build_number
+        )
+    ).first()
+    if row is None:
+        return
+    for key, value in (
+        ("commit_sha", row.commit_sha),
+        ("branch", row.branch),
+        ("repository", row.repository),
+    ):
+        if c.text[key] is None and value is not None:
+            c.text[key] = value
 
 
 def _check_reverts(
@@ -517,7 +537,7 @@ def mark_rollback(
         raise InvalidInputError("give a deployment id or a full version", field="deployment")
     reason = validate_text(reason, field="reason", max_length=1000)
     now = ctx.now()
-    actor = validate_text(actor, field="actor", max_length=255) or default_actor()
+    actor = validate_text(actor, field="actor", max_length=255) or key_name
     with ctx.write() as conn:
         target = _resolve_ref(conn, ref, product, environment)
         lock_product_environment(conn, target.product_id, target.environment_id)
