@@ -38,7 +38,7 @@ def _header(text: str) -> None:
     print(render.colour(f"== {text} ==", "1"))
 
 
-def run_demo(folder: Path, *, reset: bool = False) -> int:
+def run_demo(folder: Path, *, reset: bool = False, serve: bool = True, port: int = 8000) -> int:
     if reset and folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -68,9 +68,41 @@ def run_demo(folder: Path, *, reset: bool = False) -> int:
         print(f"  export SHIPMATE_DATABASE_URL=sqlite:///{db.resolve()}")
         print("  .venv/bin/shipmate history --product storefront --env production")
         print("  .venv/bin/shipmate show 1")
+        token = _demo_key(ctx) if serve else None
     finally:
         ctx.close()
+    if serve and token:
+        _serve(settings, token, port)
     return 0
+
+
+def _demo_key(ctx: Context) -> str:
+    from shipmate.services.keys import create_key
+
+    # A fresh name each run, so re-running on an existing demo database works too.
+    name = f"demo-{datetime.now(UTC):%Y%m%d%H%M%S}"
+    return create_key(ctx, name, "admin", created_by="demo").token
+
+
+def _serve(settings: Settings, token: str, port: int) -> None:
+    import os
+
+    _header(f"The API: shipmate serve on http://127.0.0.1:{port} (Ctrl-C to stop)")
+    print(f"Demo API key (admin, shown once): {token}")
+    print()
+    print(f"  open http://127.0.0.1:{port}/docs            # interactive API docs")
+    print(f'  curl -H "Authorization: Bearer {token}" \\')
+    print(f"       http://127.0.0.1:{port}/api/v1/current")
+    print(f'  curl -H "Authorization: Bearer {token}" \\')
+    print(f'       "http://127.0.0.1:{port}/api/deployments?product=storefront&limit=3"')
+    print()
+    from shipmate.cli import main
+
+    os.environ["SHIPMATE_DATABASE_URL"] = settings.effective_database_url
+    try:
+        main(["serve", "--port", str(port), "--log-level", "warning"])
+    except KeyboardInterrupt:
+        print("stopped")
 
 
 def _play(ctx: Context, clock: FakeClock, start: datetime, rng: random.Random) -> None:

@@ -199,6 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="walk a realistic story on a demo SQLite database")
     demo.add_argument("--dir", default="demo-data", help="where the demo database goes")
     demo.add_argument("--reset", action="store_true", help="start from an empty demo database")
+    demo.add_argument(
+        "--no-serve", action="store_true", help="do not start the API server at the end"
+    )
+    demo.add_argument(
+        "--port", type=int, default=8000, help="API server port (default: %(default)s)"
+    )
     return parser
 
 

@@ -348,7 +348,7 @@ def cmd_keys(args: argparse.Namespace, settings: Settings, backend: Backend) -> 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from shipmate.demo import run_demo
 
-    return run_demo(Path(args.dir), reset=args.reset)
+    return run_demo(Path(args.dir), reset=args.reset, serve=not args.no_serve, port=args.port)
 
 
 _WITH_BACKEND: dict[str, Callable[[argparse.Namespace, Settings, Backend], int]] = {
