@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shipmate.domain.fields import parse_metadata, validate_name, validate_text
@@ -74,18 +74,49 @@ def _clean(req: BuildRequest, strict_semver: bool) -> dict[str, Any]:
     }
 
 
+_COUNTER_UPSERT: dict[str, Any] = {}
+_INSERT_BUILD = insert(builds).returning(builds.c.id)
+
+
+def _counter_upsert(conn: Connection) -> Any:
+    """``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``, built once per dialect."""
+    stmt = _COUNTER_UPSERT.get(conn.dialect.name)
+    if stmt is None:
+        ins = dialect_insert(conn, build_counters).values(
+            version_id=bindparam("version_id"),
+            last_build_number=1,
+            updated_at=bindparam("now"),
+        )
+        stmt = ins.on_conflict_do_update(
+            index_elements=["version_id"],
+            set_={
+                "last_build_number": build_counters.c.last_build_number + 1,
+                "updated_at": ins.excluded.updated_at,
+            },
+        ).returning(build_counters.c.last_build_number)
+        _COUNTER_UPSERT[conn.dialect.name] = stmt
+    return stmt
+
+
 def next_build_number(conn: Connection, version_id: int, now: datetime) -> int:
-    stmt = dialect_insert(conn, build_counters).values(
-        version_id=version_id, last_build_number=1, updated_at=now
+    return int(
+        conn.execute(_counter_upsert(conn), {"version_id": version_id, "now": now}).scalar_one()
     )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["version_id"],
-        set_={
-            "last_build_number": build_counters.c.last_build_number + 1,
-            "updated_at": now,
-        },
-    ).returning(build_counters.c.last_build_number)
-    return int(conn.execute(stmt).scalar_one())
+
+
+def _ids(
+    conn: Connection, ctx: Context, product: str, version: str, now: datetime
+) -> tuple[int, int]:
+    """(product_id, version_id), created on first use.  Ids never change and rows are
+    never deleted, so they are cached on the context once their transaction commits."""
+    cached: tuple[int, int] | None = ctx.cache.get(("version", product, version))
+    if cached is not None:
+        return cached
+    product_id = ensure_product(conn, product, now)
+    version_row = ensure_version(conn, product_id, version, parse_semver(version) is not None, now)
+    ids = (product_id, version_row.id)
+    ctx.after_commit(conn, lambda: ctx.cache.__setitem__(("version", product, version), ids))
+    return ids
 
 
 def allocate_build(ctx: Context, req: BuildRequest) -> BuildRecord:
@@ -124,28 +155,22 @@ def _allocate(
     digest: str,
 ) -> BuildRecord:
     now = ctx.now()
+    started = req.started_at or (now if values["status"] == Status.STARTED else None)
     with ctx.write() as conn:
-        product_id = ensure_product(conn, product, now)
-        version_row = ensure_version(
-            conn, product_id, version, parse_semver(version) is not None, now
-        )
-        number = next_build_number(conn, version_row.id, now)
+        product_id, version_id = _ids(conn, ctx, product, version, now)
+        number = next_build_number(conn, version_id, now)
         full = format_full_version(version, number)
-        started = req.started_at or (now if values["status"] == Status.STARTED else None)
-        build_id = conn.execute(
-            insert(builds)
-            .values(
-                product_id=product_id,
-                version_id=version_row.id,
-                build_number=number,
-                full_version=full,
-                created_at=now,
-                started_at=started,
-                completed_at=req.completed_at,
-                **values,
-            )
-            .returning(builds.c.id)
-        ).scalar_one()
+        row = {
+            "product_id": product_id,
+            "version_id": version_id,
+            "build_number": number,
+            "full_version": full,
+            "created_at": now,
+            "started_at": started,
+            "completed_at": req.completed_at,
+            **values,
+        }
+        build_id = int(conn.execute(_INSERT_BUILD, row).scalar_one())
         append_event(
             conn,
             type="build.allocated",
@@ -156,10 +181,29 @@ def _allocate(
             data={"full_version": full, "build_id": str(build_id), "commit": values["commit_sha"]},
         )
         if key:
-            remember(conn, key, "allocate_build", digest, int(build_id), now)
-        record = _load(conn, int(build_id))
-    assert record is not None
-    return record
+            remember(conn, key, "allocate_build", digest, build_id, now)
+    return BuildRecord(
+        id=build_id,
+        product=product,
+        version=version,
+        build_number=number,
+        full_version=full,
+        status=values["status"],
+        commit_sha=values["commit_sha"],
+        branch=values["branch"],
+        repository=values["repository"],
+        built_by=values["built_by"],
+        ci_platform=values["ci_platform"],
+        ci_run_id=values["ci_run_id"],
+        ci_run_url=values["ci_run_url"],
+        source_system=values["source_system"],
+        metadata=values["extra"],
+        created_at=now,
+        started_at=started,
+        completed_at=req.completed_at,
+        product_id=product_id,
+        version_id=version_id,
+    )
 
 
 def _load(conn: Connection, build_id: int) -> BuildRecord | None:

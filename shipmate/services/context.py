@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -29,6 +30,9 @@ class Context:
     settings: Settings
     engine: Engine
     clock: Callable[[], datetime] = field(default=utcnow)
+    #: Immutable facts (ids of products and versions) learnt from committed writes.
+    cache: dict[Any, Any] = field(default_factory=dict)
+    _after_commit: dict[int, list[Callable[[], None]]] = field(default_factory=dict, repr=False)
 
     def now(self) -> datetime:
         return self.clock()
@@ -36,13 +40,25 @@ class Context:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One write transaction: committed on success, rolled back on any error."""
+        callbacks: list[Callable[[], None]] = []
         try:
-            with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
-                yield conn
+            with self.engine.connect().execution_options(**WRITE) as conn:
+                self._after_commit[id(conn)] = callbacks
+                try:
+                    with conn.begin():
+                        yield conn
+                finally:
+                    self._after_commit.pop(id(conn), None)
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 raise StoreError(f"lost the database connection: {exc.orig}") from None
             raise
+        for callback in callbacks:
+            callback()
+
+    def after_commit(self, conn: Connection, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the write transaction on ``conn`` has committed."""
+        self._after_commit[id(conn)].append(callback)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -131,6 +131,9 @@ def update_deployment(conn: Connection, deployment_id: int, values: dict[str, An
     conn.execute(update(deployments).where(deployments.c.id == deployment_id).values(**values))
 
 
+_INSERT_EVENT = insert(events)
+
+
 def append_event(
     conn: Connection,
     *,
@@ -146,18 +149,19 @@ def append_event(
     data: dict[str, Any] | None = None,
 ) -> None:
     conn.execute(
-        insert(events).values(
-            type=type,
-            at=at,
-            actor=actor,
-            key_name=key_name,
-            product_id=product_id,
-            environment_id=environment_id,
-            deployment_id=deployment_id,
-            from_status=from_status,
-            to_status=to_status,
-            data=data or {},
-        )
+        _INSERT_EVENT,
+        {
+            "type": type,
+            "at": at,
+            "actor": actor,
+            "key_name": key_name,
+            "product_id": product_id,
+            "environment_id": environment_id,
+            "deployment_id": deployment_id,
+            "from_status": from_status,
+            "to_status": to_status,
+            "data": data or {},
+        },
     )
 
 
