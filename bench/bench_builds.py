@@ -44,7 +44,7 @@ counter row; the rate is the allocations made over the round's wall time
 the engine from `shipmate.store.engine`. The baseline, measured in the same run on the
 same database, is a raw DB-API loop doing only the counter upsert (`INSERT ... ON
 CONFLICT DO UPDATE ... RETURNING`) and the build row's `INSERT`, one transaction per
-allocation, with the same settings (SQLite: WAL, busy timeout, `synchronous=NORMAL`,
+allocation, with the same settings (SQLite: WAL, busy timeout, `synchronous=FULL`,
 `BEGIN IMMEDIATE`; PostgreSQL: psycopg 3 on a throwaway local server with fsync and
 synchronous commit on). Sides alternate round by round (rotating which goes first)
 after a warm-up, and each figure is the median round. A second, informational baseline

@@ -44,7 +44,7 @@ measured in the same run on the same database (other product names), is a raw DB
 loop writing the same rows per call with the fewest statements: the deployment row
 (insert, or update for the `completed` of a pair), its event row, and for `completed`
 the `current_state` upsert, one transaction per call, with the engine's settings
-(SQLite: WAL, busy timeout, `synchronous=NORMAL`, `BEGIN IMMEDIATE`; PostgreSQL: psycopg
+(SQLite: WAL, busy timeout, `synchronous=FULL`, `BEGIN IMMEDIATE`; PostgreSQL: psycopg
 3, fsync and synchronous commit on). Sides alternate round by round after a warm-up;
 each figure is the median round. The service also validates and normalizes input,
 resolves product, environment and version, takes the per-(product, environment) lock

@@ -3,7 +3,7 @@
 A baseline must do the same work as the service it is compared with, minus the
 service layer, and nothing else may differ.  So SQLite connections get exactly
 the pragmas ``shipmate.store.engine`` sets (WAL, ``busy_timeout`` 30 s, foreign
-keys, ``synchronous=NORMAL``) and write transactions open with ``BEGIN
+keys, ``synchronous=FULL``) and write transactions open with ``BEGIN
 IMMEDIATE``; PostgreSQL connections are psycopg 3 with the same connect
 arguments, one implicit transaction per unit of work.  Values are converted to
 what SQLAlchemy would have stored (naive-UTC text times on SQLite, ``json`` text).
@@ -47,7 +47,7 @@ class RawConnection:
             conn.execute("PRAGMA foreign_keys = ON")
             if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA synchronous = FULL")
             self._sqlite = conn
         else:
             import psycopg

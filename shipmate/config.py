@@ -59,6 +59,8 @@ class Settings:
     #: Remote mode: the shipmate server's base URL and API key.
     url: str | None = None
     token: str | None = None
+    #: Remote mode: how long network errors and 5xx answers are retried, in seconds.
+    retry_seconds: float = 30.0
     #: The file the settings came from, if any.
     config_file: str | None = None
     #: Raw tables for later features (``[deploy]``, ``[gates]``, ...).
@@ -80,6 +82,7 @@ _ENV_KEYS = {
     "SHIPMATE_VERSION_SOURCES": "version_sources",
     "SHIPMATE_URL": "url",
     "SHIPMATE_TOKEN": "token",
+    "SHIPMATE_RETRY_SECONDS": "retry_seconds",
 }
 
 
@@ -101,9 +104,14 @@ def find_config_file(start: Path, env: Mapping[str, str]) -> tuple[Path, dict[st
         if not path.is_file():
             raise ConfigError(f"SHIPMATE_CONFIG names {explicit!r}, which does not exist")
         data = _read_toml(path)
-        return path, data.get("tool", {}).get(
-            "shipmate", data
-        ) if path.name == "pyproject.toml" else data
+        if path.name == "pyproject.toml":
+            table = data.get("tool", {}).get("shipmate")
+            if not isinstance(table, dict):
+                raise ConfigError(
+                    f"SHIPMATE_CONFIG names {explicit!r}, which has no [tool.shipmate] table"
+                )
+            return path, table
+        return path, data
     for folder in [start, *start.parents]:
         candidate = folder / "shipmate.toml"
         if candidate.is_file():
@@ -167,6 +175,16 @@ def _coerce(key: str, value: Any, origin: str) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where} must be a list of file names (or 'git')", field=key)
         return tuple(value)
+    if key == "retry_seconds":
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{where} must be a number of seconds, not {value!r}", field=key
+            ) from None
+        if not 0 <= seconds <= 3600:
+            raise ConfigError(f"{where} must be between 0 and 3600 seconds", field=key)
+        return seconds
     if value is not None and not isinstance(value, str):
         raise ConfigError(f"{where} must be a string, not {type(value).__name__}", field=key)
     return value

@@ -26,11 +26,13 @@ from shipmate.testing.clock import FakeClock
 __all__ = ["run_demo"]
 
 PEOPLE = ["alice", "bob", "chen", "dana"]
-STORY: list[tuple[str, list[str]]] = [
-    ("payments-api", ["1.0.0", "1.1.0", "1.2.0", "1.3.0"]),
-    ("storefront", ["2.3.0", "2.4.0", "2.5.0"]),
-    ("search-worker", ["0.9.0", "0.9.1", "0.10.0"]),
-]
+#: The version each product ships in each of the six weeks.  payments-api 1.3.0 is
+#: rolled back in production in week 5; its fix 1.3.1 reaches staging in week 6 only.
+SCHEDULE: dict[str, list[str]] = {
+    "payments-api": ["1.0.0", "1.1.0", "1.1.0", "1.2.0", "1.3.0", "1.3.1"],
+    "storefront": ["2.3.0", "2.3.0", "2.4.0", "2.4.0", "2.5.0", "2.5.0"],
+    "search-worker": ["0.9.0", "0.9.1", "0.9.1", "0.10.0", "0.10.0", "0.10.0"],
+}
 
 
 def _header(text: str) -> None:
@@ -109,10 +111,8 @@ def _play(ctx: Context, clock: FakeClock, start: datetime, rng: random.Random) -
     run_id = 4100
     for week in range(6):
         clock.set(start + timedelta(weeks=week, hours=9))
-        for product, versions in STORY:
-            version = versions[min(len(versions) - 1, week * len(versions) // 6)]
-            if product == "payments-api" and week == 5:
-                version = "1.3.1"  # the fix for the rolled-back 1.3.0, not yet in production
+        for product in SCHEDULE:
+            version = SCHEDULE[product][week]
             commit = hashlib.sha1(f"{product}@{version}".encode()).hexdigest()
             build = allocate_build(
                 ctx,

@@ -6,7 +6,7 @@ import base64
 import binascii
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Select, and_, desc, func, or_, select, tuple_
@@ -69,7 +69,8 @@ class HistoryFilter:
 
 
 def _encode_cursor(at: datetime, dep_id: int) -> str:
-    raw = f"{format_time(at)}|{dep_id}".encode()
+    # Full microsecond precision: a rounded time would skip rows in the same millisecond.
+    raw = f"{at.astimezone(UTC).isoformat()}|{dep_id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

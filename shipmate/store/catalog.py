@@ -13,10 +13,12 @@ from typing import Any
 from sqlalchemy import Connection, Insert, Table, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from shipmate.errors import ConflictError
 from shipmate.store.schema import environments, products, versions
 
 __all__ = [
     "VersionRow",
+    "apply_environment_kind",
     "dialect_insert",
     "ensure_environment",
     "ensure_product",
@@ -124,3 +126,26 @@ def lock_product_environment(conn: Connection, product_id: int, environment_id: 
             text("SELECT pg_advisory_xact_lock(:a, :b)"),
             {"a": int(product_id) & 0x7FFFFFFF, "b": int(environment_id) & 0x7FFFFFFF},
         )
+
+
+def apply_environment_kind(conn: Connection, environment_id: int, name: str, kind: str) -> None:
+    """An explicitly given kind replaces an inferred one; it never silently overrides
+    a kind someone set explicitly before."""
+    row = conn.execute(
+        select(environments.c.kind, environments.c.kind_inferred).where(
+            environments.c.id == environment_id
+        )
+    ).one()
+    if row.kind == kind:
+        return
+    if not row.kind_inferred:
+        raise ConflictError(
+            f"environment {name!r} was set to kind {row.kind!r}; change it explicitly "
+            "(PUT /api/v1/environments/{name}) rather than per deployment",
+            field="environment_kind",
+        )
+    conn.execute(
+        update(environments)
+        .where(environments.c.id == environment_id)
+        .values(kind=kind, kind_inferred=False)
+    )

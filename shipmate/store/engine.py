@@ -73,7 +73,14 @@ def _sqlite_engine(url: str) -> Engine:
     parsed = make_url(url)
     database = parsed.database
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"database_url: cannot create the folder {folder}: {exc.strerror}",
+                field="database_url",
+            ) from None
     engine = create_engine(
         url,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
@@ -89,7 +96,9 @@ def _sqlite_engine(url: str) -> Engine:
         mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
         if mode != "wal":
             cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
+        # FULL: a commit is on disk when it returns (WAL with NORMAL may lose the last
+        # commits on power loss, and "an accepted write is durable" is a promise).
+        cursor.execute("PRAGMA synchronous = FULL")
         cursor.close()
 
     @event.listens_for(engine, "begin")

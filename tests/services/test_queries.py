@@ -127,3 +127,15 @@ def test_event_log(ctx: Context, clock: FakeClock) -> None:
     evs = list_events(ctx, product="web")
     assert [e.type for e in evs] == ["deployment.aborted", "deployment.completed"]
     assert list_events(ctx, type_prefix="deployment.failed")[0].actor == "carol"
+
+
+def test_cursor_keeps_microseconds(ctx: Context, clock: FakeClock) -> None:
+    base = clock.now
+    for micro in (123400, 123456):
+        clock.set(base.replace(microsecond=micro))
+        record_deployment(
+            ctx, RecordRequest(product="api", environment="dev", version=f"1.0.{micro}", status="completed")
+        )
+    first = history(ctx, HistoryFilter(), limit=1)
+    second = history(ctx, HistoryFilter(), limit=1, cursor=first.next_cursor)
+    assert [d.version for d in first.items + second.items] == ["1.0.123456", "1.0.123400"]
