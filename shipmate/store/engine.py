@@ -84,6 +84,9 @@ def _sqlite_engine(url: str) -> Engine:
     engine = create_engine(
         url,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        # Every transaction is ended explicitly (Context.write/read commit or roll back),
+        # so the pool's extra ROLLBACK on return is pure overhead.
+        pool_reset_on_return=None,
     )
 
     @event.listens_for(engine, "connect")
