@@ -40,9 +40,19 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = ctx is None
         app.state.ctx = ctx or open_context(settings)
+        # Notifications leave from a background worker reading the event log, never
+        # from a request; it runs only when rules are configured.
+        from shipmate.services.notifications import start_notification_worker
+
+        app.state.notification_worker = None
         try:
+            app.state.notification_worker = start_notification_worker(app.state.ctx)
+            runs_routes.start_run_recovery(app)  # resume runs a dead process left behind
             yield
         finally:
+            runs_routes.stop_run_recovery(app)
+            if app.state.notification_worker is not None:
+                app.state.notification_worker.stop()
             if owned:
                 app.state.ctx.close()
 

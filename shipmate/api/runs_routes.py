@@ -1,9 +1,93 @@
-"""API routes of the runs feature (registered by shipmate.api.app)."""
+"""API routes of the runs feature (registered by shipmate.api.app).
+
+* ``GET /api/v1/runs``: runs, newest first (``product``, ``environment``,
+  ``status`` incl. ``interrupted``, ``limit``, ``before`` for the next page).
+* ``GET /api/v1/runs/{id}``: one run with its steps, their output and results.
+
+Runs are started by ``shipmate deploy`` / ``shipmate rollback`` on the host that
+runs the apps; the server lists them and, at start-up and every 15 s, resumes the
+ones a dead process left behind (:func:`start_run_recovery`).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
 
-__all__ = ["router"]
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 
-router = APIRouter()
+from shipmate.api.auth import reader
+from shipmate.errors import InvalidInputError
+from shipmate.services.context import Context
+from shipmate.services.keys import Principal
+from shipmate.services.runs import RunRecovery, get_run, list_runs
+
+__all__ = ["router", "start_run_recovery", "stop_run_recovery"]
+
+router = APIRouter(prefix="/api/v1", tags=["runs"])
+
+Reader = Annotated[Principal, Depends(reader)]
+
+
+def _ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+def _id(value: str, field: str) -> int:
+    if not value.isdigit() or len(value) > 18:
+        raise InvalidInputError(f"{field} {value!r} is not a run id", field=field)
+    return int(value)
+
+
+@router.get("/runs", summary="Deploy and rollback runs, newest first")
+def get_runs(
+    request: Request,
+    principal: Reader,
+    product: Annotated[str | None, Query(max_length=255)] = None,
+    environment: Annotated[str | None, Query(max_length=100)] = None,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+    before: Annotated[str | None, Query(max_length=20)] = None,
+) -> dict[str, Any]:
+    if product is not None:
+        principal.require_product(product)
+    elif len(principal.products) == 1:
+        product = principal.products[0]
+    elif principal.products:
+        raise InvalidInputError(
+            "this key is limited to several products; name one with ?product=", field="product"
+        )
+    ctx = _ctx(request)
+    items = list_runs(
+        ctx,
+        product=product,
+        environment=environment,
+        status=status,
+        limit=limit,
+        before_id=_id(before, "before") if before is not None else None,
+    )
+    now = ctx.now()
+    return {
+        "items": [r.to_dict(now=now) for r in items],
+        "next_before": str(items[-1].id) if len(items) == limit else None,
+    }
+
+
+@router.get("/runs/{run_id}", summary="One run with its steps")
+def get_one_run(request: Request, run_id: str, principal: Reader) -> dict[str, Any]:
+    ctx = _ctx(request)
+    run = get_run(ctx, _id(run_id, "id"))
+    principal.require_product(run.product)
+    return run.to_dict(now=ctx.now(), with_steps=True)
+
+
+def start_run_recovery(app: FastAPI) -> None:
+    """Start the thread that resumes interrupted runs (called from the app's lifespan)."""
+    app.state.run_recovery = RunRecovery(app.state.ctx).start()
+
+
+def stop_run_recovery(app: FastAPI) -> None:
+    recovery = getattr(app.state, "run_recovery", None)
+    if recovery is not None:
+        recovery.close()
+        app.state.run_recovery = None

@@ -53,6 +53,9 @@ class DeploymentBody(_Body):
     metadata: dict[str, Any] = Field(default_factory=dict)
     started_at: str | None = Field(default=None, max_length=64)
     completed_at: str | None = Field(default=None, max_length=64)
+    #: Deploy despite failed gates: admin keys only, with a reason (docs/gates.md).
+    override_gates: bool = False
+    override_reason: str | None = Field(default=None, max_length=1000)
 
 
 class StatusEventBody(_Body):
@@ -61,6 +64,8 @@ class StatusEventBody(_Body):
     metadata: dict[str, Any] = Field(default_factory=dict)
     started_at: str | None = Field(default=None, max_length=64)
     completed_at: str | None = Field(default=None, max_length=64)
+    override_gates: bool = False
+    override_reason: str | None = Field(default=None, max_length=1000)
 
 
 class RollbackMarkBody(_Body):

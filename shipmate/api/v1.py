@@ -26,7 +26,7 @@ from shipmate.services import catalog, keys, queries
 from shipmate.services.builds import BuildRequest, allocate_build
 from shipmate.services.context import Context
 from shipmate.services.deployments import RecordRequest, mark_rollback, record_deployment
-from shipmate.services.keys import Principal
+from shipmate.services.keys import Principal, Scope
 
 __all__ = ["router"]
 
@@ -153,6 +153,8 @@ def post_deployment(
     request: Request, body: DeploymentBody, principal: Writer, idempotency_key: IdemKey = None
 ) -> dict[str, Any]:
     principal.require_product(body.product)
+    if body.override_gates:
+        principal.require(Scope.ADMIN)  # only admins override gates
     dep = record_deployment(
         _ctx(request),
         RecordRequest(
@@ -184,6 +186,8 @@ def post_deployment(
             environment_kind=body.environment_kind,
             key_name=principal.name,
             idempotency_key=idempotency_key,
+            override_gates=body.override_gates,
+            override_reason=body.override_reason,
         ),
     )
     return dep.to_dict()
@@ -200,6 +204,8 @@ def post_status_event(
     ctx = _ctx(request)
     current = queries.show_deployment(ctx, _id(deployment_id))
     principal.require_product(current.product)
+    if body.override_gates:
+        principal.require(Scope.ADMIN)  # only admins override gates
     dep = record_deployment(
         ctx,
         RecordRequest(
@@ -208,6 +214,8 @@ def post_status_event(
             deployment_id=current.id,
             deployed_by=body.deployed_by,
             metadata=body.metadata,
+            override_gates=body.override_gates,
+            override_reason=body.override_reason,
             started_at=None
             if body.started_at is None
             else parse_time(body.started_at, field="started_at"),

@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 __all__ = ["FEATURES", "main"]
 
@@ -44,8 +45,15 @@ def _add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr, like every other shipmate error (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"shipmate: error [usage]: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="shipmate",
         description="Deployment versioning and release: build numbers, deployment history, "
         "the version matrix, rollbacks.",
@@ -70,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         "deno.json(c), Cargo.toml, VERSION, git describe), allocate its next build number, "
         "print the full version, write .deployment-version.json and $GITHUB_OUTPUT.",
     )
-    nxt.add_argument("--product", help="product name (default: config or directory name)")
+    nxt.add_argument("--product", help="product name (default: SHIPMATE_PRODUCT or config)")
     nxt.add_argument("--version", dest="semver", metavar="VERSION", help="the version to build")
     nxt.add_argument("--commit", help="git commit (default: detected)")
     nxt.add_argument("--branch", help="git branch (default: detected)")
@@ -109,8 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--metadata", help="JSON object of extra metadata")
     record.add_argument("--metadata-file", help="file holding a JSON object of extra metadata")
     record.add_argument("--deployed-by", help="actor (default: CI actor or local user)")
-    record.add_argument("--started-at", help="RFC 3339 start time (default: now)")
-    record.add_argument("--completed-at", help="RFC 3339 finish time (default: now)")
+    record.add_argument(
+        "--started-at", help="RFC 3339 start time (default: now, for a started event)"
+    )
+    record.add_argument(
+        "--completed-at", help="RFC 3339 finish time (default: now, for a finishing event)"
+    )
     record.add_argument("--commit", help="git commit (default: detected)")
     record.add_argument(
         "--commit-time", help="RFC 3339 time of the commit (default: from the local git checkout)"
@@ -123,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument(
         "--no-detect", action="store_true", help="do not pick up git and CI metadata"
     )
+    record.add_argument(
+        "--override-gates",
+        action="store_true",
+        help="deploy despite failed gates (needs --reason; an admin key in remote mode)",
+    )
+    record.add_argument("--reason", help="why the gates are overridden (with --override-gates)")
     _add_json(record)
 
     mark = sub.add_parser(

@@ -6,6 +6,7 @@ command renders the same output and exits with the same code either way.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol
 
 from shipmate.config import Settings
@@ -34,11 +35,64 @@ class Backend(Protocol):
 
     def stats(self, f: HistoryFilter) -> Stats: ...
 
+    # -- gates (docs/gates.md) --
+    def gate_rules(self) -> list[dict[str, Any]]: ...
+
+    def add_gate_rule(self, definition: dict[str, Any]) -> dict[str, Any]: ...
+
+    def set_gate_rule_mode(self, name: str, mode: str) -> dict[str, Any]: ...
+
+    def remove_gate_rule(self, name: str) -> dict[str, Any]: ...
+
+    def check_gates(
+        self, product: str, version: str, environment: str, deployer: str | None
+    ) -> dict[str, Any]: ...
+
+    def approve(
+        self,
+        product: str,
+        version: str,
+        environment: str,
+        *,
+        approver: str | None,
+        comment: str | None,
+    ) -> dict[str, Any]: ...
+
+    def unlock(
+        self,
+        *,
+        product: str | None,
+        environment: str | None,
+        deployment_id: int | None,
+        reason: str | None,
+    ) -> DeploymentRecord: ...
+
     def create_key(self, name: str, scope: str, products: tuple[str, ...]) -> dict[str, Any]: ...
 
     def list_keys(self) -> list[dict[str, Any]]: ...
 
     def revoke_key(self, name: str) -> dict[str, Any]: ...
+
+    def dora(
+        self,
+        *,
+        product: str | None,
+        environment: str | None,
+        days: int | None,
+        since: datetime | None,
+        until: datetime | None,
+        repo: str | None,
+    ) -> dict[str, Any]: ...
+
+    def changelog(
+        self,
+        *,
+        product: str,
+        environment: str | None,
+        from_ref: str | None,
+        to_ref: str | None,
+        repo: str | None,
+    ) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
 
@@ -95,6 +149,73 @@ class LocalBackend:
 
         return stats(self.ctx, f)
 
+    def gate_rules(self) -> list[dict[str, Any]]:
+        from shipmate.services.gates import list_rules
+
+        return [r.to_dict() for r in list_rules(self.ctx)]
+
+    def add_gate_rule(self, definition: dict[str, Any]) -> dict[str, Any]:
+        from shipmate.services.deployments import default_actor
+        from shipmate.services.gates import add_rule
+
+        return add_rule(self.ctx, definition, actor=default_actor()).to_dict()
+
+    def set_gate_rule_mode(self, name: str, mode: str) -> dict[str, Any]:
+        from shipmate.services.deployments import default_actor
+        from shipmate.services.gates import set_rule_mode
+
+        return set_rule_mode(self.ctx, name, mode, actor=default_actor()).to_dict()
+
+    def remove_gate_rule(self, name: str) -> dict[str, Any]:
+        from shipmate.services.deployments import default_actor
+        from shipmate.services.gates import remove_rule
+
+        return {**remove_rule(self.ctx, name, actor=default_actor()).to_dict(), "removed": True}
+
+    def check_gates(
+        self, product: str, version: str, environment: str, deployer: str | None
+    ) -> dict[str, Any]:
+        from shipmate.services.gates import dry_run
+
+        return dry_run(self.ctx, product, version, environment, deployer).to_dict()
+
+    def approve(
+        self,
+        product: str,
+        version: str,
+        environment: str,
+        *,
+        approver: str | None,
+        comment: str | None,
+    ) -> dict[str, Any]:
+        from shipmate.services.deployments import default_actor
+        from shipmate.services.gates import approve
+
+        who = approver if approver is not None else default_actor()
+        return approve(
+            self.ctx, product, version, environment, approver=who, comment=comment
+        ).to_dict()
+
+    def unlock(
+        self,
+        *,
+        product: str | None,
+        environment: str | None,
+        deployment_id: int | None,
+        reason: str | None,
+    ) -> DeploymentRecord:
+        from shipmate.services.deployments import default_actor
+        from shipmate.services.gates import unlock
+
+        return unlock(
+            self.ctx,
+            product=product,
+            environment=environment,
+            deployment_id=deployment_id,
+            reason=reason,
+            actor=default_actor(),
+        )
+
     def create_key(self, name: str, scope: str, products: tuple[str, ...]) -> dict[str, Any]:
         from shipmate.services.deployments import default_actor
         from shipmate.services.keys import create_key
@@ -111,6 +232,41 @@ class LocalBackend:
         from shipmate.services.keys import revoke_key
 
         return revoke_key(self.ctx, name, actor=default_actor()).to_dict()
+
+    def dora(
+        self,
+        *,
+        product: str | None,
+        environment: str | None,
+        days: int | None,
+        since: datetime | None,
+        until: datetime | None,
+        repo: str | None,
+    ) -> dict[str, Any]:
+        from shipmate.services.dora import dora_report
+
+        return dora_report(
+            self.ctx,
+            product=product,
+            environment=environment,
+            days=days,
+            since=since,
+            until=until,
+            repo=repo,
+        ).to_dict()
+
+    def changelog(
+        self,
+        *,
+        product: str,
+        environment: str | None,
+        from_ref: str | None,
+        to_ref: str | None,
+        repo: str | None,
+    ) -> dict[str, Any]:
+        from shipmate.services.changelog import changelog
+
+        return changelog(self.ctx, product, environment, from_ref, to_ref, repo).to_dict()
 
     def close(self) -> None:
         self.ctx.close()

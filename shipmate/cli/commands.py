@@ -14,7 +14,7 @@ from shipmate.cli import render
 from shipmate.cli.backend import Backend, open_backend
 from shipmate.config import Settings, load_settings
 from shipmate.domain.fields import parse_metadata, parse_time
-from shipmate.errors import InvalidInputError, StoreError
+from shipmate.errors import GateBlockedError, InvalidInputError, StoreError
 
 __all__ = ["dispatch"]
 
@@ -137,6 +137,8 @@ def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -
     from shipmate.services.project import collect_ci_info, commit_time
 
     metadata: Any = args.metadata
+    if args.metadata_file and args.metadata:
+        raise InvalidInputError("give --metadata or --metadata-file, not both", field="metadata")
     if args.metadata_file:
         try:
             metadata = Path(args.metadata_file).read_text(encoding="utf-8")
@@ -151,38 +153,46 @@ def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -
         version = by_file["version"]
         build = build if build is not None else by_file.get("buildNumber")
     ci = CiInfo() if args.no_detect else collect_ci_info(os.environ, Path.cwd())
-    commit = args.commit or ci.commit_sha or by_file.get("gitCommit")
+    # The build's own commit (from the version file) beats the checkout this job runs in.
+    from_file = by_file.get("gitCommit") if version == by_file.get("version") else None
+    commit = args.commit or from_file or ci.commit_sha
     when = _time(args.commit_time, "commit_time")
     if when is None and commit and not args.no_detect:
         when = commit_time(Path.cwd(), commit)
     product = args.product or settings.product or by_file.get("product")
     if args.deployment_id is None:
         product = _product(args, settings, by_file.get("product"))
-    dep = backend.record(
-        RecordRequest(
-            environment=args.env,
-            status=args.status,
-            product=product,
-            version=version,
-            build_number=build,
-            deployment_id=args.deployment_id,
-            kind=args.kind,
-            reverts_id=args.reverts,
-            commit_sha=commit,
-            commit_time=when,
-            branch=args.branch or ci.branch,
-            repository=args.repository or ci.repository,
-            deployed_by=args.deployed_by or ci.actor or default_actor(),
-            ci_platform=ci.platform,
-            ci_run_id=args.ci_run_id or ci.run_id,
-            ci_run_url=args.ci_run_url or ci.run_url,
-            source_system="shipmate-cli",
-            metadata=parse_metadata(metadata),
-            started_at=_time(args.started_at, "started_at"),
-            completed_at=_time(args.completed_at, "completed_at"),
-            environment_kind=args.env_kind,
-        )
+    request = RecordRequest(
+        environment=args.env,
+        status=args.status,
+        product=product,
+        version=version,
+        build_number=build,
+        deployment_id=args.deployment_id,
+        kind=args.kind,
+        reverts_id=args.reverts,
+        commit_sha=commit,
+        commit_time=when,
+        branch=args.branch or ci.branch,
+        repository=args.repository or ci.repository,
+        deployed_by=args.deployed_by or ci.actor or default_actor(),
+        ci_platform=ci.platform,
+        ci_run_id=args.ci_run_id or ci.run_id,
+        ci_run_url=args.ci_run_url or ci.run_url,
+        source_system="shipmate-cli",
+        metadata=parse_metadata(metadata),
+        started_at=_time(args.started_at, "started_at"),
+        completed_at=_time(args.completed_at, "completed_at"),
+        environment_kind=args.env_kind,
+        override_gates=args.override_gates,
+        override_reason=args.reason,
     )
+    try:
+        dep = backend.record(request)
+    except GateBlockedError as exc:
+        from shipmate.cli.gates_commands import explain_refusal
+
+        raise explain_refusal(exc) from None
     if args.json:
         render.print_json(dep.to_dict())
     else:
@@ -281,7 +291,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from shipmate.api.settings import ServerSettings
     from shipmate.services.context import open_context
 
-    ServerSettings.from_table(settings.sections.get("server", {}))  # validate before forking
+    # Validate every table the server reads before forking workers: one clear line, not
+    # a traceback in uvicorn's start-up log.
+    from shipmate.services.gates import config_rules
+    from shipmate.services.notifications import load_notify_config
+
+    ServerSettings.from_table(settings.sections.get("server", {}))
+    config_rules(settings)
+    load_notify_config(settings)
     open_context(settings).close()  # migrate once, before the workers start
     print(
         f"shipmate serving http://{args.host}:{args.port} "

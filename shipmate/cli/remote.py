@@ -12,7 +12,6 @@ messages match.
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 import urllib.error
@@ -136,6 +135,13 @@ def _build(b: dict[str, Any]) -> BuildRecord:
     )
 
 
+def _override(req: RecordRequest) -> dict[str, Any]:
+    """Sent only when used, so servers without gates keep accepting the body."""
+    if not req.override_gates and req.override_reason is None:
+        return {}
+    return {"override_gates": req.override_gates, "override_reason": req.override_reason}
+
+
 def _filter_query(f: HistoryFilter) -> dict[str, str]:
     query: dict[str, str] = {}
     for key in ("product", "environment", "status", "version", "branch", "actor", "kind"):
@@ -160,7 +166,7 @@ class RemoteBackend:
                 f"url {settings.url!r} must start with http:// or https://", field="url"
             )
         self.token = settings.token
-        self.retry_seconds = float(os.environ.get("SHIPMATE_RETRY_SECONDS", "30"))
+        self.retry_seconds = settings.retry_seconds
         self.timeout = 15.0
 
     # -- transport --------------------------------------------------------------
@@ -253,6 +259,7 @@ class RemoteBackend:
                 "deployed_by": req.deployed_by,
                 "metadata": req.metadata,
                 **times,
+                **_override(req),
             }
             path = f"/api/v1/deployments/{req.deployment_id}/events"
             return _deployment(self._request("POST", path, body=body, write=True))
@@ -275,6 +282,7 @@ class RemoteBackend:
             "environment_kind": req.environment_kind,
             "metadata": req.metadata,
             **times,
+            **_override(req),
         }
         return _deployment(self._request("POST", "/api/v1/deployments", body=body, write=True))
 
@@ -354,6 +362,103 @@ class RemoteBackend:
             versions=tuple(VersionCount(**v) for v in data["versions"]),
         )
 
+    # -- gates -----------------------------------------------------------------
+    def gate_rules(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self._request("GET", "/api/v1/gates/rules")["items"]
+        return items
+
+    def add_gate_rule(self, definition: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._request(
+            "POST", "/api/v1/gates/rules", body=definition, write=True
+        )
+        return result
+
+    def set_gate_rule_mode(self, name: str, mode: str) -> dict[str, Any]:
+        path = "/api/v1/gates/rules/" + urllib.parse.quote(name, safe="")
+        result: dict[str, Any] = self._request("PATCH", path, body={"mode": mode}, write=True)
+        return result
+
+    def remove_gate_rule(self, name: str) -> dict[str, Any]:
+        path = "/api/v1/gates/rules/" + urllib.parse.quote(name, safe="")
+        result: dict[str, Any] = self._request("DELETE", path, write=True)
+        return result
+
+    def check_gates(
+        self, product: str, version: str, environment: str, deployer: str | None
+    ) -> dict[str, Any]:
+        body = {
+            "product": product,
+            "version": version,
+            "environment": environment,
+            "deployer": deployer,
+        }
+        result: dict[str, Any] = self._request("POST", "/api/v1/gates/check", body=body)
+        return result
+
+    def approve(
+        self,
+        product: str,
+        version: str,
+        environment: str,
+        *,
+        approver: str | None,
+        comment: str | None,
+    ) -> dict[str, Any]:
+        body = {
+            "product": product,
+            "version": version,
+            "environment": environment,
+            "approver": approver,
+            "comment": comment,
+        }
+        result: dict[str, Any] = self._request("POST", "/api/v1/approvals", body=body, write=True)
+        return result
+
+    def unlock(
+        self,
+        *,
+        product: str | None,
+        environment: str | None,
+        deployment_id: int | None,
+        reason: str | None,
+    ) -> DeploymentRecord:
+        if deployment_id is None:
+            if not product or not environment:
+                raise errors.InvalidInputError(
+                    "name the deployment to unlock: --id, or --product and --env",
+                    field="product" if not product else "environment",
+                )
+            query = {
+                "product": product,
+                "environment": environment,
+                "status": "started",
+                "limit": "20",
+            }
+            items = self._request("GET", "/api/v1/deployments", query=query)["items"]
+            if not items:
+                raise errors.NotFoundError(
+                    f"no deployment of {product} to {environment} is started; nothing to unlock",
+                    field="environment",
+                )
+            if len(items) > 1:
+                ids = ", ".join(str(d["id"]) for d in items)
+                raise errors.InvalidInputError(
+                    f"{len(items)} deployments of {product} to {environment} are started "
+                    f"({ids}); give the one to unlock with --id",
+                    field="id",
+                )
+            deployment_id = int(items[0]["id"])
+        elif product or environment:
+            found = self._request("GET", f"/api/v1/deployments/{deployment_id}")
+            for name, given in (("product", product), ("environment", environment)):
+                if given and given != found[name]:
+                    raise errors.InvalidInputError(
+                        f"deployment {deployment_id} is for {name} {found[name]!r}, not {given!r}",
+                        field=name,
+                    )
+        path = f"/api/v1/deployments/{deployment_id}/unlock"
+        return _deployment(self._request("POST", path, body={"reason": reason or ""}, write=True))
+
     def create_key(self, name: str, scope: str, products: tuple[str, ...]) -> dict[str, Any]:
         body = {"name": name, "scope": scope, "products": list(products)}
         result: dict[str, Any] = self._request("POST", "/api/v1/keys", body=body, write=True)
@@ -367,6 +472,52 @@ class RemoteBackend:
         path = "/api/v1/keys/" + urllib.parse.quote(name, safe="")
         result: dict[str, Any] = self._request("DELETE", path, write=True)
         return result
+
+    def dora(
+        self,
+        *,
+        product: str | None,
+        environment: str | None,
+        days: int | None,
+        since: datetime | None,
+        until: datetime | None,
+        repo: str | None,
+    ) -> dict[str, Any]:
+        if repo:
+            raise errors.InvalidInputError(
+                "--repo works only with a local database; the server reads the "
+                "repositories its configuration names ([products.<name>] repository)",
+                field="repo",
+            )
+        query = {"product": product, "environment": environment}
+        query |= {"days": None if days is None else str(days)}
+        query |= {"since": format_time(since), "until": format_time(until)}
+        result: dict[str, Any] = self._request(
+            "GET", "/api/v1/dora", query={k: v for k, v in query.items() if v is not None}
+        )
+        return result
+
+    def changelog(
+        self,
+        *,
+        product: str,
+        environment: str | None,
+        from_ref: str | None,
+        to_ref: str | None,
+        repo: str | None,
+    ) -> dict[str, Any]:
+        given = {"product": product, "environment": environment, "from": from_ref, "to": to_ref}
+        query = {k: v for k, v in given.items() if v is not None}
+        if not repo:  # the server reads its configured repository
+            result: dict[str, Any] = self._request("GET", "/api/v1/changelog", query=query)
+            return result
+        # The server knows the deployments, this machine has the checkout.
+        from shipmate.services.changelog import ChangelogRange, read_changelog, repository_for
+
+        ends = self._request("GET", "/api/v1/changelog", query={**query, "commits": "false"})
+        local = repository_for(Settings(), product, repo)
+        assert local is not None
+        return read_changelog(ChangelogRange.from_dict(ends), local).to_dict()
 
     def close(self) -> None:
         return None

@@ -37,12 +37,22 @@ from shipmate.domain.versions import (
     validate_version,
 )
 from shipmate.errors import (
+    GateBlockedError,
     InvalidInputError,
     NotFoundError,
     VersionCommitConflictError,
 )
 from shipmate.services.context import Context
+from shipmate.services.gates import (
+    GateOutcome,
+    GateSubject,
+    apply_outcome,
+    check_gates,
+    record_blocked,
+    validate_override,
+)
 from shipmate.store.catalog import (
+    apply_environment_kind,
     ensure_environment,
     ensure_product,
     ensure_version,
@@ -104,6 +114,9 @@ class RecordRequest:
     key_name: str | None = None
     #: A retried request with the same key returns the first result, recording nothing.
     idempotency_key: str | None = None
+    #: Deploy despite failed gates (admin only; adapters check), with a required reason.
+    override_gates: bool = False
+    override_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -165,7 +178,9 @@ def _clean(req: RecordRequest, strict_semver: bool) -> _Clean:
         version=version,
         build_number=build_number,
         kind=parse_kind(req.kind),
-        env_kind=None if req.environment_kind is None else parse_env_kind(req.environment_kind),
+        env_kind=None
+        if req.environment_kind is None
+        else parse_env_kind(req.environment_kind, field="environment_kind"),
         text=text,
         metadata=parse_metadata(req.metadata),
     )
@@ -188,6 +203,7 @@ def _check_times(started: datetime | None, finished: datetime | None) -> None:
 def record_deployment(ctx: Context, req: RecordRequest) -> DeploymentRecord:
     """Create or advance a deployment; returns it as stored."""
     c = _clean(req, ctx.settings.strict_semver)
+    validate_override(req.override_gates, req.override_reason)
     key = validate_key(req.idempotency_key)
     digest = request_hash(req) if key else ""
     if key:
@@ -210,6 +226,10 @@ def record_deployment(ctx: Context, req: RecordRequest) -> DeploymentRecord:
         if replayed is None:
             raise
         return replayed
+    except GateBlockedError as exc:
+        # The refused write rolled back; its gate.blocked event is kept on its own.
+        record_blocked(ctx, exc, now=now, actor=actor, key_name=req.key_name)
+        raise
     assert record is not None
     return record
 
@@ -239,7 +259,11 @@ def _advance_by_id(
     lock_product_environment(conn, current.product_id, current.environment_id)
     if c.status == Status(current.status):
         return current.id  # a repeated event: nothing to change
+    outcome = None
+    if c.status == Status.STARTED:
+        outcome = _check_gates(conn, ctx, req, c, now, actor, current=current)
     _advance(conn, current, req, c, now, actor)
+    apply_outcome(conn, outcome, current.id, now=now, actor=actor, key_name=req.key_name)
     return current.id
 
 
@@ -255,6 +279,8 @@ def _record_by_match(
         c.env_kind or infer_kind(c.environment),
         inferred=c.env_kind is None,
     )
+    if c.env_kind is not None:
+        apply_environment_kind(conn, environment_id, c.environment, c.env_kind)
     version_row = ensure_version(
         conn, product_id, c.version, parse_semver(c.version) is not None, now
     )
@@ -294,7 +320,11 @@ def _record_by_match(
         ):
             if Status(match.status) == c.status:
                 return match.id  # the same start sent twice
+            outcome = None
+            if c.status == Status.STARTED:
+                outcome = _check_gates(conn, ctx, req, c, now, actor, current=match)
             _advance(conn, match, req, c, now, actor)
+            apply_outcome(conn, outcome, match.id, now=now, actor=actor, key_name=req.key_name)
             return match.id
 
     started = req.started_at if c.status != Status.PENDING else None
@@ -305,6 +335,10 @@ def _record_by_match(
         finished = req.completed_at or now
     _check_times(started, finished)
     reverts_id = _check_reverts(conn, req.reverts_id, product_id, environment_id)
+    outcome = None
+    if c.status in OPEN:
+        ids = (product_id, environment_id, version_row.id)
+        outcome = _check_gates(conn, ctx, req, c, now, actor, ids=ids)
     values = {
         "product_id": product_id,
         "environment_id": environment_id,
@@ -340,10 +374,48 @@ def _record_by_match(
         to_status=c.status.value,
         data={"full_version": values["full_version"], "kind": c.kind.value},
     )
+    apply_outcome(conn, outcome, dep_id, now=now, actor=actor, key_name=req.key_name)
     if c.status == Status.COMPLETED:
         _on_completed(conn, dep_id, c.kind, reverts_id, now, actor, req.key_name)
         refresh_current_state(conn, product_id, environment_id)
     return dep_id
+
+
+def _check_gates(
+    conn: Connection,
+    ctx: Context,
+    req: RecordRequest,
+    c: _Clean,
+    now: datetime,
+    actor: str | None,
+    *,
+    current: DeploymentRecord | None = None,
+    ids: tuple[int, int, int] | None = None,
+) -> GateOutcome:
+    """Gates guard a deployment entering started (or created pending); after the lock."""
+    if current is not None:
+        ids = (current.product_id, current.environment_id, current.version_id)
+    assert ids is not None
+    return check_gates(
+        conn,
+        ctx,
+        GateSubject(
+            product=current.product if current else str(c.product),
+            environment=c.environment,
+            version=current.version if current else str(c.version),
+            deployer=c.text["deployed_by"]
+            or (current.deployed_by if current else None)
+            or req.key_name
+            or actor,
+            product_id=ids[0],
+            environment_id=ids[1],
+            version_id=ids[2],
+            deployment_id=current.id if current else None,
+            status=c.status.value,
+        ),
+        now=now,
+        override_reason=validate_override(req.override_gates, req.override_reason),
+    )
 
 
 def _check_commit(
@@ -357,10 +429,23 @@ def _check_commit(
                 builds.c.version_id == version_id, builds.c.build_number == c.build_number
             )
         ).first()
-        if row is not None and row.commit_sha and row.commit_sha != commit:
+        known = row.commit_sha if row is not None else None
+        if known is None:
+            # No build row (the number came from elsewhere): earlier deployments of the
+            # same build fix its commit instead.
+            known = conn.execute(
+                select(deployments.c.commit_sha)
+                .where(
+                    deployments.c.version_id == version_id,
+                    deployments.c.build_number == c.build_number,
+                    deployments.c.commit_sha.is_not(None),
+                )
+                .limit(1)
+            ).scalar()
+        if known and known != commit:
             raise VersionCommitConflictError(
                 f"{format_full_version(c.version, c.build_number)} was built from commit "
-                f"{row.commit_sha}, not {commit}",
+                f"{known}, not {commit}",
                 field="commit",
             )
         return
@@ -541,6 +626,8 @@ def mark_rollback(
     with ctx.write() as conn:
         target = _resolve_ref(conn, ref, product, environment)
         lock_product_environment(conn, target.product_id, target.environment_id)
+        if target.status == Status.ROLLED_BACK.value:
+            return target  # already marked: a retry changes nothing
         check_transition(Status(target.status), Status.ROLLED_BACK, deployment_id=target.id)
         update_deployment(conn, target.id, {"status": Status.ROLLED_BACK.value, "updated_at": now})
         append_event(
@@ -588,6 +675,9 @@ def _resolve_ref(
         raise NotFoundError(
             f"no completed deployment of {ref} to mark rolled back", field="deployment"
         )
+    places_seen = {(r.product_id, r.environment_id) for r in rows}
+    if len(rows) > 1 and len(places_seen) == 1 and product is not None and environment is not None:
+        return row_to_deployment(rows[0])  # the latest deployment of it there
     if len(rows) > 1:
         places = ", ".join(f"#{r.id} {r.product_name}/{r.environment_name}" for r in rows[:5])
         raise InvalidInputError(

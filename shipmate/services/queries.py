@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, and_, desc, func, or_, select, tuple_
 
 from shipmate.domain.environments import EnvironmentKind
-from shipmate.domain.fields import format_time, parse_time
+from shipmate.domain.fields import parse_time
 from shipmate.domain.lifecycle import Status, parse_kind, parse_status
 from shipmate.domain.records import (
     DeploymentRecord,

@@ -1,3 +1,94 @@
-"""Tables of the runs feature: filled in by that feature."""
+"""Tables of the runs feature: the journal of deploy and rollback runs shipmate drives itself.
+
+``runs``: one row per run (a ``shipmate deploy`` or ``shipmate rollback``).
+
+* ``lock_key`` is ``"<product>\\n<environment>"`` while the run is ``running`` and
+  NULL once it has finished.  It is UNIQUE, and NULLs never collide, so the
+  database itself guarantees one running run per product and environment, across
+  processes and across servers sharing a PostgreSQL database.
+* ``owner`` / ``lease_until`` say which process drives the run and until when its
+  lease holds; the owner renews it while it works.  Another process may take the
+  run over (``shipmate runs resume``, ``shipmate serve``) only when the owner is
+  known dead (same host, pid gone) or its lease has run out.  Every journal write
+  of the owner checks it still owns the run, so a process that lost its lease
+  stops before its next step.
+* ``params`` holds everything needed to drive the run again after a crash: the
+  release, the deploy configuration as it was when the run began, the state
+  folder, the actor and CI metadata.
+
+``run_steps``: one row per step of a run, in order (``seq``).  A step row is
+written (status ``running``) before the step acts, and updated (``completed`` or
+``failed``, with its output and its JSON ``result``) after.  Resuming re-drives the
+run's flow and feeds it the recorded results of finished steps instead of running
+them again; a step found ``running`` was interrupted and runs again (every step is
+idempotent).  Rows are never deleted.
+"""
 
 from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from shipmate.store.schema import Id, metadata
+from shipmate.store.types import UTCDateTime
+
+__all__ = ["run_steps", "runs"]
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False),
+    Column("product", String(255), nullable=False),
+    Column("environment", String(100), nullable=False),
+    Column("version", String(100), nullable=False),
+    Column("build_number", Integer(), nullable=True),
+    Column("full_version", String(150), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("lock_key", String(400), nullable=True, unique=True),
+    Column("owner", String(255), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("attempts", Integer(), nullable=False),
+    Column("actor", String(255), nullable=True),
+    Column("deployment_id", Id, ForeignKey("deployments.id"), nullable=True),
+    Column("reverts_id", Id, ForeignKey("deployments.id"), nullable=True),
+    Column("rollback_deployment_id", Id, ForeignKey("deployments.id"), nullable=True),
+    Column("params", JSON(), nullable=False),
+    Column("error", Text(), nullable=True),
+    Column("error_code", String(50), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Index("ix_runs_product_environment", "product", "environment", "id"),
+    Index("ix_runs_status", "status", "id"),
+)
+
+run_steps = Table(
+    "run_steps",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("run_id", Id, ForeignKey("runs.id"), nullable=False),
+    Column("seq", Integer(), nullable=False),
+    Column("name", String(50), nullable=False),
+    Column("title", String(500), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    Column("args", JSON(), nullable=False),
+    Column("result", JSON(), nullable=True),
+    Column("output", Text(), nullable=True),
+    Column("error", Text(), nullable=True),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("duration_ms", BigInteger(), nullable=True),
+    UniqueConstraint("run_id", "seq"),
+)

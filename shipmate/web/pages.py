@@ -1,9 +1,612 @@
-"""Dashboard pages (registered by shipmate.api.app)."""
+"""Dashboard pages (registered by shipmate.api.app): the same service calls, rendered twice.
+
+Every page builds its data once from the services the API uses and renders it
+either as HTML (Jinja, autoescaped) or, with ``?format=json``, as JSON: the
+page's *JSON twin*.  Where the page shows exactly what an API endpoint returns,
+the twin carries the same dict (``/`` = ``/api/v1/current``, ``/history`` =
+``/api/v1/deployments``, ``/dora`` = ``/api/v1/dora``).
+
+==========================  ==================================================
+page                        what it shows
+==========================  ==================================================
+``/``                       the matrix: products × environments, live
+``/products/{name}``        a timeline per environment, version states, DORA
+``/deployments/{id}``       events, metadata, CI link, changelog, run steps
+``/history``                every deployment, filtered, keyset-paginated
+``/dora``                   the four metrics and charts per product@environment
+``/login``, ``/logout``     the session (see :mod:`shipmate.web.session`)
+``/live``                   ``{"latest_event": id}``: the matrix polls it
+``/static/{file}``          CSS, JavaScript and icons shipped in the package
+==========================  ==================================================
+
+Pages read their query parameters themselves so that bad input is answered with
+an HTML page naming the field (or the JSON error envelope for a twin).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import importlib.resources
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
-__all__ = ["router"]
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-router = APIRouter()
+from shipmate.domain.lifecycle import DeploymentKind, Status
+from shipmate.domain.records import DeploymentRecord, Matrix, MatrixCell
+from shipmate.errors import AuthenticationError, InvalidInputError, ShipmateError
+from shipmate.services import catalog, queries
+from shipmate.services.changelog import Changelog, deployment_changelog, repository_for
+from shipmate.services.context import Context
+from shipmate.services.dora import DEFAULT_DAYS, dora_report
+from shipmate.services.keys import Principal, authenticate
+from shipmate.web import session
+from shipmate.web.charts import COMPACT_HEIGHT, daily_bars
+from shipmate.web.templating import Urls, render
+
+__all__ = ["PERIODS", "router", "run_steps", "version_states"]
+
+router = APIRouter(include_in_schema=False)
+
+#: The periods the DORA views offer, in days.
+PERIODS = (7, 30, 90, 180, 365)
+#: The matrix shows a newer attempt (in progress, failed, ...) from this far back.
+ATTEMPT_WINDOW = timedelta(days=7)
+TIMELINE_LENGTH = 12
+HISTORY_PAGE = 50
+_STATIC_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+# -- hooks later features fill in --------------------------------------------------------
+
+
+def version_states(ctx: Context, product: str) -> list[dict[str, Any]] | None:
+    """VERSION STATES HOOK: the product's versions as active / draining / retired.
+
+    The draining feature replaces this; until then there are none, and the product
+    page says so.  Each item: ``{"version", "environment", "state", "since",
+    "pending"}``; the template ``_version_states.html`` shows them.
+    """
+    return None
+
+
+def run_steps(ctx: Context, deployment: DeploymentRecord) -> list[dict[str, Any]] | None:
+    """RUN STEPS HOOK: the steps of the run that made this deployment, with their output.
+
+    The runs feature replaces this; until then there are none.  Each item:
+    ``{"name", "status", "started_at", "finished_at", "output"}``; the template
+    ``_run_steps.html`` shows them.
+    """
+    return None
+
+
+# -- plumbing -------------------------------------------------------------------------
+
+
+def _ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+def _wants_json(request: Request) -> bool:
+    return request.query_params.get("format") == "json"
+
+
+def _param(request: Request, name: str, *, max_length: int = 255) -> str | None:
+    value = request.query_params.get(name)
+    if value is None or not value.strip():
+        return None
+    if len(value) > max_length:
+        raise InvalidInputError(f"{name} is longer than {max_length} characters", field=name)
+    return value.strip()
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    text = _param(request, name, max_length=12)
+    if text is None:
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise InvalidInputError(f"{name} must be a whole number from {low} to {high}", field=name)
+    return int(text)
+
+
+def _days(request: Request) -> int:
+    days = _int_param(request, "days", DEFAULT_DAYS, 1, 3660)
+    return days
+
+
+def _finish(response: Response) -> Response:
+    response.headers.update(_SECURITY_HEADERS)
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _base(request: Request, principal: Principal | None) -> dict[str, Any]:
+    return {
+        "principal": principal,
+        "anonymous_read": request.app.state.server.anonymous_read,
+        "path": request.url.path,
+        "full_path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+    }
+
+
+def _html(request: Request, principal: Principal | None, template: str, **context: Any) -> Response:
+    return _finish(HTMLResponse(render(template, **_base(request, principal), **context)))
+
+
+def _error(request: Request, principal: Principal | None, exc: ShipmateError) -> Response:
+    if _wants_json(request):
+        return _finish(JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status))
+    body = render("error.html", **_base(request, principal), error=exc, status=exc.http_status)
+    return _finish(HTMLResponse(body, status_code=exc.http_status))
+
+
+@dataclass(frozen=True)
+class Page:
+    """What a page handler returns: its template and context, and its JSON twin."""
+
+    template: str
+    context: dict[str, Any]
+    data: Any
+
+
+def _handle(request: Request, build: Callable[[Principal], Page | Response]) -> Response:
+    principal = session.viewer(request)
+    if principal is None:
+        if _wants_json(request) or request.query_params.get("fragment"):
+            exc = AuthenticationError("log in with an API key first", field="authorization")
+            return _finish(JSONResponse({"error": exc.to_dict()}, status_code=401))
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        response = RedirectResponse(_login_url(target), status_code=303)
+        if request.cookies.get(session.COOKIE_NAME):
+            session.clear_session(response, request)  # revoked or unknown: start over
+        return _finish(response)
+    try:
+        page = build(principal)
+    except ShipmateError as exc:
+        return _error(request, principal, exc)
+    if isinstance(page, Response):
+        return _finish(page)
+    if _wants_json(request):
+        return _finish(JSONResponse(page.data))
+    return _html(request, principal, page.template, **page.context)
+
+
+def _login_url(target: str) -> str:
+    return Urls().login(None if target == "/" else target)
+
+
+def _visible_products(ctx: Context, principal: Principal) -> list[str]:
+    names = [p.name for p in catalog.list_products(ctx)]
+    return [n for n in names if n in principal.products] if principal.products else names
+
+
+# -- matrix --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MatrixEntry:
+    """One cell of the matrix page: the current deployment and a newer attempt, if any."""
+
+    cell: MatrixCell | None
+    attempt: DeploymentRecord | None
+
+    @property
+    def state(self) -> str:
+        if self.attempt is not None:
+            return {
+                "started": "progress",
+                "pending": "progress",
+                "failed": "failed",
+                "aborted": "aborted",
+                "rolled_back": "rolledback",
+            }.get(self.attempt.status, "ok")
+        if self.cell is None:
+            return "empty"
+        return "drift" if self.cell.drift else "ok"
+
+
+def _attempts(ctx: Context, principal: Principal) -> dict[tuple[str, str], DeploymentRecord]:
+    """The newest deployment of the last week per product and environment."""
+    since = ctx.now() - ATTEMPT_WINDOW
+    filters = (
+        [queries.HistoryFilter(product=p, since=since) for p in principal.products]
+        if principal.products
+        else [queries.HistoryFilter(since=since)]
+    )
+    newest: dict[tuple[str, str], DeploymentRecord] = {}
+    for f in filters:
+        try:
+            items = queries.history(ctx, f, limit=queries.MAX_PAGE_SIZE).items
+        except ShipmateError:
+            continue  # a limited key naming a product that does not exist yet
+        for dep in items:  # newest first
+            newest.setdefault((dep.product, dep.environment), dep)
+    return newest
+
+
+def matrix_view(ctx: Context, principal: Principal) -> tuple[Matrix, dict[str, Any]]:
+    """The matrix (the API's data) and the page's rows built from it."""
+    matrix = queries.current_matrix(ctx)
+    if principal.products:
+        matrix = Matrix(
+            products=tuple(p for p in matrix.products if p in principal.products),
+            environments=matrix.environments,
+            cells=tuple(c for c in matrix.cells if c.product in principal.products),
+        )
+    newest = _attempts(ctx, principal)
+    rows = []
+    attempts = []
+    for product in matrix.products:
+        entries = []
+        for env, _ in matrix.environments:
+            cell = matrix.cell(product, env)
+            latest = newest.get((product, env))
+            attempt = None
+            newer = latest is not None and (cell is None or latest.id != cell.deployment_id)
+            if newer and latest is not None and latest.status != Status.COMPLETED.value:
+                attempt = latest
+                attempts.append(latest)
+            entries.append(MatrixEntry(cell, attempt))
+        rows.append({"product": product, "entries": entries})
+    drift = sum(1 for c in matrix.cells if c.drift)
+    return matrix, {
+        "rows": rows,
+        "drift": drift,
+        "attempts": attempts,
+        "latest_event": _latest_event(ctx),
+    }
+
+
+def _latest_event(ctx: Context) -> int:
+    events = queries.list_events(ctx, limit=1)
+    return events[0].id if events else 0
+
+
+@router.get("/")
+def matrix_page(request: Request) -> Response:
+    def build(principal: Principal) -> Page | Response:
+        ctx = _ctx(request)
+        matrix, view = matrix_view(ctx, principal)
+        data = {
+            **matrix.to_dict(),
+            "attempts": [a.to_dict() for a in view["attempts"]],
+            "latest_event": view["latest_event"],
+        }
+        if request.query_params.get("fragment") == "matrix":
+            html = render("_matrix_table.html", matrix=matrix, **view)
+            return HTMLResponse(html)
+        return Page("matrix.html", {"matrix": matrix, **view}, data)
+
+    return _handle(request, build)
+
+
+@router.get("/live")
+def live(request: Request) -> Response:
+    """A tiny answer the matrix page polls: has anything been recorded since?"""
+
+    def build(principal: Principal) -> Page | Response:
+        return JSONResponse({"latest_event": _latest_event(_ctx(request))})
+
+    return _handle(request, build)
+
+
+# -- product --------------------------------------------------------------------------
+
+
+@router.get("/products/{name:path}")
+def product_page(request: Request, name: str) -> Response:
+    def build(principal: Principal) -> Page:
+        principal.require_product(name)
+        ctx = _ctx(request)
+        days = _days(request)
+        matrix = queries.current_matrix(ctx, product=name)
+        page = queries.history(
+            ctx, queries.HistoryFilter(product=name), limit=queries.MAX_PAGE_SIZE
+        )
+        timeline: dict[str, list[DeploymentRecord]] = {}
+        for env, _ in matrix.environments:
+            items = [d for d in page.items if d.environment == env][:TIMELINE_LENGTH]
+            if items:
+                timeline[env] = items
+        dora_data = None
+        dora_error = None
+        try:
+            result = dora_report(ctx, product=name, days=days)
+            dora_data = result.to_dict()
+        except ShipmateError as exc:
+            dora_error = exc
+        states = version_states(ctx, name)
+        data = {
+            "product": name,
+            "current": matrix.to_dict(),
+            "timeline": {env: [d.to_dict() for d in items] for env, items in timeline.items()},
+            "dora": dora_data,
+            "version_states": states,
+        }
+        return Page(
+            "product.html",
+            {
+                "name": name,
+                "matrix": matrix,
+                "timeline": timeline,
+                "dora": dora_data,
+                "dora_error": dora_error,
+                "charts": {} if dora_data is None else _charts(dora_data),
+                "days": days,
+                "periods": PERIODS,
+                "version_states": states,
+                "now": ctx.now(),
+            },
+            data,
+        )
+
+    return _handle(request, build)
+
+
+# -- deployment -------------------------------------------------------------------------
+
+
+@router.get("/deployments/{deployment_id}")
+def deployment_page(request: Request, deployment_id: str) -> Response:
+    def build(principal: Principal) -> Page:
+        if not deployment_id.isdigit() or len(deployment_id) > 18:
+            raise InvalidInputError(f"id {deployment_id[:40]!r} is not an id", field="id")
+        ctx = _ctx(request)
+        dep = queries.show_deployment(ctx, int(deployment_id))
+        principal.require_product(dep.product)
+        log: Changelog | None = None
+        log_error: ShipmateError | None = None
+        configured = False
+        try:
+            configured = repository_for(ctx.settings, dep.product) is not None
+            if configured:
+                log = deployment_changelog(ctx, dep.id)
+        except ShipmateError as exc:
+            log_error = exc
+        rolled_back_by = next(
+            (
+                e.data.get("rolled_back_by")
+                for e in dep.events
+                if e.type == "deployment.rolled_back" and e.data.get("rolled_back_by")
+            ),
+            None,
+        )
+        steps = run_steps(ctx, dep)
+        data = {
+            "deployment": dep.to_dict(with_events=True),
+            "changelog": None if log is None else log.to_dict(),
+            "changelog_error": None if log_error is None else log_error.to_dict(),
+            "run_steps": steps,
+        }
+        return Page(
+            "deployment.html",
+            {
+                "dep": dep,
+                "changelog": log,
+                "changelog_error": log_error,
+                "repository_configured": configured,
+                "rolled_back_by": rolled_back_by,
+                "run_steps": steps,
+                "is_rollback": dep.kind == DeploymentKind.ROLLBACK.value,
+            },
+            data,
+        )
+
+    return _handle(request, build)
+
+
+# -- history ----------------------------------------------------------------------------
+
+_FILTERS = ("product", "environment", "status", "version", "branch", "actor", "kind")
+
+
+@router.get("/history")
+def history_page(request: Request) -> Response:
+    def build(principal: Principal) -> Page:
+        ctx = _ctx(request)
+        chosen = {name: _param(request, name) for name in _FILTERS}
+        products = _visible_products(ctx, principal)
+        if chosen["product"] is not None:
+            principal.require_product(chosen["product"])
+        elif principal.products:
+            chosen["product"] = products[0] if products else principal.products[0]
+        limit = _int_param(request, "limit", HISTORY_PAGE, 1, queries.MAX_PAGE_SIZE)
+        cursor = _param(request, "cursor", max_length=200)
+        f = queries.HistoryFilter(
+            product=chosen["product"],
+            environment=chosen["environment"],
+            status=chosen["status"],
+            version=chosen["version"],
+            branch=chosen["branch"],
+            actor=chosen["actor"],
+            kind=chosen["kind"],
+        )
+        page = queries.history(ctx, f, limit=limit, cursor=cursor)
+        filters = {k: v for k, v in chosen.items() if v is not None}
+        return Page(
+            "history.html",
+            {
+                "page": page,
+                "filters": filters,
+                "limit": limit,
+                "paged": cursor is not None,
+                "products": products,
+                "environments": [e.name for e in catalog.list_environments(ctx)],
+                "statuses": [s.value for s in Status],
+                "kinds": [k.value for k in DeploymentKind],
+            },
+            page.to_dict(),
+        )
+
+    return _handle(request, build)
+
+
+# -- DORA -------------------------------------------------------------------------------
+
+
+def _charts(data: dict[str, Any]) -> dict[str, Any]:
+    charts = {"overall": daily_bars(data["daily"])}
+    for stream in data.get("streams", []):
+        charts[stream["stream"]] = daily_bars(stream["daily"], plot_height=COMPACT_HEIGHT)
+    return charts
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def lead_time_sources(sources: dict[str, int]) -> list[str]:
+    """Where the lead-time samples came from, as phrases for the page."""
+    phrases = []
+    if sources.get("repository"):
+        n = sources["repository"]
+        phrases.append(f"{_plural(n, 'deployment')} with every new commit read from git")
+    if sources.get("recorded_commit_time"):
+        n = sources["recorded_commit_time"]
+        phrases.append(f"{_plural(n, 'deployment')} with the deployed commit's recorded time")
+    if sources.get("unchanged"):
+        n = sources["unchanged"]
+        phrases.append(f"none from {_plural(n, 'redeployment')} of the same commit")
+    if sources.get("unknown"):
+        n = sources["unknown"]
+        phrases.append(f"none from {_plural(n, 'deployment')} without a commit time")
+    return phrases
+
+
+@router.get("/dora")
+def dora_page(request: Request) -> Response:
+    def build(principal: Principal) -> Page:
+        ctx = _ctx(request)
+        product = _param(request, "product")
+        environment = _param(request, "environment")
+        days = _days(request)
+        products = _visible_products(ctx, principal)
+        if product is not None:
+            principal.require_product(product)
+        elif len(principal.products) == 1:
+            product = principal.products[0]
+        elif principal.products:
+            product = products[0] if products else principal.products[0]
+        data = dora_report(ctx, product=product, environment=environment, days=days).to_dict()
+        return Page(
+            "dora.html",
+            {
+                "data": data,
+                "charts": _charts(data),
+                "product": product,
+                "environment": environment,
+                "days": days,
+                "periods": PERIODS,
+                "products": products,
+                "environments": [e.name for e in catalog.list_environments(ctx)],
+                "lead_sources": lead_time_sources(data["lead_time_sources"]),
+            },
+            data,
+        )
+
+    return _handle(request, build)
+
+
+# -- session ------------------------------------------------------------------------------
+
+
+@router.get("/login")
+def login_page(request: Request) -> Response:
+    current = session.viewer(request)
+    body = render(
+        "login.html",
+        **_base(request, current),
+        next_url=session.safe_next(request.query_params.get("next")),
+        error=None,
+    )
+    return _finish(HTMLResponse(body))
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    if not session.same_origin(request):
+        exc = InvalidInputError("the login form was posted from another site", field="origin")
+        return _finish(
+            HTMLResponse(
+                render("error.html", **_base(request, None), error=exc, status=403), status_code=403
+            )
+        )
+    ctx = _ctx(request)
+    next_url = "/"
+    try:
+        form = await session.login_form(request)
+        next_url = session.safe_next(form.get("next"))
+        token = form.get("key", "").strip()
+        if not token:
+            raise InvalidInputError("paste an API key to log in", field="key")
+        await run_in_threadpool(authenticate, ctx, token)
+    except ShipmateError as exc:
+        message = (
+            "That key is not valid, or it was revoked."
+            if isinstance(exc, AuthenticationError)
+            else exc.message
+        )
+        body = render("login.html", **_base(request, None), next_url=next_url, error=message)
+        status = 401 if isinstance(exc, AuthenticationError) else exc.http_status
+        return _finish(HTMLResponse(body, status_code=status))
+    response = RedirectResponse(next_url, status_code=303)
+    session.set_session(response, request, token)
+    return _finish(response)
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    session.clear_session(response, request)
+    return _finish(response)
+
+
+# -- static files ----------------------------------------------------------------------------
+
+
+def _static_files() -> dict[str, bytes]:
+    folder = importlib.resources.files("shipmate.web") / "static"
+    return {
+        item.name: item.read_bytes()
+        for item in folder.iterdir()
+        if item.is_file() and "." + item.name.rsplit(".", 1)[-1] in _STATIC_TYPES
+    }
+
+
+_STATIC: dict[str, bytes] | None = None
+
+
+@router.get("/static/{name}")
+def static_file(name: str) -> Response:
+    global _STATIC
+    if _STATIC is None:
+        _STATIC = _static_files()
+    content = _STATIC.get(name)
+    if content is None:
+        return JSONResponse(
+            {"error": {"code": "not_found", "message": f"no static file {name!r}"}},
+            status_code=404,
+        )
+    media = _STATIC_TYPES["." + name.rsplit(".", 1)[-1]]
+    return Response(
+        content,
+        media_type=media,
+        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )

@@ -255,10 +255,38 @@ def test_traceback_flag(cli) -> None:  # type: ignore[no-untyped-def]
     assert code == 1 and "Traceback" in err
 
 
-def test_usage_error_exits_2(cli) -> None:  # type: ignore[no-untyped-def]
+def test_usage_error_exits_2(cli, capsys) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SystemExit) as exc:
         main(["record", "--status", "completed"])
     assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("shipmate: error [usage]:") and "--env" in err
+
+
+def test_metadata_and_metadata_file_conflict(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "m.json").write_text("{}")
+    code, _, err = cli(
+        "record",
+        "--product",
+        "a",
+        "--env",
+        "e",
+        "--version",
+        "1.0.0",
+        "--status",
+        "completed",
+        "--metadata",
+        "{}",
+        "--metadata-file",
+        str(tmp_path / "m.json"),
+    )
+    assert code == 2 and "[metadata]" in err
+
+
+def test_version_file_commit_beats_checkout(cli) -> None:  # type: ignore[no-untyped-def]
+    cli("version", "next", "--product", "api", "--version", "1.0.0", "--commit", "buildsha")
+    code, out, _ = cli("record", "--env", "prod", "--status", "completed", "--json")
+    assert code == 0 and json.loads(out)["commit_sha"] == "buildsha"
 
 
 def test_db_commands(cli) -> None:  # type: ignore[no-untyped-def]

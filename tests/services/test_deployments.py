@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from shipmate.errors import (
+    ConflictError,
     IllegalTransitionError,
     InvalidInputError,
     NotFoundError,
@@ -132,8 +133,9 @@ def test_rollback_mark_by_full_version_fixes_current(ctx: Context, clock: FakeCl
     assert cell is not None and cell.full_version == "1.0.0+build.1"
     # Nothing deleted; the mark is an event.
     assert counts(ctx) == (2, 3, 1)
-    with pytest.raises(IllegalTransitionError):
-        mark_rollback(ctx, str(marked.id))
+    # Marking again is a retry: nothing changes, no second event.
+    assert mark_rollback(ctx, str(marked.id)).status == "rolled_back"
+    assert counts(ctx) == (2, 3, 1)
 
 
 def test_rollback_of_only_deployment_empties_current(ctx: Context) -> None:
@@ -209,7 +211,7 @@ def test_build_commit_is_immutable(ctx: Context) -> None:
         ({"deployed_by": "x" * 256}, "deployed_by", InvalidInputError),
         ({"commit_sha": "c" * 65}, "commit", InvalidInputError),
         ({"kind": "sideways"}, "kind", InvalidInputError),
-        ({"environment_kind": "moon"}, "kind", InvalidInputError),
+        ({"environment_kind": "moon"}, "environment_kind", InvalidInputError),
         ({"build_number": 0}, "build", InvalidInputError),
         ({"version": "1.0.0+build.2", "build_number": 3}, "build", InvalidInputError),
         ({"reverts_id": 999}, "reverts", NotFoundError),
@@ -251,3 +253,30 @@ def test_deployment_of_a_known_build_inherits_its_commit(ctx: Context) -> None:
     allocate_build(ctx, BuildRequest("api", "1.4.0", commit_sha="9f1c2ab", branch="main"))
     dep = rec(ctx, "completed", version="1.4.0+build.1")
     assert (dep.commit_sha, dep.branch) == ("9f1c2ab", "main")
+
+
+def test_explicit_environment_kind(ctx: Context) -> None:
+    rec(ctx, "completed", environment="edge")  # inferred: dev
+    dep = rec(ctx, "completed", environment="edge", environment_kind="production", version="1.0.1")
+    assert dep.environment_kind == "production"
+    with pytest.raises(ConflictError) as err:
+        rec(ctx, "completed", environment="edge", environment_kind="staging", version="1.0.2")
+    assert err.value.field == "environment_kind"
+
+
+def test_unknown_build_number_still_fixes_its_commit(ctx: Context) -> None:
+    rec(ctx, "completed", version="1.4.0+build.7", commit_sha="aaa")
+    with pytest.raises(VersionCommitConflictError):
+        rec(ctx, "completed", version="1.4.0+build.7", commit_sha="bbb", environment="staging")
+
+
+def test_mark_rollback_by_full_version_deployed_twice_in_one_env(
+    ctx: Context, clock: FakeClock
+) -> None:
+    first = rec(ctx, "completed", version="1.0.0+build.1")
+    clock.advance(hours=1)
+    rec(ctx, "completed", version="1.1.0+build.1")
+    clock.advance(hours=1)
+    again = rec(ctx, "completed", version="1.0.0+build.1")
+    marked = mark_rollback(ctx, "1.0.0+build.1", product="api", environment="production")
+    assert marked.id == again.id != first.id

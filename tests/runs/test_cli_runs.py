@@ -1,0 +1,283 @@
+"""``shipmate deploy``, ``rollback`` and ``runs`` as commands, against real nginx and apps.
+
+Commands run as subprocesses (``python -m shipmate``): the confirmation prompt
+needs a real stdin, and the durability tests kill the process with SIGKILL at a
+step boundary (``SHIPMATE_TEST_CRASH``) and resume it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from shipmate.api.app import create_app
+from shipmate.api.settings import ServerSettings
+from shipmate.services.context import Context
+from shipmate.services.queries import HistoryFilter, history, show_deployment
+from shipmate.services.runs import get_run, list_runs
+from tests.engine.nginxctl import NginxServer
+from tests.runs.stack import Stack
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def stack(real_ctx: Context, tmp_path: Path) -> Iterator[Stack]:
+    nginx = NginxServer(tmp_path)
+    nginx.start()
+    result = Stack(tmp_path, nginx, real_ctx)
+    result.write_config()
+    try:
+        yield result
+    finally:
+        result.close()
+
+
+def _ok(result: object) -> None:
+    assert getattr(result, "returncode", None) == 0, (
+        getattr(result, "stdout", ""),
+        getattr(result, "stderr", ""),
+    )
+
+
+def _deploy(stack: Stack, version: str, *extra: str, env: dict[str, str] | None = None) -> object:
+    return stack.cli(
+        "deploy", "--product", "api", "--env", "production", "--version", version, *extra, env=env
+    )
+
+
+def test_deploy_prints_plain_progress_and_dry_run_changes_nothing(stack: Stack) -> None:
+    result = _deploy(stack, "1.0.0")
+    _ok(result)
+    out = result.stdout  # type: ignore[attr-defined]
+    assert "Deploying api 1.0.0 in production (run 1)" in out
+    assert "[4] start 1.0.0 in slot blue ..." in out
+    assert "[6] switch traffic to slot blue (1.0.0): ok" in out
+    assert "deployed api 1.0.0 in production" in out
+    stack.wait_served("1.0.0")
+
+    dry = _deploy(stack, "2.0.0", "--dry-run")
+    _ok(dry)
+    text = dry.stdout  # type: ignore[attr-defined]
+    assert "Would deploy api 2.0.0 to production" in text
+    assert "traffic now: 1.0.0 in blue" in text
+    assert "2.0.0 goes to slot green" in text
+    assert "switch back to 1.0.0 in blue" in text
+    assert not stack.running("green")
+    assert len(list_runs(stack.ctx)) == 1
+
+
+def test_bad_config_is_reported_with_its_key(stack: Stack) -> None:
+    table = stack.table()
+    table["health"] = {**table["health"], "interval": "soon"}
+    stack.write_config(table)
+    result = _deploy(stack, "1.0.0")
+    assert result.returncode == 2  # type: ignore[attr-defined]
+    assert "[products.api.deploy.health.interval]" in result.stderr  # type: ignore[attr-defined]
+    missing = stack.cli("deploy", "--product", "web", "--env", "production", "--version", "1")
+    assert missing.returncode == 2
+    assert "no deploy configuration for web" in missing.stderr
+
+
+def test_rollback_prompts_refuses_and_rolls_back(stack: Stack) -> None:
+    nothing = stack.cli("rollback", "--product", "api", "--env", "production", "--yes")
+    assert nothing.returncode == 1
+    assert "nothing to roll back" in nothing.stderr
+
+    for version in ("1.0.0", "2.0.0", "3.0.0"):
+        _ok(_deploy(stack, version))
+    stack.wait_served("3.0.0")
+
+    refused = stack.cli("rollback", "--product", "api", "--env", "production")
+    assert refused.returncode == 2
+    assert "not a terminal" in refused.stderr and "--yes" in refused.stderr
+    assert "← current" in refused.stdout and "← rollback target" in refused.stdout
+    lines = refused.stdout.splitlines()
+    assert any("3.0.0" in line and "← current" in line for line in lines)
+    assert any("2.0.0" in line and "← rollback target" in line for line in lines)
+    stack.wait_served("3.0.0")
+
+    back = stack.cli("rollback", "--product", "api", "--env", "production", "--yes")
+    _ok(back)
+    stack.wait_served("2.0.0")
+    two = stack.cli("rollback", "--product", "api", "--env", "production", "--to", "3.0.0", "-y")
+    _ok(two)  # any earlier completed version, even one rolled back since
+    stack.wait_served("3.0.0")
+    steps = stack.cli("rollback", "--product", "api", "--env", "production", "--steps", "2", "-y")
+    _ok(steps)
+    stack.wait_served("1.0.0")
+    records = stack.records()
+    assert records == [
+        ("1.0.0", "completed", "deploy"),
+        ("2.0.0", "completed", "deploy"),
+        ("3.0.0", "rolled_back", "deploy"),
+        ("2.0.0", "rolled_back", "rollback"),
+        ("3.0.0", "rolled_back", "rollback"),
+        ("1.0.0", "completed", "rollback"),
+    ]
+    page = history(stack.ctx, HistoryFilter(product="api", kind="rollback"), limit=10)
+    reverts = {
+        d.full_version: show_deployment(stack.ctx, d.reverts_id).full_version
+        for d in page.items
+        if d.reverts_id
+    }  # type: ignore[arg-type]
+    assert reverts == {"1.0.0": "3.0.0", "3.0.0": "2.0.0", "2.0.0": "3.0.0"}
+
+
+def test_rollback_refused_when_the_artifact_is_gone(stack: Stack) -> None:
+    releases = stack.tmp / "releases"
+    for version in ("1.0.0", "2.0.0"):
+        (releases / version).mkdir(parents=True)
+    stack.write_config(stack.table(artifact=str(releases) + "/{version}"))
+    _ok(_deploy(stack, "1.0.0"))
+    _ok(_deploy(stack, "2.0.0"))
+    (releases / "1.0.0").rmdir()
+    result = stack.cli("rollback", "--product", "api", "--env", "production", "--yes")
+    assert result.returncode == 1
+    assert "cannot roll back to 1.0.0" in result.stderr and "does not exist" in result.stderr
+    stack.wait_served("2.0.0")
+    assert len(list_runs(stack.ctx)) == 2  # refused before any run began
+
+
+def _upstream_identity(stack: Stack) -> tuple[int, int, str]:
+    stat = stack.nginx.upstream_file.stat()
+    return stat.st_ino, stat.st_mtime_ns, stack.nginx.upstream_file.read_text()
+
+
+@pytest.mark.parametrize("moment", ["after", "during"])
+def test_a_run_killed_at_the_switch_resumes_and_finishes_exactly_once(
+    stack: Stack, moment: str
+) -> None:
+    _ok(_deploy(stack, "1.0.0"))
+    killed = _deploy(stack, "2.0.0", env={"SHIPMATE_TEST_CRASH": f"{moment}:switch"})
+    assert killed.returncode == -9  # type: ignore[attr-defined]
+    stack.wait_served("2.0.0")  # the switch happened before the kill
+    upstream = _upstream_identity(stack)
+
+    listed = stack.cli("runs", "list", "--status", "interrupted", "--json")
+    _ok(listed)
+    [interrupted] = json.loads(listed.stdout)["items"]
+    assert interrupted["state"] == "interrupted" and interrupted["full_version"] == "2.0.0"
+    busy = _deploy(stack, "3.0.0")
+    assert busy.returncode == 1  # type: ignore[attr-defined]
+    assert "shipmate runs resume" in busy.stderr  # type: ignore[attr-defined]
+
+    resumed = stack.cli("runs", "resume")
+    _ok(resumed)
+    assert "done before, not repeated" in resumed.stdout
+    stack.wait_served("2.0.0")
+    run = get_run(stack.ctx, int(interrupted["id"]))
+    assert run.status == "completed" and run.attempts == 2
+    switch = next(s for s in run.steps if s.name == "switch")
+    if moment == "after":
+        assert switch.attempts == 1
+        assert _upstream_identity(stack) == upstream  # no second switch
+    else:
+        assert switch.attempts == 2  # it had acted but was not journaled: re-applied
+        assert _upstream_identity(stack)[2] == upstream[2]
+    assert stack.records() == [("1.0.0", "completed", "deploy"), ("2.0.0", "completed", "deploy")]
+    dep = show_deployment(stack.ctx, run.deployment_id)  # type: ignore[arg-type]
+    assert [e.to_status for e in dep.events] == ["started", "completed"]
+    assert not stack.running("blue")  # the resumed run retired the old slot
+
+    shown = stack.cli("runs", "show", str(run.id))
+    _ok(shown)
+    assert "driven:      2 times (resumed)" in shown.stdout
+    assert "traffic now goes to 2.0.0 in slot green" in shown.stdout
+
+
+def test_a_rollback_supersedes_a_run_keeping_its_old_slot_warm(stack: Stack) -> None:
+    _ok(_deploy(stack, "1.0.0"))
+    stack.write_config(stack.table(keep_warm=60))
+    slow = stack.popen("deploy", "--product", "api", "--env", "production", "--version", "2.0.0")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            runs = list_runs(stack.ctx, status="running")
+            steps = get_run(stack.ctx, runs[0].id).steps if runs else ()
+            if any(s.name == "keep_warm" for s in steps):
+                break
+            assert slow.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        stack.wait_served("2.0.0")
+        assert stack.running("blue")  # 1.0.0 is still warm
+        started = time.monotonic()
+        back = stack.cli("rollback", "--product", "api", "--env", "production", "--yes")
+        _ok(back)
+        assert "switch traffic back to slot blue, where it still runs" in back.stdout
+        stack.wait_served("1.0.0")
+        assert slow.wait(timeout=max(5.0, 30 - (time.monotonic() - started))) == 0
+    finally:
+        if slow.poll() is None:
+            slow.kill()
+        slow.wait()
+    deploy_run, rollback_run = sorted(list_runs(stack.ctx)[:2], key=lambda r: r.id)
+    assert deploy_run.status == "superseded"
+    assert "superseded by run" in (deploy_run.error or "")
+    names = [s.name for s in get_run(stack.ctx, rollback_run.id).steps]
+    assert "start" not in names and "health" not in names  # a switch back, nothing else
+    assert names[:4] == ["record_started", "inspect", "switch", "post_switch_health"]
+    assert stack.records() == [
+        ("1.0.0", "completed", "deploy"),
+        ("2.0.0", "rolled_back", "deploy"),
+        ("1.0.0", "completed", "rollback"),
+    ]
+
+
+def test_serve_resumes_interrupted_runs_when_it_starts(stack: Stack) -> None:
+    _ok(_deploy(stack, "1.0.0"))
+    killed = _deploy(stack, "2.0.0", env={"SHIPMATE_TEST_CRASH": "after:record_completed"})
+    assert killed.returncode == -9  # type: ignore[attr-defined]
+    [run] = list_runs(stack.ctx, status="interrupted")
+    assert stack.running("blue")  # not retired yet
+
+    app = create_app(stack.settings(), server=ServerSettings())
+    with TestClient(app):
+        deadline = time.monotonic() + 30
+        while get_run(stack.ctx, run.id).status == "running":
+            assert time.monotonic() < deadline, "the server did not resume the run"
+            time.sleep(0.1)
+    final = get_run(stack.ctx, run.id)
+    assert final.status == "completed" and final.attempts == 2
+    assert not stack.running("blue")
+    assert stack.records() == [("1.0.0", "completed", "deploy"), ("2.0.0", "completed", "deploy")]
+
+
+def test_runs_list_and_show(stack: Stack) -> None:
+    _ok(_deploy(stack, "1.0.0"))
+    listed = stack.cli("runs", "list")
+    _ok(listed)
+    assert listed.stdout.splitlines()[0].split() == [
+        "ID",
+        "KIND",
+        "PRODUCT",
+        "ENV",
+        "VERSION",
+        "STATUS",
+        "STARTED",
+        "TOOK",
+        "BY",
+    ]
+    assert listed.stdout.splitlines()[1].split()[:6] == [
+        "1",
+        "deploy",
+        "api",
+        "production",
+        "1.0.0",
+        "completed",
+    ]
+    shown = stack.cli("runs", "show", "1", "--json")
+    _ok(shown)
+    body = json.loads(shown.stdout)
+    assert body["status"] == "completed"
+    assert [s["name"] for s in body["steps"]][:3] == ["record_started", "inspect", "check_artifact"]
+    assert "slot blue: nothing running" in body["steps"][1]["output"]
+    missing = stack.cli("runs", "show", "99")
+    assert missing.returncode == 1 and "run 99 does not exist" in missing.stderr
+    os.environ.get("PATH")

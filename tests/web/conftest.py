@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from shipmate.api.app import create_app
+from shipmate.api.settings import ServerSettings
+from shipmate.services.context import Context
+from shipmate.services.keys import create_key
+from shipmate.testing.clock import FakeClock
+from tests.web.seed import Seeded, seed
+
+
+@pytest.fixture
+def seeded(ctx: Context, clock: FakeClock) -> Seeded:
+    return seed(ctx, clock)
+
+
+@pytest.fixture
+def tokens(ctx: Context) -> dict[str, str]:
+    return {
+        "read": create_key(ctx, "team-lead", "read").token,
+        "admin": create_key(ctx, "ops", "admin").token,
+        "payments": create_key(ctx, "payments-team", "read", ["payments-api"]).token,
+    }
+
+
+@pytest.fixture
+def server_settings() -> ServerSettings:
+    return ServerSettings()
+
+
+@pytest.fixture
+def web(ctx: Context, server_settings: ServerSettings) -> Iterator[TestClient]:
+    app = create_app(ctx.settings, ctx=ctx, server=server_settings)
+    with TestClient(app, raise_server_exceptions=True, follow_redirects=False) as client:
+        yield client
+
+
+def login(client: TestClient, token: str) -> None:
+    answer = client.post("/login", data={"key": token, "next": "/"})
+    assert answer.status_code == 303, answer.text
