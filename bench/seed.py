@@ -45,7 +45,6 @@ recorded ones (``tests/test_explain.py`` checks that).
 from __future__ import annotations
 
 import argparse
-import bisect
 import itertools
 import json
 import math
@@ -53,12 +52,12 @@ import random
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shipmate.domain.environments import EnvironmentKind, infer_kind
+from shipmate.domain.environments import infer_kind
 
 __all__ = [
     "Dataset",
@@ -88,11 +87,38 @@ _ABANDONED = 0.002
 _PAIR = 0.7
 _PENDING_FIRST = 0.05
 
-_WORDS = (
-    "billing checkout catalog search payments auth inventory shipping orders profile "
-    "notify ledger pricing reports gateway media reviews cart loyalty fraud identity "
-    "tax invoices quotes returns warehouse routing tracking chat analytics"
-).split()
+_WORDS = [
+    "billing",
+    "checkout",
+    "catalog",
+    "search",
+    "payments",
+    "auth",
+    "inventory",
+    "shipping",
+    "orders",
+    "profile",
+    "notify",
+    "ledger",
+    "pricing",
+    "reports",
+    "gateway",
+    "media",
+    "reviews",
+    "cart",
+    "loyalty",
+    "fraud",
+    "identity",
+    "tax",
+    "invoices",
+    "quotes",
+    "returns",
+    "warehouse",
+    "routing",
+    "tracking",
+    "chat",
+    "analytics",
+]
 _SUFFIXES = ("api", "web", "worker", "service", "jobs", "admin", "sync", "events")
 #: The default promotion pipeline; fewer environments keep the first names of
 #: ``_INCLUSION``, more add development sandboxes and production regions.
@@ -124,11 +150,51 @@ _INCLUSION = (
     "test-perf",
     "preprod",
 )
-_PEOPLE = (
-    "alice bob carol dave erin frank grace heidi ivan judy mallory niaj olivia peggy "
-    "rupert sybil trent victor walter xena yusuf zoe amir bea chen dmitri elif femi "
-    "gita hana ines jonas kofi lena mateo nora omar priya quinn rosa sven tariq uma"
-).split()
+_PEOPLE = [
+    "alice",
+    "bob",
+    "carol",
+    "dave",
+    "erin",
+    "frank",
+    "grace",
+    "heidi",
+    "ivan",
+    "judy",
+    "mallory",
+    "niaj",
+    "olivia",
+    "peggy",
+    "rupert",
+    "sybil",
+    "trent",
+    "victor",
+    "walter",
+    "xena",
+    "yusuf",
+    "zoe",
+    "amir",
+    "bea",
+    "chen",
+    "dmitri",
+    "elif",
+    "femi",
+    "gita",
+    "hana",
+    "ines",
+    "jonas",
+    "kofi",
+    "lena",
+    "mateo",
+    "nora",
+    "omar",
+    "priya",
+    "quinn",
+    "rosa",
+    "sven",
+    "tariq",
+    "uma",
+]
 _PLATFORMS = (("github", 0.6), ("gitlab", 0.25), ("jenkins", 0.1), (None, 0.05))
 _SOURCES = (("shipmate-cli", 0.45), ("shipmate-api", 0.35), ("versioner", 0.2))
 
@@ -504,7 +570,11 @@ class _Product:
         if x < 0.9:
             return '{"pipeline": "deploy", "trigger": "push"}'
         return json.dumps(
-            {"pipeline": "deploy", "trigger": "manual", "ticket": f"OPS-{self.rng.randint(1, 9999)}"}
+            {
+                "pipeline": "deploy",
+                "trigger": "manual",
+                "ticket": f"OPS-{self.rng.randint(1, 9999)}",
+            }
         )
 
     def _deploy(
@@ -898,12 +968,11 @@ def seed_database(
 
 
 def _ddl(statement: Any, dialect: str) -> str:
-    from sqlalchemy.dialects import postgresql
-    from sqlalchemy.dialects import sqlite as sqlite_dialect
+    from sqlalchemy.dialects.postgresql.base import PGDialect
+    from sqlalchemy.dialects.sqlite.base import SQLiteDialect
 
-    compiled = statement.compile(
-        dialect=postgresql.dialect() if dialect == "postgresql" else sqlite_dialect.dialect()
-    )
+    target = PGDialect() if dialect == "postgresql" else SQLiteDialect()  # type: ignore[no-untyped-call]
+    compiled = statement.compile(dialect=target)
     return str(compiled)
 
 
@@ -1018,7 +1087,14 @@ def _write_postgres(
                 conn.execute(_ddl(CreateIndex(ix), "postgresql"))
             for fk in foreign_keys:
                 conn.execute(_ddl(AddConstraint(fk), "postgresql"))
-            for table in ("products", "environments", "versions", "builds", "deployments", "events"):
+            for table in (
+                "products",
+                "environments",
+                "versions",
+                "builds",
+                "deployments",
+                "events",
+            ):
                 conn.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"
@@ -1047,7 +1123,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m bench.seed",
         description="Bulk-load a generated deployment history into an empty shipmate database.",
     )
-    parser.add_argument("--url", required=True, help="database URL (sqlite:///file.db, postgresql://...)")
+    parser.add_argument(
+        "--url", required=True, help="database URL (sqlite:///file.db, postgresql://...)"
+    )
     parser.add_argument("--deployments", type=_whole, default=1_000_000)
     parser.add_argument("--products", type=_whole, default=200)
     parser.add_argument("--environments", type=_whole, default=12)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from shipmate.api.auth import reader
+from shipmate.api.schemas import ErrorBody, error_responses
 from shipmate.domain.fields import parse_time
 from shipmate.errors import InvalidInputError
 from shipmate.services import changelog as changelogs
@@ -23,7 +24,18 @@ from shipmate.services.keys import Principal
 
 __all__ = ["router", "scoped_product"]
 
-router = APIRouter(prefix="/api/v1", tags=["insights"])
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["insights"],
+    responses=error_responses(ErrorBody, 401, 403, 404, 413, 422),
+)
+#: The changelog answers JSON, or Markdown with ``format=markdown``.
+_CHANGELOG_CONTENT: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The changelog (JSON), or its Markdown with format=markdown",
+        "content": {"application/json": {}, "text/markdown": {"schema": {"type": "string"}}},
+    }
+}
 
 Reader = Annotated[Principal, Depends(reader)]
 
@@ -78,6 +90,7 @@ def _render(log: changelogs.Changelog, fmt: str) -> Response:
     "/changelog",
     summary="Commits between two deployed commits, grouped by Conventional Commit type",
     response_model=None,
+    responses=_CHANGELOG_CONTENT,
 )
 def get_changelog(
     request: Request,
@@ -101,6 +114,7 @@ def get_changelog(
     "/deployments/{deployment_id}/changelog",
     summary="What one deployment shipped: from the deployment before it in its environment",
     response_model=None,
+    responses=_CHANGELOG_CONTENT,
 )
 def get_deployment_changelog(
     request: Request,

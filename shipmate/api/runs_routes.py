@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 
 from shipmate.api.auth import reader
+from shipmate.api.schemas import ErrorBody, error_responses
 from shipmate.errors import InvalidInputError
 from shipmate.services.context import Context
 from shipmate.services.keys import Principal
@@ -23,7 +24,9 @@ from shipmate.services.runs import RunRecovery, get_run, list_runs
 
 __all__ = ["router", "start_run_recovery", "stop_run_recovery"]
 
-router = APIRouter(prefix="/api/v1", tags=["runs"])
+router = APIRouter(
+    prefix="/api/v1", tags=["runs"], responses=error_responses(ErrorBody, 401, 403, 404, 413, 422)
+)
 
 Reader = Annotated[Principal, Depends(reader)]
 

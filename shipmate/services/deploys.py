@@ -111,8 +111,15 @@ class RunOutcome:
     def ok(self) -> bool:
         return self.end is not None and self.end.status == "completed"
 
+    @property
+    def superseded(self) -> bool:
+        """A rollback took over while this run kept its old slot warm (not an error)."""
+        return self.end is None and self.run.status == "superseded"
+
     def error(self) -> ShipmateError | None:
         """The failure as the error class of the step that failed (gate, health, ...)."""
+        if self.superseded:
+            return None
         if self.end is None:
             return DeployError(
                 f"run {self.run.id} stopped before it finished; resume it with "

@@ -9,7 +9,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, desc, func, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    case,
+    desc,
+    func,
+    or_,
+    select,
+    tuple_,
+)
 
 from shipmate.domain.environments import EnvironmentKind
 from shipmate.domain.fields import parse_time
@@ -23,6 +33,7 @@ from shipmate.domain.records import (
     Stats,
     VersionCount,
 )
+from shipmate.domain.versions import parse_full_version
 from shipmate.errors import InvalidInputError, NotFoundError
 from shipmate.services.context import Context
 from shipmate.store.catalog import find_environment_id, find_product_id
@@ -44,6 +55,7 @@ from shipmate.store.schema import (
 
 __all__ = [
     "MAX_PAGE_SIZE",
+    "STATS_VERSIONS",
     "HistoryFilter",
     "current_matrix",
     "history",
@@ -86,37 +98,69 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
         ) from None
 
 
-def _filtered(conn: Connection, f: HistoryFilter, query: Select[Any]) -> Select[Any]:
+def _product_id(ctx: Context, conn: Connection, name: str) -> int:
+    """The product's id, remembered on the context: products are never deleted or
+    renamed, so a found id never changes (a missing one is looked up every time)."""
+    key = ("product_id", name)
+    found: int | None = ctx.cache.get(key)
+    if found is None:
+        found = find_product_id(conn, name)
+        if found is None:
+            raise NotFoundError(f"product {name!r} does not exist", field="product")
+        ctx.cache[key] = found
+    return found
+
+
+def _environment_id(ctx: Context, conn: Connection, name: str) -> int:
+    """The environment's id, remembered like :func:`_product_id`."""
+    key = ("environment_id", name)
+    found: int | None = ctx.cache.get(key)
+    if found is None:
+        found = find_environment_id(conn, name)
+        if found is None:
+            raise NotFoundError(f"environment {name!r} does not exist", field="environment")
+        ctx.cache[key] = found
+    return found
+
+
+def _conditions(ctx: Context, conn: Connection, f: HistoryFilter) -> list[ColumnElement[bool]]:
+    """The WHERE terms of ``f``, product and environment resolved to ids.
+
+    A full version (``1.4.0+build.7``) also constrains ``version`` (``1.4.0``):
+    implied by it, but what lets an index on ``version`` serve the query.
+    """
+    terms: list[ColumnElement[bool]] = []
     if f.product is not None:
-        pid = find_product_id(conn, f.product)
-        if pid is None:
-            raise NotFoundError(f"product {f.product!r} does not exist", field="product")
-        query = query.where(deployments.c.product_id == pid)
+        terms.append(deployments.c.product_id == _product_id(ctx, conn, f.product))
     if f.environment is not None:
-        eid = find_environment_id(conn, f.environment)
-        if eid is None:
-            raise NotFoundError(
-                f"environment {f.environment!r} does not exist", field="environment"
-            )
-        query = query.where(deployments.c.environment_id == eid)
+        terms.append(deployments.c.environment_id == _environment_id(ctx, conn, f.environment))
     if f.status is not None:
-        query = query.where(deployments.c.status == parse_status(f.status).value)
+        terms.append(deployments.c.status == parse_status(f.status).value)
     if f.kind is not None:
-        query = query.where(deployments.c.kind == parse_kind(f.kind).value)
+        terms.append(deployments.c.kind == parse_kind(f.kind).value)
     if f.version is not None:
         if "+build." in f.version:
-            query = query.where(deployments.c.full_version == f.version)
+            terms.append(deployments.c.full_version == f.version)
+            full = parse_full_version(f.version)
+            if full.build_number is not None:
+                terms.append(deployments.c.version == full.version)
         else:
-            query = query.where(deployments.c.version == f.version)
+            terms.append(deployments.c.version == f.version)
     if f.branch is not None:
-        query = query.where(deployments.c.branch == f.branch)
+        terms.append(deployments.c.branch == f.branch)
     if f.actor is not None:
-        query = query.where(deployments.c.deployed_by == f.actor)
+        terms.append(deployments.c.deployed_by == f.actor)
     if f.since is not None:
-        query = query.where(deployments.c.deployed_at >= f.since)
+        terms.append(deployments.c.deployed_at >= f.since)
     if f.until is not None:
-        query = query.where(deployments.c.deployed_at < f.until)
-    return query
+        terms.append(deployments.c.deployed_at < f.until)
+    return terms
+
+
+#: The deployments-with-names SELECT, built once (statements are immutable).
+_DEPLOYMENTS = deployment_select()
+_NEWEST_FIRST = (desc(deployments.c.deployed_at), desc(deployments.c.id))
+_KEYSET = (deployments.c.deployed_at, deployments.c.id)
 
 
 def history(
@@ -126,12 +170,10 @@ def history(
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidInputError(f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit")
     with ctx.read() as conn:
-        query = _filtered(conn, f, deployment_select())
+        query = _DEPLOYMENTS.where(*_conditions(ctx, conn, f))
         if cursor:
-            at, dep_id = _decode_cursor(cursor)
-            query = query.where(tuple_(deployments.c.deployed_at, deployments.c.id) < (at, dep_id))
-        query = query.order_by(desc(deployments.c.deployed_at), desc(deployments.c.id))
-        rows = conn.execute(query.limit(limit + 1)).all()
+            query = query.where(tuple_(*_KEYSET) < _decode_cursor(cursor))
+        rows = conn.execute(query.order_by(*_NEWEST_FIRST).limit(limit + 1)).all()
     items = tuple(row_to_deployment(r) for r in rows[:limit])
     next_cursor = None
     if len(rows) > limit:
@@ -159,13 +201,20 @@ def _env_order(name: str, kind: str) -> tuple[int, str]:
 
 
 def current_matrix(ctx: Context, *, product: str | None = None) -> Matrix:
-    """Every product × environment: the current version, since when, and drift."""
+    """Every product × environment: the current version, since when, and drift.
+
+    One read of ``current_state`` joined to the deployments it points at (a primary
+    key lookup each); product and environment names come from their own small
+    tables rather than two more joins per cell.
+    """
     now = ctx.now()
     with ctx.read() as conn:
+        env_rows = conn.execute(
+            select(environments.c.id, environments.c.name, environments.c.kind)
+        ).all()
         query = select(
-            products.c.name.label("product"),
-            environments.c.name.label("environment"),
-            environments.c.kind,
+            current_state.c.product_id,
+            current_state.c.environment_id,
             current_state.c.since,
             deployments.c.id,
             deployments.c.version,
@@ -174,95 +223,123 @@ def current_matrix(ctx: Context, *, product: str | None = None) -> Matrix:
             deployments.c.deployed_by,
             deployments.c.commit_sha,
         ).select_from(
-            current_state.join(products, products.c.id == current_state.c.product_id)
-            .join(environments, environments.c.id == current_state.c.environment_id)
-            .join(deployments, deployments.c.id == current_state.c.deployment_id)
+            current_state.join(deployments, deployments.c.id == current_state.c.deployment_id)
         )
         if product is not None:
-            if find_product_id(conn, product) is None:
-                raise NotFoundError(f"product {product!r} does not exist", field="product")
-            query = query.where(products.c.name == product)
+            pid = _product_id(ctx, conn, product)
+            named: list[tuple[int, str]] = [(pid, product)]
+            query = query.where(current_state.c.product_id == pid)
+        else:
+            named = [
+                (int(i), str(n))
+                for i, n in conn.execute(
+                    select(products.c.id, products.c.name).order_by(products.c.name)
+                )
+            ]
         rows = conn.execute(query).all()
-        env_rows = conn.execute(select(environments.c.name, environments.c.kind)).all()
-        product_names = (
-            [product]
-            if product is not None
-            else [r[0] for r in conn.execute(select(products.c.name).order_by(products.c.name))]
-        )
     envs = sorted(((r.name, r.kind) for r in env_rows), key=lambda e: _env_order(*e))
     rank = {name: i for i, (name, _) in enumerate(envs)}
-    by_product: dict[str, list[Any]] = defaultdict(list)
+    env_of = {r.id: (rank.get(r.name, 0), r.name) for r in env_rows}
+    by_product: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
     for r in rows:
-        by_product[r.product].append(r)
+        by_product[r[0]].append((*env_of[r[1]], *r[2:]))
     cells: list[MatrixCell] = []
-    for name in product_names:
-        prow = sorted(by_product.get(name, []), key=lambda r: rank.get(r.environment, 0))
-        reference = prow[-1].version if prow else None  # the most-promoted environment
-        for r in prow:
-            cells.append(
+    append = cells.append
+    for pid, name in named:
+        prow = by_product.get(pid)
+        if not prow:
+            continue
+        prow.sort(key=_first)
+        reference = prow[-1][4]  # the version in the most-promoted environment
+        for _rank, env, since, dep_id, version, full, status, deployed_by, commit in prow:
+            append(
                 MatrixCell(
                     product=name,
-                    environment=r.environment,
-                    deployment_id=r.id,
-                    version=r.version,
-                    full_version=r.full_version,
-                    status=r.status,
-                    since=r.since,
-                    age_seconds=max(0.0, (now - r.since).total_seconds()),
-                    deployed_by=r.deployed_by,
-                    commit_sha=r.commit_sha,
-                    drift=r.version != reference,
+                    environment=env,
+                    deployment_id=dep_id,
+                    version=version,
+                    full_version=full,
+                    status=status,
+                    since=since,
+                    age_seconds=max(0.0, (now - since).total_seconds()),
+                    deployed_by=deployed_by,
+                    commit_sha=commit,
+                    drift=version != reference,
                 )
             )
-    return Matrix(products=tuple(product_names), environments=tuple(envs), cells=tuple(cells))
+    return Matrix(
+        products=tuple(name for _, name in named), environments=tuple(envs), cells=tuple(cells)
+    )
 
 
-def stats(ctx: Context, f: HistoryFilter) -> Stats:
+def _first(row: tuple[Any, ...]) -> Any:
+    return row[0]
+
+
+#: How many versions ``stats`` breaks down by default: the most recently deployed.
+STATS_VERSIONS = 100
+
+
+def stats(ctx: Context, f: HistoryFilter, *, versions: int | None = STATS_VERSIONS) -> Stats:
     """Totals by status, success rate, latest completed full version, per-version counts.
 
     Success rate = completed ÷ (completed + failed + rolled_back); aborted and
     still-open deployments are left out.  None when nothing has finished.
+
+    The per-version counts cover the ``versions`` versions deployed most recently
+    (newest first; ``None`` for all of them): a product of many years has
+    thousands, and the totals already count every deployment.  Each part is one
+    grouped query the indexes of ``schema_indexes`` answer from the index alone.
     """
+    if versions is not None and (
+        isinstance(versions, bool) or not isinstance(versions, int) or versions < 1
+    ):
+        raise InvalidInputError("versions must be a whole number of at least 1", field="versions")
     with ctx.read() as conn:
-        base = _filtered(conn, f, select(deployments.c.status, func.count().label("n")))
-        by_status = {r.status: int(r.n) for r in conn.execute(base.group_by(deployments.c.status))}
-        per_version = conn.execute(
-            _filtered(
-                conn,
-                f,
-                select(
-                    deployments.c.version,
-                    deployments.c.status,
-                    func.count().label("n"),
-                    func.max(deployments.c.id).label("last_id"),
-                ),
-            ).group_by(deployments.c.version, deployments.c.status)
-        ).all()
-        latest = conn.execute(
-            _filtered(
-                conn,
-                f,
-                select(deployments.c.full_version, deployments.c.finished_at).where(
-                    deployments.c.status == Status.COMPLETED.value
-                ),
+        terms = _conditions(ctx, conn, f)
+        by_status = {
+            r.status: int(r.n)
+            for r in conn.execute(
+                select(deployments.c.status, func.count().label("n"))
+                .where(*terms)
+                .group_by(deployments.c.status)
             )
+        }
+
+        def counted(status: Status) -> Any:
+            return func.sum(case((deployments.c.status == status.value, 1), else_=0))
+
+        per_version_query = (
+            select(
+                deployments.c.version,
+                func.count().label("total"),
+                counted(Status.COMPLETED).label("completed"),
+                counted(Status.FAILED).label("failed"),
+                counted(Status.ROLLED_BACK).label("rolled_back"),
+                func.max(deployments.c.id).label("last_id"),
+            )
+            .where(*terms)
+            .group_by(deployments.c.version)
+            .order_by(desc("last_id"))
+        )
+        if versions is not None:
+            per_version_query = per_version_query.limit(versions)
+        per_version = conn.execute(per_version_query).all()
+        latest = conn.execute(
+            select(deployments.c.full_version, deployments.c.finished_at)
+            .where(*terms, deployments.c.status == Status.COMPLETED.value)
             .order_by(desc(deployments.c.finished_at), desc(deployments.c.id))
             .limit(1)
         ).first()
-    totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    last_seen: dict[str, int] = {}
-    for r in per_version:
-        totals[r.version][r.status] += int(r.n)
-        last_seen[r.version] = max(last_seen.get(r.version, 0), int(r.last_id))
-    versions = tuple(
+    version_counts = tuple(
         VersionCount(
-            version=v,
-            total=sum(counts.values()),
-            completed=counts.get("completed", 0),
-            failed=counts.get("failed", 0),
-            rolled_back=counts.get("rolled_back", 0),
+            version=r.version,
+            total=int(r.total),
+            completed=int(r.completed),
+            failed=int(r.failed),
+            rolled_back=int(r.rolled_back),
         )
-        for v, counts in sorted(totals.items(), key=lambda kv: -last_seen[kv[0]])
+        for r in per_version
     )
     finished = sum(by_status.get(s, 0) for s in ("completed", "failed", "rolled_back"))
     ordered = {s.value: by_status.get(s.value, 0) for s in Status}
@@ -272,7 +349,7 @@ def stats(ctx: Context, f: HistoryFilter) -> Stats:
         success_rate=None if finished == 0 else round(ordered["completed"] / finished, 4),
         latest_full_version=None if latest is None else latest.full_version,
         latest_deployed_at=None if latest is None else latest.finished_at,
-        versions=versions,
+        versions=version_counts,
     )
 
 

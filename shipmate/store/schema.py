@@ -210,6 +210,7 @@ idempotency_keys = Table(
 # Feature tables live in their own modules, on the same MetaData.
 from shipmate.store import (  # noqa: E402, F401
     schema_gates,
+    schema_indexes,
     schema_notify,
     schema_releases,
     schema_runs,

@@ -26,9 +26,6 @@ an HTML page naming the field (or the JSON error envelope for a twin).
 from __future__ import annotations
 
 import importlib.resources
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -36,16 +33,28 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from shipmate.domain.lifecycle import DeploymentKind, Status
-from shipmate.domain.records import DeploymentRecord, Matrix, MatrixCell
+from shipmate.domain.records import DeploymentRecord
 from shipmate.errors import AuthenticationError, InvalidInputError, ShipmateError
 from shipmate.services import catalog, queries
 from shipmate.services.changelog import Changelog, deployment_changelog, repository_for
 from shipmate.services.context import Context
-from shipmate.services.dora import DEFAULT_DAYS, dora_report
+from shipmate.services.dora import dora_report
 from shipmate.services.keys import Principal, authenticate
 from shipmate.web import session
 from shipmate.web.charts import COMPACT_HEIGHT, daily_bars
-from shipmate.web.templating import Urls, render
+from shipmate.web.matrixview import latest_event, matrix_view
+from shipmate.web.responses import (
+    Page,
+    base_context,
+    context_of,
+    days_param,
+    finish,
+    handle,
+    int_param,
+    param,
+    visible_products,
+)
+from shipmate.web.templating import render
 
 __all__ = ["PERIODS", "router", "run_steps", "version_states"]
 
@@ -53,8 +62,6 @@ router = APIRouter(include_in_schema=False)
 
 #: The periods the DORA views offer, in days.
 PERIODS = (7, 30, 90, 180, 365)
-#: The matrix shows a newer attempt (in progress, failed, ...) from this far back.
-ATTEMPT_WINDOW = timedelta(days=7)
 TIMELINE_LENGTH = 12
 HISTORY_PAGE = 50
 _STATIC_TYPES = {
@@ -62,14 +69,6 @@ _STATIC_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".svg": "image/svg+xml",
     ".png": "image/png",
-}
-_SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-    "form-action 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
 }
 
 
@@ -96,193 +95,13 @@ def run_steps(ctx: Context, deployment: DeploymentRecord) -> list[dict[str, Any]
     return None
 
 
-# -- plumbing -------------------------------------------------------------------------
-
-
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
-
-
-def _wants_json(request: Request) -> bool:
-    return request.query_params.get("format") == "json"
-
-
-def _param(request: Request, name: str, *, max_length: int = 255) -> str | None:
-    value = request.query_params.get(name)
-    if value is None or not value.strip():
-        return None
-    if len(value) > max_length:
-        raise InvalidInputError(f"{name} is longer than {max_length} characters", field=name)
-    return value.strip()
-
-
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    text = _param(request, name, max_length=12)
-    if text is None:
-        return default
-    if not text.isdigit() or not low <= int(text) <= high:
-        raise InvalidInputError(f"{name} must be a whole number from {low} to {high}", field=name)
-    return int(text)
-
-
-def _days(request: Request) -> int:
-    days = _int_param(request, "days", DEFAULT_DAYS, 1, 3660)
-    return days
-
-
-def _finish(response: Response) -> Response:
-    response.headers.update(_SECURITY_HEADERS)
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
-
-
-def _base(request: Request, principal: Principal | None) -> dict[str, Any]:
-    return {
-        "principal": principal,
-        "anonymous_read": request.app.state.server.anonymous_read,
-        "path": request.url.path,
-        "full_path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
-    }
-
-
-def _html(request: Request, principal: Principal | None, template: str, **context: Any) -> Response:
-    return _finish(HTMLResponse(render(template, **_base(request, principal), **context)))
-
-
-def _error(request: Request, principal: Principal | None, exc: ShipmateError) -> Response:
-    if _wants_json(request):
-        return _finish(JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status))
-    body = render("error.html", **_base(request, principal), error=exc, status=exc.http_status)
-    return _finish(HTMLResponse(body, status_code=exc.http_status))
-
-
-@dataclass(frozen=True)
-class Page:
-    """What a page handler returns: its template and context, and its JSON twin."""
-
-    template: str
-    context: dict[str, Any]
-    data: Any
-
-
-def _handle(request: Request, build: Callable[[Principal], Page | Response]) -> Response:
-    principal = session.viewer(request)
-    if principal is None:
-        if _wants_json(request) or request.query_params.get("fragment"):
-            exc = AuthenticationError("log in with an API key first", field="authorization")
-            return _finish(JSONResponse({"error": exc.to_dict()}, status_code=401))
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        response = RedirectResponse(_login_url(target), status_code=303)
-        if request.cookies.get(session.COOKIE_NAME):
-            session.clear_session(response, request)  # revoked or unknown: start over
-        return _finish(response)
-    try:
-        page = build(principal)
-    except ShipmateError as exc:
-        return _error(request, principal, exc)
-    if isinstance(page, Response):
-        return _finish(page)
-    if _wants_json(request):
-        return _finish(JSONResponse(page.data))
-    return _html(request, principal, page.template, **page.context)
-
-
-def _login_url(target: str) -> str:
-    return Urls().login(None if target == "/" else target)
-
-
-def _visible_products(ctx: Context, principal: Principal) -> list[str]:
-    names = [p.name for p in catalog.list_products(ctx)]
-    return [n for n in names if n in principal.products] if principal.products else names
-
-
 # -- matrix --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MatrixEntry:
-    """One cell of the matrix page: the current deployment and a newer attempt, if any."""
-
-    cell: MatrixCell | None
-    attempt: DeploymentRecord | None
-
-    @property
-    def state(self) -> str:
-        if self.attempt is not None:
-            return {
-                "started": "progress",
-                "pending": "progress",
-                "failed": "failed",
-                "aborted": "aborted",
-                "rolled_back": "rolledback",
-            }.get(self.attempt.status, "ok")
-        if self.cell is None:
-            return "empty"
-        return "drift" if self.cell.drift else "ok"
-
-
-def _attempts(ctx: Context, principal: Principal) -> dict[tuple[str, str], DeploymentRecord]:
-    """The newest deployment of the last week per product and environment."""
-    since = ctx.now() - ATTEMPT_WINDOW
-    filters = (
-        [queries.HistoryFilter(product=p, since=since) for p in principal.products]
-        if principal.products
-        else [queries.HistoryFilter(since=since)]
-    )
-    newest: dict[tuple[str, str], DeploymentRecord] = {}
-    for f in filters:
-        try:
-            items = queries.history(ctx, f, limit=queries.MAX_PAGE_SIZE).items
-        except ShipmateError:
-            continue  # a limited key naming a product that does not exist yet
-        for dep in items:  # newest first
-            newest.setdefault((dep.product, dep.environment), dep)
-    return newest
-
-
-def matrix_view(ctx: Context, principal: Principal) -> tuple[Matrix, dict[str, Any]]:
-    """The matrix (the API's data) and the page's rows built from it."""
-    matrix = queries.current_matrix(ctx)
-    if principal.products:
-        matrix = Matrix(
-            products=tuple(p for p in matrix.products if p in principal.products),
-            environments=matrix.environments,
-            cells=tuple(c for c in matrix.cells if c.product in principal.products),
-        )
-    newest = _attempts(ctx, principal)
-    rows = []
-    attempts = []
-    for product in matrix.products:
-        entries = []
-        for env, _ in matrix.environments:
-            cell = matrix.cell(product, env)
-            latest = newest.get((product, env))
-            attempt = None
-            newer = latest is not None and (cell is None or latest.id != cell.deployment_id)
-            if newer and latest is not None and latest.status != Status.COMPLETED.value:
-                attempt = latest
-                attempts.append(latest)
-            entries.append(MatrixEntry(cell, attempt))
-        rows.append({"product": product, "entries": entries})
-    drift = sum(1 for c in matrix.cells if c.drift)
-    return matrix, {
-        "rows": rows,
-        "drift": drift,
-        "attempts": attempts,
-        "latest_event": _latest_event(ctx),
-    }
-
-
-def _latest_event(ctx: Context) -> int:
-    events = queries.list_events(ctx, limit=1)
-    return events[0].id if events else 0
 
 
 @router.get("/")
 def matrix_page(request: Request) -> Response:
     def build(principal: Principal) -> Page | Response:
-        ctx = _ctx(request)
+        ctx = context_of(request)
         matrix, view = matrix_view(ctx, principal)
         data = {
             **matrix.to_dict(),
@@ -294,7 +113,7 @@ def matrix_page(request: Request) -> Response:
             return HTMLResponse(html)
         return Page("matrix.html", {"matrix": matrix, **view}, data)
 
-    return _handle(request, build)
+    return handle(request, build)
 
 
 @router.get("/live")
@@ -302,9 +121,9 @@ def live(request: Request) -> Response:
     """A tiny answer the matrix page polls: has anything been recorded since?"""
 
     def build(principal: Principal) -> Page | Response:
-        return JSONResponse({"latest_event": _latest_event(_ctx(request))})
+        return JSONResponse({"latest_event": latest_event(context_of(request))})
 
-    return _handle(request, build)
+    return handle(request, build)
 
 
 # -- product --------------------------------------------------------------------------
@@ -314,8 +133,8 @@ def live(request: Request) -> Response:
 def product_page(request: Request, name: str) -> Response:
     def build(principal: Principal) -> Page:
         principal.require_product(name)
-        ctx = _ctx(request)
-        days = _days(request)
+        ctx = context_of(request)
+        days = days_param(request)
         matrix = queries.current_matrix(ctx, product=name)
         page = queries.history(
             ctx, queries.HistoryFilter(product=name), limit=queries.MAX_PAGE_SIZE
@@ -357,7 +176,7 @@ def product_page(request: Request, name: str) -> Response:
             data,
         )
 
-    return _handle(request, build)
+    return handle(request, build)
 
 
 # -- deployment -------------------------------------------------------------------------
@@ -368,7 +187,7 @@ def deployment_page(request: Request, deployment_id: str) -> Response:
     def build(principal: Principal) -> Page:
         if not deployment_id.isdigit() or len(deployment_id) > 18:
             raise InvalidInputError(f"id {deployment_id[:40]!r} is not an id", field="id")
-        ctx = _ctx(request)
+        ctx = context_of(request)
         dep = queries.show_deployment(ctx, int(deployment_id))
         principal.require_product(dep.product)
         log: Changelog | None = None
@@ -409,7 +228,7 @@ def deployment_page(request: Request, deployment_id: str) -> Response:
             data,
         )
 
-    return _handle(request, build)
+    return handle(request, build)
 
 
 # -- history ----------------------------------------------------------------------------
@@ -420,15 +239,15 @@ _FILTERS = ("product", "environment", "status", "version", "branch", "actor", "k
 @router.get("/history")
 def history_page(request: Request) -> Response:
     def build(principal: Principal) -> Page:
-        ctx = _ctx(request)
-        chosen = {name: _param(request, name) for name in _FILTERS}
-        products = _visible_products(ctx, principal)
+        ctx = context_of(request)
+        chosen = {name: param(request, name) for name in _FILTERS}
+        products = visible_products(ctx, principal)
         if chosen["product"] is not None:
             principal.require_product(chosen["product"])
         elif principal.products:
             chosen["product"] = products[0] if products else principal.products[0]
-        limit = _int_param(request, "limit", HISTORY_PAGE, 1, queries.MAX_PAGE_SIZE)
-        cursor = _param(request, "cursor", max_length=200)
+        limit = int_param(request, "limit", HISTORY_PAGE, 1, queries.MAX_PAGE_SIZE)
+        cursor = param(request, "cursor", max_length=200)
         f = queries.HistoryFilter(
             product=chosen["product"],
             environment=chosen["environment"],
@@ -455,7 +274,7 @@ def history_page(request: Request) -> Response:
             page.to_dict(),
         )
 
-    return _handle(request, build)
+    return handle(request, build)
 
 
 # -- DORA -------------------------------------------------------------------------------
@@ -493,11 +312,11 @@ def lead_time_sources(sources: dict[str, int]) -> list[str]:
 @router.get("/dora")
 def dora_page(request: Request) -> Response:
     def build(principal: Principal) -> Page:
-        ctx = _ctx(request)
-        product = _param(request, "product")
-        environment = _param(request, "environment")
-        days = _days(request)
-        products = _visible_products(ctx, principal)
+        ctx = context_of(request)
+        product = param(request, "product")
+        environment = param(request, "environment")
+        days = days_param(request)
+        products = visible_products(ctx, principal)
         if product is not None:
             principal.require_product(product)
         elif len(principal.products) == 1:
@@ -521,7 +340,7 @@ def dora_page(request: Request) -> Response:
             data,
         )
 
-    return _handle(request, build)
+    return handle(request, build)
 
 
 # -- session ------------------------------------------------------------------------------
@@ -532,23 +351,24 @@ def login_page(request: Request) -> Response:
     current = session.viewer(request)
     body = render(
         "login.html",
-        **_base(request, current),
+        **base_context(request, current),
         next_url=session.safe_next(request.query_params.get("next")),
         error=None,
     )
-    return _finish(HTMLResponse(body))
+    return finish(HTMLResponse(body))
 
 
 @router.post("/login")
 async def login(request: Request) -> Response:
     if not session.same_origin(request):
         exc = InvalidInputError("the login form was posted from another site", field="origin")
-        return _finish(
+        return finish(
             HTMLResponse(
-                render("error.html", **_base(request, None), error=exc, status=403), status_code=403
+                render("error.html", **base_context(request, None), error=exc, status=403),
+                status_code=403,
             )
         )
-    ctx = _ctx(request)
+    ctx = context_of(request)
     next_url = "/"
     try:
         form = await session.login_form(request)
@@ -563,19 +383,19 @@ async def login(request: Request) -> Response:
             if isinstance(exc, AuthenticationError)
             else exc.message
         )
-        body = render("login.html", **_base(request, None), next_url=next_url, error=message)
+        body = render("login.html", **base_context(request, None), next_url=next_url, error=message)
         status = 401 if isinstance(exc, AuthenticationError) else exc.http_status
-        return _finish(HTMLResponse(body, status_code=status))
+        return finish(HTMLResponse(body, status_code=status))
     response = RedirectResponse(next_url, status_code=303)
     session.set_session(response, request, token)
-    return _finish(response)
+    return finish(response)
 
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     response = RedirectResponse("/login", status_code=303)
     session.clear_session(response, request)
-    return _finish(response)
+    return finish(response)
 
 
 # -- static files ----------------------------------------------------------------------------

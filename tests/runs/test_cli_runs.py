@@ -8,7 +8,7 @@ step boundary (``SHIPMATE_TEST_CRASH``) and resume it.
 from __future__ import annotations
 
 import json
-import os
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +27,13 @@ from tests.runs.stack import Stack
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(params=["sqlite"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """These tests run on SQLite; the durability test runs on PostgreSQL too."""
+    name: str = request.param
+    return name
+
+
 @pytest.fixture
 def stack(real_ctx: Context, tmp_path: Path) -> Iterator[Stack]:
     nginx = NginxServer(tmp_path)
@@ -39,14 +46,13 @@ def stack(real_ctx: Context, tmp_path: Path) -> Iterator[Stack]:
         result.close()
 
 
-def _ok(result: object) -> None:
-    assert getattr(result, "returncode", None) == 0, (
-        getattr(result, "stdout", ""),
-        getattr(result, "stderr", ""),
-    )
+def _ok(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, (result.stdout, result.stderr)
 
 
-def _deploy(stack: Stack, version: str, *extra: str, env: dict[str, str] | None = None) -> object:
+def _deploy(
+    stack: Stack, version: str, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return stack.cli(
         "deploy", "--product", "api", "--env", "production", "--version", version, *extra, env=env
     )
@@ -55,7 +61,7 @@ def _deploy(stack: Stack, version: str, *extra: str, env: dict[str, str] | None 
 def test_deploy_prints_plain_progress_and_dry_run_changes_nothing(stack: Stack) -> None:
     result = _deploy(stack, "1.0.0")
     _ok(result)
-    out = result.stdout  # type: ignore[attr-defined]
+    out = result.stdout
     assert "Deploying api 1.0.0 in production (run 1)" in out
     assert "[4] start 1.0.0 in slot blue ..." in out
     assert "[6] switch traffic to slot blue (1.0.0): ok" in out
@@ -64,7 +70,7 @@ def test_deploy_prints_plain_progress_and_dry_run_changes_nothing(stack: Stack) 
 
     dry = _deploy(stack, "2.0.0", "--dry-run")
     _ok(dry)
-    text = dry.stdout  # type: ignore[attr-defined]
+    text = dry.stdout
     assert "Would deploy api 2.0.0 to production" in text
     assert "traffic now: 1.0.0 in blue" in text
     assert "2.0.0 goes to slot green" in text
@@ -78,8 +84,8 @@ def test_bad_config_is_reported_with_its_key(stack: Stack) -> None:
     table["health"] = {**table["health"], "interval": "soon"}
     stack.write_config(table)
     result = _deploy(stack, "1.0.0")
-    assert result.returncode == 2  # type: ignore[attr-defined]
-    assert "[products.api.deploy.health.interval]" in result.stderr  # type: ignore[attr-defined]
+    assert result.returncode == 2
+    assert "[products.api.deploy.health.interval]" in result.stderr
     missing = stack.cli("deploy", "--product", "web", "--env", "production", "--version", "1")
     assert missing.returncode == 2
     assert "no deploy configuration for web" in missing.stderr
@@ -122,11 +128,10 @@ def test_rollback_prompts_refuses_and_rolls_back(stack: Stack) -> None:
         ("1.0.0", "completed", "rollback"),
     ]
     page = history(stack.ctx, HistoryFilter(product="api", kind="rollback"), limit=10)
-    reverts = {
-        d.full_version: show_deployment(stack.ctx, d.reverts_id).full_version
-        for d in page.items
-        if d.reverts_id
-    }  # type: ignore[arg-type]
+    reverts = {}
+    for d in page.items:
+        assert d.reverts_id is not None
+        reverts[d.full_version] = show_deployment(stack.ctx, d.reverts_id).full_version
     assert reverts == {"1.0.0": "3.0.0", "3.0.0": "2.0.0", "2.0.0": "3.0.0"}
 
 
@@ -150,13 +155,17 @@ def _upstream_identity(stack: Stack) -> tuple[int, int, str]:
     return stat.st_ino, stat.st_mtime_ns, stack.nginx.upstream_file.read_text()
 
 
-@pytest.mark.parametrize("moment", ["after", "during"])
+@pytest.mark.parametrize(
+    ("backend", "moment"),
+    [("sqlite", "after"), ("sqlite", "during"), ("postgres", "after")],
+    indirect=["backend"],
+)
 def test_a_run_killed_at_the_switch_resumes_and_finishes_exactly_once(
     stack: Stack, moment: str
 ) -> None:
     _ok(_deploy(stack, "1.0.0"))
     killed = _deploy(stack, "2.0.0", env={"SHIPMATE_TEST_CRASH": f"{moment}:switch"})
-    assert killed.returncode == -9  # type: ignore[attr-defined]
+    assert killed.returncode == -9
     stack.wait_served("2.0.0")  # the switch happened before the kill
     upstream = _upstream_identity(stack)
 
@@ -165,8 +174,8 @@ def test_a_run_killed_at_the_switch_resumes_and_finishes_exactly_once(
     [interrupted] = json.loads(listed.stdout)["items"]
     assert interrupted["state"] == "interrupted" and interrupted["full_version"] == "2.0.0"
     busy = _deploy(stack, "3.0.0")
-    assert busy.returncode == 1  # type: ignore[attr-defined]
-    assert "shipmate runs resume" in busy.stderr  # type: ignore[attr-defined]
+    assert busy.returncode == 1
+    assert "shipmate runs resume" in busy.stderr
 
     resumed = stack.cli("runs", "resume")
     _ok(resumed)
@@ -182,7 +191,8 @@ def test_a_run_killed_at_the_switch_resumes_and_finishes_exactly_once(
         assert switch.attempts == 2  # it had acted but was not journaled: re-applied
         assert _upstream_identity(stack)[2] == upstream[2]
     assert stack.records() == [("1.0.0", "completed", "deploy"), ("2.0.0", "completed", "deploy")]
-    dep = show_deployment(stack.ctx, run.deployment_id)  # type: ignore[arg-type]
+    assert run.deployment_id is not None
+    dep = show_deployment(stack.ctx, run.deployment_id)
     assert [e.to_status for e in dep.events] == ["started", "completed"]
     assert not stack.running("blue")  # the resumed run retired the old slot
 
@@ -207,12 +217,16 @@ def test_a_rollback_supersedes_a_run_keeping_its_old_slot_warm(stack: Stack) -> 
             time.sleep(0.05)
         stack.wait_served("2.0.0")
         assert stack.running("blue")  # 1.0.0 is still warm
+        stack.write_config(stack.table(keep_warm=0.5))
         started = time.monotonic()
         back = stack.cli("rollback", "--product", "api", "--env", "production", "--yes")
         _ok(back)
         assert "switch traffic back to slot blue, where it still runs" in back.stdout
         stack.wait_served("1.0.0")
         assert slow.wait(timeout=max(5.0, 30 - (time.monotonic() - started))) == 0
+        assert "was superseded while it kept its old slot warm" in (
+            slow.stdout.read() if slow.stdout else ""
+        )
     finally:
         if slow.poll() is None:
             slow.kill()
@@ -233,7 +247,7 @@ def test_a_rollback_supersedes_a_run_keeping_its_old_slot_warm(stack: Stack) -> 
 def test_serve_resumes_interrupted_runs_when_it_starts(stack: Stack) -> None:
     _ok(_deploy(stack, "1.0.0"))
     killed = _deploy(stack, "2.0.0", env={"SHIPMATE_TEST_CRASH": "after:record_completed"})
-    assert killed.returncode == -9  # type: ignore[attr-defined]
+    assert killed.returncode == -9
     [run] = list_runs(stack.ctx, status="interrupted")
     assert stack.running("blue")  # not retired yet
 
@@ -280,4 +294,3 @@ def test_runs_list_and_show(stack: Stack) -> None:
     assert "slot blue: nothing running" in body["steps"][1]["output"]
     missing = stack.cli("runs", "show", "99")
     assert missing.returncode == 1 and "run 99 does not exist" in missing.stderr
-    os.environ.get("PATH")

@@ -30,6 +30,12 @@ from shipmate.testing.clock import FakeClock
 from tests.runs.conftest import Fakes, fake_table, make_fakes
 
 
+@pytest.fixture(autouse=True)
+def quick_post_switch_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake checks answer at once: no need to space the passes after the switch."""
+    monkeypatch.setattr(runsteps, "POST_SWITCH_SPACING", 0.0)
+
+
 def _deploy(ctx: Context, fakes: Fakes, version: str, env: str = "production") -> RunOutcome:
     return deploy(
         ctx,

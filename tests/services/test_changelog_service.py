@@ -157,7 +157,9 @@ def test_default_range_is_previous_to_current_deployment(
     assert "- **api:** list orders" in markdown
 
 
-def test_explicit_versions_and_commits(ctx: Context, repo: GitRepo, story: dict[str, object]) -> None:
+def test_explicit_versions_and_commits(
+    ctx: Context, repo: GitRepo, story: dict[str, object]
+) -> None:
     commits = story["commits"]
     assert isinstance(commits, list)
     local = with_repository(ctx, "api", repo.path)
@@ -278,7 +280,9 @@ def test_repository_settings(tmp_path: Path, repo: GitRepo) -> None:
     assert bad.value.field == "repo"
 
 
-def test_range_round_trips_through_json(ctx: Context, repo: GitRepo, story: dict[str, object]) -> None:
+def test_range_round_trips_through_json(
+    ctx: Context, repo: GitRepo, story: dict[str, object]
+) -> None:
     rng = changelog_range(ctx, "api", "production")
     again = ChangelogRange.from_dict(rng.to_dict())
     assert again == rng

@@ -80,9 +80,7 @@ def rollback_chain(ctx: Context, clock: FakeClock) -> dict[str, int]:
     ids["d1"] = deploy(
         ctx, clock, version="1.0.0", commit="a1" * 20, at=day(1), commit_time=day(1, 8)
     )
-    ids["d2"] = deploy(
-        ctx, clock, version="1.1.0", commit="b2" * 20, at=day(3), commit_time=day(2)
-    )
+    ids["d2"] = deploy(ctx, clock, version="1.1.0", commit="b2" * 20, at=day(3), commit_time=day(2))
     ids["d3"] = deploy(
         ctx,
         clock,
@@ -92,9 +90,7 @@ def rollback_chain(ctx: Context, clock: FakeClock) -> dict[str, int]:
         kind="rollback",
         reverts_id=ids["d2"],
     )
-    ids["d4"] = deploy(
-        ctx, clock, version="1.1.1", commit="c3" * 20, at=day(4), status="failed"
-    )
+    ids["d4"] = deploy(ctx, clock, version="1.1.1", commit="c3" * 20, at=day(4), status="failed")
     ids["d5"] = deploy(
         ctx, clock, version="1.1.1", commit="c3" * 20, at=day(4, 12), commit_time=day(4, 9)
     )
@@ -167,7 +163,7 @@ def test_lead_time_from_the_repository(ctx: Context, clock: FakeClock, tmp_path:
     repo = GitRepo(tmp_path / "checkout")
     t0 = START + timedelta(days=1)
     c1 = repo.commit("feat: one", t0)
-    c2 = repo.commit("fix: two", t0 + timedelta(hours=1))
+    repo.commit("fix: two", t0 + timedelta(hours=1))  # c2
     c3 = repo.commit("feat: three", t0 + timedelta(hours=2))
     c4 = repo.commit("docs: four", t0 + timedelta(hours=3))
     # before the period: what production runs when it starts
@@ -276,3 +272,35 @@ def test_open_deployments_are_ignored(ctx: Context, clock: FakeClock) -> None:
         RecordRequest(product="api", environment="production", version="1.0.0", status="started"),
     )
     assert report(ctx)["counts"]["completed"] == 0
+
+
+def test_metrics_doc_states_the_band_thresholds() -> None:
+    """docs/metrics.md's band table says what shipmate.domain.dora computes."""
+    from shipmate.domain import dora as rules
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
+    table = doc.split("<!-- test_docs: dora-bands -->", 1)[1].strip().splitlines()
+    rows = {
+        cells[0]: cells[1:]
+        for line in table
+        if line.startswith("|") and not line.startswith("|---")
+        for cells in [[c.strip() for c in line.strip("|").split("|")]]
+    }
+
+    def duration(seconds: float) -> str:
+        for size, unit in ((86_400 * 7, "week"), (86_400, "day"), (3_600, "hour")):
+            if seconds % size == 0:
+                n = int(seconds // size)
+                return f"{n} {unit}" + ("" if n == 1 else "s")
+        raise AssertionError(seconds)
+
+    for band, bound in rules.LEAD_TIME_BANDS:
+        assert rows[band.value][1] == f"< {duration(bound)}"
+    for band, bound in rules.RECOVERY_BANDS:
+        assert rows[band.value][3] == f"< {duration(bound)}"
+    for band, percent in rules.CFR_BANDS:
+        assert rows[band.value][2] == f"≤ {percent} %"
+    assert rows["elite"][0].endswith(f"per week ≥ {rules.FREQUENCY_ELITE_DAYS_PER_WEEK}")
+    assert rows["high"][0].endswith(f"per week ≥ {rules.FREQUENCY_HIGH_DAYS_PER_WEEK}")
+    assert rows["medium"][0].endswith(f"per 30 days ≥ {rules.FREQUENCY_MEDIUM_DAYS_PER_MONTH}")
+    assert rows["low"][1:] == ["≥ 30 days", "> 15 %", "≥ 1 week"]

@@ -91,7 +91,9 @@ def seed(ctx: Context, clock: FakeClock, *, now: datetime | None = None) -> Seed
                     status="failed" if fail else "completed",
                     started_at=started,
                     completed_at=finished,
-                    metadata={"notes": "smoke tests red"} if fail else {"image": f"{product}:{version}"},
+                    metadata={"notes": "smoke tests red"}
+                    if fail
+                    else {"image": f"{product}:{version}"},
                     **common,
                 )
                 seeded.ids[f"{product}@{version}@{env}"] = dep

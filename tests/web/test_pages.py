@@ -90,9 +90,7 @@ def test_login_refuses_other_sites_and_open_redirects(
     assert safe_next("https://evil.example") == "/"
     assert safe_next("/\\evil.example") == "/"
     assert safe_next("/history?product=a") == "/history?product=a"
-    https = web.post(
-        "/login", data={"key": tokens["read"]}, headers={"X-Forwarded-Proto": "https"}
-    )
+    https = web.post("/login", data={"key": tokens["read"]}, headers={"X-Forwarded-Proto": "https"})
     assert "secure" in https.headers["set-cookie"].lower()
 
 
@@ -212,13 +210,15 @@ def test_json_twins_carry_the_api_data(
     assert [a["product"] for a in matrix["attempts"]] == ["auth-service", "notifications"]
 
     query = "product=storefront&status=completed&limit=7"
-    assert web.get(f"/history?format=json&{query}").json() == web.get(
-        f"/api/v1/deployments?{query}", headers=api
-    ).json()
+    assert (
+        web.get(f"/history?format=json&{query}").json()
+        == web.get(f"/api/v1/deployments?{query}", headers=api).json()
+    )
 
-    assert web.get("/dora?format=json&days=30").json() == web.get(
-        "/api/v1/dora?days=30", headers=api
-    ).json()
+    assert (
+        web.get("/dora?format=json&days=30").json()
+        == web.get("/api/v1/dora?days=30", headers=api).json()
+    )
 
     dep_id = seeded.ids["rollback"]
     twin = web.get(f"/deployments/{dep_id}?format=json").json()
@@ -227,9 +227,9 @@ def test_json_twins_carry_the_api_data(
 
     product = web.get("/products/payments-api?format=json&days=30").json()
     assert product["current"] == web.get("/api/v1/current?product=payments-api", headers=api).json()
-    assert product["dora"] == web.get(
-        "/api/v1/dora?product=payments-api&days=30", headers=api
-    ).json()
+    assert (
+        product["dora"] == web.get("/api/v1/dora?product=payments-api&days=30", headers=api).json()
+    )
     assert product["version_states"] is None
     assert [d["version"] for d in product["timeline"]["production"][:2]] == ["1.2.0", "1.3.0"]
     # twins also take a bearer token, without a session
@@ -432,13 +432,17 @@ def test_dora_page(web: TestClient, seeded: Seeded, tokens: dict[str, str]) -> N
 
 
 def test_charts_geometry() -> None:
-    days = [{"date": f"2026-10-{d:02d}", "deployments": d % 3, "failures": d % 2} for d in range(1, 31)]
+    days = [
+        {"date": f"2026-10-{d:02d}", "deployments": d % 3, "failures": d % 2} for d in range(1, 31)
+    ]
     chart = daily_bars(days)
     assert chart.bucket == "day" and len(chart.bars) == 30 and chart.max_value == 2
     tallest = max(chart.bars, key=lambda b: b.deploy_height)
     assert tallest.deploy_y == chart.plot_top and tallest.deployments == 2
     assert chart.bars[0].title == "2026-10-01: 1 deployment, 1 failure"
-    long = daily_bars([{"date": f"d{i:03d}xx", "deployments": 1, "failures": 0} for i in range(200)])
+    long = daily_bars(
+        [{"date": f"d{i:03d}xx", "deployments": 1, "failures": 0} for i in range(200)]
+    )
     assert long.bucket == "week" and len(long.bars) == 29 and long.max_value == 7
     assert long.total_deployments == 200
     assert daily_bars([]).empty

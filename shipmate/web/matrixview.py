@@ -1,0 +1,104 @@
+"""The matrix page's model: each cell's current deployment and any newer attempt there.
+
+The current version comes from :func:`shipmate.services.queries.current_matrix`
+(the API's ``/api/v1/current``).  A cell also shows the newest deployment of the
+last :data:`ATTEMPT_WINDOW` when that is not the current one and did not
+complete: in progress, failed, aborted or rolled back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from shipmate.domain.lifecycle import Status
+from shipmate.domain.records import DeploymentRecord, Matrix, MatrixCell
+from shipmate.errors import ShipmateError
+from shipmate.services import queries
+from shipmate.services.context import Context
+from shipmate.services.keys import Principal
+
+__all__ = ["ATTEMPT_WINDOW", "MatrixEntry", "latest_event", "matrix_view", "newest_attempts"]
+
+#: The matrix shows a newer attempt (in progress, failed, ...) from this far back.
+ATTEMPT_WINDOW = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class MatrixEntry:
+    """One cell of the matrix page: the current deployment and a newer attempt, if any."""
+
+    cell: MatrixCell | None
+    attempt: DeploymentRecord | None
+
+    @property
+    def state(self) -> str:
+        if self.attempt is not None:
+            return {
+                "started": "progress",
+                "pending": "progress",
+                "failed": "failed",
+                "aborted": "aborted",
+                "rolled_back": "rolledback",
+            }.get(self.attempt.status, "ok")
+        if self.cell is None:
+            return "empty"
+        return "drift" if self.cell.drift else "ok"
+
+
+def newest_attempts(ctx: Context, principal: Principal) -> dict[tuple[str, str], DeploymentRecord]:
+    """The newest deployment of the last week per product and environment."""
+    since = ctx.now() - ATTEMPT_WINDOW
+    filters = (
+        [queries.HistoryFilter(product=p, since=since) for p in principal.products]
+        if principal.products
+        else [queries.HistoryFilter(since=since)]
+    )
+    newest: dict[tuple[str, str], DeploymentRecord] = {}
+    for f in filters:
+        try:
+            items = queries.history(ctx, f, limit=queries.MAX_PAGE_SIZE).items
+        except ShipmateError:
+            continue  # a limited key naming a product that does not exist yet
+        for dep in items:  # newest first
+            newest.setdefault((dep.product, dep.environment), dep)
+    return newest
+
+
+def matrix_view(ctx: Context, principal: Principal) -> tuple[Matrix, dict[str, Any]]:
+    """The matrix (the API's data) and the page's rows built from it."""
+    matrix = queries.current_matrix(ctx)
+    if principal.products:
+        matrix = Matrix(
+            products=tuple(p for p in matrix.products if p in principal.products),
+            environments=matrix.environments,
+            cells=tuple(c for c in matrix.cells if c.product in principal.products),
+        )
+    newest = newest_attempts(ctx, principal)
+    rows = []
+    attempts = []
+    for product in matrix.products:
+        entries = []
+        for env, _ in matrix.environments:
+            cell = matrix.cell(product, env)
+            latest = newest.get((product, env))
+            attempt = None
+            newer = latest is not None and (cell is None or latest.id != cell.deployment_id)
+            if newer and latest is not None and latest.status != Status.COMPLETED.value:
+                attempt = latest
+                attempts.append(latest)
+            entries.append(MatrixEntry(cell, attempt))
+        rows.append({"product": product, "entries": entries})
+    drift = sum(1 for c in matrix.cells if c.drift)
+    return matrix, {
+        "rows": rows,
+        "drift": drift,
+        "attempts": attempts,
+        "latest_event": latest_event(ctx),
+    }
+
+
+def latest_event(ctx: Context) -> int:
+    events = queries.list_events(ctx, limit=1)
+    return events[0].id if events else 0
