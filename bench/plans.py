@@ -11,12 +11,14 @@ benchmarks' baseline) or explained (``tests/test_explain.py``).
   <table> USING ...`` when it seeks an index (or the rowid) and ``SCAN <table>``
   (possibly ``USING [COVERING] INDEX``) when it reads all of it: a ``SCAN`` of a
   guarded table is a problem.
-* PostgreSQL: ``EXPLAIN (FORMAT JSON)`` with ``enable_seqscan`` off for the
-  transaction, because on a small test table the planner may rightly prefer a
-  sequential scan; with it off, a ``Seq Scan`` still chosen means no index can
-  serve the query.  A guarded table read by an ``Index Scan`` or ``Index Only
-  Scan`` without an ``Index Cond`` (the whole index walked for its order) is a
-  problem too; a ``Bitmap Heap Scan`` is fine (its ``Bitmap Index Scan`` has a
+* PostgreSQL: ``EXPLAIN (FORMAT JSON)`` with sequential scans, hash joins and
+  merge joins off for the transaction (:data:`SMALL_TABLE_STRATEGIES`): on a
+  test table of a few thousand rows the planner may rightly prefer to read it
+  all (a ``Seq Scan``, or a hash join fed by a whole index), which it would not
+  do at a million rows.  With those off, a ``Seq Scan`` still chosen means no
+  index can serve the query; a guarded table read by an ``Index Scan`` or
+  ``Index Only Scan`` without an ``Index Cond`` (the whole index walked) is a
+  problem too.  A ``Bitmap Heap Scan`` is fine (its ``Bitmap Index Scan`` has a
   condition).
 """
 
@@ -33,6 +35,7 @@ from sqlalchemy import Connection, Engine, event
 
 __all__ = [
     "GUARDED",
+    "SMALL_TABLE_STRATEGIES",
     "Plan",
     "Statement",
     "capture",
@@ -43,6 +46,10 @@ __all__ = [
 
 #: Tables that grow with the history and must never be read in full by a hot query.
 GUARDED = ("deployments", "events")
+
+#: PostgreSQL plan strategies turned off (for the transaction) while explaining: each
+#: is the right choice for a table of a few thousand rows and reads all of it.
+SMALL_TABLE_STRATEGIES = ("enable_seqscan", "enable_hashjoin", "enable_mergejoin")
 
 
 @dataclass(frozen=True)
@@ -108,7 +115,8 @@ def explain_all(
     """Plans of every query among ``statements``, in one read transaction."""
     with engine.connect() as conn, conn.begin():
         if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            for setting in SMALL_TABLE_STRATEGIES:
+                conn.exec_driver_sql(f"SET LOCAL {setting} = off")
         return [explain(conn, s, guarded) for s in statements if is_query(s.sql)]
 
 

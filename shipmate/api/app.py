@@ -16,6 +16,7 @@ from shipmate.api import (
     gates_routes,
     insights_routes,
     notify_routes,
+    releases_routes,
     runs_routes,
     v1,
     versioner,
@@ -70,7 +71,14 @@ def create_app(
     app.include_router(v1.router)
     app.include_router(bloqr.router)
     app.include_router(versioner.make_router(server.versioner_base))
-    for feature in (gates_routes, insights_routes, notify_routes, runs_routes, pages):
+    for feature in (
+        gates_routes,
+        insights_routes,
+        notify_routes,
+        releases_routes,
+        runs_routes,
+        pages,
+    ):
         app.include_router(feature.router)
 
     @app.get("/healthz", summary="Alive", tags=["health"])

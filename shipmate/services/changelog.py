@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -211,13 +212,16 @@ def _bad_repository(field: str, message: str) -> Exception:
 
 _RANGE_CACHE: dict[tuple[str, str | None, str], tuple[datetime, ...]] = {}
 _RANGE_CACHE_SIZE = 4096
+_RANGE_LOCK = threading.Lock()  # the server reads from several threads
 
 
 def _cached_range(path: str, start: str | None, end: str) -> tuple[datetime, ...] | None:
     """Commit times of a range; commits never change, so a found range is kept."""
     key = (path, start, end)
-    if key in _RANGE_CACHE:
-        return _RANGE_CACHE[key]
+    with _RANGE_LOCK:
+        cached = _RANGE_CACHE.get(key)
+    if cached is not None:
+        return cached
     repo = LocalRepository(Path(path))
     if end.startswith("-") or (start is not None and start.startswith("-")):
         return None
@@ -243,9 +247,10 @@ def _cached_range(path: str, start: str | None, end: str) -> tuple[datetime, ...
         return None
     if start is None and not times:
         return None
-    if len(_RANGE_CACHE) >= _RANGE_CACHE_SIZE:
-        _RANGE_CACHE.pop(next(iter(_RANGE_CACHE)))
-    _RANGE_CACHE[key] = times
+    with _RANGE_LOCK:
+        if len(_RANGE_CACHE) >= _RANGE_CACHE_SIZE:
+            _RANGE_CACHE.pop(next(iter(_RANGE_CACHE)))
+        _RANGE_CACHE[key] = times
     return times
 
 

@@ -9,7 +9,8 @@ of an environment variable holding its URL).  They are stored here, with a
 checksum, one per slot ``(version, phase, order)``:
 
 * :func:`add_action` registers one (``shipmate release add-action``, the API).
-  Without ``order`` it goes after the phase's last action (``+10``).  An occupied
+  Without ``order`` it goes after the phase's last action (``+10``), unless the
+  phase already holds the identical action (same name and checksum).  An occupied
   slot holding the same action is left alone; holding another one is refused unless
   ``replace`` is given.
 * :func:`sync_versions` makes the versions declared in a versions folder
@@ -415,7 +416,15 @@ def _product_name(product: object) -> str:
     return validate_name(product, field="product", max_length=255)
 
 
-def _check_database_ref(action: ReleaseAction) -> None:
+def _check_action(action: ReleaseAction) -> None:
+    """What the domain leaves to storage: NUL characters, size, shipmate's own variables."""
+    for name, value in (("name", action.name), ("body", action.body)):
+        if "\x00" in value:
+            raise InvalidInputError(
+                f"the {name} of a {action.phase} action of {action.version} contains a NUL "
+                "character",
+                field=name,
+            )
     ref = action.database_ref
     if ref is not None and ref.upper().startswith("SHIPMATE_"):
         raise InvalidInputError(
@@ -610,7 +619,7 @@ def add_action(
         body=spec.body,
         database_ref=spec.database_ref,
     )
-    _check_database_ref(probe)
+    _check_action(probe)
     now = ctx.now()
     with ctx.write() as conn:
         product_id = ensure_product(conn, product, now)
@@ -619,6 +628,17 @@ def add_action(
         ).id
         order = spec.order
         if order is None:
+            # Without an order, the same action registered again is found, not appended.
+            twin = conn.execute(
+                _action_query().where(
+                    release_actions.c.version_id == version_id,
+                    release_actions.c.phase == str(probe.phase),
+                    release_actions.c.checksum == probe.checksum,
+                    release_actions.c.name == probe.name,
+                )
+            ).first()
+            if twin is not None:
+                return ActionChange(_row_to_stored(twin, product), "unchanged")
             last = conn.execute(
                 select(func.max(release_actions.c.sort_order)).where(
                     release_actions.c.version_id == version_id,
@@ -1086,7 +1106,7 @@ def read_versions_dir(
                     )
                 except InvalidInputError as exc:
                     raise InvalidInputError(f"{shown}: {exc.message}", field=exc.field) from None
-                _check_database_ref(action)
+                _check_action(action)
                 actions.append(action)
         declared.append(DeclaredVersion(version, predecessor, tuple(actions)))
     return declared, ignored
@@ -1161,7 +1181,7 @@ def sync_versions(
                     field="order",
                 )
             slots.add(key)
-            _check_database_ref(action)
+            _check_action(action)
     now = ctx.now()
     results: list[VersionSync] = []
     problems: list[str] = []
