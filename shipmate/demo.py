@@ -89,9 +89,10 @@ def _demo_key(ctx: Context) -> str:
 def _serve(settings: Settings, token: str, port: int) -> None:
     import os
 
-    _header(f"The API: shipmate serve on http://127.0.0.1:{port} (Ctrl-C to stop)")
+    _header(f"The dashboard and API: http://127.0.0.1:{port}/ (Ctrl-C to stop)")
     print(f"Demo API key (admin, shown once): {token}")
     print()
+    print(f"  open http://127.0.0.1:{port}/                # the dashboard (demo: open reads)")
     print(f"  open http://127.0.0.1:{port}/docs            # interactive API docs")
     print(f'  curl -H "Authorization: Bearer {token}" \\')
     print(f"       http://127.0.0.1:{port}/api/v1/current")
@@ -101,6 +102,10 @@ def _serve(settings: Settings, token: str, port: int) -> None:
     from shipmate.cli import main
 
     os.environ["SHIPMATE_DATABASE_URL"] = settings.effective_database_url
+    # The demo server lets anyone on this machine read, so the dashboard opens at once.
+    config = Path(settings.data_dir) / "shipmate.toml"
+    config.write_text("[server]\nanonymous_read = true\n", encoding="utf-8")
+    os.environ["SHIPMATE_CONFIG"] = str(config)
     try:
         main(["serve", "--port", str(port), "--log-level", "warning"])
     except KeyboardInterrupt:
@@ -110,7 +115,8 @@ def _serve(settings: Settings, token: str, port: int) -> None:
 def _play(ctx: Context, clock: FakeClock, start: datetime, rng: random.Random) -> None:
     run_id = 4100
     for week in range(6):
-        clock.set(start + timedelta(weeks=week, hours=9))
+        week_start = start + timedelta(weeks=week, hours=9)
+        clock.set(week_start)
         for product in SCHEDULE:
             version = SCHEDULE[product][week]
             commit = hashlib.sha1(f"{product}@{version}".encode()).hexdigest()
@@ -134,6 +140,8 @@ def _play(ctx: Context, clock: FakeClock, start: datetime, rng: random.Random) -
                     "environment": env,
                     "version": build.full_version,
                     "commit_sha": commit,
+                    # the commit was made a few hours to a day before its first deploy
+                    "commit_time": week_start - timedelta(hours=rng.randint(2, 30)),
                     "branch": "main",
                     "deployed_by": rng.choice(PEOPLE),
                     "ci_platform": "github-actions",
