@@ -37,6 +37,9 @@ LIST_TARGET = Target("ratio_min", 0.5)
 DASHBOARD_TARGET = Target("value_max", 100)
 RECORD_PATH = "/versioner/deployment-events/"
 PING_PATH = "/api/v1/ping"
+#: A bare endpoint slower than this for one client means responses stall on TCP
+#: (Nagle's algorithm on the server waiting for the client's delayed ACK: 40 ms).
+STALL_MS = 10.0
 
 METHOD = f"""
 One `shipmate serve --workers 2` (uvicorn, a real subprocess on 127.0.0.1) on a copy of
@@ -137,7 +140,7 @@ def _wrk(
         wrk,
         "-t1",
         f"-c{connections}",
-        f"-d{seconds:g}s",
+        f"-d{max(1, round(seconds))}s",
         "--timeout",
         "10s",
         "-s",
@@ -297,7 +300,7 @@ def bench_api(run: BenchRun) -> list[Result]:
                 )
         single = {}
         for name in ("ping", "current", "stats", "dora", "dashboard", "product_page"):
-            _wrk(wrk, base, paths[name], 0.5, 1, "")  # warm-up
+            _wrk(wrk, base, paths[name], 1, 1, "")  # warm-up
             single[name] = _wrk(wrk, base, paths[name], seconds, 1, "")
             run.log(
                 f"{run.backend} single client {name}: p50 {single[name].p50_ms:.1f} ms, "
@@ -313,6 +316,12 @@ def bench_api(run: BenchRun) -> list[Result]:
         f"{label}: {answered:,} answered POSTs stored {stored:,} completed deployments "
         f"(at most {CONNECTIONS * rounds} more for requests in flight when wrk stopped)",
         answered <= stored <= answered + CONNECTIONS * rounds,
+    )
+    stall_check = Check(
+        f"{label}: one client's GET {PING_PATH} answers in under {STALL_MS:g} ms at the median "
+        f"({single['ping'].p50_ms:.1f} ms): no Nagle / delayed-ACK stall on the server's "
+        "sockets",
+        single["ping"].p50_ms < STALL_MS,
     )
     error_check = Check(
         f"{label}: no request failed (connect, read, write, timeout or non-2xx)"
@@ -370,6 +379,7 @@ def bench_api(run: BenchRun) -> list[Result]:
                 baseline=single["ping"].p50_ms,
                 baseline_name=f"GET {PING_PATH}, 1 client",
                 targets=(DASHBOARD_TARGET,) if name == "dashboard" else (),
+                checks=(stall_check,) if name == "current" else (),
                 higher_is_better=False,
                 extra={"p99_ms": load.p99_ms, "requests": float(load.requests)},
                 note=f"p99 {load.p99_ms:.1f} ms over {load.requests} requests",

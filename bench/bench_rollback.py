@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from bench.registry import BenchRun, Check, Result, Target, benchmark
@@ -32,7 +33,7 @@ __all__ = ["bench_rollback"]
 WARM_TARGET = Target("value_max", 1000.0)
 PRODUCT = "api"
 ENV = "bench"
-POLL = 0.002
+POLL = 0.01
 
 METHOD = """
 Everything is real and on this machine: the sample app (`python -m shipmate.demoapp`) in
@@ -40,7 +41,7 @@ two loopback slots started by the `process` target, a private nginx (2 workers) 
 by the `nginx` switch (`nginx -t`, then `nginx -s reload`), shipmate's store on SQLite,
 and `shipmate rollback --yes` started as a fresh process with `subprocess.Popen`. The
 clock starts just before `Popen` and stops when a request through nginx (a new
-connection, polled every 2 ms from the benchmark process) first answers with the
+connection, polled every 10 ms from the benchmark process) first answers with the
 previous version. **Warm**: `shipmate deploy` of 2.0.0 ran in the background with
 `keep_warm = 600` and is keeping 1.0.0 warm in the other slot; the rollback supersedes
 that run and switches back. **Cold**: 2.0.0 was deployed with `keep_warm = 0`, so 1.0.0
@@ -117,15 +118,35 @@ class _Rig:
             text=True,
         )
 
-    def wait_served(self, version: str, timeout: float = 60.0) -> float:
-        """Seconds until nginx answers with ``version`` (polling every 2 ms)."""
+    def wait_served(self, version: str, timeout: float = 60.0, streak: int = 1) -> float:
+        """Seconds until nginx answers with ``version`` ``streak`` times in a row."""
         start = time.perf_counter()
         deadline = start + timeout
-        while served_version(self.nginx, timeout=2.0) != version:
+        seen = 0
+        while seen < streak:
+            seen = seen + 1 if served_version(self.nginx, timeout=2.0) == version else 0
             if time.perf_counter() > deadline:
                 raise RuntimeError(f"nginx never answered with {version}")
-            time.sleep(POLL)
+            if seen < streak:
+                time.sleep(POLL if streak == 1 else 0.02)
         return time.perf_counter() - start
+
+    def settle(self, version: str) -> None:
+        """Until every nginx worker left from a reload is gone and ``version`` answers."""
+        self.wait_served(version, streak=25)
+
+    def port_running(self, version: str) -> int:
+        """The slot port where ``version`` of the sample app answers."""
+        for port in self.ports.values():
+            try:
+                with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
+                    f"http://127.0.0.1:{port}/version", timeout=2
+                ) as response:
+                    if json.loads(response.read())["full_version"] == version:
+                        return int(port)
+            except OSError:
+                continue
+        raise RuntimeError(f"no slot runs {version}")
 
     def wait_keep_warm(self, deploy: subprocess.Popen[str], timeout: float = 60.0) -> None:
         """Until the background deploy's run is keeping the old slot warm."""
@@ -179,7 +200,10 @@ class _Rig:
             check=True,
             capture_output=True,
         )
+        deadline = start + 30
         while served_version(self.nginx, timeout=2.0) != expect:
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"the bare reload never served {expect}")
             time.sleep(POLL)
         elapsed = (time.perf_counter() - start) * 1000
         path.write_text(saved)
@@ -228,17 +252,16 @@ def bench_rollback(run: BenchRun) -> list[Result]:
             "1.0.0",
             config=rig.cold_config,
         )
-        rig.wait_served("1.0.0")
+        rig.settle("1.0.0")
         for n in range(warm_rounds):
             background = rig.deploy("2.0.0", rig.warm_config)
             rig.wait_keep_warm(background)
-            rig.wait_served("2.0.0")
+            rig.settle("2.0.0")
             live = json.loads(
                 rig.shipmate("runs", "list", "--json", config=rig.warm_config).stdout
             )["items"][0]
-            old_port = rig.ports["blue"] if n % 2 == 0 else rig.ports["green"]
-            base.append(rig.baseline(old_port, "1.0.0"))
-            rig.wait_served("2.0.0")
+            base.append(rig.baseline(rig.port_running("1.0.0"), "1.0.0"))
+            rig.settle("2.0.0")
             warm.append(rig.timed_rollback(rig.cold_config, "1.0.0"))
             out, _ = background.communicate(timeout=60)
             superseded_ok &= background.returncode == 0 and "superseded" in out
@@ -256,7 +279,7 @@ def bench_rollback(run: BenchRun) -> list[Result]:
                 "2.0.0",
                 config=rig.cold_config,
             )
-            rig.wait_served("2.0.0")
+            rig.settle("2.0.0")
             cold.append(rig.timed_rollback(rig.cold_config, "1.0.0"))
             run.log(f"cold round {n + 1}: {cold[-1]:.0f} ms")
         history = json.loads(

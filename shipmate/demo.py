@@ -73,6 +73,12 @@ def run_demo(folder: Path, *, reset: bool = False, serve: bool = True, port: int
         token = _demo_key(ctx) if serve else None
     finally:
         ctx.close()
+    from shipmate.demo_bluegreen import run_bluegreen_demo
+
+    run_bluegreen_demo(folder)  # real processes behind a private nginx, when nginx is there
+    from shipmate.demo_rolling import run_rolling_demo
+
+    run_rolling_demo(folder)  # a fresh environment rolled forward through three versions
     if serve and token:
         _serve(settings, token, port)
     return 0

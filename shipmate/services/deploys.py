@@ -15,6 +15,7 @@ a resumed run runs exactly the same steps.
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -93,6 +94,8 @@ class RunHooks:
 #: ``provider(ctx, plan) -> RunHooks``: extra steps for a run about to be created.
 HookProvider = Callable[[Context, RunPlan], RunHooks]
 HOOK_PROVIDERS: list[HookProvider] = []
+#: Modules that register hook providers when imported (imported by :func:`make_plan`).
+HOOK_MODULES: tuple[str, ...] = ("shipmate.services.releasehooks",)
 
 
 def register_hook_provider(provider: HookProvider) -> None:
@@ -229,6 +232,8 @@ def make_plan(
     )
     before_start: list[Step] = []
     before_retire: list[Step] = []
+    for module in HOOK_MODULES:
+        importlib.import_module(module)
     for provider in HOOK_PROVIDERS:
         hooks = provider(ctx, plan)
         before_start.extend(hooks.before_start)

@@ -208,6 +208,8 @@ class ApplyRequest:
     ci_run_id: str | None = None
     ci_run_url: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    #: Extra variables for every action, over the app's configured ones.
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -652,6 +654,7 @@ def apply_release(
     product = validate_name(req.product, field="product", max_length=255)
     environment = validate_name(req.environment, field="environment")
     the_plan = plan_for(ctx, product, environment, req.version, strict=req.strict)
+    env_of_app = {**app_env_for(ctx.settings, product), **dict(req.env)}
     kind = _kind_for(the_plan.direction)
     reverts_id = None
     if kind == "rollback":
@@ -697,6 +700,7 @@ def apply_release(
             runner=runner,
             on_progress=on_progress,
             deployment_id=started.id,
+            app_env=env_of_app,
             timeout=req.timeout,
             cwd=req.cwd,
             plan=the_plan,

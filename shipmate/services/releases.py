@@ -1001,12 +1001,16 @@ def plan_for(
     target: str,
     *,
     strict: bool | None = None,
+    assume_new_target: bool = False,
 ) -> Plan:
     """The plan for moving ``environment`` to ``target``; nothing changes.
 
     The application version comes from the current state (none: a fresh
     environment, starting from the base), the schema position from
-    :func:`get_position`.  Lineage problems raise before anything runs.
+    :func:`get_position`.  Lineage problems raise before anything runs.  With
+    ``assume_new_target`` a target that is not a version of the product yet is
+    planned as its newest version (where recording it will put it: a deploy run
+    plans before it records the version); otherwise it is a NotFoundError.
     """
     product = _product_name(product)
     environment = validate_name(environment, field="environment")
@@ -1016,6 +1020,9 @@ def plan_for(
         product_id = _require_product(conn, product)
         environment_id = find_environment_id(conn, environment)
         nodes = _lineage_nodes(conn, product_id)
+        if assume_new_target and all(n.version != target for n in nodes):
+            last = max((n.ordinal for n in nodes), default=0)
+            nodes.append(VersionNode(target, last + 1))
         stored = _load_stored(conn, product_id, product)
         current = current_version(conn, product_id, environment_id)
         position = None

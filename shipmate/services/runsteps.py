@@ -141,7 +141,7 @@ POST_SWITCH_SPACING = 0.2
 
 STEP_EXECUTORS: dict[str, StepExecutor] = {}
 #: Modules that register executors for steps other features add (imported lazily).
-STEP_MODULES: list[str] = []
+STEP_MODULES: list[str] = ["shipmate.services.releasehooks"]
 
 
 def register_step(name: str, executor: StepExecutor) -> None:

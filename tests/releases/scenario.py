@@ -45,9 +45,7 @@ def add_versions(ctx: Context, versions: tuple[str, ...] = VERSIONS) -> None:
         add_action(
             ctx,
             "api",
-            ActionSpec(
-                v, "up", "sql", up_sql(v), f"{v}/up/010-create.sql", 10, "APP_DB_URL"
-            ),
+            ActionSpec(v, "up", "sql", up_sql(v), f"{v}/up/010-create.sql", 10, "APP_DB_URL"),
         )
         add_action(ctx, "api", ActionSpec(v, "up", "shell", LOG_SCRIPT, f"{v}/up/020-log.sh", 20))
         add_action(
@@ -56,9 +54,7 @@ def add_versions(ctx: Context, versions: tuple[str, ...] = VERSIONS) -> None:
         add_action(
             ctx,
             "api",
-            ActionSpec(
-                v, "down", "sql", down_sql(v), f"{v}/down/020-drop.sql", 20, "APP_DB_URL"
-            ),
+            ActionSpec(v, "down", "sql", down_sql(v), f"{v}/down/020-drop.sql", 20, "APP_DB_URL"),
         )
 
 

@@ -40,7 +40,9 @@ def test_shell_gets_exactly_its_env_and_captures_both_streams(tmp_path: Path) ->
 
 
 def test_shell_failure_reports_status_and_last_line() -> None:
-    outcome = run_shell("echo working; echo 'relation missing' >&2; exit 3", env=BASE_ENV, timeout=30)
+    outcome = run_shell(
+        "echo working; echo 'relation missing' >&2; exit 3", env=BASE_ENV, timeout=30
+    )
     assert not outcome.ok
     assert outcome.exit_code == 3
     assert outcome.error == "exited with status 3: relation missing"

@@ -135,7 +135,12 @@ def test_sync_over_the_api(client: TestClient, keys) -> None:  # type: ignore[no
     second = client.post(f"{API}/sync", json=payload, headers=keys["admin"])
     assert second.json()["changed"] is False
     bad = dict(payload)
-    bad["versions"] = [{**payload["versions"][0], "actions": [{**payload["versions"][0]["actions"][0], "kind": "perl"}]}]  # type: ignore[index, dict-item]
+    bad["versions"] = [
+        {
+            **payload["versions"][0],
+            "actions": [{**payload["versions"][0]["actions"][0], "kind": "perl"}],
+        }
+    ]  # type: ignore[index, dict-item]
     refused = client.post(f"{API}/sync", json=bad, headers=keys["admin"])
     assert refused.status_code == 422
     assert refused.json()["error"]["field"] == "versions[0].actions[0].kind"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from shipmate.config import Settings
 from shipmate.errors import ConflictError, InvalidInputError, NotFoundError, ShipmateError
 from shipmate.services.context import Context
 from shipmate.services.deployments import RecordRequest, record_deployment
@@ -22,7 +23,6 @@ from shipmate.services.releases import (
     set_predecessor,
     sync_versions,
 )
-from shipmate.config import Settings
 from tests.releases.scenario import VERSIONS, add_versions, write_versions_dir
 
 
@@ -250,20 +250,26 @@ def test_sync_keeps_versions_missing_from_the_folder(ctx: Context, tmp_path: Pat
     [
         (None, "dir", "does not exist"),
         (
-            lambda f: (f / "1.0.0" / "up").mkdir(parents=True)
-            or (f / "1.0.0" / "up" / "010.sql").write_text("SELECT 1;"),
+            lambda f: (
+                (f / "1.0.0" / "up").mkdir(parents=True)
+                or (f / "1.0.0" / "up" / "010.sql").write_text("SELECT 1;")
+            ),
             "database_ref",
             "no database_ref is set",
         ),
         (
-            lambda f: (f / "1.0.0").mkdir(parents=True)
-            or (f / "1.0.0" / "release.toml").write_text('predecesor = "0.9.0"'),
+            lambda f: (
+                (f / "1.0.0").mkdir(parents=True)
+                or (f / "1.0.0" / "release.toml").write_text('predecesor = "0.9.0"')
+            ),
             "release.toml.predecesor",
             "unknown key",
         ),
         (
-            lambda f: (f / "1.0.0" / "up").mkdir(parents=True)
-            or (f / "1.0.0" / "up" / "010.sh").write_text("  \n"),
+            lambda f: (
+                (f / "1.0.0" / "up").mkdir(parents=True)
+                or (f / "1.0.0" / "up" / "010.sh").write_text("  \n")
+            ),
             "dir",
             "is empty",
         ),

@@ -45,9 +45,7 @@ def test_sync_plan_apply_log_round_trip(cli, tmp_path: Path, app_db: AppDb) -> N
     write_versions_dir(tmp_path / "work")
     code, out, err = cli("release", "sync")
     assert code == 0, err
-    assert out.splitlines() == [
-        f"{v}: new version, 4 added" for v in VERSIONS
-    ]
+    assert out.splitlines() == [f"{v}: new version, 4 added" for v in VERSIONS]
     code, out, _ = cli("release", "sync")
     assert out.splitlines() == [f"{v}: unchanged" for v in VERSIONS]
 
@@ -101,7 +99,9 @@ def test_sync_plan_apply_log_round_trip(cli, tmp_path: Path, app_db: AppDb) -> N
     assert [e["version"] for e in body["executions"]] == ["1.3.0", "1.3.0", "1.2.0", "1.2.0"]
 
 
-def test_apply_failure_exits_1_naming_version_and_output(cli, tmp_path: Path, app_db: AppDb) -> None:  # type: ignore[no-untyped-def]
+def test_apply_failure_exits_1_naming_version_and_output(
+    cli, tmp_path: Path, app_db: AppDb
+) -> None:  # type: ignore[no-untyped-def]
     write_versions_dir(tmp_path / "work", ("1.0.0", "1.1.0"))
     assert cli("release", "sync")[0] == 0
     app_db.execute(f"CREATE TABLE {table('1.1.0')} (id INTEGER)")  # 1.1.0's up will fail
@@ -189,7 +189,7 @@ def test_strict_flag_refuses_a_gap_before_running(cli, tmp_path: Path) -> None: 
         'predecessor = "1.0.5"\ndatabase_ref = "APP_DB_URL"\n'
     )
     assert cli("release", "sync")[0] == 0
-    code, out, err = cli("release", "apply", "--env", "dev", "--to", "1.1.0", "--strict")
+    code, _out, err = cli("release", "apply", "--env", "dev", "--to", "1.1.0", "--strict")
     assert code == 1
     assert "[predecessor]" in err and "1.0.5" in err
     assert log_lines(tmp_path / "actions.log") == []
@@ -240,9 +240,13 @@ def test_remote_sync_plan_list_and_apply_refused(remote, tmp_path: Path) -> None
         "--command", "echo changed", "--order", "10", "--replace",
     )  # fmt: skip
     assert code == 0 and out.startswith("replaced: api 1.1.0 up #10 echo changed")
-    code, out, _ = remote("release", "set-predecessor", "--product", "api", "--version", "1.1.0", "--clear")
+    code, out, _ = remote(
+        "release", "set-predecessor", "--product", "api", "--version", "1.1.0", "--clear"
+    )
     assert out == "api 1.1.0: no explicit predecessor\n"
-    code, out, err = remote("release", "apply", "--product", "api", "--env", "prod", "--to", "1.0.0")
+    code, out, err = remote(
+        "release", "apply", "--product", "api", "--env", "prod", "--to", "1.0.0"
+    )
     assert code == 2 and "[url]" in err
     code, out, err = remote("plan", "--product", "api", "--env", "prod", "--to", "9.9.9")
     assert code == 1 and "[target]" in err

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from shipmate.errors import ConflictError, NotFoundError
 from shipmate.services.context import Context
 from shipmate.services.deployments import RecordRequest, record_deployment
-from shipmate.services.queries import current_matrix, history, HistoryFilter, show_deployment
+from shipmate.services.queries import HistoryFilter, current_matrix, history, show_deployment
 from shipmate.services.releaseruns import (
     ApplyRequest,
     apply_release,

@@ -8,7 +8,11 @@ step boundary (``SHIPMATE_TEST_CRASH``) and resume it.
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -294,3 +298,47 @@ def test_runs_list_and_show(stack: Stack) -> None:
     assert "slot blue: nothing running" in body["steps"][1]["output"]
     missing = stack.cli("runs", "show", "99")
     assert missing.returncode == 1 and "run 99 does not exist" in missing.stderr
+
+
+def _read_until(fd: int, marker: bytes, timeout: float = 30.0) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while marker not in seen:
+        assert time.monotonic() < deadline, seen.decode(errors="replace")
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the other side closed
+                break
+            if not chunk:
+                break
+            seen += chunk
+    return seen
+
+
+def test_rollback_asks_on_a_terminal(stack: Stack) -> None:
+    for version in ("1.0.0", "2.0.0"):
+        _ok(_deploy(stack, version))
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shipmate", "rollback", "--product", "api", "--env", "production"],
+        cwd=stack.project,
+        env=stack.cli_env({"TERM": "xterm"}),
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    try:
+        asked = _read_until(master, b"[y/N]")
+        assert b"Roll back api in production from 2.0.0 to 1.0.0?" in asked
+        os.write(master, b"y\n")
+        shown = _read_until(master, b"rolled back to api 1.0.0")
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    assert b"\r\x1b[K" in shown  # the step list rewrites its current line
+    stack.wait_served("1.0.0")
