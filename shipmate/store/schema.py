@@ -214,4 +214,5 @@ from shipmate.store import (  # noqa: E402, F401
     schema_notify,
     schema_releases,
     schema_runs,
+    schema_version_states,
 )
