@@ -21,7 +21,7 @@ __all__ = ["FEATURES", "main"]
 #: Modules under shipmate.cli that register commands: ``register(subparsers, add_json)``
 #: adds parsers and sets ``handler="module:function"``; the handler is imported only
 #: when its command runs and is called as ``handler(args, settings)``.
-FEATURES = ("gates", "insights", "notify", "releases", "runs")
+FEATURES = ("draining", "gates", "insights", "notify", "releases", "runs")
 
 _FILTER_HELP = {
     "product": "only this product",

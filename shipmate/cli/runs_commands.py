@@ -32,6 +32,7 @@ __all__ = [
 
 _STATE_COLOURS = {
     "completed": "32",
+    "completed_draining": "36",
     "failed": "31",
     "running": "33",
     "interrupted": "35",

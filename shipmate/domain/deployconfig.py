@@ -151,6 +151,7 @@ def parse_deploy_config(data: object, *, prefix: str = "deploy") -> DeployConfig
             "post_switch_health",
             "app_version_env",
             "public_url",
+            "drain",  # validated by the draining feature (shipmate.engine.drain)
         },
     )
     slots = _parse_slots(table)

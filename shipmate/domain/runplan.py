@@ -293,7 +293,9 @@ class RunPlan:
 class FlowEnd:
     """How a run ended."""
 
-    status: Literal["completed", "failed"]
+    #: ``completed_draining``: completed, but the old slot was left running because
+    #: its in-flight work had not drained by the deadline (a hook said ``draining``).
+    status: Literal["completed", "completed_draining", "failed"]
     message: str
     deployment_id: int | None = None
     #: The automatic rollback's deployment, when a deploy failed after its switch.
@@ -432,6 +434,7 @@ def blue_green_flow(plan: RunPlan) -> Flow:
             {"slot": old, "seconds": plan.keep_warm},
         )
     retire = True
+    draining = False
     for hook in plan.before_retire:
         r = yield hook
         if not r.ok:
@@ -447,10 +450,12 @@ def blue_green_flow(plan: RunPlan) -> Flow:
             )
         if r.data.get("retire") is False:
             retire = False
+            draining = draining or bool(r.data.get("draining"))
     if not retire:
         return FlowEnd(
-            "completed",
-            f"{release} serves traffic in slot {slot}; slot {old} ({old_version}) is left running",
+            "completed_draining" if draining else "completed",
+            f"{release} serves traffic in slot {slot}; slot {old} ({old_version}) is left running"
+            + (" until its in-flight work drains" if draining else ""),
             dep,
             slot=slot,
         )

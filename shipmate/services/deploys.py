@@ -95,7 +95,7 @@ class RunHooks:
 HookProvider = Callable[[Context, RunPlan], RunHooks]
 HOOK_PROVIDERS: list[HookProvider] = []
 #: Modules that register hook providers when imported (imported by :func:`make_plan`).
-HOOK_MODULES: tuple[str, ...] = ("shipmate.services.releasehooks",)
+HOOK_MODULES: tuple[str, ...] = ("shipmate.services.releasehooks", "shipmate.services.draining")
 
 
 def register_hook_provider(provider: HookProvider) -> None:
@@ -112,7 +112,7 @@ class RunOutcome:
 
     @property
     def ok(self) -> bool:
-        return self.end is not None and self.end.status == "completed"
+        return self.end is not None and self.end.status in ("completed", "completed_draining")
 
     @property
     def superseded(self) -> bool:
@@ -130,7 +130,7 @@ class RunOutcome:
                 field="run",
                 run_id=str(self.run.id),
             )
-        if self.end.status == "completed":
+        if self.end.status in ("completed", "completed_draining"):
             return None
         return error_for(self.run, self.end)
 

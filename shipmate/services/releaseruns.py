@@ -55,6 +55,7 @@ from shipmate.domain.fields import format_time, validate_name
 from shipmate.domain.lineage import Direction
 from shipmate.domain.planning import Plan, PlanStep, ReleaseAction, format_step_progress
 from shipmate.domain.records import DeploymentRecord
+from shipmate.domain.versions import parse_full_version
 from shipmate.engine.actions import ActionOutcome, ActionRunner, LocalActionRunner
 from shipmate.engine.release import inherited_env
 from shipmate.errors import InvalidInputError, NotFoundError
@@ -653,7 +654,13 @@ def apply_release(
     """
     product = validate_name(req.product, field="product", max_length=255)
     environment = validate_name(req.environment, field="environment")
-    the_plan = plan_for(ctx, product, environment, req.version, strict=req.strict)
+    full = parse_full_version(str(req.version))
+    build_number = req.build_number if req.build_number is not None else full.build_number
+    if full.build_number is not None and build_number != full.build_number:
+        raise InvalidInputError(
+            f"version names build {full.build_number} but build is {build_number}", field="build"
+        )
+    the_plan = plan_for(ctx, product, environment, full.version, strict=req.strict)
     env_of_app = {**app_env_for(ctx.settings, product), **dict(req.env)}
     kind = _kind_for(the_plan.direction)
     reverts_id = None
@@ -676,8 +683,8 @@ def apply_release(
             environment=environment,
             status="started",
             product=product,
-            version=req.version,
-            build_number=req.build_number,
+            version=full.version,
+            build_number=build_number,
             kind=kind,
             reverts_id=reverts_id,
             metadata={**dict(req.metadata), "release_actions": summary},
@@ -696,7 +703,7 @@ def apply_release(
             ctx,
             product,
             environment,
-            req.version,
+            full.version,
             runner=runner,
             on_progress=on_progress,
             deployment_id=started.id,

@@ -89,7 +89,7 @@ from shipmate.domain.environments import infer_kind
 from shipmate.domain.fields import format_time, validate_name
 from shipmate.domain.lineage import Lineage, VersionNode
 from shipmate.domain.planning import Plan, ReleaseAction, plan
-from shipmate.domain.versions import parse_semver, validate_version
+from shipmate.domain.versions import parse_full_version, parse_semver, validate_version
 from shipmate.errors import (
     ConfigError,
     ConflictError,
@@ -1014,7 +1014,10 @@ def plan_for(
     """
     product = _product_name(product)
     environment = validate_name(environment, field="environment")
-    target = validate_version(target, field="target")
+    if not isinstance(target, str):
+        raise InvalidInputError("target must be a version", field="target")
+    # A full version (1.4.0+build.7) names its version: builds share its actions.
+    target = validate_version(parse_full_version(target).version, field="target")
     strict_mode = lineage_is_strict(ctx.settings, product, strict)
     with ctx.read() as conn:
         product_id = _require_product(conn, product)

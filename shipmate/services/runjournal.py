@@ -70,7 +70,7 @@ LEASE_SECONDS = 30.0
 HEARTBEAT_SECONDS = 5.0
 
 RUNNING = "running"
-FINISHED_STATUSES = ("completed", "failed", "superseded", "aborted")
+FINISHED_STATUSES = ("completed", "completed_draining", "failed", "superseded", "aborted")
 MAX_PAGE = 500
 
 
@@ -610,7 +610,7 @@ def finish_run(ctx: Context, run_id: int, owner: str, end: FlowEnd) -> RunRecord
                 lease_until=None,
                 deployment_id=end.deployment_id,
                 rollback_deployment_id=end.rollback_deployment_id,
-                error=None if end.status == "completed" and not end.error else end.message,
+                error=None if end.status != "failed" and not end.error else end.message,
                 error_code=end.error_code,
                 updated_at=now,
                 finished_at=now,

@@ -141,7 +141,7 @@ POST_SWITCH_SPACING = 0.2
 
 STEP_EXECUTORS: dict[str, StepExecutor] = {}
 #: Modules that register executors for steps other features add (imported lazily).
-STEP_MODULES: list[str] = ["shipmate.services.releasehooks"]
+STEP_MODULES: list[str] = ["shipmate.services.releasehooks", "shipmate.services.draining"]
 
 
 def register_step(name: str, executor: StepExecutor) -> None:

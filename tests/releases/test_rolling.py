@@ -344,3 +344,14 @@ def test_history_shows_the_roll_forward(ctx: Context, app_db: AppDb, action_log:
     assert [(d.version, d.kind, d.status) for d in page.items] == [
         ("1.2.0", "rollforward", "completed")
     ]
+
+
+def test_a_full_version_names_its_version_and_build(
+    ctx: Context, app_db: AppDb, action_log: Path
+) -> None:
+    add_versions(ctx, ("1.0.0", "1.1.0"))
+    result = apply(ctx, "1.1.0+build.3")
+    assert result.ok
+    assert result.deployment.full_version == "1.1.0+build.3"
+    assert [s.version for s in result.walk.plan.steps] == ["1.0.0", "1.1.0"]
+    assert [s.version for s in plan_for(ctx, "api", "staging", "1.1.0+build.9").steps] == ["1.1.0"]
