@@ -240,7 +240,7 @@ def _port_template(table: ConfigTable, ctx: Placeholders) -> str:
                 field=table.key("port"),
             )
         return str(value)
-    return ctx.template(table, "port", ctx.both)
+    return ctx.template(table, "port", ctx.both, default="{port}")
 
 
 # --------------------------------------------------------------------------- switch

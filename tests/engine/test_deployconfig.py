@@ -328,3 +328,16 @@ def test_template_values_include_slot_ports() -> None:
     }
     with pytest.raises(ConfigError):
         template_values(config.slots, product="api", state_dir="/s", slot="red")
+
+
+def test_tcp_health_port_defaults_to_the_slot_port() -> None:
+    from shipmate.domain.deployconfig import parse_deploy_config
+
+    config = parse_deploy_config(
+        {
+            "target": {"type": "process", "command": "app --port {port}"},
+            "health": {"type": "tcp"},
+            "switch": {"type": "symlink", "link": "/tmp/l", "releases_dir": "/tmp/r"},
+        }
+    )
+    assert config.health.probe.port == "{port}"  # type: ignore[union-attr]
