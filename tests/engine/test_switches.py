@@ -51,10 +51,17 @@ class Stack:
 
     def wait_served(self, full_version: str, timeout: float = 15.0) -> None:
         """Until nginx's new workers (after a reload) answer with ``full_version``."""
+        # Old workers may still answer for a moment after `nginx -s reload` returns:
+        # wait for ten answers in a row from the new version.
         deadline = time.monotonic() + timeout
-        while self.served() != full_version:
-            assert time.monotonic() < deadline, f"nginx never served {full_version}"
-            time.sleep(0.02)
+        in_a_row = 0
+        while in_a_row < 10:
+            assert time.monotonic() < deadline, f"nginx never steadily served {full_version}"
+            if self.served() == full_version:
+                in_a_row += 1
+            else:
+                in_a_row = 0
+                time.sleep(0.02)
 
 
 @pytest.fixture
