@@ -13,6 +13,7 @@ from sqlalchemy import text
 from shipmate import __version__
 from shipmate.api import (
     bloqr,
+    draining_routes,
     gates_routes,
     insights_routes,
     notify_routes,
@@ -49,8 +50,10 @@ def create_app(
         try:
             app.state.notification_worker = start_notification_worker(app.state.ctx)
             runs_routes.start_run_recovery(app)  # resume runs a dead process left behind
+            draining_routes.start_drain_watcher(app)  # retire versions once they drained
             yield
         finally:
+            draining_routes.stop_drain_watcher(app)
             runs_routes.stop_run_recovery(app)
             if app.state.notification_worker is not None:
                 app.state.notification_worker.stop()
@@ -72,6 +75,7 @@ def create_app(
     app.include_router(bloqr.router)
     app.include_router(versioner.make_router(server.versioner_base))
     for feature in (
+        draining_routes,
         gates_routes,
         insights_routes,
         notify_routes,

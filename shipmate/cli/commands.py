@@ -224,10 +224,19 @@ def cmd_show(args: argparse.Namespace, settings: Settings, backend: Backend) -> 
     if not str(args.id).isdigit():
         raise InvalidInputError(f"id {args.id!r} is not a deployment id (a number)", field="id")
     dep = backend.show(int(args.id))
+    from shipmate.cli.draining_commands import version_state_of
+
+    state = version_state_of(backend, dep)
     if args.json:
-        render.print_json(dep.to_dict(with_events=True))
+        body = dep.to_dict(with_events=True)
+        body["version_state"] = state.to_dict() if state is not None else None
+        render.print_json(body)
     else:
         print(render.render_deployment(dep))
+        if state is not None:
+            from shipmate.cli.draining_commands import describe_state
+
+            print(describe_state(state))
     return 0
 
 

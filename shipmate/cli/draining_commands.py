@@ -21,7 +21,14 @@ from shipmate.cli import render
 from shipmate.config import Settings
 from shipmate.errors import InvalidInputError
 
-__all__ = ["DrainProgress", "cmd_drain_check", "cmd_versions", "render_states"]
+__all__ = [
+    "DrainProgress",
+    "cmd_drain_check",
+    "cmd_versions",
+    "describe_state",
+    "render_states",
+    "version_state_of",
+]
 
 _COLOURS = {"active": "32", "draining": "33", "drained": "36", "retired": "2"}
 #: Plain output prints a reading at most this often per version.
@@ -70,6 +77,41 @@ def render_states(states: list[Any]) -> str:
     return render.table(
         ["ENV", "VERSION", "STATE", "SLOT", "PENDING", "SINCE", "DRAIN", "NOTE"], rows, colours
     )
+
+
+def version_state_of(backend: Any, dep: Any) -> Any:
+    """The version state of a deployment's version in its environment (local database only).
+
+    ``shipmate show`` prints it; in remote mode there is none (the server lists
+    them at ``GET /api/v1/version-states``).
+    """
+    ctx = getattr(backend, "ctx", None)
+    if ctx is None or not dep.product or not dep.environment:
+        return None
+    from shipmate.services.versionstates import list_version_states
+
+    for state in list_version_states(ctx, dep.product, dep.environment):
+        if state.full_version == dep.full_version:
+            return state
+    return None
+
+
+def describe_state(state: Any) -> str:
+    """One line: ``Version state: draining in slot blue, 3 pending (since ...)``."""
+    parts = [f"Version state: {render.colour(state.state, _COLOURS.get(state.state))}"]
+    if state.slot:
+        parts.append(f" in slot {state.slot}")
+    if state.state == "draining":
+        pending = "?" if state.pending is None else state.pending
+        since = state.drain_started_at or state.since
+        parts.append(f", {pending} pending (draining since {render.when(since)})")
+    else:
+        parts.append(f" since {render.when(state.since)}")
+    if state.drain_seconds is not None:
+        parts.append(f"; drained in {state.drain_seconds:.1f}s")
+    if state.forced:
+        parts.append(f"; retired by force with {state.forced_pending} pending")
+    return "".join(parts)
 
 
 def cmd_versions(args: argparse.Namespace, settings: Settings) -> int:

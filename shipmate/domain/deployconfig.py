@@ -139,6 +139,9 @@ def parse_deploy_config(data: object, *, prefix: str = "deploy") -> DeployConfig
     ``prefix`` is the table's dotted name in the file, used in error messages
     (``products.api.deploy`` when it lives under a product).
     """
+    if isinstance(data, dict) and "drain" in data:
+        # The drain table is the draining feature's (shipmate.engine.drain validates it).
+        data = {k: v for k, v in data.items() if k != "drain"}
     table = ConfigTable(
         data,
         field=prefix,
@@ -151,7 +154,6 @@ def parse_deploy_config(data: object, *, prefix: str = "deploy") -> DeployConfig
             "post_switch_health",
             "app_version_env",
             "public_url",
-            "drain",  # validated by the draining feature (shipmate.engine.drain)
         },
     )
     slots = _parse_slots(table)

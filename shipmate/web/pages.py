@@ -78,11 +78,24 @@ _STATIC_TYPES = {
 def version_states(ctx: Context, product: str) -> list[dict[str, Any]] | None:
     """VERSION STATES HOOK: the product's versions as active / draining / retired.
 
-    The draining feature replaces this; until then there are none, and the product
-    page says so.  Each item: ``{"version", "environment", "state", "since",
-    "pending"}``; the template ``_version_states.html`` shows them.
+    Filled by the draining feature (:mod:`shipmate.services.versionstates`).  Each
+    item: ``{"version", "environment", "state", "since", "pending"}``; the template
+    ``_version_states.html`` shows them.
     """
-    return None
+    from shipmate.domain.fields import format_time
+    from shipmate.services.versionstates import list_version_states
+
+    items = [
+        {
+            "version": s.full_version,
+            "environment": s.environment,
+            "state": s.state,
+            "since": format_time(s.drain_started_at if s.state == "draining" else s.since),
+            "pending": s.pending,
+        }
+        for s in list_version_states(ctx, product)
+    ]
+    return items or None
 
 
 def run_steps(ctx: Context, deployment: DeploymentRecord) -> list[dict[str, Any]] | None:
