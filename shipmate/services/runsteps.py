@@ -201,6 +201,16 @@ def _key(env: StepEnv) -> str:
     return f"shipmate-run-{env.run.id}-{env.seq}"
 
 
+def _deployment_kind(plan: RunPlan) -> str:
+    """A deploy that walks forward through interim versions is a ``rollforward``."""
+    if plan.kind == "deploy" and any(
+        "rollforward" in (s.args.get("flags") or ()) and int(s.args.get("total") or 1) > 1
+        for s in plan.before_start
+    ):
+        return "rollforward"
+    return plan.kind
+
+
 def _record_started(step: Step, env: StepEnv) -> StepResult:
     plan = env.plan
     dep = record_deployment(
@@ -211,7 +221,7 @@ def _record_started(step: Step, env: StepEnv) -> StepResult:
             product=plan.product,
             version=plan.version,
             build_number=plan.build_number,
-            kind=plan.kind,
+            kind=_deployment_kind(plan),
             reverts_id=plan.reverts_id,
             source_system="shipmate",
             metadata={"run_id": str(env.run.id)},

@@ -19,7 +19,7 @@ from shipmate.errors import ConflictError
 from shipmate.services import runsteps
 from shipmate.services.context import Context
 from shipmate.services.deploys import DeployRequest, RunOutcome, deploy, preview_deploy
-from shipmate.services.queries import HistoryFilter, current_matrix, history
+from shipmate.services.queries import HistoryFilter, current_matrix, history, show_deployment
 from shipmate.services.releasehooks import (
     RELEASE_ACTION_STEP,
     execute_release_action,
@@ -108,6 +108,10 @@ def test_deploy_runs_every_interim_version_then_delivers_the_app_once(
     executions = list_executions(ctx, "api", run_id=outcome.run.id)
     assert len(executions) == 8 and all(e.run_id == outcome.run.id for e in executions)
     assert current(ctx) == "1.3.0"
+    # Walking forward through interim versions is recorded as a roll-forward.
+    matrix = current_matrix(ctx)
+    cell = matrix.cell("api", "production")
+    assert cell is not None and show_deployment(ctx, cell.deployment_id).kind == "rollforward"
 
 
 def test_rollback_run_runs_the_downs_and_ends_on_the_target(
