@@ -30,6 +30,8 @@ What is generated (the same seed gives the same rows, shifted to end at ``end``)
 * how CI reports: 70% ``started`` then a final status (5% of those ``pending``
   first), the rest a lone final status; CI platform, run id and URL, branch,
   repository, actor, source system, commit and commit time, small metadata;
+* gates: 2% of production deployments were first refused by a freeze window or a
+  missing approval (a ``gate.blocked`` event, as ``record_blocked`` writes it);
 * one event per status change (and per rollback mark and build), in time order;
 * ``current_state`` per (product, environment): the latest completed deployment
   that was not rolled back, exactly what ``refresh_current_state`` would compute.
@@ -71,7 +73,7 @@ __all__ = [
 ]
 
 #: Bumped whenever the generated rows change, so cached seeded databases are rebuilt.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 _US = 1_000_000
 _DAY_US = 86_400 * _US
@@ -83,6 +85,7 @@ _CONTINUE = 0.9
 _ROLLBACK_PRODUCTION = 0.04
 _ROLLBACK_OTHER = 0.01
 _ROLLFORWARD = 0.005
+_BLOCKED = 0.02
 _ABANDONED = 0.002
 _PAIR = 0.7
 _PENDING_FIRST = 0.05
@@ -306,6 +309,9 @@ class Dataset:
     event_keys: list[int] = field(default_factory=list)
     event_shift: int = 0
     rolled_back: int = 0
+    #: Refused attempts (``gate.blocked`` events): (at, product id, environment id,
+    #: product, environment, version, deployer, gate).
+    blocked: list[tuple[Any, ...]] = field(default_factory=list)
 
     @property
     def end(self) -> datetime:
@@ -321,6 +327,13 @@ class Dataset:
             at = key >> shift
             ref = (key >> 3) & mask
             code = key & 7
+            if code == 5:
+                at, pid, eid, product, env, version, deployer, gate = self.blocked[ref - 1]
+                yield (
+                    *(event_id, "gate.blocked", at, deployer, None, pid, eid, None, None, None),
+                    _blocked_data(product, env, version, deployer, gate),
+                )
+                continue
             if code == 4:
                 b = builds[ref - 1]
                 yield (
@@ -374,7 +387,37 @@ class Dataset:
             "events": len(self.event_keys),
             "current_state": len(self.current_state),
             "rolled_back": self.rolled_back,
+            "gate_blocked": len(self.blocked),
         }
+
+
+#: The gates that refuse attempts in production: (rule, kind, code, HTTP status, message).
+_GATES = (
+    ("production-freeze", "freeze", "NO_DEPLOY_WINDOW", 423, "deployments are frozen"),
+    ("production-approval", "approval", "APPROVAL_REQUIRED", 428, "an approval is required"),
+)
+
+
+def _blocked_data(product: str, env: str, version: str, deployer: str, gate: int) -> str:
+    """The data of a ``gate.blocked`` event, as ``record_blocked`` writes it."""
+    rule, kind, code, status, message = _GATES[gate]
+    return json.dumps(
+        {
+            "product": product,
+            "environment": env,
+            "version": version,
+            "requested_status": "started",
+            "deployer": deployer,
+            "rule_name": rule,
+            "rule_kind": kind,
+            "code": code,
+            "http_status": status,
+            "message": f"{product} {version} to {env}: {message} ({rule})",
+            "retry_after": None,
+            "rule_details": {},
+            "rules_evaluated": [rule],
+        }
+    )
 
 
 def _key_name(source: str | None) -> str | None:
@@ -497,6 +540,7 @@ class _Product:
         #  started, finished, deployed, updated, actor, run_id, commit, commit_time, branch,
         #  extra, source]
         self.deps: list[list[Any]] = []
+        self.blocked: list[tuple[int, int, int, str, int]] = []
         self.current: dict[int, int] = {}
         self.previous: dict[int, int] = {}
         self.slot = 0
@@ -624,8 +668,15 @@ class _Product:
             commit, commit_time, branch, number = self.versions[vlocal][2], None, "main", None
             if self.commit_times:
                 commit_time = self.versions[vlocal][3] - 3600 * _US
-        if kind == "deploy" and self.env_kinds[env] == "production" and rng.random() < _ROLLFORWARD:
-            kind = "rollforward"
+        if kind == "deploy" and self.env_kinds[env] == "production":
+            if rng.random() < _ROLLFORWARD:
+                kind = "rollforward"
+            if rng.random() < _BLOCKED:  # a gate refused an earlier attempt
+                since = self.times[k - 1] if k else at - 3600 * _US
+                refused = max(since + 1, at - rng.randint(60, 3600) * _US)
+                self.blocked.append(
+                    (refused, env, vlocal, rng.choice(self.team), rng.randint(0, 1))
+                )
         self.deps.append(
             [
                 *(created, env, vlocal, number, status, kind, reverts, started, finished),
@@ -767,7 +818,8 @@ def _assign_ids(ds: Dataset, products: list[_Product]) -> None:
     for gid, (_, pi, j) in enumerate(dep_order, start=1):
         dep_ids[pi][j] = gid
     n_builds = len(ds.builds)
-    shift = 3 + max(len(dep_order), n_builds, 1).bit_length()
+    n_blocked = sum(len(p.blocked) for p in products)
+    shift = 3 + max(len(dep_order), n_builds, n_blocked, 1).bit_length()
     keys: list[int] = []
     append = keys.append
     rolled_back = 0
@@ -803,6 +855,14 @@ def _assign_ids(ds: Dataset, products: list[_Product]) -> None:
             rolled_back += 1
     for b in ds.builds:
         append((b[15] << shift) | (b[0] << 3) | 4)
+    env_names = [e[1] for e in ds.environments]
+    blocked = sorted((b[0], p.index, b) for p in products for b in p.blocked)
+    for i, (at, pi, (_, env, vlocal, deployer, gate)) in enumerate(blocked, start=1):
+        p = products[pi]
+        ds.blocked.append(
+            (at, pi + 1, env + 1, p.name, env_names[env], p.versions[vlocal][0], deployer, gate)
+        )
+        append((at << shift) | (i << 3) | 5)
     keys.sort()
     ds.event_keys = keys
     ds.event_shift = shift
@@ -927,7 +987,7 @@ class SeedReport:
         phases = ", ".join(f"{k} {v:.1f} s" for k, v in self.phases.items())
         return (
             f"{c['deployments']:,} deployments ({c['rolled_back']:,} rolled back), "
-            f"{c['events']:,} events, {c['versions']:,} versions, {c['builds']:,} builds, "
+            f"{c['events']:,} events ({c['gate_blocked']:,} gate refusals), {c['versions']:,} versions, {c['builds']:,} builds, "
             f"{c['products']} products × {c['environments']} environments "
             f"({c['current_state']} current), ending {self.end.isoformat()}; "
             f"{self.seconds:.1f} s ({phases})"

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
@@ -181,7 +182,7 @@ def test_the_generated_history_is_what_the_services_would_have_recorded(
                 .where(later.c[column.name] < column)
             ).scalar()
             assert out_of_order == 0, f"{table.name}: ids out of time order"
-        by_status = dict(
+        by_status: dict[str, int] = dict(
             conn.execute(
                 select(deployments.c.status, func.count()).group_by(deployments.c.status)
             ).all()
@@ -212,6 +213,10 @@ def test_the_generated_history_is_what_the_services_would_have_recorded(
             .where(events.c.type == "deployment.rolled_back")
         ).scalar()
         assert marks == counts["rolled_back"]
+        refusals = conn.execute(
+            select(func.count()).select_from(events).where(events.c.type == "gate.blocked")
+        ).scalar()
+        assert refusals == counts["gate_blocked"] > 0
         # One final event per finished deployment.
         finals = conn.execute(
             select(func.count())
@@ -330,7 +335,7 @@ def test_generation_is_deterministic_and_shaped_like_the_parameters() -> None:
         (SeedParams(deployments=10, products=11), "--products must be between 1 and"),
         (SeedParams(environments=0), "--environments must be between 1 and 100"),
         (SeedParams(years=0), "--years must be a number"),
-        (SeedParams(deployments=True), "--deployments must be a whole number"),  # type: ignore[arg-type]
+        (SeedParams(deployments=True), "--deployments must be a whole number"),
     ],
 )
 def test_bad_parameters_name_the_option(params: SeedParams, message: str) -> None:
@@ -359,3 +364,32 @@ def test_the_command_refuses_bad_input_and_a_database_with_history(
             assert conn.execute(text("SELECT count(*) FROM deployments")).scalar() == 300
     finally:
         engine.dispose()
+
+
+@pytest.mark.slow
+def test_the_query_benchmark_runs_quick_on_sqlite_and_its_checks_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench import dataset
+    from bench.databases import Databases
+    from bench.registry import Result, discover, registered
+    from bench.run import run_section
+
+    monkeypatch.setattr(dataset, "CACHE", tmp_path / "seeded")
+    discover()
+    (queries_bench,) = [b for b in registered() if b.name == "queries"]
+    databases = Databases()
+    try:
+        section = run_section(queries_bench, ["sqlite"], databases, True, False)
+    finally:
+        databases.close()
+    assert section["errors"] == []
+    results = [Result.from_json(r) for r in section["results"]]
+    figures = [r.figure for r in results]
+    assert "current matrix · every product · p50" in figures
+    assert "DORA · one product, 90 days · p50" in figures
+    assert any(f.startswith("records/s at 20,000") for f in figures)
+    assert all(r.value > 0 for r in results)
+    checks = [c for r in results for c in r.checks]
+    assert len(checks) >= 6 and all(c.passed for c in checks), [c.label for c in checks]
+    assert list((tmp_path / "seeded").glob("*.db"))  # the seeded file was cached there

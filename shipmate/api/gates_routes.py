@@ -78,7 +78,7 @@ def _ctx(request: Request) -> Context:
 
 
 def _deployment_id(value: str) -> int:
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise InvalidInputError(f"id {value!r} is not an id", field="id")
     return int(value)
 

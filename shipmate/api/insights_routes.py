@@ -122,7 +122,7 @@ def get_deployment_changelog(
     principal: Reader,
     format: Literal["json", "markdown"] = "json",
 ) -> Response:
-    if not deployment_id.isdigit() or len(deployment_id) > 18:
+    if not (deployment_id.isascii() and deployment_id.isdigit()) or len(deployment_id) > 18:
         raise InvalidInputError(f"id {deployment_id!r} is not an id", field="id")
     ctx = _ctx(request)
     dep = queries.show_deployment(ctx, int(deployment_id))

@@ -100,7 +100,7 @@ def _ctx(request: Request) -> Context:
 def _id(value: str | None, field: str) -> int | None:
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise InvalidInputError(f"{field} {value!r} is not an id", field=field)
     return int(value)
 

@@ -239,23 +239,24 @@ def current_matrix(ctx: Context, *, product: str | None = None) -> Matrix:
         rows = conn.execute(query).all()
     envs = sorted(((r.name, r.kind) for r in env_rows), key=lambda e: _env_order(*e))
     rank = {name: i for i, (name, _) in enumerate(envs)}
-    env_of = {r.id: (rank.get(r.name, 0), r.name) for r in env_rows}
-    by_product: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    env_name = {r.id: r.name for r in env_rows}
+    env_rank = {r.id: rank.get(r.name, 0) for r in env_rows}
+    by_product: dict[int, list[Any]] = defaultdict(list)
     for r in rows:
-        by_product[r[0]].append((*env_of[r[1]], *r[2:]))
+        by_product[r[0]].append(r)
     cells: list[MatrixCell] = []
     append = cells.append
     for pid, name in named:
         prow = by_product.get(pid)
         if not prow:
             continue
-        prow.sort(key=_first)
+        prow.sort(key=lambda r: env_rank[r[1]])
         reference = prow[-1][4]  # the version in the most-promoted environment
-        for _rank, env, since, dep_id, version, full, status, deployed_by, commit in prow:
+        for _pid, eid, since, dep_id, version, full, status, deployed_by, commit in prow:
             append(
                 MatrixCell(
                     product=name,
-                    environment=env,
+                    environment=env_name[eid],
                     deployment_id=dep_id,
                     version=version,
                     full_version=full,
@@ -270,10 +271,6 @@ def current_matrix(ctx: Context, *, product: str | None = None) -> Matrix:
     return Matrix(
         products=tuple(name for _, name in named), environments=tuple(envs), cells=tuple(cells)
     )
-
-
-def _first(row: tuple[Any, ...]) -> Any:
-    return row[0]
 
 
 #: How many versions ``stats`` breaks down by default: the most recently deployed.

@@ -322,10 +322,12 @@ def list_version_states(
     *,
     states: tuple[str, ...] | None = None,
     limit: int = 200,
+    include_current: bool = True,
 ) -> list[VersionState]:
     """Version states (reconciled with the current deployments, see the module doc).
 
     Ordered by environment, then active, draining, drained, retired, newest first.
+    ``include_current=False`` leaves out current deployments that have no row.
     """
     if product is not None:
         product = validate_name(product, field="product", max_length=255)
@@ -357,7 +359,7 @@ def list_version_states(
         seen.add((item.product, item.environment, item.full_version))
         found.append(item)
     for (prod, env), (version, full, finished) in current.items():
-        if (prod, env, full) not in seen:
+        if include_current and (prod, env, full) not in seen:
             at = finished or ctx.now()
             found.append(VersionState(prod, env, version, full, "active", at, at))
     if states is not None:

@@ -78,7 +78,8 @@ _STATIC_TYPES = {
 def version_states(ctx: Context, product: str) -> list[dict[str, Any]] | None:
     """VERSION STATES HOOK: the product's versions as active / draining / retired.
 
-    Filled by the draining feature (:mod:`shipmate.services.versionstates`).  Each
+    Filled by the draining feature (:mod:`shipmate.services.versionstates`); None
+    while shipmate has not run any of the product's deploys itself.  Each
     item: ``{"version", "environment", "state", "since", "pending"}``; the template
     ``_version_states.html`` shows them.
     """
@@ -95,7 +96,9 @@ def version_states(ctx: Context, product: str) -> list[dict[str, Any]] | None:
         }
         for s in list_version_states(ctx, product)
     ]
-    return items or None
+    if not list_version_states(ctx, product, include_current=False, limit=1):
+        return None
+    return items
 
 
 def run_steps(ctx: Context, deployment: DeploymentRecord) -> list[dict[str, Any]] | None:
@@ -198,7 +201,7 @@ def product_page(request: Request, name: str) -> Response:
 @router.get("/deployments/{deployment_id}")
 def deployment_page(request: Request, deployment_id: str) -> Response:
     def build(principal: Principal) -> Page:
-        if not deployment_id.isdigit() or len(deployment_id) > 18:
+        if not (deployment_id.isascii() and deployment_id.isdigit()) or len(deployment_id) > 18:
             raise InvalidInputError(f"id {deployment_id[:40]!r} is not an id", field="id")
         ctx = context_of(request)
         dep = queries.show_deployment(ctx, int(deployment_id))

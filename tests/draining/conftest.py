@@ -3,6 +3,7 @@ in-flight counter served over real loopback HTTP (what an ``http`` drain check r
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -52,7 +53,7 @@ def counter() -> Iterator[Counter]:
 
         def do_GET(self) -> None:
             version = unquote(self.path.removeprefix("/inflight/"))
-            body = ('{"pending": %d}' % state.read(version)).encode()
+            body = json.dumps({"pending": state.read(version)}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))

@@ -102,9 +102,7 @@ def test_deadline_keep_leaves_the_old_slot_and_drain_check_finishes(
     assert not outcome.end.retired
     assert setup.fakes.target.running_version("blue") == "1.0.0"
     assert states(setup) == {"2.0.0": ("active", "green", None), "1.0.0": ("draining", "blue", 3)}
-    assert [r.status for r in list_runs(ctx, status="completed_draining")] == [
-        "completed_draining"
-    ]
+    assert [r.status for r in list_runs(ctx, status="completed_draining")] == ["completed_draining"]
 
     # still 3 pending: drain check reports it and leaves the slot running
     [report] = check_draining(ctx, "api", parts_for=setup.fakes.parts)
@@ -182,5 +180,42 @@ def test_bad_drain_table_refuses_the_deploy_before_anything_runs(
     assert caught.value.field == "products.api.deploy.drain.url"
     assert list_runs(ctx) == []
     setup = setup_with(ctx, tmp_path, {"type": "grace", "seconds": 1, "deadline": -1})
-    with pytest.raises(ConfigError, match="drain.deadline"):
+    with pytest.raises(ConfigError, match=r"drain\.deadline"):
         setup.deploy("1.0.0")
+
+
+def test_rollback_in_the_middle_of_a_drain_supersedes_it(
+    ctx: Context, tmp_path: Path, counter: Counter
+) -> None:
+    import threading
+    import time
+
+    setup = setup_with(ctx, tmp_path, http_drain(counter, deadline=30))
+    assert setup.deploy("1.0.0").ok
+    counter.set("1.0.0", 5)
+    counter.set("2.0.0", 0)
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(setup.deploy("2.0.0")))
+    thread.start()
+    try:
+        limit = time.monotonic() + 20
+        while states(setup).get("1.0.0", ("",))[0] != "draining":
+            assert time.monotonic() < limit, "v1 never started draining"
+            time.sleep(0.02)
+        choice = choose_rollback(ctx, "api", "production")
+        outcome = rollback(
+            ctx,
+            setup.fakes.deploy,
+            choice,
+            DeployRequest("api", "production", "1.0.0", actor="oncall"),
+            parts_factory=setup.fakes.parts,
+        )
+    finally:
+        thread.join(30)
+    assert outcome.ok
+    assert "start" not in [s.name for s in get_run(ctx, outcome.run.id).steps]
+    [drained_run] = result
+    assert drained_run.superseded
+    assert get_run(ctx, drained_run.run.id).status == "superseded"
+    assert setup.fakes.target.running_version("blue") == "1.0.0"
+    assert states(setup)["1.0.0"] == ("active", "blue", None)
