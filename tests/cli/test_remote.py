@@ -21,7 +21,9 @@ def server(ctx: Context, tmp_path: Path) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture
-def remote(server: ServerProcess, ctx: Context, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys):  # type: ignore[no-untyped-def]
+def remote(
+    server: ServerProcess, ctx: Context, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys
+):  # type: ignore[no-untyped-def]
     token = create_key(ctx, "ci", "admin").token
     monkeypatch.setenv("SHIPMATE_URL", server.base_url)
     monkeypatch.setenv("SHIPMATE_TOKEN", token)
@@ -44,7 +46,9 @@ def test_remote_round_trip(remote) -> None:  # type: ignore[no-untyped-def]
     code, out, _ = remote("record", "--env", "staging", "--status", "started", "--ci-run-id", "1")
     dep_id = out.split()[0]
     assert out.strip() == f"{dep_id} api 2.0.0+build.1 staging started"
-    code, out, _ = remote("record", "--env", "staging", "--status", "completed", "--ci-run-id", "1", "--json")
+    code, out, _ = remote(
+        "record", "--env", "staging", "--status", "completed", "--ci-run-id", "1", "--json"
+    )
     assert json.loads(out)["id"] == dep_id and json.loads(out)["status"] == "completed"
     code, out, _ = remote("show", dep_id)
     assert "started -> completed" in out and "(key ci)" in out
@@ -63,7 +67,21 @@ def test_remote_round_trip(remote) -> None:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     ("argv", "code", "needle"),
     [
-        (["record", "--product", "a", "--env", "e", "--version", "1.0.0", "--status", "exploded"], 2, "[status]"),
+        (
+            [
+                "record",
+                "--product",
+                "a",
+                "--env",
+                "e",
+                "--version",
+                "1.0.0",
+                "--status",
+                "exploded",
+            ],
+            2,
+            "[status]",
+        ),
         (["show", "999"], 1, "deployment 999 does not exist"),
         (["history", "--product", "ghost"], 1, "[product]"),
         (["history", "--cursor", "zzz"], 2, "[cursor]"),

@@ -14,13 +14,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-
-import pytest
 
 from shipmate.testing import nginx as _nginx
 from shipmate.testing.nginx import find_nginx, free_port, wait_for_port
+from tests.conftest import require_real_part
 
 __all__ = ["NginxServer", "find_nginx", "free_port", "require_nginx", "wait_for_port"]
 
@@ -29,10 +27,7 @@ def require_nginx() -> str:
     """The nginx binary; skip without it, but fail when CI=true."""
     found = find_nginx()
     if found is None:
-        message = "nginx is not installed (apt-get install nginx-light)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + "; CI must have it")
-        pytest.skip(message)
+        require_real_part("nginx", "not installed (apt-get install nginx-light)")
     return found
 
 

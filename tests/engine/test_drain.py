@@ -42,6 +42,7 @@ from shipmate.engine.drain import (
     wait_drained,
 )
 from shipmate.errors import ConfigError, DeployError, InvalidInputError
+from tests.conftest import require_real_part
 
 APP = Path(__file__).with_name("dbos_app.py")
 APP_NAME = "shipmate-sample"
@@ -567,9 +568,8 @@ def dbos_pg_url(request: pytest.FixtureRequest) -> str:
         server = None
     if server is not None:
         return str(server.url_for("postgres"))
-    if IN_CI:
-        pytest.fail("PostgreSQL is not available: set SHIPMATE_TEST_PG_URL (required in CI)")
-    pytest.skip("PostgreSQL is not available: SHIPMATE_TEST_PG_URL is not set")
+    require_real_part("PostgreSQL", "SHIPMATE_TEST_PG_URL is not set and initdb was not found")
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from shipmate.engine.actions import (
     split_postgres_statements,
     split_sqlite_statements,
 )
+from tests.conftest import require_real_part
 from tests.releases.conftest import AppDb
 
 BASE_ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
@@ -204,7 +205,7 @@ def test_sql_errors_never_show_the_password(pg_server: object, tmp_path: Path) -
     from tests.releases.conftest import make_app_db
 
     if pg_server is None:
-        pytest.skip("PostgreSQL is needed")
+        require_real_part("PostgreSQL", "initdb/pg_ctl not found (apt-get install postgresql)")
     db = make_app_db("postgresql", tmp_path, _Request(pg_server))
     # Trust authentication ignores the password, so the URL with one still connects.
     url = db.url.replace("postgresql://shipmate@", "postgresql://shipmate:Sup3rSecretPw@")

@@ -134,7 +134,10 @@ def test_cursor_keeps_microseconds(ctx: Context, clock: FakeClock) -> None:
     for micro in (123400, 123456):
         clock.set(base.replace(microsecond=micro))
         record_deployment(
-            ctx, RecordRequest(product="api", environment="dev", version=f"1.0.{micro}", status="completed")
+            ctx,
+            RecordRequest(
+                product="api", environment="dev", version=f"1.0.{micro}", status="completed"
+            ),
         )
     first = history(ctx, HistoryFilter(), limit=1)
     second = history(ctx, HistoryFilter(), limit=1, cursor=first.next_cursor)
