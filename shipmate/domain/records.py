@@ -226,10 +226,12 @@ class Matrix:
     cells: tuple[MatrixCell, ...]
 
     def cell(self, product: str, environment: str) -> MatrixCell | None:
-        for c in self.cells:
-            if c.product == product and c.environment == environment:
-                return c
-        return None
+        index = self.__dict__.get("_index")
+        if index is None:  # built once: the dashboard asks for every cell
+            index = {(c.product, c.environment): c for c in self.cells}
+            object.__setattr__(self, "_index", index)
+        found: MatrixCell | None = index.get((product, environment))
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         return {
