@@ -18,7 +18,6 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    tuple_,
 )
 
 from shipmate.domain.environments import EnvironmentKind
@@ -38,13 +37,12 @@ from shipmate.errors import InvalidInputError, NotFoundError
 from shipmate.services.context import Context
 from shipmate.store.catalog import find_environment_id, find_product_id
 from shipmate.store.deployments import (
-    deployment_select,
     event_select,
     get_deployment,
     load_events,
-    row_to_deployment,
     row_to_event,
 )
+from shipmate.store.history import fetch_history, filter_terms
 from shipmate.store.schema import (
     current_state,
     deployments,
@@ -123,44 +121,44 @@ def _environment_id(ctx: Context, conn: Connection, name: str) -> int:
     return found
 
 
-def _conditions(ctx: Context, conn: Connection, f: HistoryFilter) -> list[ColumnElement[bool]]:
-    """The WHERE terms of ``f``, product and environment resolved to ids.
+def _filter_values(ctx: Context, conn: Connection, f: HistoryFilter) -> dict[str, Any]:
+    """The terms of ``f`` by name (see :data:`shipmate.store.history.TERMS`), product
+    and environment resolved to ids, status and kind checked.
 
     A full version (``1.4.0+build.7``) also constrains ``version`` (``1.4.0``):
     implied by it, but what lets an index on ``version`` serve the query.
     """
-    terms: list[ColumnElement[bool]] = []
+    values: dict[str, Any] = {}
     if f.product is not None:
-        terms.append(deployments.c.product_id == _product_id(ctx, conn, f.product))
+        values["product_id"] = _product_id(ctx, conn, f.product)
     if f.environment is not None:
-        terms.append(deployments.c.environment_id == _environment_id(ctx, conn, f.environment))
+        values["environment_id"] = _environment_id(ctx, conn, f.environment)
     if f.status is not None:
-        terms.append(deployments.c.status == parse_status(f.status).value)
+        values["status"] = parse_status(f.status).value
     if f.kind is not None:
-        terms.append(deployments.c.kind == parse_kind(f.kind).value)
+        values["kind"] = parse_kind(f.kind).value
     if f.version is not None:
         if "+build." in f.version:
-            terms.append(deployments.c.full_version == f.version)
+            values["full_version"] = f.version
             full = parse_full_version(f.version)
             if full.build_number is not None:
-                terms.append(deployments.c.version == full.version)
+                values["version"] = full.version
         else:
-            terms.append(deployments.c.version == f.version)
+            values["version"] = f.version
     if f.branch is not None:
-        terms.append(deployments.c.branch == f.branch)
+        values["branch"] = f.branch
     if f.actor is not None:
-        terms.append(deployments.c.deployed_by == f.actor)
+        values["deployed_by"] = f.actor
     if f.since is not None:
-        terms.append(deployments.c.deployed_at >= f.since)
+        values["since"] = f.since
     if f.until is not None:
-        terms.append(deployments.c.deployed_at < f.until)
-    return terms
+        values["until"] = f.until
+    return values
 
 
-#: The deployments-with-names SELECT, built once (statements are immutable).
-_DEPLOYMENTS = deployment_select()
-_NEWEST_FIRST = (desc(deployments.c.deployed_at), desc(deployments.c.id))
-_KEYSET = (deployments.c.deployed_at, deployments.c.id)
+def _conditions(ctx: Context, conn: Connection, f: HistoryFilter) -> list[ColumnElement[bool]]:
+    """The WHERE terms of ``f`` as SQLAlchemy expressions."""
+    return filter_terms(_filter_values(ctx, conn, f))
 
 
 def history(
@@ -169,12 +167,10 @@ def history(
     """Deployments matching ``f``, newest first, one keyset page at a time."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidInputError(f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit")
+    after = _decode_cursor(cursor) if cursor else None
     with ctx.read() as conn:
-        query = _DEPLOYMENTS.where(*_conditions(ctx, conn, f))
-        if cursor:
-            query = query.where(tuple_(*_KEYSET) < _decode_cursor(cursor))
-        rows = conn.execute(query.order_by(*_NEWEST_FIRST).limit(limit + 1)).all()
-    items = tuple(row_to_deployment(r) for r in rows[:limit])
+        rows = fetch_history(conn, _filter_values(ctx, conn, f), cursor=after, limit=limit + 1)
+    items = tuple(rows[:limit])
     next_cursor = None
     if len(rows) > limit:
         last = items[-1]
