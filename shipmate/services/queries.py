@@ -36,7 +36,9 @@ from shipmate.domain.versions import parse_full_version
 from shipmate.errors import InvalidInputError, NotFoundError
 from shipmate.services.context import Context
 from shipmate.store.catalog import find_environment_id, find_product_id
+from shipmate.store.decoding import fast_record
 from shipmate.store.deployments import (
+    current_cells,
     event_select,
     get_deployment,
     load_events,
@@ -44,7 +46,6 @@ from shipmate.store.deployments import (
 )
 from shipmate.store.history import fetch_history, filter_terms
 from shipmate.store.schema import (
-    current_state,
     deployments,
     environments,
     events,
@@ -208,23 +209,10 @@ def current_matrix(ctx: Context, *, product: str | None = None) -> Matrix:
         env_rows = conn.execute(
             select(environments.c.id, environments.c.name, environments.c.kind)
         ).all()
-        query = select(
-            current_state.c.product_id,
-            current_state.c.environment_id,
-            current_state.c.since,
-            deployments.c.id,
-            deployments.c.version,
-            deployments.c.full_version,
-            deployments.c.status,
-            deployments.c.deployed_by,
-            deployments.c.commit_sha,
-        ).select_from(
-            current_state.join(deployments, deployments.c.id == current_state.c.deployment_id)
-        )
         if product is not None:
             pid = _product_id(ctx, conn, product)
             named: list[tuple[int, str]] = [(pid, product)]
-            query = query.where(current_state.c.product_id == pid)
+            rows = current_cells(conn, pid)
         else:
             named = [
                 (int(i), str(n))
@@ -232,7 +220,7 @@ def current_matrix(ctx: Context, *, product: str | None = None) -> Matrix:
                     select(products.c.id, products.c.name).order_by(products.c.name)
                 )
             ]
-        rows = conn.execute(query).all()
+            rows = current_cells(conn)
     envs = sorted(((r.name, r.kind) for r in env_rows), key=lambda e: _env_order(*e))
     rank = {name: i for i, (name, _) in enumerate(envs)}
     env_name = {r.id: r.name for r in env_rows}
@@ -249,19 +237,23 @@ def current_matrix(ctx: Context, *, product: str | None = None) -> Matrix:
         prow.sort(key=lambda r: env_rank[r[1]])
         reference = prow[-1][4]  # the version in the most-promoted environment
         for _pid, eid, since, dep_id, version, full, status, deployed_by, commit in prow:
+            # fast_record: 2,400 cells for 200 products; the values are the columns'.
             append(
-                MatrixCell(
-                    product=name,
-                    environment=env_name[eid],
-                    deployment_id=dep_id,
-                    version=version,
-                    full_version=full,
-                    status=status,
-                    since=since,
-                    age_seconds=max(0.0, (now - since).total_seconds()),
-                    deployed_by=deployed_by,
-                    commit_sha=commit,
-                    drift=version != reference,
+                fast_record(
+                    MatrixCell,
+                    {
+                        "product": name,
+                        "environment": env_name[eid],
+                        "deployment_id": dep_id,
+                        "version": version,
+                        "full_version": full,
+                        "status": status,
+                        "since": since,
+                        "age_seconds": max(0.0, (now - since).total_seconds()),
+                        "deployed_by": deployed_by,
+                        "commit_sha": commit,
+                        "drift": version != reference,
+                    },
                 )
             )
     return Matrix(

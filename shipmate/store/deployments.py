@@ -6,15 +6,28 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, delete, desc, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    desc,
+    insert,
+    select,
+    update,
+)
 
 from shipmate.domain.records import DeploymentRecord, EventRecord
 from shipmate.store.catalog import dialect_insert
+from shipmate.store.decoding import CompiledQuery, time_decoder
 from shipmate.store.schema import current_state, deployments, environments, events, products
 
 __all__ = [
     "DEPLOYMENT_COLUMNS",
     "append_event",
+    "current_cells",
     "deployment_select",
     "find_open_deployment",
     "get_deployment",
@@ -237,3 +250,43 @@ def refresh_current_state(conn: Connection, product_id: int, environment_id: int
         )
     )
     return int(latest.id)
+
+
+def _current_select() -> Select[Any]:
+    return select(
+        current_state.c.product_id,
+        current_state.c.environment_id,
+        current_state.c.since,
+        deployments.c.id,
+        deployments.c.version,
+        deployments.c.full_version,
+        deployments.c.status,
+        deployments.c.deployed_by,
+        deployments.c.commit_sha,
+    ).select_from(
+        current_state.join(deployments, deployments.c.id == current_state.c.deployment_id)
+    )
+
+
+_CURRENT_ALL = CompiledQuery(_current_select)
+_CURRENT_ONE = CompiledQuery(
+    lambda: _current_select().where(current_state.c.product_id == bindparam("product_id"))
+)
+
+
+def current_cells(conn: Connection, product_id: int | None = None) -> list[tuple[Any, ...]]:
+    """Every current (product, environment) cell, or one product's: ``(product_id,
+    environment_id, since, deployment_id, version, full_version, status,
+    deployed_by, commit_sha)``, ``since`` an aware UTC time.
+
+    The matrix reads a row per product and environment (2,400 for 200 × 12) on
+    every dashboard view, so it skips SQLAlchemy's result types
+    (:mod:`shipmate.store.decoding`).
+    """
+    t = time_decoder(conn.dialect)
+    rows = (
+        _CURRENT_ALL.rows(conn)
+        if product_id is None
+        else _CURRENT_ONE.rows(conn, {"product_id": product_id})
+    )
+    return [(p, e, t(since), *rest) for p, e, since, *rest in rows]

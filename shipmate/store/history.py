@@ -1,40 +1,37 @@
 """The history query: deployment filters, compiled once per shape, rows decoded by hand.
 
 History is the hottest read shipmate serves (the CLI's ``history``, the API's
-list endpoints, the dashboard's pages), and at a million deployments the
-database answers a page in a fraction of a millisecond; what remained was
-SQLAlchemy's per-call work (building the statement, its cache key, a type
-processor per cell: about 300 timestamps and 51 JSON documents a page), several
-times the query itself.  So this module:
+list endpoints, the dashboard's pages).  At a million deployments the database
+answers a page in a fraction of a millisecond, and SQLAlchemy's per-call work
+(building the statement, its cache key, a type processor per cell: about 300
+timestamps and 51 JSON documents a page) cost several times the query.  So:
 
-- names every filter term once (:data:`TERMS`), used both as literal SQLAlchemy
-  terms (:func:`filter_terms`, for stats and other grouped queries) and as
-  placeholders (the history statement);
-- compiles the history statement once per dialect and *shape* (which terms are
-  present, whether a keyset cursor is given) with SQLAlchemy's own compiler, so
-  the SQL is exactly what SQLAlchemy would send;
-- sends that SQL text with ``exec_driver_sql`` inside the caller's transaction
-  (no result types to apply) and decodes each row positionally straight into a
-  :class:`~shipmate.domain.records.DeploymentRecord`.
-
-The decoding mirrors the column types: :class:`~shipmate.store.types.UTCDateTime`
-(SQLite keeps naive UTC text, PostgreSQL ``timestamptz``) and ``JSON`` (text on
-SQLite; psycopg hands back the parsed value).  ``tests/services/test_history_rows``
-checks that a page decoded here equals the same rows through SQLAlchemy's types.
+- every filter term is named once (:data:`TERMS`), used both as literal
+  SQLAlchemy terms (:func:`filter_terms`, for stats and other grouped queries)
+  and as placeholders (the history statement);
+- the history statement is compiled once per dialect and *shape* (which terms are
+  present, whether after a keyset cursor) by SQLAlchemy's own compiler
+  (:class:`~shipmate.store.decoding.CompiledQuery`), and each row is decoded
+  positionally straight into a :class:`~shipmate.domain.records.DeploymentRecord`
+  (:mod:`shipmate.store.decoding`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
-from functools import lru_cache
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, desc, select, tuple_
-from sqlalchemy.engine import Dialect
+from sqlalchemy import ColumnElement, Connection, Select, bindparam, desc, select, tuple_
 
 from shipmate.domain.records import DeploymentRecord
+from shipmate.store.decoding import (
+    CompiledQuery,
+    bind_time,
+    fast_record,
+    metadata_dict,
+    time_decoder,
+)
 from shipmate.store.schema import deployments, environments, products
 
 __all__ = ["TERMS", "fetch_history", "filter_terms"]
@@ -98,89 +95,34 @@ _COLUMNS = (
 )
 
 
-class _Compiled:
-    """One shape's SQL for one dialect, and the order its parameters go in."""
-
-    __slots__ = ("defaults", "names", "positional", "sql")
-
-    def __init__(
-        self, sql: str, names: tuple[str, ...], positional: bool, defaults: dict[str, Any]
-    ) -> None:
-        self.sql = sql
-        self.names = names
-        self.positional = positional
-        #: Parameters SQLAlchemy added itself (SQLite's ``OFFSET`` beside a bound limit).
-        self.defaults = defaults
+_QUERIES: dict[tuple[tuple[str, ...], bool], CompiledQuery] = {}
 
 
-_COMPILED: dict[tuple[str, tuple[str, ...], bool], _Compiled] = {}
-
-
-def _compile(dialect: Dialect, shape: tuple[str, ...], keyset: bool) -> _Compiled:
-    key = (dialect.name, shape, keyset)
-    found = _COMPILED.get(key)
+def _query(shape: tuple[str, ...], keyset: bool) -> CompiledQuery:
+    """The history statement for one shape: which terms, and whether after a cursor."""
+    found = _QUERIES.get((shape, keyset))
     if found is not None:
         return found
-    query = (
-        select(*_COLUMNS)
-        .select_from(
-            deployments.join(products, products.c.id == _d.product_id).join(
-                environments, environments.c.id == _d.environment_id
+
+    def build() -> Select[Any]:
+        query = (
+            select(*_COLUMNS)
+            .select_from(
+                deployments.join(products, products.c.id == _d.product_id).join(
+                    environments, environments.c.id == _d.environment_id
+                )
             )
+            .where(*(TERMS[name](bindparam(name)) for name in shape))
         )
-        .where(*(TERMS[name](bindparam(name)) for name in shape))
-    )
-    if keyset:
-        query = query.where(
-            tuple_(_d.deployed_at, _d.id) < tuple_(bindparam("cursor_at"), bindparam("cursor_id"))
-        )
-    query = query.order_by(desc(_d.deployed_at), desc(_d.id)).limit(bindparam("limit"))
-    compiled = query.compile(dialect=dialect)
-    positional = bool(compiled.positional)
-    names = tuple(compiled.positiontup or ()) if positional else ()
-    ours = {*shape, "cursor_at", "cursor_id", "limit"}
-    defaults = {k: v for k, v in compiled.params.items() if k not in ours}
-    made = _Compiled(compiled.string, names, positional, defaults)
-    _COMPILED[key] = made
+        if keyset:
+            query = query.where(
+                tuple_(_d.deployed_at, _d.id)
+                < tuple_(bindparam("cursor_at"), bindparam("cursor_id"))
+            )
+        return query.order_by(desc(_d.deployed_at), desc(_d.id)).limit(bindparam("limit"))
+
+    made = _QUERIES[(shape, keyset)] = CompiledQuery(build)
     return made
-
-
-def _bind_time(value: datetime, dialect_name: str) -> Any:
-    utc = value.astimezone(UTC)
-    if dialect_name == "sqlite":
-        # What UTCDateTime + SQLite's DATETIME store: naive UTC text, microseconds always.
-        return utc.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
-    return utc
-
-
-@lru_cache(maxsize=4096)
-def _parse_json(text: str) -> Any:
-    return json.loads(text)
-
-
-def _metadata(value: Any) -> dict[str, Any]:
-    """The ``extra`` column as a fresh dict: many deployments carry the same small
-    document, so SQLite's text is parsed once per distinct text and copied."""
-    if value is None:
-        return {}
-    if isinstance(value, str):
-        value = _parse_json(value)
-    return dict(value) if value else {}
-
-
-_fromiso = datetime.fromisoformat
-
-
-def _sqlite_time(value: str | None) -> datetime | None:
-    """UTCDateTime on SQLite: naive UTC text (``2026-11-22 03:30:52.666394``)."""
-    return None if value is None else _fromiso(value + "+00:00")
-
-
-def _pg_time(value: datetime | None) -> datetime | None:
-    """UTCDateTime on PostgreSQL: ``timestamptz`` in the session's zone, made UTC."""
-    if value is None or value.tzinfo is UTC:
-        return value
-    return value.astimezone(UTC)
 
 
 def fetch_history(
@@ -193,24 +135,15 @@ def fetch_history(
     """Up to ``limit`` deployments matching ``values`` (names from :data:`TERMS`),
     older than ``cursor`` (``deployed_at``, id) when given, newest first."""
     dialect = conn.dialect
-    name = dialect.name
-    compiled = _compile(dialect, tuple(values), cursor is not None)
-    params: dict[str, Any] = dict(compiled.defaults)
-    for k, v in values.items():
-        params[k] = _bind_time(v, name) if k in _TIME_TERMS else v
+    params: dict[str, Any] = {
+        k: (bind_time(v, dialect) if k in _TIME_TERMS else v) for k, v in values.items()
+    }
     if cursor is not None:
-        params["cursor_at"] = _bind_time(cursor[0], name)
+        params["cursor_at"] = bind_time(cursor[0], dialect)
         params["cursor_id"] = cursor[1]
     params["limit"] = limit
-    bound: Any = tuple(params[n] for n in compiled.names) if compiled.positional else params
-    # exec_driver_sql: no statement to build or cache key to compute, no result types
-    # to apply, but still SQLAlchemy's events (logging, the EXPLAIN test's capture).
-    rows = conn.exec_driver_sql(compiled.sql, bound).all()
-    return _decode(rows, _sqlite_time if name == "sqlite" else _pg_time)
-
-
-_new = object.__new__
-_setattr = object.__setattr__
+    rows = _query(tuple(values), cursor is not None).rows(conn, params)
+    return _decode(rows, time_decoder(dialect))
 
 
 def _decode(rows: Sequence[Any], t: Callable[[Any], datetime | None]) -> list[DeploymentRecord]:
@@ -230,8 +163,7 @@ def _decode(rows: Sequence[Any], t: Callable[[Any], datetime | None]) -> list[De
         started_at, finished_at, duration_ms, product_id, environment_id, version_id,
         commit_time,
     ) in rows:  # fmt: skip
-        record = _new(DeploymentRecord)
-        _setattr(record, "__dict__", {
+        out.append(fast_record(DeploymentRecord, {
             "id": id_,
             "product": product,
             "environment": environment,
@@ -250,7 +182,7 @@ def _decode(rows: Sequence[Any], t: Callable[[Any], datetime | None]) -> list[De
             "ci_run_id": ci_run_id,
             "ci_run_url": ci_run_url,
             "source_system": source_system,
-            "metadata": _metadata(extra),
+            "metadata": metadata_dict(extra),
             "deployed_at": t(deployed_at),
             "created_at": t(created_at),
             "updated_at": t(updated_at),
@@ -262,6 +194,5 @@ def _decode(rows: Sequence[Any], t: Callable[[Any], datetime | None]) -> list[De
             "version_id": version_id,
             "commit_time": t(commit_time),
             "events": (),
-        })  # fmt: skip
-        out.append(record)
+        }))  # fmt: skip
     return out

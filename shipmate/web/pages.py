@@ -119,11 +119,14 @@ def matrix_page(request: Request) -> Response:
     def build(principal: Principal) -> Page | Response:
         ctx = context_of(request)
         matrix, view = matrix_view(ctx, principal)
-        data = {
-            **matrix.to_dict(),
-            "attempts": [a.to_dict() for a in view["attempts"]],
-            "latest_event": view["latest_event"],
-        }
+
+        def data() -> dict[str, Any]:
+            return {
+                **matrix.to_dict(),
+                "attempts": [a.to_dict() for a in view["attempts"]],
+                "latest_event": view["latest_event"],
+            }
+
         if request.query_params.get("fragment") == "matrix":
             html = render("_matrix_table.html", matrix=matrix, **view)
             return HTMLResponse(html)

@@ -113,11 +113,15 @@ def error_page(request: Request, principal: Principal | None, exc: ShipmateError
 
 @dataclass(frozen=True)
 class Page:
-    """What a page handler returns: its template and context, and its JSON twin."""
+    """What a page handler returns: its template and context, and its JSON twin
+    (or a function making it, called only when JSON was asked for)."""
 
     template: str
     context: dict[str, Any]
     data: Any
+
+    def json_data(self) -> Any:
+        return self.data() if callable(self.data) else self.data
 
 
 def handle(request: Request, build: Callable[[Principal], Page | Response]) -> Response:
@@ -138,7 +142,7 @@ def handle(request: Request, build: Callable[[Principal], Page | Response]) -> R
     if isinstance(page, Response):
         return finish(page)
     if wants_json(request):
-        return finish(JSONResponse(page.data))
+        return finish(JSONResponse(page.json_data()))
     return html_page(request, principal, page.template, **page.context)
 
 

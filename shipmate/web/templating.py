@@ -18,7 +18,7 @@ from shipmate import __version__
 from shipmate.domain.dora import format_duration
 from shipmate.domain.fields import format_time
 
-__all__ = ["STATUS_SYMBOLS", "Urls", "environment", "render"]
+__all__ = ["STATUS_SYMBOLS", "Urls", "ago", "environment", "render"]
 
 #: A symbol and a word for every status, so colour is never the only signal.
 STATUS_SYMBOLS: dict[str, tuple[str, str]] = {
@@ -68,7 +68,8 @@ def _query(params: dict[str, Any]) -> str:
     return "?" + urlencode(clean) if clean else ""
 
 
-def _ago(seconds: float | None) -> str:
+def ago(seconds: float | None) -> str:
+    """A short age: ``45s``, ``12m``, ``3h``, ``9d``."""
     if seconds is None:
         return "-"
     s = int(max(0.0, seconds))
@@ -135,7 +136,7 @@ def _build_environment() -> jinja2.Environment:
     )
     env.globals.update(url=Urls(), version=__version__)
     env.filters.update(
-        ago=_ago,
+        ago=ago,
         when=_when,
         iso=_iso,
         duration_ms=_duration_ms,

@@ -1,0 +1,131 @@
+"""Raw driver values to domain values, for the hot reads that skip SQLAlchemy's types.
+
+The hottest reads (a history page, the current matrix) return hundreds or thousands
+of rows, and SQLAlchemy's per-cell type processing, plus the frozen records'
+one-``object.__setattr__``-per-field constructors, cost several times the query
+itself.  Those reads run their SQL with ``exec_driver_sql`` (see
+:class:`CompiledQuery`) and decode here, mirroring the column types exactly:
+
+- :class:`~shipmate.store.types.UTCDateTime`: naive UTC text on SQLite,
+  ``timestamptz`` (in the session's zone) on PostgreSQL; both become aware UTC.
+- ``JSON``: text on SQLite, already parsed by psycopg on PostgreSQL.
+
+``tests/services/test_history_rows.py`` checks records decoded here equal the same
+rows decoded through SQLAlchemy's types, on both backends.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Select
+from sqlalchemy.engine import Dialect
+
+__all__ = [
+    "CompiledQuery",
+    "bind_time",
+    "fast_record",
+    "metadata_dict",
+    "pg_time",
+    "sqlite_time",
+    "time_decoder",
+]
+
+T = TypeVar("T")
+
+_fromiso = datetime.fromisoformat
+
+
+def sqlite_time(value: str | None) -> datetime | None:
+    """UTCDateTime on SQLite: naive UTC text (``2026-11-22 03:30:52.666394``)."""
+    return None if value is None else _fromiso(value + "+00:00")
+
+
+def pg_time(value: datetime | None) -> datetime | None:
+    """UTCDateTime on PostgreSQL: ``timestamptz`` in the session's zone, made UTC."""
+    if value is None or value.tzinfo is UTC:
+        return value
+    return value.astimezone(UTC)
+
+
+def time_decoder(dialect: Dialect) -> Callable[[Any], datetime | None]:
+    return sqlite_time if dialect.name == "sqlite" else pg_time
+
+
+def bind_time(value: datetime, dialect: Dialect) -> Any:
+    """A time as a UTCDateTime column stores it (for parameters sent raw)."""
+    utc = value.astimezone(UTC)
+    if dialect.name == "sqlite":
+        # UTCDateTime + SQLite's DATETIME: naive UTC text, always with microseconds.
+        return utc.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return utc
+
+
+@lru_cache(maxsize=4096)
+def _parse_json(text: str) -> Any:
+    return json.loads(text)
+
+
+def metadata_dict(value: Any) -> dict[str, Any]:
+    """A JSON object column as a fresh dict.  Many deployments carry the same small
+    document, so SQLite's text is parsed once per distinct text, then copied."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        value = _parse_json(value)
+    return dict(value) if value else {}
+
+
+_new = object.__new__
+_setattr = object.__setattr__
+
+
+def fast_record(cls: type[T], values: dict[str, Any]) -> T:
+    """An instance of the frozen dataclass ``cls`` with exactly ``values`` as fields.
+
+    A frozen dataclass's ``__init__`` sets each field through
+    ``object.__setattr__``, which for records of 11 to 30 fields was the largest
+    part of decoding a page.  ``values`` must name every field (the equality test
+    above catches a missing one); nothing is validated, so use it only for values
+    read back from shipmate's own typed columns.
+    """
+    record: T = _new(cls)
+    _setattr(record, "__dict__", values)
+    return record
+
+
+class CompiledQuery:
+    """A SELECT compiled once per dialect, run with ``exec_driver_sql``.
+
+    Build the statement with ``bindparam``s for everything that varies; the SQL
+    text is then exactly what SQLAlchemy would send, without rebuilding the
+    statement, computing its cache key or applying result types on every call.
+    Parameters SQLAlchemy adds itself (SQLite's ``OFFSET 0`` beside a bound
+    ``LIMIT``) keep the values it gave them.
+    """
+
+    __slots__ = ("_build", "_by_dialect")
+
+    def __init__(self, build: Callable[[], Select[Any]]) -> None:
+        self._build = build
+        self._by_dialect: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+
+    def _compiled(self, dialect: Dialect) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+        found = self._by_dialect.get(dialect.name)
+        if found is None:
+            compiled = self._build().compile(dialect=dialect)
+            order = tuple(compiled.positiontup or ()) if compiled.positional else None
+            found = (compiled.string, order, dict(compiled.params))
+            self._by_dialect[dialect.name] = found
+        return found
+
+    def rows(self, conn: Connection, params: Mapping[str, Any] | None = None) -> Sequence[Any]:
+        """Every row, as the driver returned its values."""
+        sql, order, defaults = self._compiled(conn.dialect)
+        merged = {**defaults, **params} if params else defaults
+        bound: Any = tuple(merged[n] for n in order) if order is not None else merged
+        return conn.exec_driver_sql(sql, bound).all()
