@@ -27,6 +27,7 @@ from shipmate.api.middleware import BodyLimitMiddleware, CollapseSlashesMiddlewa
 from shipmate.api.settings import ServerSettings
 from shipmate.config import Settings, load_settings
 from shipmate.services.context import Context, open_context
+from shipmate.services.keys import VerifiedKeys
 from shipmate.store.migrate import HEAD, current_revision
 from shipmate.web import pages
 
@@ -68,6 +69,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.server = server
+    app.state.verified_keys = VerifiedKeys(server.key_cache_seconds)
     if ctx is not None:
         app.state.ctx = ctx
     install_error_handlers(app)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from shipmate.errors import AuthenticationError
-from shipmate.services.keys import Principal, Scope, authenticate
+from shipmate.services.keys import Principal, Scope, VerifiedKeys, authenticate
 
 __all__ = ["admin", "reader", "writer"]
 
@@ -20,22 +21,29 @@ def _token(request: Request) -> str | None:
     return value.strip()
 
 
-def _principal(request: Request, scope: Scope) -> Principal:
+async def _principal(request: Request, scope: Scope) -> Principal:
+    """``async``: a token verified moments ago (:class:`VerifiedKeys`) costs no
+    database read and no hop to the thread pool; only a new one goes there."""
     token = _token(request)
     if token is None and scope == Scope.READ and request.app.state.server.anonymous_read:
         return Principal(name=None, scope=Scope.READ)
-    principal = authenticate(request.app.state.ctx, token)
+    verified: VerifiedKeys = request.app.state.verified_keys
+    principal = verified.get(token) if token else None
+    if principal is None:
+        principal = await run_in_threadpool(authenticate, request.app.state.ctx, token)
+        if token:
+            verified.remember(token, principal)
     principal.require(scope)
     return principal
 
 
-def reader(request: Request) -> Principal:
-    return _principal(request, Scope.READ)
+async def reader(request: Request) -> Principal:
+    return await _principal(request, Scope.READ)
 
 
-def writer(request: Request) -> Principal:
-    return _principal(request, Scope.WRITE)
+async def writer(request: Request) -> Principal:
+    return await _principal(request, Scope.WRITE)
 
 
-def admin(request: Request) -> Principal:
-    return _principal(request, Scope.ADMIN)
+async def admin(request: Request) -> Principal:
+    return await _principal(request, Scope.ADMIN)

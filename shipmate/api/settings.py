@@ -16,6 +16,7 @@ _KEYS = {
     "default_product",
     "default_environment",
     "max_body_bytes",
+    "key_cache_seconds",
 }
 
 
@@ -30,6 +31,9 @@ class ServerSettings:
     default_environment: str | None = None
     #: Bodies larger than this are refused with 413 before they are parsed.
     max_body_bytes: int = 1024 * 1024
+    #: A verified API key is trusted again for this long without a database read;
+    #: a key revoked elsewhere works here for at most this long.  0: check every time.
+    key_cache_seconds: float = 5.0
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> ServerSettings:
@@ -63,4 +67,16 @@ class ServerSettings:
                     field="server.max_body_bytes",
                 )
             values["max_body_bytes"] = size
+        if "key_cache_seconds" in table:
+            seconds = table["key_cache_seconds"]
+            if (
+                isinstance(seconds, bool)
+                or not isinstance(seconds, int | float)
+                or not 0 <= seconds <= 300
+            ):
+                raise ConfigError(
+                    "server.key_cache_seconds must be a number from 0 to 300",
+                    field="server.key_cache_seconds",
+                )
+            values["key_cache_seconds"] = float(seconds)
         return cls(**values)

@@ -64,19 +64,30 @@ def _scoped_product(principal: Principal, product: str | None) -> str | None:
 
 
 class HistoryQuery:
-    def __init__(
-        self,
-        product: Annotated[str | None, Query(max_length=255)] = None,
-        environment: Annotated[str | None, Query(max_length=100)] = None,
-        status: Annotated[str | None, Query(max_length=50)] = None,
-        version: Annotated[str | None, Query(max_length=150)] = None,
-        branch: Annotated[str | None, Query(max_length=255)] = None,
-        actor: Annotated[str | None, Query(max_length=255)] = None,
-        kind: Annotated[str | None, Query(max_length=20)] = None,
-        since: Annotated[str | None, Query(max_length=64)] = None,
-        until: Annotated[str | None, Query(max_length=64)] = None,
-    ) -> None:
-        self.base = queries.HistoryFilter(
+    """The history filters of a request; see :func:`history_query`."""
+
+    def __init__(self, base: queries.HistoryFilter) -> None:
+        self.base = base
+
+    def filter(self, principal: Principal) -> queries.HistoryFilter:
+        return replace(self.base, product=_scoped_product(principal, self.base.product))
+
+
+async def history_query(
+    product: Annotated[str | None, Query(max_length=255)] = None,
+    environment: Annotated[str | None, Query(max_length=100)] = None,
+    status: Annotated[str | None, Query(max_length=50)] = None,
+    version: Annotated[str | None, Query(max_length=150)] = None,
+    branch: Annotated[str | None, Query(max_length=255)] = None,
+    actor: Annotated[str | None, Query(max_length=255)] = None,
+    kind: Annotated[str | None, Query(max_length=20)] = None,
+    since: Annotated[str | None, Query(max_length=64)] = None,
+    until: Annotated[str | None, Query(max_length=64)] = None,
+) -> HistoryQuery:
+    """The history filters from the query string.  ``async`` because it only parses:
+    a plain function dependency would cost a hop to the thread pool per request."""
+    return HistoryQuery(
+        queries.HistoryFilter(
             product=product,
             environment=environment,
             status=status,
@@ -87,9 +98,10 @@ class HistoryQuery:
             since=None if since is None else parse_time(since, field="since"),
             until=None if until is None else parse_time(until, field="until"),
         )
+    )
 
-    def filter(self, principal: Principal) -> queries.HistoryFilter:
-        return replace(self.base, product=_scoped_product(principal, self.base.product))
+
+History = Annotated[HistoryQuery, Depends(history_query)]
 
 
 @router.get("/products", summary="List products")
@@ -246,7 +258,7 @@ def post_rollback_mark(
 def get_deployments(
     request: Request,
     principal: Reader,
-    q: Annotated[HistoryQuery, Depends()],
+    q: History,
     limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE_SIZE)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
@@ -273,9 +285,7 @@ def get_current(
 
 
 @router.get("/stats", summary="Totals, success rate, latest version, per-version counts")
-def get_stats(
-    request: Request, principal: Reader, q: Annotated[HistoryQuery, Depends()]
-) -> dict[str, Any]:
+def get_stats(request: Request, principal: Reader, q: History) -> dict[str, Any]:
     return queries.stats(_ctx(request), q.filter(principal)).to_dict()
 
 
@@ -323,4 +333,5 @@ def post_key(request: Request, body: KeyBody, principal: Admin) -> dict[str, Any
 @router.delete("/keys/{name}", summary="Revoke an API key (admin)")
 def delete_key(request: Request, name: str, principal: Admin) -> JSONResponse:
     revoked = keys.revoke_key(_ctx(request), name, actor=principal.name)
+    request.app.state.verified_keys.clear()  # refused here from the next request on
     return JSONResponse(revoked.to_dict())

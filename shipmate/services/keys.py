@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -35,6 +37,7 @@ __all__ = [
     "CreatedKey",
     "Principal",
     "Scope",
+    "VerifiedKeys",
     "authenticate",
     "create_key",
     "list_keys",
@@ -237,3 +240,50 @@ def authenticate(ctx: Context, token: str | None) -> Principal:
         with ctx.write() as conn:
             conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(last_used_at=now))
     return Principal(name=row.name, scope=Scope(row.scope), products=tuple(row.products or ()))
+
+
+class VerifiedKeys:
+    """Bearer tokens this server verified recently, and whom they stand for.
+
+    Checking a key is a database read (and, once a minute, a write); a CI
+    pipeline sends the same key request after request.  A token verified in the
+    last ``seconds`` is trusted again without the read.  The price is that a key
+    revoked elsewhere (another server, the CLI) keeps working here for at most
+    ``seconds``; revoking through this server clears its memory at once.
+    ``seconds = 0`` checks every request.  Failures are never remembered.
+    Entries are keyed by the token's SHA-256, not the token.
+    """
+
+    #: Tokens remembered at most; the oldest half is forgotten beyond this.
+    LIMIT = 10_000
+
+    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._known: dict[bytes, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(token: str) -> bytes:
+        return hashlib.sha256(token.encode()).digest()
+
+    def get(self, token: str) -> Principal | None:
+        if self.seconds <= 0:
+            return None
+        found = self._known.get(self._key(token))
+        if found is None or found[0] <= self._clock():
+            return None
+        return found[1]
+
+    def remember(self, token: str, principal: Principal) -> None:
+        if self.seconds <= 0:
+            return
+        with self._lock:
+            if len(self._known) >= self.LIMIT:
+                for stale in list(self._known)[: self.LIMIT // 2]:
+                    del self._known[stale]
+            self._known[self._key(token)] = (self._clock() + self.seconds, principal)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._known.clear()

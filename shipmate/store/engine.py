@@ -8,12 +8,13 @@ pre-pinged pool.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from shipmate.errors import ConfigError
 
@@ -106,9 +107,12 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        if conn.get_execution_options().get("shipmate_write"):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            conn.exec_driver_sql("BEGIN")
+        # Straight on the driver's connection: through exec_driver_sql this one word
+        # cost a third of a warm history read.
+        begin = "BEGIN IMMEDIATE" if conn.get_execution_options().get("shipmate_write") else "BEGIN"
+        try:
+            conn.connection.dbapi_connection.execute(begin)
+        except sqlite3.Error as exc:  # e.g. "database is locked" after the busy timeout
+            raise OperationalError(begin, (), exc) from exc
 
     return engine

@@ -163,6 +163,10 @@ def _decode(rows: Sequence[Any], t: Callable[[Any], datetime | None]) -> list[De
         started_at, finished_at, duration_ms, product_id, environment_id, version_id,
         commit_time,
     ) in rows:  # fmt: skip
+        # A deployment's times often repeat (created = deployed = started, updated =
+        # finished): decode each distinct value once.
+        at = t(deployed_at)
+        updated = t(updated_at)
         out.append(fast_record(DeploymentRecord, {
             "id": id_,
             "product": product,
@@ -183,11 +187,11 @@ def _decode(rows: Sequence[Any], t: Callable[[Any], datetime | None]) -> list[De
             "ci_run_url": ci_run_url,
             "source_system": source_system,
             "metadata": metadata_dict(extra),
-            "deployed_at": t(deployed_at),
-            "created_at": t(created_at),
-            "updated_at": t(updated_at),
-            "started_at": t(started_at),
-            "finished_at": t(finished_at),
+            "deployed_at": at,
+            "created_at": at if created_at == deployed_at else t(created_at),
+            "updated_at": updated,
+            "started_at": at if started_at == deployed_at else t(started_at),
+            "finished_at": updated if finished_at == updated_at else t(finished_at),
             "duration_ms": duration_ms,
             "product_id": product_id,
             "environment_id": environment_id,

@@ -1,0 +1,90 @@
+"""Verified API keys are remembered for ``[server] key_cache_seconds``, no longer."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from shipmate.api.app import create_app
+from shipmate.api.settings import ServerSettings
+from shipmate.errors import ConfigError
+from shipmate.services.context import Context
+from shipmate.services.keys import Principal, Scope, VerifiedKeys, create_key, revoke_key
+
+
+class Ticks:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _get(client: TestClient, token: str) -> int:
+    headers = {"Authorization": f"Bearer {token}"}
+    return client.get("/api/v1/products", headers=headers).status_code
+
+
+def test_a_key_revoked_elsewhere_is_refused_once_the_memory_expires(ctx: Context) -> None:
+    token = create_key(ctx, "ci", "write", created_by="test").token
+    app = create_app(ctx.settings, ctx=ctx, server=ServerSettings(key_cache_seconds=5))
+    ticks = Ticks()
+    app.state.verified_keys = VerifiedKeys(5, clock=ticks)
+    with TestClient(app) as client:
+        assert _get(client, token) == 200
+        revoke_key(ctx, "ci", actor="someone at the CLI")  # not through this server
+        ticks.now += 4.9
+        assert _get(client, token) == 200  # still remembered: the documented window
+        ticks.now += 0.2
+        assert _get(client, token) == 401
+
+
+def test_revoking_through_the_server_takes_effect_at_once(ctx: Context) -> None:
+    admin = create_key(ctx, "admin", "admin", created_by="test").token
+    token = create_key(ctx, "ci", "write", created_by="test").token
+    app = create_app(ctx.settings, ctx=ctx, server=ServerSettings(key_cache_seconds=300))
+    with TestClient(app) as client:
+        assert _get(client, token) == 200
+        gone = client.delete("/api/v1/keys/ci", headers={"Authorization": f"Bearer {admin}"})
+        assert gone.status_code == 200
+        assert _get(client, token) == 401
+
+
+def test_zero_checks_every_request(ctx: Context) -> None:
+    token = create_key(ctx, "ci", "write", created_by="test").token
+    app = create_app(ctx.settings, ctx=ctx, server=ServerSettings(key_cache_seconds=0))
+    with TestClient(app) as client:
+        assert _get(client, token) == 200
+        revoke_key(ctx, "ci", actor="someone at the CLI")
+        assert _get(client, token) == 401
+
+
+def test_failures_are_not_remembered_and_scope_is_still_checked(ctx: Context) -> None:
+    token = create_key(ctx, "reader", "read", created_by="test").token
+    app = create_app(ctx.settings, ctx=ctx, server=ServerSettings(key_cache_seconds=60))
+    with TestClient(app) as client:
+        assert _get(client, token + "x") == 401
+        assert _get(client, token) == 200
+        post = client.post(
+            "/api/v1/deployments",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"product": "api", "environment": "dev", "version": "1.0.0", "status": "started"},
+        )
+        assert post.status_code == 403  # a remembered read key still cannot write
+
+
+def test_the_memory_is_keyed_by_digest_and_bounded() -> None:
+    verified = VerifiedKeys(60, clock=Ticks())
+    who = Principal(name="ci", scope=Scope.WRITE)
+    for i in range(VerifiedKeys.LIMIT + 10):
+        verified.remember(f"shm_x_{i}", who)
+    assert len(verified._known) <= VerifiedKeys.LIMIT
+    assert verified.get(f"shm_x_{VerifiedKeys.LIMIT + 9}") == who
+    assert all(len(k) == 32 for k in verified._known)  # SHA-256 digests, not tokens
+
+
+@pytest.mark.parametrize("bad", [-1, 301, "5", True])
+def test_the_setting_is_checked(bad: object) -> None:
+    with pytest.raises(ConfigError) as err:
+        ServerSettings.from_table({"key_cache_seconds": bad})
+    assert err.value.field == "server.key_cache_seconds"
