@@ -218,7 +218,7 @@ def current_matrix(ctx: Context, *, product: str | None = None) -> Matrix:
                 (int(i), str(n))
                 for i, n in conn.execute(
                     select(products.c.id, products.c.name).order_by(products.c.name)
-                )
+                ).all()
             ]
             rows = current_cells(conn)
     envs = sorted(((r.name, r.kind) for r in env_rows), key=lambda e: _env_order(*e))

@@ -289,4 +289,4 @@ def current_cells(conn: Connection, product_id: int | None = None) -> list[tuple
         if product_id is None
         else _CURRENT_ONE.rows(conn, {"product_id": product_id})
     )
-    return [(p, e, t(since), *rest) for p, e, since, *rest in rows]
+    return [(r[0], r[1], t(r[2]), r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows]

@@ -61,13 +61,24 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     text = normalize_url(url)
     if text.startswith("sqlite"):
         return _sqlite_engine(text)
-    return create_engine(
+    engine = create_engine(
         text,
         pool_pre_ping=True,
         pool_size=pool_size,
         max_overflow=pool_size * 2,
         connect_args={"connect_timeout": 10, "application_name": "shipmate"},
     )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Times come back in the session's zone; in UTC, psycopg hands back datetimes
+        # already in datetime.UTC and the hot reads skip a conversion per value.  (A
+        # pooler that drops session settings only costs that conversion again.)
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET TIME ZONE 'UTC'")
+        dbapi_connection.commit()
+
+    return engine
 
 
 def _sqlite_engine(url: str) -> Engine:
