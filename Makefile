@@ -28,8 +28,9 @@ check: $(STAMP)
 	$(VENV)/bin/ruff check shipmate tests bench
 	$(VENV)/bin/mypy
 
-## Every benchmark; writes docs/benchmarks.md.
+## Every benchmark; writes docs/benchmarks.md (installs postgresql, nginx, wrk if missing).
 bench: $(STAMP)
+	bash bench/install-tools.sh
 	$(PY) -m bench.run
 
 clean:

@@ -21,7 +21,9 @@ FORMAT = 1
 BACKEND_LABELS = {"sqlite": "SQLite", "postgres": "PostgreSQL", "": ""}
 
 REPRODUCE = (
-    "`make bench` (which runs `.venv/bin/python -m bench.run`) from a clone; "
+    "`make bench` from a clone (it installs PostgreSQL, nginx and wrk with apt-get when "
+    "they are missing and it runs as root: `bench/install-tools.sh`, then runs "
+    "`.venv/bin/python -m bench.run`); "
     "`--quick` for a smoke run, `--only builds,records` for some sections, "
     "`--backends sqlite` to skip PostgreSQL, `--render` to rewrite this page from "
     "`bench/results/latest.json` without measuring."
