@@ -28,7 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shipmate.api.auth import admin, reader, writer
 from shipmate.api.schemas import COMMON_ERRORS, ErrorBody, error_responses
-from shipmate.errors import InvalidInputError, PermissionDeniedError
+from shipmate.domain.fields import parse_id
+from shipmate.errors import PermissionDeniedError
 from shipmate.services import gates, queries
 from shipmate.services.context import Context
 from shipmate.services.keys import Principal, Scope
@@ -75,12 +76,6 @@ class UnlockBody(_Body):
 def _ctx(request: Request) -> Context:
     ctx: Context = request.app.state.ctx
     return ctx
-
-
-def _deployment_id(value: str) -> int:
-    if not (value.isascii() and value.isdigit()) or len(value) > 18:
-        raise InvalidInputError(f"id {value!r} is not an id", field="id")
-    return int(value)
 
 
 @router.get("/gates/rules", summary="Gate rules: shipmate.toml's, then managed ones")
@@ -183,7 +178,7 @@ def post_unlock(
     request: Request, deployment_id: str, body: UnlockBody, principal: Admin
 ) -> dict[str, Any]:
     ctx = _ctx(request)
-    current = queries.show_deployment(ctx, _deployment_id(deployment_id))
+    current = queries.show_deployment(ctx, parse_id(deployment_id, field="id"))
     principal.require_product(current.product)
     dep = gates.unlock(
         ctx,

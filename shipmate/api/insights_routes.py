@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from shipmate.api.auth import reader
 from shipmate.api.schemas import ErrorBody, error_responses
-from shipmate.domain.fields import parse_time
+from shipmate.domain.fields import parse_id, parse_time
 from shipmate.errors import InvalidInputError
 from shipmate.services import changelog as changelogs
 from shipmate.services import dora, queries
@@ -122,9 +122,7 @@ def get_deployment_changelog(
     principal: Reader,
     format: Literal["json", "markdown"] = "json",
 ) -> Response:
-    if not (deployment_id.isascii() and deployment_id.isdigit()) or len(deployment_id) > 18:
-        raise InvalidInputError(f"id {deployment_id!r} is not an id", field="id")
     ctx = _ctx(request)
-    dep = queries.show_deployment(ctx, int(deployment_id))
+    dep = queries.show_deployment(ctx, parse_id(deployment_id, field="id"))
     principal.require_product(dep.product)
     return _render(changelogs.deployment_changelog(ctx, dep.id), format)

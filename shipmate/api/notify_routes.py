@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shipmate.api.auth import admin, reader
 from shipmate.api.schemas import ErrorBody, error_responses
+from shipmate.domain.fields import parse_id
 from shipmate.domain.notifications import NotifyConfig
-from shipmate.errors import InvalidInputError
 from shipmate.services import notifications
 from shipmate.services.context import Context
 from shipmate.services.keys import Principal
@@ -80,11 +80,7 @@ def get_deliveries(
     limit: Annotated[int, Query(ge=1, le=notifications.MAX_PAGE_SIZE)] = 50,
     before_id: Annotated[str | None, Query(max_length=18)] = None,
 ) -> dict[str, Any]:
-    before = None
-    if before_id is not None:
-        if not before_id.isdigit():
-            raise InvalidInputError(f"before_id {before_id!r} is not an id", field="before_id")
-        before = int(before_id)
+    before = None if before_id is None else parse_id(before_id, field="before_id")
     items = notifications.list_deliveries(
         _ctx(request),
         status=status,

@@ -26,7 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shipmate.api.auth import admin, reader
 from shipmate.api.schemas import COMMON_ERRORS, ErrorBody, error_responses
-from shipmate.errors import ConflictError, InvalidInputError
+from shipmate.domain.fields import parse_id
+from shipmate.errors import ConflictError
 from shipmate.services import releaseruns, releases
 from shipmate.services.context import Context
 from shipmate.services.keys import Principal
@@ -98,11 +99,7 @@ def _ctx(request: Request) -> Context:
 
 
 def _id(value: str | None, field: str) -> int | None:
-    if value is None:
-        return None
-    if not (value.isascii() and value.isdigit()) or len(value) > 18:
-        raise InvalidInputError(f"{field} {value!r} is not an id", field=field)
-    return int(value)
+    return None if value is None else parse_id(value, field=field)
 
 
 @router.get("/actions", summary="A product's release actions")

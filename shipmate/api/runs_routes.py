@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 
 from shipmate.api.auth import reader
 from shipmate.api.schemas import ErrorBody, error_responses
+from shipmate.domain.fields import parse_id
 from shipmate.errors import InvalidInputError
 from shipmate.services.context import Context
 from shipmate.services.keys import Principal
@@ -37,9 +38,7 @@ def _ctx(request: Request) -> Context:
 
 
 def _id(value: str, field: str) -> int:
-    if not value.isdigit() or len(value) > 18:
-        raise InvalidInputError(f"{field} {value!r} is not a run id", field=field)
-    return int(value)
+    return parse_id(value, field=field, noun="a run id")
 
 
 @router.get("/runs", summary="Deploy and rollback runs, newest first")

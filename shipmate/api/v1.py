@@ -20,7 +20,7 @@ from shipmate.api.schemas import (
     StatusEventBody,
     error_responses,
 )
-from shipmate.domain.fields import parse_time
+from shipmate.domain.fields import parse_id, parse_time
 from shipmate.errors import InvalidInputError
 from shipmate.services import catalog, keys, queries
 from shipmate.services.builds import BuildRequest, allocate_build
@@ -41,12 +41,6 @@ IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 def _ctx(request: Request) -> Context:
     ctx: Context = request.app.state.ctx
     return ctx
-
-
-def _id(value: str, field: str = "id") -> int:
-    if not (value.isascii() and value.isdigit()) or len(value) > 18:
-        raise InvalidInputError(f"{field} {value!r} is not an id", field=field)
-    return int(value)
 
 
 def _scoped_product(principal: Principal, product: str | None) -> str | None:
@@ -176,7 +170,9 @@ def post_deployment(
             status=body.status,
             build_number=body.build_number,
             kind=body.kind,
-            reverts_id=None if body.reverts_id is None else _id(body.reverts_id, "reverts_id"),
+            reverts_id=None
+            if body.reverts_id is None
+            else parse_id(body.reverts_id, field="reverts_id"),
             commit_sha=body.commit,
             commit_time=None
             if body.commit_time is None
@@ -214,7 +210,7 @@ def post_status_event(
     idempotency_key: IdemKey = None,
 ) -> dict[str, Any]:
     ctx = _ctx(request)
-    current = queries.show_deployment(ctx, _id(deployment_id))
+    current = queries.show_deployment(ctx, parse_id(deployment_id, field="id"))
     principal.require_product(current.product)
     if body.override_gates:
         principal.require(Scope.ADMIN)  # only admins override gates
@@ -246,7 +242,7 @@ def post_rollback_mark(
     request: Request, deployment_id: str, principal: Writer, body: RollbackMarkBody | None = None
 ) -> dict[str, Any]:
     ctx = _ctx(request)
-    current = queries.show_deployment(ctx, _id(deployment_id))
+    current = queries.show_deployment(ctx, parse_id(deployment_id, field="id"))
     principal.require_product(current.product)
     dep = mark_rollback(
         ctx, str(current.id), reason=body.reason if body else None, key_name=principal.name
@@ -268,7 +264,7 @@ def get_deployments(
 
 @router.get("/deployments/{deployment_id}", summary="One deployment with its events")
 def get_deployment(request: Request, deployment_id: str, principal: Reader) -> dict[str, Any]:
-    dep = queries.show_deployment(_ctx(request), _id(deployment_id))
+    dep = queries.show_deployment(_ctx(request), parse_id(deployment_id, field="id"))
     principal.require_product(dep.product)
     return dep.to_dict(with_events=True)
 
@@ -308,7 +304,7 @@ def get_events(
         environment=environment,
         actor=actor,
         since=None if since is None else parse_time(since, field="since"),
-        before_id=None if before is None else _id(before, "before"),
+        before_id=None if before is None else parse_id(before, field="before"),
         limit=limit,
     )
     return {

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from shipmate.cli import render
 from shipmate.cli.backend import Backend, open_backend
 from shipmate.config import Settings, load_settings
-from shipmate.domain.fields import parse_metadata, parse_time
+from shipmate.domain.fields import parse_id, parse_metadata, parse_time
 from shipmate.errors import GateBlockedError, InvalidInputError, StoreError
 
 if TYPE_CHECKING:
@@ -224,9 +224,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings, backend: Backend) 
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
-    if not str(args.id).isdigit():
-        raise InvalidInputError(f"id {args.id!r} is not a deployment id (a number)", field="id")
-    dep = backend.show(int(args.id))
+    dep = backend.show(parse_id(args.id, field="id", noun="a deployment id (a number)"))
     from shipmate.cli.draining_commands import version_state_of
 
     state = version_state_of(backend, dep)

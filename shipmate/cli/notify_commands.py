@@ -15,6 +15,7 @@ from typing import Any
 
 from shipmate.cli import render
 from shipmate.config import Settings
+from shipmate.domain.fields import parse_id
 from shipmate.errors import InvalidInputError
 
 __all__ = ["cmd_deliveries", "cmd_list", "cmd_run", "cmd_test"]
@@ -74,8 +75,8 @@ def _when(value: str | None) -> str:
 
 
 def cmd_deliveries(args: argparse.Namespace, settings: Settings) -> int:
-    if args.before is not None and not str(args.before).isdigit():
-        raise InvalidInputError(f"--before {args.before!r} is not an id", field="before")
+    if args.before is not None:
+        parse_id(args.before, field="before", label="--before")
     if settings.url:
         query = {
             key: str(value)

@@ -15,6 +15,7 @@ from typing import Any
 
 from shipmate.cli import render
 from shipmate.config import Settings
+from shipmate.domain.fields import parse_id
 from shipmate.errors import InvalidInputError, ShipmateError
 
 __all__ = [
@@ -382,11 +383,7 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _id_arg(value: str | None, field: str) -> int | None:
-    if value is None:
-        return None
-    if not str(value).isdigit() or len(str(value)) > 18:
-        raise InvalidInputError(f"--{field} {value!r} is not an id", field=field)
-    return int(value)
+    return None if value is None else parse_id(value, field=field, label=f"--{field}")
 
 
 def cmd_log(args: argparse.Namespace, settings: Settings) -> int:

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from shipmate.cli import render
 from shipmate.config import Settings
+from shipmate.domain.fields import parse_id
 from shipmate.errors import InvalidInputError
 
 __all__ = [
@@ -304,9 +305,7 @@ def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_id(value: str) -> int:
-    if not str(value).isdigit():
-        raise InvalidInputError(f"run id {value!r} is not a number", field="id")
-    return int(value)
+    return parse_id(value, field="id", label="run id", noun="a number")
 
 
 def _open(settings: Settings, command: str) -> Any:

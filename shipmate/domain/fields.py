@@ -17,6 +17,7 @@ from shipmate.errors import InvalidInputError, PayloadTooLargeError
 __all__ = [
     "MAX_METADATA_BYTES",
     "format_time",
+    "parse_id",
     "parse_metadata",
     "parse_time",
     "validate_name",
@@ -25,6 +26,23 @@ __all__ = [
 
 MAX_METADATA_BYTES = 100 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/@:]*$")
+
+
+#: Ids are BIGINTs: at most 18 decimal digits always fit.
+MAX_ID_DIGITS = 18
+
+
+def parse_id(value: object, *, field: str, label: str | None = None, noun: str = "an id") -> int:
+    """An id from the text a front end received: ASCII digits only, at most 18.
+
+    ``str.isdigit`` alone is not enough: ``"²".isdigit()`` is true and ``int("²")``
+    raises.  ``label`` is how the message names the field (``--before``), ``noun``
+    what the value should have been (``a run id``).
+    """
+    text = str(value)
+    if not (text.isascii() and text.isdigit()) or len(text) > MAX_ID_DIGITS:
+        raise InvalidInputError(f"{label or field} {text[:40]!r} is not {noun}", field=field)
+    return int(text)
 
 
 def validate_name(value: object, *, field: str, max_length: int = 100) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from shipmate.domain.fields import format_time
@@ -225,13 +226,13 @@ class Matrix:
     environments: tuple[tuple[str, str], ...]  # (name, kind), in promotion order
     cells: tuple[MatrixCell, ...]
 
+    @cached_property
+    def _by_pair(self) -> dict[tuple[str, str], MatrixCell]:
+        # Built once: the dashboard asks for every cell.
+        return {(c.product, c.environment): c for c in self.cells}
+
     def cell(self, product: str, environment: str) -> MatrixCell | None:
-        index = self.__dict__.get("_index")
-        if index is None:  # built once: the dashboard asks for every cell
-            index = {(c.product, c.environment): c for c in self.cells}
-            object.__setattr__(self, "_index", index)
-        found: MatrixCell | None = index.get((product, environment))
-        return found
+        return self._by_pair.get((product, environment))
 
     def to_dict(self) -> dict[str, Any]:
         return {

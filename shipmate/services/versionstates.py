@@ -86,6 +86,8 @@ class VersionState:
     forced: bool = False
     forced_pending: int | None = None
     note: str | None = None
+    #: False for a current deployment shipmate holds no row for (listed as active).
+    recorded: bool = True
 
     @property
     def key(self) -> VersionKey:
@@ -322,12 +324,10 @@ def list_version_states(
     *,
     states: tuple[str, ...] | None = None,
     limit: int = 200,
-    include_current: bool = True,
 ) -> list[VersionState]:
     """Version states (reconciled with the current deployments, see the module doc).
 
     Ordered by environment, then active, draining, drained, retired, newest first.
-    ``include_current=False`` leaves out current deployments that have no row.
     """
     if product is not None:
         product = validate_name(product, field="product", max_length=255)
@@ -359,9 +359,9 @@ def list_version_states(
         seen.add((item.product, item.environment, item.full_version))
         found.append(item)
     for (prod, env), (version, full, finished) in current.items():
-        if include_current and (prod, env, full) not in seen:
+        if (prod, env, full) not in seen:
             at = finished or ctx.now()
-            found.append(VersionState(prod, env, version, full, "active", at, at))
+            found.append(VersionState(prod, env, version, full, "active", at, at, recorded=False))
     if states is not None:
         found = [s for s in found if s.state in states]
     found.sort(key=lambda s: (s.product, s.environment, _ORDER[s.state], -s.since.timestamp()))

@@ -17,7 +17,7 @@ from shipmate.errors import ShipmateError
 from shipmate.services import queries
 from shipmate.services.context import Context
 from shipmate.services.keys import Principal
-from shipmate.web.templating import Urls, ago
+from shipmate.web.templating import Urls, ago, short
 
 __all__ = ["ATTEMPT_WINDOW", "MatrixEntry", "latest_event", "matrix_view", "newest_attempts"]
 
@@ -72,7 +72,7 @@ class MatrixEntry:
             self.href = self.title = self.symbol = self.meta = ""
             return
         self.href = _URLS.deployment(cell.deployment_id)
-        self.title = f"{cell.full_version} · commit {(cell.commit_sha or '-')[:10]}"
+        self.title = f"{cell.full_version} · commit {short(cell.commit_sha)}"
         self.symbol = "≠" if cell.drift else "✓"
         age = ago(cell.age_seconds)
         self.meta = f"{age} ago · {cell.deployed_by}" if cell.deployed_by else f"{age} ago"

@@ -32,6 +32,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from shipmate.domain.fields import parse_id
 from shipmate.domain.lifecycle import DeploymentKind, Status
 from shipmate.domain.records import DeploymentRecord
 from shipmate.errors import AuthenticationError, InvalidInputError, ShipmateError
@@ -86,7 +87,10 @@ def version_states(ctx: Context, product: str) -> list[dict[str, Any]] | None:
     from shipmate.domain.fields import format_time
     from shipmate.services.versionstates import list_version_states
 
-    items = [
+    states = list_version_states(ctx, product)
+    if not any(s.recorded for s in states):
+        return None
+    return [
         {
             "version": s.full_version,
             "environment": s.environment,
@@ -94,11 +98,8 @@ def version_states(ctx: Context, product: str) -> list[dict[str, Any]] | None:
             "since": format_time(s.drain_started_at if s.state == "draining" else s.since),
             "pending": s.pending,
         }
-        for s in list_version_states(ctx, product)
+        for s in states
     ]
-    if not list_version_states(ctx, product, include_current=False, limit=1):
-        return None
-    return items
 
 
 def run_steps(ctx: Context, deployment: DeploymentRecord) -> list[dict[str, Any]] | None:
@@ -204,10 +205,8 @@ def product_page(request: Request, name: str) -> Response:
 @router.get("/deployments/{deployment_id}")
 def deployment_page(request: Request, deployment_id: str) -> Response:
     def build(principal: Principal) -> Page:
-        if not (deployment_id.isascii() and deployment_id.isdigit()) or len(deployment_id) > 18:
-            raise InvalidInputError(f"id {deployment_id[:40]!r} is not an id", field="id")
         ctx = context_of(request)
-        dep = queries.show_deployment(ctx, int(deployment_id))
+        dep = queries.show_deployment(ctx, parse_id(deployment_id, field="id"))
         principal.require_product(dep.product)
         log: Changelog | None = None
         log_error: ShipmateError | None = None

@@ -18,7 +18,7 @@ from shipmate import __version__
 from shipmate.domain.dora import format_duration
 from shipmate.domain.fields import format_time
 
-__all__ = ["STATUS_SYMBOLS", "Urls", "ago", "environment", "render"]
+__all__ = ["STATUS_SYMBOLS", "Urls", "ago", "environment", "render", "short"]
 
 #: A symbol and a word for every status, so colour is never the only signal.
 STATUS_SYMBOLS: dict[str, tuple[str, str]] = {
@@ -122,7 +122,8 @@ def _band_symbol(band: str | None) -> str:
     return BAND_SYMBOLS.get(band or "", "")
 
 
-def _short(sha: str | None, n: int = 10) -> str:
+def short(sha: str | None, n: int = 10) -> str:
+    """A commit for display: its first ``n`` characters, ``-`` when unknown."""
     return (sha or "-")[:n]
 
 
@@ -145,7 +146,7 @@ def _build_environment() -> jinja2.Environment:
         status_symbol=_status_symbol,
         status_label=_status_label,
         band_symbol=_band_symbol,
-        short=_short,
+        short=short,
         seconds=format_duration,
     )
     return env
