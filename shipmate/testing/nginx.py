@@ -69,7 +69,8 @@ class NginxServer:
         if found is None:
             raise FileNotFoundError("nginx is not installed (apt-get install nginx-light)")
         self.nginx_bin = found
-        self.dir = folder / "nginx"
+        # Absolute: nginx resolves relative paths in -c and its config against its prefix.
+        self.dir = folder.resolve() / "nginx"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.conf = self.dir / "nginx.conf"
         self.upstream_file = self.dir / "upstream.conf"
