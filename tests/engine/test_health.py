@@ -33,6 +33,8 @@ class Scripted(BaseHTTPRequestHandler):
     server: Any
 
     def do_GET(self) -> None:
+        # Note the path before answering: the client may check it the moment it has the reply.
+        self.server.paths.append(self.path)
         if self.server.delay:
             time.sleep(self.server.delay)
         data = self.server.body.encode()
@@ -40,7 +42,6 @@ class Scripted(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
-        self.server.paths.append(self.path)
 
     def log_message(self, format: str, *args: object) -> None:
         pass
