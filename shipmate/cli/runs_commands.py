@@ -109,14 +109,6 @@ def _report(args: argparse.Namespace, outcome: Any, ctx: Any) -> int:
         body = run.to_dict(now=ctx.now(), with_steps=True)
         body["outcome"] = outcome.end.to_dict() if outcome.end else None
         render.print_json(body)
-    elif outcome.superseded:
-        print(
-            render.colour(
-                f"note: run {run.id} was superseded while it kept its old slot warm: "
-                f"{run.error or 'a rollback took over'}",
-                "33",
-            )
-        )
     elif outcome.ok:
         end = outcome.end
         verb = "rolled back to" if run.kind == "rollback" else "deployed"

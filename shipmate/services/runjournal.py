@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -374,11 +374,13 @@ def create_run(
     owner: str,
     reverts_id: int | None = None,
     supersede: bool = False,
+    precondition: Callable[[Connection], None] | None = None,
 ) -> RunRecord:
     """Open a run owned by ``owner``, holding the product/environment lock.
 
     ``supersede`` (rollbacks) ends a run that only keeps its old slot warm instead
     of refusing.  Anything else in the way is a ConflictError naming it.
+    ``precondition(conn)`` runs in the same transaction and may refuse by raising.
     """
     key = lock_key(product, environment)
     for attempt in range(2):
@@ -390,6 +392,8 @@ def create_run(
                     query = query.with_for_update()
                 row = conn.execute(query).first()
                 holder = _row_to_run(row) if row is not None else None
+                if precondition is not None:
+                    precondition(conn)
                 if holder is not None:
                     if not (supersede and _preemptible(conn, holder)):
                         raise ConflictError(

@@ -227,10 +227,11 @@ def test_a_rollback_supersedes_a_run_keeping_its_old_slot_warm(stack: Stack) -> 
         _ok(back)
         assert "switch traffic back to slot blue, where it still runs" in back.stdout
         stack.wait_served("1.0.0")
-        assert slow.wait(timeout=max(5.0, 30 - (time.monotonic() - started))) == 0
-        assert "was superseded while it kept its old slot warm" in (
-            slow.stdout.read() if slow.stdout else ""
-        )
+        # superseded: 2.0.0 is not serving, so the deploy exits rolled_back (4), not 0
+        assert slow.wait(timeout=max(5.0, 30 - (time.monotonic() - started))) == 4
+        said = slow.stdout.read() if slow.stdout else ""
+        assert "was superseded while it kept its old slot warm" in said
+        assert "2.0.0 is not serving" in said
     finally:
         if slow.poll() is None:
             slow.kill()
