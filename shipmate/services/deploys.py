@@ -41,6 +41,7 @@ from shipmate.services.deployments import default_actor
 from shipmate.services.rundriver import CrashPoint, PartsFactory, RunDriver
 from shipmate.services.runjournal import RunRecord, create_run, get_run, new_owner
 from shipmate.services.runobserver import RunObserver
+from shipmate.services.runrecords import this_host
 from shipmate.services.runsteps import observe_live
 
 __all__ = [
@@ -326,7 +327,12 @@ def start_run(
         version=plan.version,
         full_version=plan.full_version,
         build_number=plan.build_number,
-        params={"plan": plan.to_dict(), "deploy": deploy.to_params(), "record": record},
+        params={
+            "plan": plan.to_dict(),
+            "deploy": deploy.to_params(),
+            "record": record,
+            "host": this_host(),
+        },
         actor=actor,
         owner=owner,
         reverts_id=plan.reverts_id,
