@@ -37,6 +37,7 @@ from shipmate.domain.templates import render, render_argv
 from shipmate.engine import nginxworkers
 from shipmate.engine.atomicfiles import fsync_dir, write_file_atomic
 from shipmate.engine.commands import CommandOutcome, run_command
+from shipmate.engine.killpoints import kill_point
 from shipmate.engine.release import DeployContext, Release
 from shipmate.engine.switchbase import Switch, SwitchResult, SwitchState
 from shipmate.errors import SwitchError
@@ -166,6 +167,7 @@ class NginxSwitch(Switch):
                 f"{self.upstream_file} cannot be written: {exc.strerror}",
                 field="deploy.switch.upstream_file",
             ) from None
+        kill_point("nginx.written")
         test = self._run(self.test_argv)
         if not test.ok:
             self._put_back(previous_text)
@@ -177,6 +179,7 @@ class NginxSwitch(Switch):
                 command=list(test.argv),
                 upstream_file=str(self.upstream_file),
             )
+        kill_point("nginx.tested")
         self._note_workers()
         reload = self._run(self.reload_argv)
         if not reload.ok:

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "Marked",
     "ProcStat",
     "all_pids",
     "boot_id",
+    "find_marked",
     "group_members",
     "identity_alive",
     "read_cmdline",
@@ -107,6 +109,38 @@ def read_environ(pid: int) -> dict[str, str] | None:
         if sep:
             env[name.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
     return env
+
+
+@dataclass(frozen=True)
+class Marked:
+    """A live process whose environment carries a marker, with its stat and environment."""
+
+    stat: ProcStat
+    env: dict[str, str]
+
+    @property
+    def pid(self) -> int:
+        return self.stat.pid
+
+    @property
+    def is_group_leader(self) -> bool:
+        return self.stat.pgrp == self.stat.pid
+
+
+def find_marked(name: str, value: str) -> list[Marked]:
+    """Every live process started with ``name=value`` in its environment (its children too)."""
+    found: list[Marked] = []
+    own = os.getpid()
+    for pid in all_pids():
+        if pid == own:
+            continue
+        env = read_environ(pid)
+        if env is None or env.get(name) != value:
+            continue
+        stat = read_stat(pid)
+        if stat is not None and not stat.is_zombie:
+            found.append(Marked(stat, env))
+    return found
 
 
 def read_cmdline(pid: int) -> str | None:
