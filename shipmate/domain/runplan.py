@@ -385,9 +385,9 @@ def _failed_while_warm(
     if plan.kind != "deploy" or live.switch_state is None:
         return FlowEnd(
             "failed",
-            f"{release} in slot {slot} failed while slot {old} was kept warm ({step}): "
-            f"{result.error}; slot {old} ({live.full_version or 'the old version'}) is left "
-            "running and traffic is unchanged",
+            f"{step} failed: {result.error}; slot {old} "
+            f"({live.full_version or 'the old version'}) is left running and traffic is "
+            "unchanged",
             deployment_id=dep,
             failed_step=step,
             error=result.error,
@@ -403,9 +403,8 @@ def _failed_while_warm(
     if not r.ok:
         return FlowEnd(
             "failed",
-            f"{release} in slot {slot} failed while slot {old} was kept warm ({step}): "
-            f"{result.error}; traffic could NOT be switched back ({r.error}); slot {old} is "
-            "left running",
+            f"{step} failed: {result.error}; traffic could NOT be switched back "
+            f"({r.error}); slot {old} is left running",
             deployment_id=dep,
             failed_step=step,
             error=result.error,
@@ -435,8 +434,7 @@ def _failed_while_warm(
         note = " (the previous version is unknown, so no rollback is recorded)"
     return FlowEnd(
         "failed",
-        f"{release} in slot {slot} failed while slot {old} was kept warm ({step}): "
-        f"{result.error}; traffic is back on {live.describe()}{note}",
+        f"{step} failed: {result.error}; traffic is back on {live.describe()}{note}",
         deployment_id=dep,
         rollback_deployment_id=rollback_id,
         failed_step=step,

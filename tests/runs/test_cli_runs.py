@@ -389,3 +389,35 @@ def test_rollback_asks_on_a_terminal(stack: Stack) -> None:
         os.close(master)
     assert b"\r\x1b[K" in shown  # the step list rewrites its current line
     stack.wait_served("1.0.0")
+
+
+def test_a_yes_given_after_the_current_version_changed_rolls_nothing_back(stack: Stack) -> None:
+    for version in ("1.0.0", "2.0.0"):
+        _ok(_deploy(stack, version))
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shipmate", "rollback", "--product", "api", "--env", "production"],
+        cwd=stack.project,
+        env=stack.cli_env({"TERM": "xterm"}),
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    try:
+        asked = _read_until(master, b"[y/N]")
+        assert b"Roll back api in production from 2.0.0 to 1.0.0?" in asked
+        _ok(_deploy(stack, "3.0.0"))  # while the prompt waits, 3.0.0 becomes current
+        os.write(master, b"y\n")
+        said = _read_until(master, b"nothing was rolled back")
+        assert proc.wait(timeout=60) == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    text = said.decode(errors="replace")
+    assert "changed while the rollback waited" in text
+    assert "(2.0.0) when the rollback to 1.0.0 was shown" in text and "(3.0.0, deploy by" in text
+    stack.wait_served("3.0.0")
+    assert stack.records() == [(v, "completed", "deploy") for v in ("1.0.0", "2.0.0", "3.0.0")]
+    assert [r.kind for r in list_runs(stack.ctx)] == ["deploy"] * 3
