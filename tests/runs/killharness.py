@@ -7,7 +7,8 @@ own database connection) that runs :func:`~shipmate.services.deploys.deploy` or
 ``shipmate runs resume`` do, with:
 
 * ``env``: e.g. ``SHIPMATE_TEST_KILL_AT`` (the child SIGKILLs itself at that point);
-* ``crash``: a step boundary (``after:start``) where the child SIGKILLs itself;
+* ``crash``: a step boundary (``after:start``, or ``during:start``: the step acted,
+  it is not journaled) where the child SIGKILLs itself, saying ``crash`` first;
 * ``kill``: ``{"on": "begin start", "max": 0.03}``: once the child reports that
   event, the server waits a random time in ``[0, max]`` and SIGKILLs the child
   from outside, at whatever instant that is;
@@ -15,8 +16,8 @@ own database connection) that runs :func:`~shipmate.services.deploys.deploy` or
   (at the boundary, after the last one was journaled), so one attempt moves the
   run on by a known amount.
 
-The child reports ``run``, ``begin <step>``, ``end <step>`` and ``replay <step>``
-on a pipe as they happen; the server answers with the child's exit status and
+The child reports ``run``, ``begin <step>``, ``end <step>``, ``replay <step>`` and
+``crash <step>``, each with its ``time.monotonic()``, on a pipe as they happen; the server answers with the child's exit status and
 those events, so the test knows where each kill landed.  Forking from a
 single-threaded server keeps each attempt cheap (no interpreter start-up), which
 is what lets a test afford hundreds of real kills.
@@ -32,6 +33,7 @@ import signal
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from typing import Any
 
 from shipmate.config import Settings
@@ -57,7 +59,7 @@ class PipeObserver(RunObserver):
         self.executed = 0
 
     def _say(self, text: str) -> None:
-        os.write(self.fd, (text + "\n").encode())
+        os.write(self.fd, f"{text} {time.monotonic():.6f}\n".encode())
 
     def run_started(self, run: RunRecord, *, resumed: bool) -> None:
         self._say("run")
@@ -75,6 +77,23 @@ class PipeObserver(RunObserver):
                 os.kill(os.getpid(), signal.SIGKILL)
 
 
+@dataclass(frozen=True)
+class ReportingCrash(CrashPoint):
+    """A crash point that says ``crash`` on the pipe before it kills the process."""
+
+    fd: int = -1
+
+    def check(self, moment: str, step: str) -> None:
+        if moment == self.moment and step == self.step:
+            os.write(self.fd, f"crash {step} {time.monotonic():.6f}\n".encode())
+        super().check(moment, step)
+
+
+def _crash(text: str | None, fd: int) -> CrashPoint | None:
+    parsed = CrashPoint.parse(text)
+    return None if parsed is None else ReportingCrash(parsed.moment, parsed.step, fd)
+
+
 def _child(command: dict[str, Any], fd: int) -> int:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # stdout is the server's answer channel
@@ -86,7 +105,7 @@ def _child(command: dict[str, Any], fd: int) -> int:
     )
     ctx = open_context(settings)
     observer = PipeObserver(fd, command.get("stop_after"))
-    crash = CrashPoint.parse(command.get("crash"))
+    crash = _crash(command.get("crash"), fd)
     if command["action"] == "deploy":
         outcome = deploy(
             ctx,
@@ -130,7 +149,11 @@ def _serve_one(command: dict[str, Any], rng: random.Random) -> dict[str, Any]:
         *lines, rest = buffer.split(b"\n")
         buffer = rest
         events.extend(line.decode() for line in lines)
-        if kill is not None and not killed_by_server and kill["on"] in events:
+        if (
+            kill is not None
+            and not killed_by_server
+            and any(event.rsplit(" ", 1)[0] == kill["on"] for event in events)
+        ):
             time.sleep(rng.uniform(0.0, float(kill["max"])))
             try:
                 os.kill(pid, signal.SIGKILL)

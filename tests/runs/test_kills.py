@@ -8,9 +8,11 @@ interpreter start-up):
 
 * **the start step**, many times per round: at every named point of the process
   target (``SHIPMATE_TEST_KILL_AT``: before anything, after the intent, after the
-  spawn and before ``pid.json``, after ``pid.json``, after adopting an orphan, in
-  the clean-up of an earlier start), and at random instants from outside while
-  it spawns;
+  spawn and before ``pid.json``, after adopting an orphan, in the clean-up of an
+  earlier start), and at random instants from outside while it spawns, adopts or
+  finds its app running; an attempt whose kill does not come kills itself at the
+  end of the step, after it acted and before it is journaled (``during:start``), so
+  the step runs again in the next attempt;
 * **the rest of the run**, every step several times, in the first rounds (until
   enough kills landed there): at random instants from outside, in the middle of
   a step (``during:<step>``: it acted, it is not journaled), between nginx's file
@@ -26,7 +28,6 @@ name, no run is stuck, and every deployment was recorded completed exactly once.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import subprocess
@@ -66,15 +67,21 @@ START_KILLS_WANTED = 100
 REST_KILLS_WANTED = 50
 MAX_ROUNDS = 8
 START_ATTEMPTS_PER_ROUND = 26
-#: What kills the start step, by what the slot holds when it begins: cycled, and the
-#: point that moves the slot on (a spawn, an adoption) comes after the others.
-START_SPECS = {
-    "empty": ["process.start", "process.stopped", "process.intent", "random"],
-    "orphan": ["process.start", "random"],
-    "recorded": ["process.start", "random", "process.recorded"],
-}
-MOVE_ON = {"empty": (12, "process.spawned"), "orphan": (19, "process.adopted")}
-RANDOM_IN_START = {"empty": 0.03, "orphan": 0.005, "recorded": 0.002}
+
+
+#: What kills the start step, by what the slot holds when it begins and how many
+#: attempts met that state in this round: named points first, then random instants
+#: over the time the step takes in that state, then the point that moves the slot on.
+def _start_choice(state: str, seen: int) -> str:
+    if state == "empty":
+        if seen < 9:
+            return ("process.start", "process.stopped", "process.intent")[seen % 3]
+        return "random" if seen < 13 else "process.spawned"
+    if state == "orphan":
+        return ("process.start", "random")[seen % 2] if seen < 4 else "process.adopted"
+    return ("process.start", "random")[seen % 2]
+
+
 #: What kills each other step, in order; then the step runs to its end (and the
 #: attempt dies at the boundary after it).
 REST_SPECS: dict[str, list[dict[str, Any]]] = {
@@ -163,10 +170,20 @@ def _spec(spec: dict[str, Any], step: str) -> dict[str, Any]:
     return {"kill": {"on": f"begin {step}", "max": spec["random"]}}
 
 
+def _at(events: list[str], what: str) -> float | None:
+    """When the last event ``what`` (e.g. ``begin start``) happened, in monotonic seconds."""
+    for event in reversed(events):
+        head, _, when = event.rpartition(" ")
+        if head == what:
+            return float(when)
+    return None
+
+
 def _landed(events: list[str]) -> str:
     """Where the attempt was when it died: during a step, after one, or before any."""
     for event in reversed(events):
-        verb, _, name = event.partition(" ")
+        verb, _, rest = event.partition(" ")
+        name = rest.rpartition(" ")[0]
         if verb == "begin":
             return f"during {name}"
         if verb == "end":
@@ -240,47 +257,46 @@ def _check_one_truth(stack: Stack, version: str, run_id: int) -> None:
 def test_kills_anywhere_in_a_deploy_leave_one_truth_after_runs_resume(stack: Stack) -> None:
     harness = Harness(stack, seed=20261122)
     tally: Counter[str] = Counter()
-    start_kills = rest_kills = 0
+    start_kills = rest_kills = round_no = 0
+    #: Seconds the start step takes, per slot state (measured as the round goes).
+    took = {"empty": 0.03, "orphan": 0.02, "recorded": 0.003}
     try:
         first = harness.attempt(action="deploy", version="1.0.0")
         assert first["status"] == 0, first
         versions = ["1.0.0"]
-        round_no = 0
         while start_kills < START_KILLS_WANTED or rest_kills < REST_KILLS_WANTED:
             round_no += 1
             assert round_no <= MAX_ROUNDS, (start_kills, rest_kills)
             version = f"1.{round_no}.0"
             versions.append(version)
             run_id: int | None = None
-            cycles = {state: itertools.cycle(specs) for state, specs in START_SPECS.items()}
+            seen: Counter[str] = Counter()
             idle = "green" if round_no % 2 else "blue"
-            for attempt_no in range(START_ATTEMPTS_PER_ROUND):
+            for _ in range(START_ATTEMPTS_PER_ROUND):
                 state = _slot_state(stack, idle)
-                after, move_on = MOVE_ON.get(state, (START_ATTEMPTS_PER_ROUND, ""))
-                choice = move_on if attempt_no >= after else next(cycles[state])
-                spec = (
-                    {"random": RANDOM_IN_START[state]} if choice == "random" else {"point": choice}
-                )
-                command = _spec(spec, "start")
+                choice = _start_choice(state, seen[state])
+                seen[state] += 1
+                spec = {"random": took[state]} if choice == "random" else {"point": choice}
+                # If the kill asked for does not come (a point this start does not pass,
+                # a random instant after the start's work), the attempt kills itself at
+                # the end of the start step, before it is journaled: still in it.
+                command = {"crash": "during:start", **_spec(spec, "start")}
                 if run_id is None:  # record_started, inspect, check_artifact, then start
-                    answer = harness.attempt(
-                        action="deploy", version=version, stop_after=4, **command
-                    )
+                    answer = harness.attempt(action="deploy", version=version, **command)
                     [run] = list_runs(stack.ctx, limit=1)
                     run_id = run.id
                 else:
-                    answer = harness.attempt(
-                        action="resume", run_id=run_id, stop_after=1, **command
-                    )
+                    answer = harness.attempt(action="resume", run_id=run_id, **command)
                 assert answer["status"] == -9, answer
                 where = _landed(answer["events"])
-                tally[f"{where}: {choice} (slot {state})"] += 1
-                if where == "during start":
-                    start_kills += 1
-                else:
-                    rest_kills += 1
-                if _next_step(stack, run_id) != "start":
-                    break
+                assert where == "during start", answer
+                crashed = _at(answer["events"], "crash start")
+                if crashed is not None:  # how long the start step takes in this state
+                    took[state] = max(0.002, crashed - (_at(answer["events"], "begin start") or 0))
+                how = "its end (not journaled)" if crashed is not None else choice
+                tally[f"{where}: {how} (slot {state} -> {_slot_state(stack, idle)})"] += 1
+                start_kills += 1
+                assert _next_step(stack, run_id) == "start"
             assert run_id is not None
             pending = {step: list(specs) for step, specs in REST_SPECS.items()}
             while rest_kills < REST_KILLS_WANTED and (step := _next_step(stack, run_id)):
@@ -299,5 +315,8 @@ def test_kills_anywhere_in_a_deploy_leave_one_truth_after_runs_resume(stack: Sta
     finally:
         harness.close()
         summary = "\n".join(f"{n:4d}  {what}" for what, n in sorted(tally.items()))
-        print(f"\nkills in the start step: {start_kills}, elsewhere: {rest_kills}\n{summary}")
+        print(
+            f"\nkills in the start step: {start_kills}, elsewhere: {rest_kills}, "
+            f"rounds: {round_no}\n{summary}"
+        )
     assert stack.records() == [(v, "completed", "deploy") for v in versions]
