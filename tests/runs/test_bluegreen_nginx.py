@@ -91,8 +91,8 @@ def test_v4_failing_after_the_switch_is_switched_back_automatically(stack: Stack
     assert not outcome.ok
     assert outcome.end is not None and outcome.end.switched_back
     # v4 answered /version until nginx stopped sending to it; it was stopped only once
-    # nginx's previous workers had exited, so no request failed (keep-alive connections
-    # that an old worker closed between two requests are nginx's own reload race).
+    # nginx's previous workers had exited, so no answer was a 502 (connections an old
+    # worker closed before answering are nginx's own reload race: load.closed).
     assert load.failures == [], (load.failures[:5], len(load.failures), load.total, load.closed)
     assert load.ok["fresh"] > 20 and load.ok["keepalive"] > 20
     assert "4.0.0" in load.versions and load.versions[-1] == "2.0.0"
