@@ -264,7 +264,8 @@ def bench_rollback(run: BenchRun) -> list[Result]:
             rig.settle("2.0.0")
             warm.append(rig.timed_rollback(rig.cold_config, "1.0.0"))
             out, _ = background.communicate(timeout=60)
-            superseded_ok &= background.returncode == 0 and "superseded" in out
+            # superseded: its version no longer serves, so the deploy exits 4 (rolled_back)
+            superseded_ok &= background.returncode == 4 and "superseded" in out
             run.log(
                 f"warm round {n + 1}: {warm[-1]:.0f} ms (baseline {base[-1]:.0f} ms, run {live['id']})"
             )

@@ -16,7 +16,8 @@
     ├── DeployError                    deploy_failed   1         500
     │   ├── ArtifactMissingError       artifact_missing 1        409
     │   ├── HealthCheckError           health_check_failed 1     502
-    │   └── SwitchError                switch_failed   1         502
+    │   ├── SwitchError                switch_failed   1         502
+    │   └── RolledBackError            rolled_back     4         409
     ├── RemoteError                    remote_error    1         502
     └── StoreError                     store_error     1         503
 
@@ -45,6 +46,7 @@ __all__ = [
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "RemoteError",
+    "RolledBackError",
     "ShipmateError",
     "StoreError",
     "SwitchError",
@@ -179,6 +181,20 @@ class SwitchError(DeployError):
 
     code = "switch_failed"
     http_status = 502
+
+
+class RolledBackError(DeployError):
+    """A deploy ended rolled back: the version it deployed is not serving.
+
+    Traffic went back to the previous version automatically (its check after the
+    switch, or while the old slot was kept warm, failed), or a rollback superseded
+    the run.  ``details`` carries ``cause`` (the failing check's code) when there
+    is one.
+    """
+
+    code = "rolled_back"
+    exit_code = 4
+    http_status = 409
 
 
 class RemoteError(ShipmateError):

@@ -50,7 +50,7 @@ def create_app(
         app.state.notification_worker = None
         try:
             app.state.notification_worker = start_notification_worker(app.state.ctx)
-            runs_routes.start_run_recovery(app)  # resume runs a dead process left behind
+            runs_routes.start_run_recovery(app)  # mark runs a dead process left (never resumes)
             draining_routes.start_drain_watcher(app)  # retire versions once they drained
             yield
         finally:

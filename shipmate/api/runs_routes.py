@@ -4,9 +4,11 @@
   ``status`` incl. ``interrupted``, ``limit``, ``before`` for the next page).
 * ``GET /api/v1/runs/{id}``: one run with its steps, their output and results.
 
-Runs are started by ``shipmate deploy`` / ``shipmate rollback`` on the host that
-runs the apps; the server lists them and, at start-up and every 15 s, resumes the
-ones a dead process left behind (:func:`start_run_recovery`).
+Runs are started and resumed by ``shipmate deploy`` / ``rollback`` / ``runs resume``
+on the host that runs the apps.  The server never resumes a run (it would run the
+run's deploy steps and release actions on its own host): at start-up and every
+15 s it only marks running runs whose process is gone as needing attention
+(:func:`start_run_recovery`; the run's ``attention`` field).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from shipmate.domain.fields import parse_id
 from shipmate.errors import InvalidInputError
 from shipmate.services.context import Context
 from shipmate.services.keys import Principal
-from shipmate.services.runs import RunRecovery, get_run, list_runs
+from shipmate.services.runattention import RunWatch
+from shipmate.services.runs import get_run, list_runs
 
 __all__ = ["router", "start_run_recovery", "stop_run_recovery"]
 
@@ -84,8 +87,11 @@ def get_one_run(request: Request, run_id: str, principal: Reader) -> dict[str, A
 
 
 def start_run_recovery(app: FastAPI) -> None:
-    """Start the thread that resumes interrupted runs (called from the app's lifespan)."""
-    app.state.run_recovery = RunRecovery(app.state.ctx).start()
+    """Start the thread that marks interrupted runs (called from the app's lifespan).
+
+    It never resumes a run: see :mod:`shipmate.services.runattention`.
+    """
+    app.state.run_recovery = RunWatch(app.state.ctx).start()
 
 
 def stop_run_recovery(app: FastAPI) -> None:

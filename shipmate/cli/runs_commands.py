@@ -109,14 +109,6 @@ def _report(args: argparse.Namespace, outcome: Any, ctx: Any) -> int:
         body = run.to_dict(now=ctx.now(), with_steps=True)
         body["outcome"] = outcome.end.to_dict() if outcome.end else None
         render.print_json(body)
-    elif outcome.superseded:
-        print(
-            render.colour(
-                f"note: run {run.id} was superseded while it kept its old slot warm: "
-                f"{run.error or 'a rollback took over'}",
-                "33",
-            )
-        )
     elif outcome.ok:
         end = outcome.end
         verb = "rolled back to" if run.kind == "rollback" else "deployed"
@@ -387,6 +379,10 @@ def render_run(run: Any, now: Any) -> str:
         lines.append(f"  driven:      {run.attempts} times (resumed)")
     if run.error:
         lines.append(f"  error:       {run.error}")
+    if run.host:
+        lines.append(f"  host:        {run.host}")
+    if run.attention and state == "interrupted":
+        lines.append(f"  attention:   {run.attention} (noticed {render.when(run.attention_at)})")
     if state == "interrupted":
         lines.append(f"  resume with: shipmate runs resume {run.id}")
     lines.append("Steps:")
@@ -429,6 +425,7 @@ def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_runs_resume(args: argparse.Namespace, settings: Settings) -> int:
     from shipmate.cli.runprogress import make_progress
+    from shipmate.services.runrecords import this_host
     from shipmate.services.runs import orphaned_runs, resume_run
 
     ctx = _open(settings, "runs resume")
@@ -436,7 +433,14 @@ def cmd_runs_resume(args: argparse.Namespace, settings: Settings) -> int:
         if args.id is not None:
             ids = [_run_id(args.id)]
         else:
-            ids = [r.id for r in orphaned_runs(ctx)]
+            here = this_host()
+            found = orphaned_runs(ctx)
+            for other in (r for r in found if r.host not in (None, here)):
+                print(
+                    f"run {other.id} belongs to host {other.host}: resume it there",
+                    file=sys.stderr,
+                )
+            ids = [r.id for r in found if r.host in (None, here)]
             if not ids:
                 if args.json:
                     render.print_json({"items": []})

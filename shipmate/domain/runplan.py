@@ -20,9 +20,10 @@ The happy path of a deploy::
     switch             move traffic to it (atomic)
     post_switch_health health check it again through the switch
     record_completed   the deployment is `completed`
-    keep_warm          the old slot keeps running for ``keep_warm`` seconds
+    keep_warm          the old slot keeps running for ``keep_warm`` seconds while
+                       the serving slot is watched (a bake time)
     <before_retire>    extension point: drain checks (wait for in-flight work)
-    retire             stop the old slot
+    retire             check the serving slot once more, then stop the old slot
 
 Rules:
 
@@ -41,6 +42,12 @@ Rules:
   deploy, records the automatic rollback as its own deployment of kind
   ``rollback`` naming the failed one.  A rollback run that fails after its switch
   switches back too, and records the rollback ``failed``.
+* The serving slot failing while the old slot is still warm (the ``keep_warm``
+  watch fails, or ``retire`` finds it unhealthy just before stopping anything) is
+  the same for a deploy: traffic goes back to the old slot, the new slot is stopped
+  (the restore waits until the switch no longer sends to it) and the automatic
+  rollback is recorded, which marks the completed deployment ``rolled_back``.  A
+  rollback run in that case leaves the old slot running and traffic alone.
 * A rollback whose target still runs, warm, in a slot other than the live one is a
   switch back and nothing else: no artifact check, no start, no health check
   before the switch.
@@ -53,9 +60,31 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Sequence
+
+from shipmate.domain.runmodel import (
+    CHECK_ARTIFACT,
+    HEALTH,
+    INSPECT,
+    KEEP_WARM,
+    POST_SWITCH_HEALTH,
+    RECORD_COMPLETED,
+    RECORD_FAILED,
+    RECORD_ROLLBACK,
+    RECORD_STARTED,
+    RESTORE,
+    RETIRE,
+    START,
+    STOP_NEW,
+    SWITCH,
+    Flow,
+    FlowEnd,
+    LiveState,
+    RunPlan,
+    Step,
+    StepResult,
+)
+from shipmate.domain.runmodel import clip as _clip
 
 __all__ = [
     "CHECK_ARTIFACT",
@@ -83,248 +112,6 @@ __all__ = [
     "describe_failure_handling",
     "preview",
 ]
-
-RECORD_STARTED = "record_started"
-INSPECT = "inspect"
-CHECK_ARTIFACT = "check_artifact"
-START = "start"
-HEALTH = "health"
-SWITCH = "switch"
-POST_SWITCH_HEALTH = "post_switch_health"
-RECORD_COMPLETED = "record_completed"
-KEEP_WARM = "keep_warm"
-RETIRE = "retire"
-RESTORE = "restore"
-STOP_NEW = "stop_new"
-RECORD_FAILED = "record_failed"
-RECORD_ROLLBACK = "record_rollback"
-
-#: Longest error/output text a step passes on to a deployment record.
-MAX_RECORDED_OUTPUT = 4000
-
-RunKind = Literal["deploy", "rollback"]
-
-
-def _clip(text: str | None, limit: int = MAX_RECORDED_OUTPUT) -> str:
-    if not text:
-        return ""
-    return text if len(text) <= limit else "…" + text[-(limit - 1) :]
-
-
-@dataclass(frozen=True)
-class Step:
-    """One thing to do.  ``args`` are JSON values; ``compensating`` marks failure handling."""
-
-    name: str
-    title: str
-    args: Mapping[str, Any] = field(default_factory=dict)
-    compensating: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "title": self.title,
-            "args": dict(self.args),
-            "compensating": self.compensating,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Step:
-        return cls(
-            name=str(data["name"]),
-            title=str(data.get("title", data["name"])),
-            args=dict(data.get("args") or {}),
-            compensating=bool(data.get("compensating", False)),
-        )
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """What a step did: ``data`` feeds later steps; ``output`` is its log for people."""
-
-    ok: bool
-    data: Mapping[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    error_code: str | None = None
-    output: str = ""
-
-    @classmethod
-    def success(cls, data: Mapping[str, Any] | None = None, output: str = "") -> StepResult:
-        return cls(True, dict(data or {}), output=output)
-
-    @classmethod
-    def failure(
-        cls,
-        error: str,
-        *,
-        code: str = "deploy_failed",
-        output: str = "",
-        data: Mapping[str, Any] | None = None,
-    ) -> StepResult:
-        return cls(False, dict(data or {}), error=error, error_code=code, output=output)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The journaled form (the output is journaled beside it, not inside)."""
-        return {
-            "ok": self.ok,
-            "data": dict(self.data),
-            "error": self.error,
-            "error_code": self.error_code,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], output: str = "") -> StepResult:
-        return cls(
-            ok=bool(data.get("ok")),
-            data=dict(data.get("data") or {}),
-            error=data.get("error"),
-            error_code=data.get("error_code"),
-            output=output,
-        )
-
-
-@dataclass(frozen=True)
-class LiveState:
-    """What ``inspect`` found: where traffic goes and what runs in each slot."""
-
-    #: The slot taking traffic, when the switch holds a state shipmate wrote.
-    slot: str | None = None
-    version: str | None = None
-    full_version: str | None = None
-    #: The switch's state as the switch reported it (restore puts it back); None
-    #: when the switch was never set.
-    switch_state: Mapping[str, Any] | None = None
-    #: slot -> full version running there (None: nothing runs, or unknown).
-    running: Mapping[str, str | None] = field(default_factory=dict)
-    #: The current deployment in shipmate's records, if any.
-    deployment_id: int | None = None
-
-    def describe(self) -> str:
-        if self.slot is not None:
-            return f"{self.full_version or self.version} in {self.slot}"
-        if self.switch_state is not None:
-            return "the configuration the switch held before"
-        return "nothing (the switch was never set)"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "slot": self.slot,
-            "version": self.version,
-            "full_version": self.full_version,
-            "switch_state": None if self.switch_state is None else dict(self.switch_state),
-            "running": dict(self.running),
-            "deployment_id": self.deployment_id,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LiveState:
-        dep = data.get("deployment_id")
-        state = data.get("switch_state")
-        return cls(
-            slot=data.get("slot"),
-            version=data.get("version"),
-            full_version=data.get("full_version"),
-            switch_state=dict(state) if isinstance(state, Mapping) else None,
-            running={str(k): v for k, v in dict(data.get("running") or {}).items()},
-            deployment_id=int(dep) if dep is not None else None,
-        )
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """The flow's input: everything it decides from, all of it journaled with the run."""
-
-    kind: RunKind
-    product: str
-    environment: str
-    version: str
-    full_version: str
-    slots: tuple[str, ...]
-    build_number: int | None = None
-    keep_warm: float = 30.0
-    post_switch_check: bool = True
-    #: The deployment a rollback reverts (the current one).
-    reverts_id: int | None = None
-    #: Extension points: steps other features put before the app starts (interim
-    #: versions' actions) and before the old slot retires (drain checks).
-    before_start: tuple[Step, ...] = ()
-    before_retire: tuple[Step, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "product": self.product,
-            "environment": self.environment,
-            "version": self.version,
-            "full_version": self.full_version,
-            "build_number": self.build_number,
-            "slots": list(self.slots),
-            "keep_warm": self.keep_warm,
-            "post_switch_check": self.post_switch_check,
-            "reverts_id": self.reverts_id,
-            "before_start": [s.to_dict() for s in self.before_start],
-            "before_retire": [s.to_dict() for s in self.before_retire],
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RunPlan:
-        kind = data["kind"]
-        if kind not in ("deploy", "rollback"):
-            raise ValueError(f"unknown run kind {kind!r}")
-        build = data.get("build_number")
-        reverts = data.get("reverts_id")
-        return cls(
-            kind=kind,
-            product=str(data["product"]),
-            environment=str(data["environment"]),
-            version=str(data["version"]),
-            full_version=str(data["full_version"]),
-            build_number=int(build) if build is not None else None,
-            slots=tuple(str(s) for s in data["slots"]),
-            keep_warm=float(data.get("keep_warm", 30.0)),
-            post_switch_check=bool(data.get("post_switch_check", True)),
-            reverts_id=int(reverts) if reverts is not None else None,
-            before_start=tuple(Step.from_dict(s) for s in data.get("before_start") or ()),
-            before_retire=tuple(Step.from_dict(s) for s in data.get("before_retire") or ()),
-        )
-
-
-@dataclass(frozen=True)
-class FlowEnd:
-    """How a run ended."""
-
-    #: ``completed_draining``: completed, but the old slot was left running because
-    #: its in-flight work had not drained by the deadline (a hook said ``draining``).
-    status: Literal["completed", "completed_draining", "failed"]
-    message: str
-    deployment_id: int | None = None
-    #: The automatic rollback's deployment, when a deploy failed after its switch.
-    rollback_deployment_id: int | None = None
-    failed_step: str | None = None
-    error: str | None = None
-    error_code: str | None = None
-    #: Traffic was moved back to where it was before the run.
-    switched_back: bool = False
-    #: The old slot was stopped.
-    retired: bool = False
-    slot: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "message": self.message,
-            "deployment_id": self.deployment_id,
-            "rollback_deployment_id": self.rollback_deployment_id,
-            "failed_step": self.failed_step,
-            "error": self.error,
-            "error_code": self.error_code,
-            "switched_back": self.switched_back,
-            "retired": self.retired,
-            "slot": self.slot,
-        }
-
-
-Flow = Generator[Step, StepResult, FlowEnd]
 
 
 def choose_slot(plan: RunPlan, live: LiveState) -> tuple[str, bool] | str:
@@ -428,11 +215,13 @@ def blue_green_flow(plan: RunPlan) -> Flow:
         return FlowEnd("completed", f"{release} serves traffic in slot {slot}", dep, slot=slot)
     old_version = live.running.get(old) or live.full_version or "the old version"
     if live.running.get(old) and plan.keep_warm > 0:
-        yield Step(
+        r = yield Step(
             KEEP_WARM,
-            f"keep slot {old} ({old_version}) warm for {plan.keep_warm:g}s",
-            {"slot": old, "seconds": plan.keep_warm},
+            f"keep slot {old} ({old_version}) warm for {plan.keep_warm:g}s, watching slot {slot}",
+            {"slot": old, "seconds": plan.keep_warm, "serving": slot},
         )
+        if not r.ok:
+            return (yield from _failed_while_warm(plan, dep, KEEP_WARM, r, slot, old, live))
     retire = True
     draining = False
     for hook in plan.before_retire:
@@ -459,7 +248,9 @@ def blue_green_flow(plan: RunPlan) -> Flow:
             dep,
             slot=slot,
         )
-    r = yield Step(RETIRE, f"retire slot {old} ({old_version})", {"slot": old})
+    r = yield Step(RETIRE, f"retire slot {old} ({old_version})", {"slot": old, "serving": slot})
+    if not r.ok and r.data.get("serving_unhealthy"):
+        return (yield from _failed_while_warm(plan, dep, RETIRE, r, slot, old, live))
     if not r.ok:
         return FlowEnd(
             "failed",
@@ -574,6 +365,86 @@ def _failed_after_switch(
     )
 
 
+def _failed_while_warm(
+    plan: RunPlan,
+    dep: int,
+    step: str,
+    result: StepResult,
+    slot: str,
+    old: str,
+    live: LiveState,
+) -> Flow:
+    """The serving slot failed while the old one was still warm (its watch, or retire's check).
+
+    A deploy switches back to the old slot and records the automatic rollback (the
+    completed deployment becomes ``rolled_back``), like a failed post-switch check.
+    A rollback run leaves traffic where it is and the old slot running: switching
+    back would bring back the version it was rolling away from.
+    """
+    release = plan.full_version
+    if plan.kind != "deploy" or live.switch_state is None:
+        return FlowEnd(
+            "failed",
+            f"{step} failed: {result.error}; slot {old} "
+            f"({live.full_version or 'the old version'}) is left running and traffic is "
+            "unchanged",
+            deployment_id=dep,
+            failed_step=step,
+            error=result.error,
+            error_code=result.error_code,
+            slot=slot,
+        )
+    r = yield Step(
+        RESTORE,
+        f"switch traffic back to {live.describe()}",
+        {"previous": dict(live.switch_state)},
+        compensating=True,
+    )
+    if not r.ok:
+        return FlowEnd(
+            "failed",
+            f"{step} failed: {result.error}; traffic could NOT be switched back "
+            f"({r.error}); slot {old} is left running",
+            deployment_id=dep,
+            failed_step=step,
+            error=result.error,
+            error_code=result.error_code,
+            slot=slot,
+        )
+    yield Step(STOP_NEW, f"stop slot {slot} ({release})", {"slot": slot}, compensating=True)
+    rollback_id: int | None = None
+    note = ""
+    if live.full_version is not None:
+        r = yield Step(
+            RECORD_ROLLBACK,
+            f"record the automatic rollback to {live.full_version}",
+            {
+                "version": live.full_version,
+                "reverts_id": dep,
+                "reason": f"deployment {dep} ({release}) failed while slot {old} was kept "
+                f"warm: {_clip(result.error, 500)}",
+            },
+            compensating=True,
+        )
+        if r.ok and r.data.get("deployment_id") is not None:
+            rollback_id = int(r.data["deployment_id"])
+        elif not r.ok:
+            note = f" (recording the automatic rollback failed: {r.error})"
+    else:
+        note = " (the previous version is unknown, so no rollback is recorded)"
+    return FlowEnd(
+        "failed",
+        f"{step} failed: {result.error}; traffic is back on {live.describe()}{note}",
+        deployment_id=dep,
+        rollback_deployment_id=rollback_id,
+        failed_step=step,
+        error=result.error,
+        error_code=result.error_code,
+        switched_back=True,
+        slot=slot,
+    )
+
+
 def preview(plan: RunPlan, live: LiveState) -> list[Step]:
     """The steps the run takes when every step succeeds (``--dry-run``)."""
     flow = blue_green_flow(plan)
@@ -617,5 +488,17 @@ def describe_failure_handling(plan: RunPlan, live: LiveState) -> Sequence[str]:
             lines.append(
                 "the check after the switch fails: there is nothing to switch back to; "
                 f"record the {plan.kind} failed and leave slot {slot} serving"
+            )
+    if live.slot is not None and live.slot != slot and live.running.get(live.slot):
+        if plan.kind == "deploy" and live.switch_state is not None:
+            lines.append(
+                f"it fails while slot {live.slot} is kept warm, or just before that slot is "
+                f"retired: switch back to {live.describe()}, stop slot {slot}, record the "
+                "automatic rollback (the deployment becomes rolled_back)"
+            )
+        else:
+            lines.append(
+                f"it fails while slot {live.slot} is kept warm, or just before that slot is "
+                f"retired: leave slot {live.slot} running and traffic where it is"
             )
     return lines

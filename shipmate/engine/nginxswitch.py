@@ -14,6 +14,12 @@ Steps of ``switch_to``:
 If the test or the reload fails, the previous file is put back (atomically, or
 removed if there was none) and SwitchError carries nginx's own message; nginx keeps
 serving the previous upstream because it never loaded the new one.
+
+Before reloading, the switch notes the master's current workers
+(:mod:`shipmate.engine.nginxworkers`); :meth:`NginxSwitch.wait_settled` waits until
+they, and any worker nginx marks "shutting down", have exited: from then on no
+request goes to the slot traffic left.  When the master cannot be found (its pid
+file is elsewhere or not readable) it waits :data:`FALLBACK_SETTLE_SECONDS` instead.
 """
 
 from __future__ import annotations
@@ -22,17 +28,25 @@ import contextlib
 import json
 import os
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from shipmate.domain.deployconfig import NginxSwitchConfig
 from shipmate.domain.templates import render, render_argv
+from shipmate.engine import nginxworkers
 from shipmate.engine.atomicfiles import fsync_dir, write_file_atomic
 from shipmate.engine.commands import CommandOutcome, run_command
+from shipmate.engine.killpoints import kill_point
 from shipmate.engine.release import DeployContext, Release
 from shipmate.engine.switchbase import Switch, SwitchResult, SwitchState
 from shipmate.errors import SwitchError
 
-__all__ = ["NginxSwitch", "nginx_message"]
+__all__ = ["FALLBACK_SETTLE_SECONDS", "NginxSwitch", "nginx_message"]
+
+#: How long to wait for nginx's previous workers when its master cannot be found.
+FALLBACK_SETTLE_SECONDS = 2.0
+_SETTLE_POLL = 0.05
 
 MARKER = "# shipmate: "
 # "2026/11/22 03:20:23 [emerg] 21273#21273: unknown directive ..." -> level and text
@@ -69,6 +83,9 @@ class NginxSwitch(Switch):
         }
         self.test_argv = render_argv(config.test_command, tools)
         self.reload_argv = render_argv(config.reload_command, tools)
+        self._pid_file: Path | None = None
+        #: Workers of the configuration before our last reload, per master.
+        self._previous: tuple[int, frozenset[tuple[int, int]]] | None = None
 
     def render_upstream(self, release: Release, slot: str) -> tuple[SwitchState, str]:
         """The state and the file text that send traffic to ``release`` in ``slot``."""
@@ -150,6 +167,7 @@ class NginxSwitch(Switch):
                 f"{self.upstream_file} cannot be written: {exc.strerror}",
                 field="deploy.switch.upstream_file",
             ) from None
+        kill_point("nginx.written")
         test = self._run(self.test_argv)
         if not test.ok:
             self._put_back(previous_text)
@@ -161,8 +179,11 @@ class NginxSwitch(Switch):
                 command=list(test.argv),
                 upstream_file=str(self.upstream_file),
             )
+        kill_point("nginx.tested")
+        self._note_workers()
         reload = self._run(self.reload_argv)
         if not reload.ok:
+            self._previous = None
             self._put_back(previous_text)
             raise SwitchError(
                 f"nginx could not be reloaded for {what}; the previous file is back in place: "
@@ -173,6 +194,51 @@ class NginxSwitch(Switch):
                 upstream_file=str(self.upstream_file),
             )
         return test.output
+
+    # -- settling ------------------------------------------------------------------------
+
+    def master_pid(self) -> int | None:
+        """The running nginx master's pid, if its pid file can be found and read."""
+        if self._pid_file is None:
+            self._pid_file = nginxworkers.pid_file_of(self.config.nginx_bin, self.config.nginx_conf)
+        return nginxworkers.find_master(self._pid_file)
+
+    def _note_workers(self) -> None:
+        master = self.master_pid()
+        if master is not None:
+            before = frozenset(w.identity for w in nginxworkers.workers(master))
+            self._previous = (master, before)
+
+    def wait_settled(
+        self, *, timeout: float = 30.0, sleep: Callable[[float], None] = time.sleep
+    ) -> str:
+        master = self.master_pid()
+        if master is None:
+            sleep(FALLBACK_SETTLE_SECONDS)
+            return (
+                f"nginx's master process was not found (pid file {self._pid_file}); waited "
+                f"{FALLBACK_SETTLE_SECONDS:g}s for its previous workers instead"
+            )
+        before = self._previous[1] if self._previous and self._previous[0] == master else set()
+        started = time.monotonic()
+        waited: set[int] = set()
+        while True:
+            old = [
+                w for w in nginxworkers.workers(master) if w.shutting_down or w.identity in before
+            ]
+            if not old:
+                self._previous = None
+                if not waited:
+                    return ""
+                return (
+                    f"nginx's previous workers have exited ({len(waited)} waited for, "
+                    f"{time.monotonic() - started:.1f}s)"
+                )
+            waited.update(w.pid for w in old)
+            if time.monotonic() - started >= timeout:
+                pids = ", ".join(str(w.pid) for w in old)
+                return f"nginx's previous workers ({pids}) were still running after {timeout:g}s"
+            sleep(_SETTLE_POLL)
 
     def _put_back(self, previous_text: str | None) -> None:
         if previous_text is None:

@@ -5,6 +5,8 @@ Files, under ``<state_dir>/<product>/<slot>/``:
 * ``pid.json``: the process's pid, its start time from /proc, the boot id, and the
   release it runs.  A pid is only trusted when the start time still matches, so a
   recycled pid is never mistaken for (or signalled as) our app.
+* ``start.json``: the intent, written (durably) *before* the app is spawned and
+  removed once ``pid.json`` names it: the release, the run, and a fresh start id.
 * ``app.log``: the app's stdout and stderr; the previous run's log is kept as
   ``app.log.1``.
 
@@ -13,6 +15,17 @@ shipmate command that started it and ignores that terminal's hang-up.  Stopping
 sends SIGTERM to the whole process group, waits ``stop_timeout`` seconds, then
 sends SIGKILL.  Before starting, the slot's port must be free: a stale server on it
 would otherwise answer the health check in the new version's place.
+
+**No orphan, at any kill point.**  Every app is started with three variables that
+its children inherit: ``SHIPMATE_SLOT_DIR`` (the slot's folder: this state folder,
+this product, this slot), ``SHIPMATE_RUN_ID`` and ``SHIPMATE_START_ID``.  A process
+carrying the slot's marker is found through ``/proc/<pid>/environ`` whatever
+``pid.json`` says, so a shipmate killed between spawning the app and writing
+``pid.json`` leaves an app the next start finds: the same release for the same
+run is *adopted* (``pid.json`` is written for it), anything else marked for the
+slot is stopped before a new app is spawned, and ``stop`` stops every marked
+process as well as the recorded one.  ``is_running`` and ``running_version``
+look for marked processes while ``start.json`` is there.
 """
 
 from __future__ import annotations
@@ -20,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -34,14 +48,28 @@ from shipmate.domain.deployconfig import ProcessTargetConfig
 from shipmate.domain.templates import render, render_argv
 from shipmate.engine import procfs
 from shipmate.engine.atomicfiles import write_file_atomic
+from shipmate.engine.killpoints import kill_point
 from shipmate.engine.release import DeployContext, Release, inherited_env
 from shipmate.engine.targetbase import Target
 from shipmate.errors import ArtifactMissingError, DeployError
 
-__all__ = ["ProcessTarget", "RunningProcess", "port_in_use"]
+__all__ = [
+    "MARK_RUN",
+    "MARK_SLOT",
+    "MARK_START",
+    "ProcessTarget",
+    "RunningProcess",
+    "StartIntent",
+    "port_in_use",
+]
 
 _KILL_WAIT = 5.0
 _POLL = 0.05
+
+#: The variables every started app (and whatever it starts) carries.
+MARK_SLOT = "SHIPMATE_SLOT_DIR"
+MARK_RUN = "SHIPMATE_RUN_ID"
+MARK_START = "SHIPMATE_START_ID"
 
 
 @dataclass(frozen=True)
@@ -87,6 +115,44 @@ class RunningProcess:
             return None
 
 
+@dataclass(frozen=True)
+class StartIntent:
+    """What ``start.json`` records before an app is spawned."""
+
+    start_id: str
+    full_version: str
+    run_id: str
+    argv: tuple[str, ...]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "start_id": self.start_id,
+                "full_version": self.full_version,
+                "run_id": self.run_id,
+                "argv": list(self.argv),
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> StartIntent | None:
+        try:
+            data: Any = json.loads(text)
+            return cls(
+                start_id=str(data["start_id"]),
+                full_version=str(data["full_version"]),
+                run_id=str(data.get("run_id", "")),
+                argv=tuple(str(a) for a in data.get("argv", [])),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+def _run_mark(release: Release) -> str:
+    return "" if release.run_id is None else str(release.run_id)
+
+
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     """True when something accepts connections on ``host:port``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -114,8 +180,25 @@ class ProcessTarget(Target):
     def pid_file(self, slot: str) -> Path:
         return self.context.slot_dir(slot) / "pid.json"
 
+    def intent_file(self, slot: str) -> Path:
+        return self.context.slot_dir(slot) / "start.json"
+
     def log_file(self, slot: str) -> Path:
         return self.context.slot_dir(slot) / "app.log"
+
+    def marker(self, slot: str) -> str:
+        """The value of :data:`MARK_SLOT` for processes of ``slot``."""
+        return str(self.context.slot_dir(slot).resolve())
+
+    def marked(self, slot: str) -> list[procfs.Marked]:
+        """Every live process carrying ``slot``'s marker (the app and its children)."""
+        return procfs.find_marked(MARK_SLOT, self.marker(slot))
+
+    def intent(self, slot: str) -> StartIntent | None:
+        try:
+            return StartIntent.from_json(self.intent_file(slot).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
 
     def process(self, slot: str) -> RunningProcess | None:
         """The recorded process of ``slot`` (alive or not), or None."""
@@ -160,11 +243,18 @@ class ProcessTarget(Target):
             )
 
     def start(self, release: Release, slot: str) -> None:
+        kill_point("process.start")
         current = self.process(slot)
         if current is not None and current.alive():
             if current.full_version == release.full_version:
+                with contextlib.suppress(FileNotFoundError):
+                    self.intent_file(slot).unlink()  # a start cut off after pid.json
                 return
             self.stop(slot)
+        elif self._adopt(release, slot):
+            return
+        else:
+            self.stop(slot)  # whatever an earlier, interrupted start left behind
         port = self.context.port(slot)
         if port_in_use(port):
             raise DeployError(
@@ -183,10 +273,23 @@ class ProcessTarget(Target):
                 field="deploy.target.cwd",
                 path=cwd,
             )
+        intent = StartIntent(
+            secrets.token_hex(8), release.full_version, _run_mark(release), tuple(argv)
+        )
         env = dict(self.base_env)
         env.update({k: render(v, values) for k, v in self.config.env.items()})
         env.update(self.context.app_env(release, slot))
+        env.update(
+            {
+                MARK_SLOT: self.marker(slot),
+                MARK_RUN: intent.run_id,
+                MARK_START: intent.start_id,
+            }
+        )
+        write_file_atomic(self.intent_file(slot), intent.to_json())
+        kill_point("process.intent")
         proc = self._spawn(argv, cwd, env, slot, release)
+        kill_point("process.spawned")
         stat = procfs.read_stat(proc.pid)
         record = RunningProcess(
             pid=proc.pid,
@@ -197,6 +300,40 @@ class ProcessTarget(Target):
             argv=tuple(argv),
         )
         write_file_atomic(self.pid_file(slot), record.to_json())
+        kill_point("process.recorded")
+        with contextlib.suppress(FileNotFoundError):
+            self.intent_file(slot).unlink()
+
+    def _adopt(self, release: Release, slot: str) -> bool:
+        """Take over the app an interrupted start of this release, by this run, spawned."""
+        marked = self.marked(slot)
+        leaders = [
+            m
+            for m in marked
+            if m.is_group_leader
+            and m.env.get("SHIPMATE_FULL_VERSION") == release.full_version
+            and m.env.get(MARK_RUN, "") == _run_mark(release)
+        ]
+        if len(leaders) != 1:
+            return False
+        leader = leaders[0]
+        start_id = leader.env.get(MARK_START)
+        if any(m.env.get(MARK_START) != start_id for m in marked):
+            return False  # processes of another start too: stop them all, start afresh
+        intent = self.intent(slot)
+        record = RunningProcess(
+            pid=leader.pid,
+            start_time=leader.stat.start_time,
+            boot_id=procfs.boot_id(),
+            full_version=release.full_version,
+            version=release.version,
+            argv=intent.argv if intent is not None and intent.start_id == start_id else (),
+        )
+        write_file_atomic(self.pid_file(slot), record.to_json())
+        kill_point("process.adopted")
+        with contextlib.suppress(FileNotFoundError):
+            self.intent_file(slot).unlink()
+        return True
 
     def _spawn(
         self, argv: list[str], cwd: str | None, env: dict[str, str], slot: str, release: Release
@@ -232,25 +369,27 @@ class ProcessTarget(Target):
 
     def stop(self, slot: str) -> None:
         record = self.process(slot)
-        if record is None:
-            return
-        if record.alive() or self._group(record):
-            self._terminate(record)
-        with contextlib.suppress(FileNotFoundError):
-            self.pid_file(slot).unlink()
+        if self._live(record, slot):
+            self._terminate(record, slot)
+        kill_point("process.stopped")
+        for path in (self.pid_file(slot), self.intent_file(slot)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
     def is_running(self, slot: str) -> bool:
-        record = self.process(slot)
-        if record is None:
-            return False
-        self._reap(record.pid)
-        return record.alive()
+        return self.running_version(slot) is not None
 
     def running_version(self, slot: str) -> str | None:
         record = self.process(slot)
-        if record is None or not self.is_running(slot):
-            return None
-        return record.full_version
+        if record is not None:
+            self._reap(record.pid)
+            if record.alive():
+                return record.full_version
+        if self.intent_file(slot).exists():  # a start was cut off: look for what it spawned
+            for found in self.marked(slot):
+                if found.is_group_leader:
+                    return found.env.get("SHIPMATE_FULL_VERSION") or "unknown"
+        return None
 
     # -- stopping ------------------------------------------------------------------------
 
@@ -264,30 +403,47 @@ class ProcessTarget(Target):
             return []  # the pid was given to another process: this group is not ours
         return procfs.group_members(record.pid, started_since=record.start_time)
 
-    def _terminate(self, record: RunningProcess) -> None:
-        self._signal(record, signal.SIGTERM)
-        if self._wait_gone(record, self.config.stop_timeout):
+    def _live(self, record: RunningProcess | None, slot: str) -> dict[int, tuple[int, bool]]:
+        """pid -> (start time, group leader) of everything of ``slot`` still running."""
+        live: dict[int, tuple[int, bool]] = {}
+        if record is not None:
+            if record.alive():
+                live[record.pid] = (record.start_time, True)
+            for pid in self._group(record):
+                stat = procfs.read_stat(pid)
+                if stat is not None:
+                    live.setdefault(pid, (stat.start_time, pid == stat.pgrp))
+        for found in self.marked(slot):
+            live.setdefault(found.pid, (found.stat.start_time, found.is_group_leader))
+        return live
+
+    def _terminate(self, record: RunningProcess | None, slot: str) -> None:
+        self._signal(record, slot, signal.SIGTERM)
+        kill_point("process.signalled")
+        if self._wait_gone(record, slot, self.config.stop_timeout):
             return
-        self._signal(record, signal.SIGKILL)
-        if not self._wait_gone(record, _KILL_WAIT):
+        self._signal(record, slot, signal.SIGKILL)
+        if not self._wait_gone(record, slot, _KILL_WAIT):
+            left = ", ".join(str(pid) for pid in self._live(record, slot))
             raise DeployError(
-                f"process {record.pid} ({record.full_version}) did not exit after SIGKILL",
-                pid=record.pid,
+                f"slot {slot}: processes {left} did not exit after SIGKILL",
+                slot=slot,
             )
 
-    def _signal(self, record: RunningProcess, sig: signal.Signals) -> None:
-        if record.alive():
+    def _signal(self, record: RunningProcess | None, slot: str, sig: signal.Signals) -> None:
+        for pid, (start_time, leader) in self._live(record, slot).items():
+            if not procfs.identity_alive(pid, start_time):
+                continue  # gone, or the pid now names another process
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(record.pid, sig)
-                return
-        for pid in self._group(record):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, sig)
+                if leader:
+                    os.killpg(pid, sig)
+                else:
+                    os.kill(pid, sig)
 
-    def _wait_gone(self, record: RunningProcess, timeout: float) -> bool:
+    def _wait_gone(self, record: RunningProcess | None, slot: str, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while True:
-            if not record.alive() and not self._group(record):
+            if not self._live(record, slot):
                 return True
             if time.monotonic() >= deadline:
                 return False

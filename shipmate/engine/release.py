@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from shipmate.domain.deployconfig import (
@@ -35,12 +35,13 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 @dataclass(frozen=True)
 class Release:
-    """One version (and build) of a product."""
+    """One version (and build) of a product; ``run_id``: the run deploying it, if any."""
 
     product: str
     version: str
     full_version: str
     build_number: int | None = None
+    run_id: int | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, product: str, version: str, build_number: int | None = None) -> Release:

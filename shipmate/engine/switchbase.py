@@ -11,12 +11,19 @@ A switch decides which slot (and so which version) receives traffic:
   allowed and applies the same steps again, so a resumed run may repeat it.
 * Failures raise SwitchError with the tool's own message; a failed switch leaves
   traffic where it was.
+* ``wait_settled(timeout, sleep)`` returns once traffic no longer reaches what the
+  switch pointed at before its last change (nginx: the workers of the previous
+  configuration have exited), so the slot it left can be stopped without failing
+  a request.  It never raises; it returns a line for the run's log (empty when
+  the switch applies at once, like a symlink).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +82,12 @@ class Switch(ABC):
 
     @abstractmethod
     def restore(self, previous: SwitchState) -> SwitchResult: ...
+
+    def wait_settled(
+        self, *, timeout: float = 30.0, sleep: Callable[[float], None] = time.sleep
+    ) -> str:
+        """Wait until the previous state no longer gets traffic; a note for the log."""
+        return ""
 
 
 def read_state_file(path: Path) -> SwitchState | None:

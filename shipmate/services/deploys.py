@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from sqlalchemy import Connection
+
 from shipmate.domain.fields import validate_name, validate_text
 from shipmate.domain.runplan import (
     FlowEnd,
@@ -32,13 +34,14 @@ from shipmate.domain.runplan import (
     preview,
 )
 from shipmate.domain.versions import format_full_version, parse_full_version, validate_version
-from shipmate.errors import DeployError, InvalidInputError, ShipmateError
+from shipmate.errors import DeployError, InvalidInputError, RolledBackError, ShipmateError
 from shipmate.services.context import Context
 from shipmate.services.deployconfigs import ProductDeploy, RunParts, build_parts
 from shipmate.services.deployments import default_actor
 from shipmate.services.rundriver import CrashPoint, PartsFactory, RunDriver
 from shipmate.services.runjournal import RunRecord, create_run, get_run, new_owner
 from shipmate.services.runobserver import RunObserver
+from shipmate.services.runrecords import this_host
 from shipmate.services.runsteps import observe_live
 
 __all__ = [
@@ -116,13 +119,29 @@ class RunOutcome:
 
     @property
     def superseded(self) -> bool:
-        """A rollback took over while this run kept its old slot warm (not an error)."""
+        """A rollback took over while this run kept its old slot warm."""
         return self.end is None and self.run.status == "superseded"
 
-    def error(self) -> ShipmateError | None:
-        """The failure as the error class of the step that failed (gate, health, ...)."""
+    @property
+    def rolled_back(self) -> bool:
+        """The deploy ended with its version not serving: switched back, or superseded."""
         if self.superseded:
-            return None
+            return True
+        return self.end is not None and self.end.switched_back and self.run.kind == "deploy"
+
+    def error(self) -> ShipmateError | None:
+        """The failure as the error class of the step that failed (gate, health, ...).
+
+        A deploy that ended rolled back is a :class:`RolledBackError` (exit code 4).
+        """
+        if self.superseded:
+            return RolledBackError(
+                f"run {self.run.id} was superseded while it kept its old slot warm: "
+                f"{self.run.error or 'a rollback took over'}; {self.run.full_version} is not "
+                "serving",
+                field="run",
+                run_id=str(self.run.id),
+            )
         if self.end is None:
             return DeployError(
                 f"run {self.run.id} stopped before it finished; resume it with "
@@ -189,6 +208,9 @@ def error_for(run: RunRecord, end: FlowEnd) -> ShipmateError:
     if end.rollback_deployment_id is not None:
         details["rollback_deployment_id"] = str(end.rollback_deployment_id)
     cls = _error_class(end.error_code)
+    if end.switched_back and run.kind == "deploy":
+        details["cause"] = end.error_code
+        cls = RolledBackError
     return cls(f"run {run.id}: {end.message}", field=field_name, **details)
 
 
@@ -289,8 +311,12 @@ def start_run(
     stop: threading.Event | None = None,
     crash: CrashPoint | None = None,
     supersede: bool = False,
+    precondition: Callable[[Connection], None] | None = None,
 ) -> RunOutcome:
-    """Open a run for ``plan`` (lock, journal) and drive it to its end."""
+    """Open a run for ``plan`` (lock, journal) and drive it to its end.
+
+    ``precondition(conn)`` is checked in the transaction that opens the run.
+    """
     actor = validate_text(record.get("deployed_by"), field="deployed_by", max_length=255)
     owner = new_owner()
     run = create_run(
@@ -301,11 +327,17 @@ def start_run(
         version=plan.version,
         full_version=plan.full_version,
         build_number=plan.build_number,
-        params={"plan": plan.to_dict(), "deploy": deploy.to_params(), "record": record},
+        params={
+            "plan": plan.to_dict(),
+            "deploy": deploy.to_params(),
+            "record": record,
+            "host": this_host(),
+        },
         actor=actor,
         owner=owner,
         reverts_id=plan.reverts_id,
         supersede=supersede,
+        precondition=precondition,
     )
     factory = parts_factory or (lambda _run: build_parts(deploy))
     driver = RunDriver(

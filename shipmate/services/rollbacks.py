@@ -15,6 +15,10 @@ Target selection (:func:`choose_rollback`):
 
 Validation happens before anything changes (:func:`preview_rollback`): the target
 exists, and its artifact is still available unless it still runs, warm, in a slot.
+A confirmation is for what was shown: the transaction that opens the rollback's run
+checks that the current deployment is still the one the choice names, and refuses
+with a ConflictError naming what changed (a deploy finished while the prompt
+waited, say).
 The rollback itself is a run of kind ``rollback`` naming the current deployment
 as the one it reverts; when it completes, that deployment is marked
 ``rolled_back``.  Nothing is deleted or renumbered.  A rollback supersedes a run
@@ -24,16 +28,17 @@ that only keeps its old slot warm, so it can switch straight back to it.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import desc, select
+from sqlalchemy import Connection, desc, select
 
 from shipmate.domain.fields import validate_name
 from shipmate.domain.lifecycle import Status
 from shipmate.domain.records import DeploymentRecord
 from shipmate.engine.release import Release
-from shipmate.errors import ArtifactMissingError, InvalidInputError, NotFoundError
+from shipmate.errors import ArtifactMissingError, ConflictError, InvalidInputError, NotFoundError
 from shipmate.services.context import Context
 from shipmate.services.deployconfigs import ProductDeploy, RunParts, build_parts
 from shipmate.services.deploys import (
@@ -232,6 +237,41 @@ def preview_rollback(
     return result
 
 
+def _still_current(choice: RollbackChoice) -> Callable[[Connection], None]:
+    """A check, run in the transaction that opens the run, that nothing changed meanwhile."""
+    shown = choice.current
+
+    def check(conn: Connection) -> None:
+        pid = find_product_id(conn, choice.product)
+        eid = find_environment_id(conn, choice.environment)
+        query = select(current_state.c.deployment_id).where(
+            current_state.c.product_id == pid, current_state.c.environment_id == eid
+        )
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        now_id = int(row.deployment_id) if row is not None else None
+        if now_id == shown.id:
+            return
+        now = get_deployment(conn, now_id) if now_id is not None else None
+        what = (
+            f"deployment {now.id} ({now.full_version}, {now.kind} by {now.deployed_by or '-'})"
+            if now is not None
+            else "no completed deployment"
+        )
+        raise ConflictError(
+            f"{choice.product} in {choice.environment} changed while the rollback waited: "
+            f"the current deployment was {shown.id} ({shown.full_version}) when the rollback to "
+            f"{choice.target.full_version} was shown, and is now {what}; nothing was rolled "
+            "back, run shipmate rollback again to see what runs now",
+            field="environment",
+            shown_deployment_id=str(shown.id),
+            current_deployment_id=str(now_id) if now_id is not None else None,
+        )
+
+    return check
+
+
 def rollback(
     ctx: Context,
     deploy: ProductDeploy,
@@ -263,4 +303,5 @@ def rollback(
         stop=stop,
         crash=crash,
         supersede=True,
+        precondition=_still_current(choice),
     )

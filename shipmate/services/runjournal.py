@@ -15,7 +15,8 @@ Rules:
 * **Ownership.**  A run is driven by one *owner* (``host|pid|start time|boot id``)
   whose lease (:data:`LEASE_SECONDS`) it renews.  :func:`claim_run` takes a run
   over only when its owner is gone: released, a process of this host that no
-  longer exists, or a lease that ran out (another host).
+  longer exists, or a lease that ran out (another host).  Only a process on the
+  run's own host resumes it (:func:`shipmate.services.runs.resume_run` checks).
 * **Fencing.**  Every write of the owner first checks, in the same transaction,
   that it still owns the running run; if not it raises ConflictError with
   ``reason="lease_lost"`` and the driver stops before acting again.
@@ -23,11 +24,7 @@ Rules:
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,9 +33,18 @@ from sqlalchemy.exc import IntegrityError
 
 from shipmate.domain.fields import format_time
 from shipmate.domain.runplan import RECORD_COMPLETED, RETIRE, FlowEnd, Step, StepResult
-from shipmate.engine import procfs
 from shipmate.errors import ConflictError, InvalidInputError, NotFoundError
 from shipmate.services.context import Context
+from shipmate.services.runrecords import (
+    RUNNING,
+    RunRecord,
+    RunStepRecord,
+    describe_owner,
+    new_owner,
+    owner_alive,
+    row_to_run,
+    row_to_step,
+)
 from shipmate.store.schema_runs import run_steps, runs
 
 __all__ = [
@@ -69,7 +75,6 @@ LEASE_SECONDS = 30.0
 #: How often a driving process renews its lease.
 HEARTBEAT_SECONDS = 5.0
 
-RUNNING = "running"
 FINISHED_STATUSES = ("completed", "completed_draining", "failed", "superseded", "aborted")
 MAX_PAGE = 500
 
@@ -78,202 +83,11 @@ def lock_key(product: str, environment: str) -> str:
     return f"{product}\n{environment}"
 
 
-def new_owner() -> str:
-    """This process's identity: ``host|pid|start time|boot id|random``."""
-    pid = os.getpid()
-    stat = procfs.read_stat(pid)
-    start = stat.start_time if stat is not None else -1
-    host = socket.gethostname()[:100]
-    return f"{host}|{pid}|{start}|{procfs.boot_id()}|{uuid.uuid4().hex[:8]}"
-
-
-def owner_alive(owner: str) -> bool | None:
-    """Whether the owning process still runs: None when it is on another host."""
-    parts = owner.split("|")
-    if len(parts) < 4 or parts[0] != socket.gethostname()[:100]:
-        return None
-    try:
-        pid, start = int(parts[1]), int(parts[2])
-    except ValueError:
-        return None
-    return procfs.identity_alive(pid, start, parts[3])
-
-
-def describe_owner(owner: str | None) -> str:
-    if owner is None:
-        return "no process"
-    parts = owner.split("|")
-    if len(parts) >= 2:
-        return f"process {parts[1]} on {parts[0]}"
-    return owner
-
-
-@dataclass(frozen=True)
-class RunStepRecord:
-    seq: int
-    name: str
-    title: str
-    status: str
-    attempts: int
-    args: dict[str, Any]
-    result: dict[str, Any] | None
-    output: str | None
-    error: str | None
-    started_at: datetime
-    finished_at: datetime | None
-    duration_ms: int | None
-
-    @property
-    def step_result(self) -> StepResult | None:
-        if self.result is None:
-            return None
-        return StepResult.from_dict(self.result, self.output or "")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "name": self.name,
-            "title": self.title,
-            "status": self.status,
-            "attempts": self.attempts,
-            "args": self.args,
-            "result": self.result,
-            "output": self.output,
-            "error": self.error,
-            "started_at": format_time(self.started_at),
-            "finished_at": format_time(self.finished_at) if self.finished_at else None,
-            "duration_ms": self.duration_ms,
-        }
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    id: int
-    kind: str
-    product: str
-    environment: str
-    version: str
-    build_number: int | None
-    full_version: str
-    status: str
-    owner: str | None
-    lease_until: datetime | None
-    attempts: int
-    actor: str | None
-    deployment_id: int | None
-    reverts_id: int | None
-    rollback_deployment_id: int | None
-    params: dict[str, Any]
-    error: str | None
-    error_code: str | None
-    created_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None
-    steps: tuple[RunStepRecord, ...] = field(default=())
-
-    @property
-    def running(self) -> bool:
-        return self.status == RUNNING
-
-    def owner_gone(self, now: datetime) -> bool:
-        """Nobody drives this run any more (it may be taken over)."""
-        if self.owner is None:
-            return True
-        alive = owner_alive(self.owner)
-        if alive is False:
-            return True
-        return self.lease_until is None or self.lease_until < now
-
-    def state(self, now: datetime) -> str:
-        """``status``, with ``interrupted`` for a running run nobody drives."""
-        if self.running and self.owner_gone(now):
-            return "interrupted"
-        return self.status
-
-    def to_dict(self, *, now: datetime | None = None, with_steps: bool = False) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "id": str(self.id),
-            "kind": self.kind,
-            "product": self.product,
-            "environment": self.environment,
-            "version": self.version,
-            "build_number": self.build_number,
-            "full_version": self.full_version,
-            "status": self.status,
-            "state": self.state(now) if now is not None else self.status,
-            "owner": self.owner,
-            "lease_until": format_time(self.lease_until) if self.lease_until else None,
-            "attempts": self.attempts,
-            "actor": self.actor,
-            "deployment_id": _id_text(self.deployment_id),
-            "reverts_id": _id_text(self.reverts_id),
-            "rollback_deployment_id": _id_text(self.rollback_deployment_id),
-            "error": self.error,
-            "error_code": self.error_code,
-            "created_at": format_time(self.created_at),
-            "updated_at": format_time(self.updated_at),
-            "finished_at": format_time(self.finished_at) if self.finished_at else None,
-        }
-        if with_steps:
-            body["steps"] = [s.to_dict() for s in self.steps]
-        return body
-
-
-def _id_text(value: int | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def _row_to_run(row: Row[Any], steps: Sequence[RunStepRecord] = ()) -> RunRecord:
-    m = row._mapping
-    return RunRecord(
-        id=int(m["id"]),
-        kind=m["kind"],
-        product=m["product"],
-        environment=m["environment"],
-        version=m["version"],
-        build_number=m["build_number"],
-        full_version=m["full_version"],
-        status=m["status"],
-        owner=m["owner"],
-        lease_until=m["lease_until"],
-        attempts=int(m["attempts"]),
-        actor=m["actor"],
-        deployment_id=m["deployment_id"],
-        reverts_id=m["reverts_id"],
-        rollback_deployment_id=m["rollback_deployment_id"],
-        params=dict(m["params"] or {}),
-        error=m["error"],
-        error_code=m["error_code"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-        finished_at=m["finished_at"],
-        steps=tuple(steps),
-    )
-
-
-def _row_to_step(row: Row[Any]) -> RunStepRecord:
-    m = row._mapping
-    return RunStepRecord(
-        seq=int(m["seq"]),
-        name=m["name"],
-        title=m["title"],
-        status=m["status"],
-        attempts=int(m["attempts"]),
-        args=dict(m["args"] or {}),
-        result=dict(m["result"]) if m["result"] is not None else None,
-        output=m["output"],
-        error=m["error"],
-        started_at=m["started_at"],
-        finished_at=m["finished_at"],
-        duration_ms=m["duration_ms"],
-    )
-
-
 def _load_steps(conn: Connection, run_id: int) -> list[RunStepRecord]:
     rows = conn.execute(
         select(run_steps).where(run_steps.c.run_id == run_id).order_by(run_steps.c.seq)
     ).all()
-    return [_row_to_step(r) for r in rows]
+    return [row_to_step(r) for r in rows]
 
 
 def _select_run(conn: Connection, run_id: int, *, for_update: bool = False) -> Row[Any] | None:
@@ -289,7 +103,7 @@ def get_run(ctx: Context, run_id: int) -> RunRecord:
         row = _select_run(conn, run_id)
         if row is None:
             raise NotFoundError(f"run {run_id} does not exist", field="run")
-        return _row_to_run(row, _load_steps(conn, run_id))
+        return row_to_run(row, _load_steps(conn, run_id))
 
 
 def list_runs(
@@ -320,7 +134,7 @@ def list_runs(
         query = query.where(runs.c.id < before_id)
     with ctx.read() as conn:
         rows = conn.execute(query.order_by(desc(runs.c.id)).limit(limit)).all()
-    found = [_row_to_run(r) for r in rows]
+    found = [row_to_run(r) for r in rows]
     if status == "interrupted":
         now = ctx.now()
         found = [r for r in found if r.owner_gone(now)]
@@ -332,7 +146,7 @@ def orphaned_runs(ctx: Context) -> list[RunRecord]:
     with ctx.read() as conn:
         rows = conn.execute(select(runs).where(runs.c.status == RUNNING).order_by(runs.c.id)).all()
     now = ctx.now()
-    return [r for r in (_row_to_run(row) for row in rows) if r.owner_gone(now)]
+    return [r for r in (row_to_run(row) for row in rows) if r.owner_gone(now)]
 
 
 # -- creating and claiming -----------------------------------------------------------
@@ -374,11 +188,13 @@ def create_run(
     owner: str,
     reverts_id: int | None = None,
     supersede: bool = False,
+    precondition: Callable[[Connection], None] | None = None,
 ) -> RunRecord:
     """Open a run owned by ``owner``, holding the product/environment lock.
 
     ``supersede`` (rollbacks) ends a run that only keeps its old slot warm instead
     of refusing.  Anything else in the way is a ConflictError naming it.
+    ``precondition(conn)`` runs in the same transaction and may refuse by raising.
     """
     key = lock_key(product, environment)
     for attempt in range(2):
@@ -389,7 +205,9 @@ def create_run(
                 if conn.dialect.name == "postgresql":
                     query = query.with_for_update()
                 row = conn.execute(query).first()
-                holder = _row_to_run(row) if row is not None else None
+                holder = row_to_run(row) if row is not None else None
+                if precondition is not None:
+                    precondition(conn)
                 if holder is not None:
                     if not (supersede and _preemptible(conn, holder)):
                         raise ConflictError(
@@ -444,7 +262,7 @@ def create_run(
                     )
                 created = _select_run(conn, int(run_id))
                 assert created is not None
-                return _row_to_run(created)
+                return row_to_run(created)
         except IntegrityError:
             # Another process took the lock between our read and our insert
             # (PostgreSQL, READ COMMITTED): read again for a clear message.
@@ -463,7 +281,7 @@ def claim_run(ctx: Context, run_id: int, owner: str, *, force: bool = False) -> 
         row = _select_run(conn, run_id, for_update=True)
         if row is None:
             raise NotFoundError(f"run {run_id} does not exist", field="run")
-        run = _row_to_run(row)
+        run = row_to_run(row)
         if not run.running:
             raise ConflictError(
                 f"run {run_id} is {run.status}; only a running run can be resumed",
@@ -487,13 +305,15 @@ def claim_run(ctx: Context, run_id: int, owner: str, *, force: bool = False) -> 
                 lease_until=now + timedelta(seconds=LEASE_SECONDS),
                 attempts=runs.c.attempts + 1,
                 updated_at=now,
+                attention=None,
+                attention_at=None,
             )
         )
         if result.rowcount != 1:
             raise ConflictError(f"run {run_id} was taken over by another process", field="run")
         claimed = _select_run(conn, run_id)
         assert claimed is not None
-        return _row_to_run(claimed, _load_steps(conn, run_id))
+        return row_to_run(claimed, _load_steps(conn, run_id))
 
 
 def _same_owner(owner: str | None) -> Any:
@@ -562,7 +382,7 @@ def begin_step(ctx: Context, run_id: int, owner: str, seq: int, step: Step) -> R
             select(run_steps).where(run_steps.c.run_id == run_id, run_steps.c.seq == seq)
         ).first()
     assert fresh is not None
-    return _row_to_step(fresh)
+    return row_to_step(fresh)
 
 
 def finish_step(
@@ -618,7 +438,7 @@ def finish_run(ctx: Context, run_id: int, owner: str, end: FlowEnd) -> RunRecord
         )
         row = _select_run(conn, run_id)
         assert row is not None
-        return _row_to_run(row, _load_steps(conn, run_id))
+        return row_to_run(row, _load_steps(conn, run_id))
 
 
 def release_run(ctx: Context, run_id: int, owner: str) -> None:
@@ -638,7 +458,7 @@ def abort_run(ctx: Context, run_id: int, *, reason: str) -> RunRecord:
         row = _select_run(conn, run_id, for_update=True)
         if row is None:
             raise NotFoundError(f"run {run_id} does not exist", field="run")
-        run = _row_to_run(row)
+        run = row_to_run(row)
         if not run.running:
             raise ConflictError(f"run {run_id} is {run.status}, not running", field="run")
         if not run.owner_gone(now):
@@ -663,4 +483,4 @@ def abort_run(ctx: Context, run_id: int, *, reason: str) -> RunRecord:
         )
         fresh = _select_run(conn, run_id)
         assert fresh is not None
-        return _row_to_run(fresh, _load_steps(conn, run_id))
+        return row_to_run(fresh, _load_steps(conn, run_id))

@@ -15,9 +15,12 @@ step runs that step again when it is resumed.  How each one is:
   file).  Re-applying, rather than skipping when ``current()`` already looks
   right, also covers a crash between writing the upstream file and reloading
   nginx.
-* ``keep_warm``: sleeps until ``keep_warm`` seconds after the step *first* started.
-* ``retire`` and ``stop_new``: stopping an empty slot does nothing; neither stops
-  the slot the switch currently sends traffic to.
+* ``keep_warm`` and ``retire``: see :mod:`shipmate.services.runwatch` (the watch
+  of the serving slot while the old one is warm, and the check before retiring).
+* ``restore``, ``stop_new`` and ``retire`` wait until the switch no longer sends
+  traffic to the slot it left (nginx: its previous workers are gone) before a slot
+  is stopped; ``stop_new`` and ``retire`` never stop the slot the switch currently
+  sends traffic to, and stopping an empty slot does nothing.
 
 Other features add steps (interim-version actions, drain checks) with
 :func:`register_step`; a module listed in :data:`STEP_MODULES` is imported when a
@@ -30,13 +33,9 @@ too (the run must still clean up), with its type in the message.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -62,14 +61,13 @@ from shipmate.domain.runplan import (
     StepResult,
 )
 from shipmate.engine.health import wait_for_health
-from shipmate.engine.release import Release
 from shipmate.engine.switchbase import SwitchState
 from shipmate.errors import ConflictError, ShipmateError
 from shipmate.services.context import Context
 from shipmate.services.deployconfigs import RunParts
 from shipmate.services.deployments import RecordRequest, record_deployment
-from shipmate.services.runjournal import RunRecord
-from shipmate.services.runobserver import RunObserver
+from shipmate.services.runwatch import keep_warm, retire, settle_switch
+from shipmate.services.stepenv import StepEnv, failed_result, log_tail, stopped_error
 from shipmate.store.catalog import find_environment_id, find_product_id
 from shipmate.store.schema import current_state, deployments
 
@@ -83,54 +81,6 @@ __all__ = [
     "register_step",
     "stopped_error",
 ]
-
-
-def stopped_error(run_id: int) -> ConflictError:
-    """Raised inside a step when the run must stop (server shutdown, lease lost)."""
-    return ConflictError(
-        f"run {run_id} was told to stop; it can be resumed with shipmate runs resume {run_id}",
-        field="run",
-        reason="stopped",
-    )
-
-
-@dataclass
-class StepEnv:
-    """What an executor may use."""
-
-    ctx: Context
-    run: RunRecord
-    plan: RunPlan
-    parts_provider: Callable[[], RunParts]
-    observer: RunObserver
-    seq: int
-    step: Step
-    attempt: int
-    first_started_at: datetime
-    wake: threading.Event
-
-    @property
-    def parts(self) -> RunParts:
-        return self.parts_provider()
-
-    @property
-    def release(self) -> Release:
-        return Release(
-            self.plan.product, self.plan.version, self.plan.full_version, self.plan.build_number
-        )
-
-    def progress(self, message: str) -> None:
-        with contextlib.suppress(Exception):  # an observer never breaks a run
-            self.observer.step_progress(self.seq, self.step, message)
-
-    def sleep(self, seconds: float) -> None:
-        """Sleep, waking at once (with an error) when the run must stop."""
-        if self.wake.wait(max(0.0, seconds)):
-            raise stopped_error(self.run.id)
-
-    def record_fields(self) -> dict[str, Any]:
-        fields = self.run.params.get("record") or {}
-        return {k: v for k, v in dict(fields).items() if v is not None}
 
 
 StepExecutor = Callable[[Step, StepEnv], StepResult]
@@ -169,29 +119,11 @@ def execute_step(step: Step, env: StepEnv) -> StepResult:
     except ConflictError as exc:
         if exc.details.get("reason") in ("stopped", "lease_lost"):
             raise
-        return _failed(exc)
+        return failed_result(exc)
     except ShipmateError as exc:
-        return _failed(exc)
+        return failed_result(exc)
     except Exception as exc:
         return StepResult.failure(f"{type(exc).__name__}: {exc}", code="deploy_failed")
-
-
-def _failed(exc: ShipmateError, output: str = "") -> StepResult:
-    data: dict[str, Any] = {"details": _jsonable(exc.details)}
-    if exc.field is not None:
-        data["field"] = exc.field
-    detail = exc.details.get("stderr") or exc.details.get("detail") or ""
-    return StepResult.failure(exc.message, code=exc.code, output=output or str(detail), data=data)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
 
 
 # -- records ---------------------------------------------------------------------------
@@ -283,8 +215,11 @@ def _record_rollback(step: Step, env: StepEnv) -> StepResult:
             metadata={
                 "run_id": str(env.run.id),
                 "automatic": True,
-                "reason": f"deployment {failed_id} ({plan.full_version}) failed its check "
-                "after the switch",
+                "reason": str(
+                    step.args.get("reason")
+                    or f"deployment {failed_id} ({plan.full_version}) failed its check after "
+                    "the switch"
+                ),
             },
             idempotency_key=_key(env),
             **env.record_fields(),
@@ -350,17 +285,6 @@ def _inspect(step: Step, env: StepEnv) -> StepResult:
     return StepResult.success(live.to_dict(), output="\n".join(lines))
 
 
-def _log_tail(parts: RunParts, slot: str) -> str:
-    tail = getattr(parts.target, "log_tail", None)
-    if not callable(tail):
-        return ""
-    try:
-        text = str(tail(slot))
-    except Exception:
-        return ""
-    return f"last lines of the app's log in slot {slot}:\n{text}" if text.strip() else ""
-
-
 def _check_artifact(step: Step, env: StepEnv) -> StepResult:
     env.parts.target.check_artifact(env.release)
     return StepResult.success(output=f"{env.release.full_version} is available")
@@ -372,7 +296,7 @@ def _start(step: Step, env: StepEnv) -> StepResult:
     try:
         parts.target.start(env.release, slot)
     except ShipmateError as exc:
-        return _failed(exc, _log_tail(parts, slot))
+        return failed_result(exc, log_tail(parts, slot))
     port = parts.context.port(slot)
     return StepResult.success(
         {"slot": slot, "port": port},
@@ -403,7 +327,7 @@ def _wait_healthy(env: StepEnv, slot: str, *, post_switch: bool) -> StepResult:
     except ShipmateError as exc:
         if isinstance(exc, ConflictError):
             raise
-        return _failed(exc, _log_tail(parts, slot))
+        return failed_result(exc, log_tail(parts, slot))
     return StepResult.success(
         {"attempts": result.attempts},
         output=f"{check.describe()}: {result.detail} (attempt {result.attempts}, "
@@ -451,7 +375,7 @@ def _post_switch_health(step: Step, env: StepEnv) -> StepResult:
         f"health check of {check.describe()} through the switch did not pass "
         f"{POST_SWITCH_PASSES} times in a row: {detail}",
         code="health_check_failed",
-        output=_log_tail(parts, slot),
+        output=log_tail(parts, slot),
     )
 
 
@@ -470,16 +394,17 @@ def _switch(step: Step, env: StepEnv) -> StepResult:
 
 
 def _restore(step: Step, env: StepEnv) -> StepResult:
+    """Switch back, then wait until the switch no longer sends to the slot it left."""
     previous = SwitchState.from_dict(step.args.get("previous"))
     if previous is None:
         return StepResult.failure("there is no previous switch state to restore")
     result = env.parts.switch.restore(previous)
-    return StepResult.success(
-        output=f"traffic goes to {previous.describe()} again\n{result.detail}"
-    )
+    settled = settle_switch(env)
+    lines = [f"traffic goes to {previous.describe()} again", result.detail, settled]
+    return StepResult.success(output="\n".join(line for line in lines if line.strip()))
 
 
-def _stop_slot(step: Step, env: StepEnv) -> StepResult:
+def _stop_new(step: Step, env: StepEnv) -> StepResult:
     slot = str(step.args["slot"])
     parts = env.parts
     state = parts.switch.current()
@@ -488,24 +413,14 @@ def _stop_slot(step: Step, env: StepEnv) -> StepResult:
             {"stopped": False},
             output=f"slot {slot} takes traffic now, so it is left running",
         )
+    settled = settle_switch(env)
     was = parts.target.running_version(slot)
     parts.target.stop(slot)
     what = was or "nothing was running"
-    return StepResult.success({"stopped": True}, output=f"stopped slot {slot} ({what})")
-
-
-def _keep_warm(step: Step, env: StepEnv) -> StepResult:
-    seconds = float(step.args.get("seconds", 0))
-    elapsed = (env.ctx.now() - env.first_started_at).total_seconds()
-    remaining = max(0.0, seconds - max(0.0, elapsed))
-    deadline = time.monotonic() + remaining
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        env.progress(f"{left:.0f}s left")
-        env.sleep(min(left, 1.0))
-    return StepResult.success(output=f"slot {step.args.get('slot')} stayed warm for {seconds:g}s")
+    lines = [settled, f"stopped slot {slot} ({what})"]
+    return StepResult.success(
+        {"stopped": True}, output="\n".join(line for line in lines if line.strip())
+    )
 
 
 for _name, _executor in (
@@ -520,8 +435,8 @@ for _name, _executor in (
     (SWITCH, _switch),
     (POST_SWITCH_HEALTH, _post_switch_health),
     (RESTORE, _restore),
-    (STOP_NEW, _stop_slot),
-    (RETIRE, _stop_slot),
-    (KEEP_WARM, _keep_warm),
+    (STOP_NEW, _stop_new),
+    (RETIRE, retire),
+    (KEEP_WARM, keep_warm),
 ):
     register_step(_name, _executor)

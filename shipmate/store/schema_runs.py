@@ -7,14 +7,17 @@
   database itself guarantees one running run per product and environment, across
   processes and across servers sharing a PostgreSQL database.
 * ``owner`` / ``lease_until`` say which process drives the run and until when its
-  lease holds; the owner renews it while it works.  Another process may take the
-  run over (``shipmate runs resume``, ``shipmate serve``) only when the owner is
+  lease holds; the owner renews it while it works.  Another process on the run's
+  host may take the run over (``shipmate runs resume``) only when the owner is
   known dead (same host, pid gone) or its lease has run out.  Every journal write
   of the owner checks it still owns the run, so a process that lost its lease
   stops before its next step.
 * ``params`` holds everything needed to drive the run again after a crash: the
   release, the deploy configuration as it was when the run began, the state
-  folder, the actor and CI metadata.
+  folder, the actor and CI metadata, and the host it drives.
+* ``attention`` / ``attention_at``: set by ``shipmate serve`` when it notices a
+  running run whose owner is gone (the server never resumes it: only a process on
+  the run's host does); cleared when a process takes the run over.
 
 ``run_steps``: one row per step of a run, in order (``seq``).  A step row is
 written (status ``running``) before the step acts, and updated (``completed`` or
@@ -69,6 +72,8 @@ runs = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime(), nullable=True),
+    Column("attention", Text(), nullable=True),
+    Column("attention_at", UTCDateTime(), nullable=True),
     Index("ix_runs_product_environment", "product", "environment", "id"),
     Index("ix_runs_status", "status", "id"),
 )

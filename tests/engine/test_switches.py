@@ -5,21 +5,23 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shipmate.domain.deployconfig import parse_deploy_config
+from shipmate.engine import nginxworkers
 from shipmate.engine.nginxswitch import NginxSwitch
 from shipmate.engine.release import Release
 from shipmate.engine.switches import CommandSwitch, SymlinkSwitch, build_switch
 from shipmate.errors import SwitchError
-from tests.engine.demoapps import start_demoapp, stop_process
+from tests.engine.demoapps import fetch_json, start_demoapp, stop_process
 from tests.engine.nginxctl import NginxServer, free_port
 
 V1 = Release.of("api", "1.0.0", 1)
@@ -32,6 +34,7 @@ class Stack:
     blue: int
     green: int
     tmp: Path
+    apps: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def switch(self, **switch: Any) -> NginxSwitch:
         table = {
@@ -74,7 +77,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     ]
     try:
         nginx.start(upstream_port=blue)
-        yield Stack(nginx, blue, green, tmp_path)
+        yield Stack(nginx, blue, green, tmp_path, apps)
     finally:
         nginx.stop()
         for app in apps:
@@ -107,6 +110,36 @@ def test_switch_blue_to_green_and_back(stack: Stack) -> None:
     assert back.current.content == hand_written.content
     stack.wait_served(V1.full_version)
     assert stack.nginx.upstream_file.read_text() == hand_written.content
+
+
+def test_wait_settled_returns_once_the_previous_workers_are_gone(stack: Stack) -> None:
+    switch = stack.switch()
+    assert nginxworkers.pid_file_of(stack.nginx.nginx_bin, str(stack.nginx.conf)) == (
+        stack.nginx.pid_file
+    )
+    assert switch.master_pid() == stack.nginx.master_pid()
+    before = {w.pid for w in nginxworkers.workers(stack.nginx.master_pid() or 0)}
+    assert before and all(
+        not w.shutting_down for w in nginxworkers.workers(stack.nginx.master_pid() or 0)
+    )
+    # A slow request in flight on an old worker keeps that worker, and so blue, in use.
+    answered: list[int] = []
+    slow = threading.Thread(target=lambda: answered.append(stack.nginx.get("/slow?seconds=1")[0]))
+    slow.start()
+    deadline = time.monotonic() + 15
+    while fetch_json(f"http://127.0.0.1:{stack.blue}/inflight")["in_flight"] == 0:
+        assert time.monotonic() < deadline, "the slow request never reached blue"
+        time.sleep(0.01)
+    switch.switch_to(V2, "green", stack.green)
+    note = switch.wait_settled(timeout=30)
+    still = {w.pid for w in nginxworkers.workers(stack.nginx.master_pid() or 0)}
+    assert not (before & still), "a worker of the previous configuration is still running"
+    assert "nginx's previous workers have exited (" in note
+    stack.apps[0].kill()  # blue dies at once: nothing may still be waiting for it
+    slow.join(timeout=15)
+    assert answered == [200]
+    assert switch.wait_settled(timeout=30) == ""  # nothing left to wait for
+    stack.wait_served(V2.full_version)
 
 
 def test_switch_to_the_current_slot_again_is_harmless(stack: Stack) -> None:

@@ -7,8 +7,6 @@ SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import http.client
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from shipmate.errors import HealthCheckError, SwitchError
 from shipmate.services.context import Context
 from shipmate.services.runs import get_run
 from tests.engine.nginxctl import NginxServer
+from tests.runs.loadclient import Load
 from tests.runs.stack import Stack
 
 
@@ -32,65 +31,18 @@ def stack(real_ctx: Context, tmp_path: Path) -> Iterator[Stack]:
         result.close()
 
 
-class Hammer:
-    """Clients sending requests to nginx until stopped (bounded by ``limit`` each)."""
-
-    def __init__(self, port: int, clients: int = 3, limit: int = 5000) -> None:
-        self.port = port
-        self.limit = limit
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.ok = 0
-        self.failures: list[str] = []
-        self.versions: list[str] = []
-        self.threads = [threading.Thread(target=self._run) for _ in range(clients)]
-
-    def __enter__(self) -> Hammer:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=30)
-
-    def _run(self) -> None:
-        for _ in range(self.limit):
-            if self.stop.is_set():
-                return
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-            try:
-                conn.request("GET", "/version", headers={"Connection": "close"})
-                response = conn.getresponse()
-                body = response.read().decode()
-                with self.lock:
-                    if response.status == 200:
-                        self.ok += 1
-                        version = body.split('"full_version": "', 1)[1].split('"', 1)[0]
-                        if not self.versions or self.versions[-1] != version:
-                            self.versions.append(version)
-                    else:
-                        self.failures.append(f"HTTP {response.status}: {body[:100]}")
-            except (OSError, http.client.HTTPException) as exc:
-                with self.lock:
-                    self.failures.append(f"{type(exc).__name__}: {exc}")
-            finally:
-                conn.close()
-
-
 def test_deploy_v1_then_v2_with_zero_failed_requests(stack: Stack) -> None:
     first = stack.deploy("1.0.0")
     assert first.ok, first.end
     stack.wait_served("1.0.0")
     assert stack.running("blue") and not stack.running("green")
 
-    with Hammer(stack.nginx.port) as hammer:
+    with Load(stack.nginx.port) as load:
         second = stack.deploy("2.0.0", stack.table(keep_warm=1.0))
     assert second.ok, second.end
-    assert hammer.failures == []
-    assert hammer.ok > 20
-    assert hammer.versions[0] == "1.0.0" and hammer.versions[-1] == "2.0.0"
+    assert load.failures == []
+    assert load.ok["fresh"] > 20 and load.ok["keepalive"] > 20
+    assert load.versions[0] == "1.0.0" and load.versions[-1] == "2.0.0"
     stack.wait_served("2.0.0")
     assert stack.running("green") and not stack.running("blue")  # old slot retired
     assert stack.records() == [("1.0.0", "completed", "deploy"), ("2.0.0", "completed", "deploy")]
@@ -133,10 +85,19 @@ def test_v4_failing_after_the_switch_is_switched_back_automatically(stack: Stack
         health={"type": "tcp", "port": "{port}", "attempts": 100, "interval": 0.05},
         post_switch_health={"url": stack.nginx.url + "/healthz", "attempts": 3, "interval": 0.1},
     )
-    outcome = stack.deploy("4.0.0", v4)
+    with Load(stack.nginx.port) as load:
+        outcome = stack.deploy("4.0.0", v4)
+        stack.wait_served("2.0.0")
     assert not outcome.ok
     assert outcome.end is not None and outcome.end.switched_back
-    stack.wait_served("2.0.0")
+    # v4 answered /version until nginx stopped sending to it; it was stopped only once
+    # nginx's previous workers had exited, so no answer was a 502 (connections an old
+    # worker closed before answering are nginx's own reload race: load.closed).
+    assert load.failures == [], (load.failures[:5], len(load.failures), load.total, load.closed)
+    assert load.ok["fresh"] > 20 and load.ok["keepalive"] > 20
+    assert "4.0.0" in load.versions and load.versions[-1] == "2.0.0"
+    restore = next(s for s in get_run(stack.ctx, outcome.run.id).steps if s.name == "restore")
+    assert "nginx's previous workers have exited" in (restore.output or "")
     assert stack.running("green") and not stack.running("blue")
     assert stack.records()[-2:] == [
         ("4.0.0", "failed", "deploy"),

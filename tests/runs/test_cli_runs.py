@@ -11,6 +11,7 @@ import json
 import os
 import pty
 import select
+import socket
 import subprocess
 import sys
 import time
@@ -19,12 +20,16 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
 from shipmate.services.context import Context
+from shipmate.services.keys import create_key
 from shipmate.services.queries import HistoryFilter, history, show_deployment
+from shipmate.services.releases import ActionSpec, add_action
 from shipmate.services.runs import get_run, list_runs
+from shipmate.store.schema_runs import runs as runs_table
 from tests.engine.nginxctl import NginxServer
 from tests.runs.stack import Stack
 
@@ -227,10 +232,11 @@ def test_a_rollback_supersedes_a_run_keeping_its_old_slot_warm(stack: Stack) -> 
         _ok(back)
         assert "switch traffic back to slot blue, where it still runs" in back.stdout
         stack.wait_served("1.0.0")
-        assert slow.wait(timeout=max(5.0, 30 - (time.monotonic() - started))) == 0
-        assert "was superseded while it kept its old slot warm" in (
-            slow.stdout.read() if slow.stdout else ""
-        )
+        # superseded: 2.0.0 is not serving, so the deploy exits rolled_back (4), not 0
+        assert slow.wait(timeout=max(5.0, 30 - (time.monotonic() - started))) == 4
+        said = slow.stdout.read() if slow.stdout else ""
+        assert "was superseded while it kept its old slot warm" in said
+        assert "2.0.0 is not serving" in said
     finally:
         if slow.poll() is None:
             slow.kill()
@@ -248,23 +254,64 @@ def test_a_rollback_supersedes_a_run_keeping_its_old_slot_warm(stack: Stack) -> 
     ]
 
 
-def test_serve_resumes_interrupted_runs_when_it_starts(stack: Stack) -> None:
+def test_serve_never_resumes_an_interrupted_run_it_only_marks_it(stack: Stack) -> None:
     _ok(_deploy(stack, "1.0.0"))
-    killed = _deploy(stack, "2.0.0", env={"SHIPMATE_TEST_CRASH": "after:record_completed"})
+    created = stack.tmp / "action-ran"
+    add_action(stack.ctx, "api", ActionSpec("2.0.0", "up", "shell", f"touch {created}", "mark"))
+    killed = _deploy(stack, "2.0.0", env={"SHIPMATE_TEST_CRASH": "after:inspect"})
     assert killed.returncode == -9
     [run] = list_runs(stack.ctx, status="interrupted")
-    assert stack.running("blue")  # not retired yet
+    token = create_key(stack.ctx, "reader", "read").token
 
     app = create_app(stack.settings(), server=ServerSettings())
-    with TestClient(app):
+    with TestClient(app) as client:
         deadline = time.monotonic() + 30
-        while get_run(stack.ctx, run.id).status == "running":
-            assert time.monotonic() < deadline, "the server did not resume the run"
-            time.sleep(0.1)
+        while get_run(stack.ctx, run.id).attention is None:
+            assert time.monotonic() < deadline, "the server did not mark the run"
+            time.sleep(0.05)
+        body = client.get(
+            f"/api/v1/runs/{run.id}", headers={"Authorization": f"Bearer {token}"}
+        ).json()
+    assert body["state"] == "interrupted" and body["host"] == socket.gethostname()
+    assert f"shipmate runs resume {run.id}" in body["attention"]
+    # The server ran nothing of the run: not its release action, not the app's start.
+    assert not created.exists()
+    after = get_run(stack.ctx, run.id)
+    assert after.status == "running" and after.attempts == 1
+    assert [s.name for s in after.steps] == ["record_started", "inspect"]
+    assert not stack.running("green")
+    shown = stack.cli("runs", "show", str(run.id))
+    assert "attention:   interrupted: process" in shown.stdout
+
+    resumed = stack.cli("runs", "resume")  # the host's own CLI finishes it
+    _ok(resumed)
+    assert created.exists()
     final = get_run(stack.ctx, run.id)
-    assert final.status == "completed" and final.attempts == 2
-    assert not stack.running("blue")
+    assert final.status == "completed" and final.attempts == 2 and final.attention is None
+    stack.wait_served("2.0.0")
     assert stack.records() == [("1.0.0", "completed", "deploy"), ("2.0.0", "completed", "deploy")]
+
+
+def test_runs_of_another_host_are_not_resumed_here(stack: Stack) -> None:
+    _ok(_deploy(stack, "1.0.0"))
+    killed = _deploy(stack, "2.0.0", env={"SHIPMATE_TEST_CRASH": "after:inspect"})
+    assert killed.returncode == -9
+    [run] = list_runs(stack.ctx, status="interrupted")
+    with stack.ctx.write() as conn:  # as if it had been started on another host
+        conn.execute(
+            update(runs_table)
+            .where(runs_table.c.id == run.id)
+            .values(params={**run.params, "host": "web-7"})
+        )
+    one = stack.cli("runs", "resume", str(run.id))
+    assert one.returncode == 1
+    assert f"run {run.id} drives processes and nginx on web-7" in one.stderr
+    every = stack.cli("runs", "resume")
+    assert every.returncode == 0
+    assert f"run {run.id} belongs to host web-7: resume it there" in every.stderr
+    again = get_run(stack.ctx, run.id)
+    assert again.status == "running" and again.attempts == 1
+    assert not stack.running("green")
 
 
 def test_runs_list_and_show(stack: Stack) -> None:
@@ -342,3 +389,35 @@ def test_rollback_asks_on_a_terminal(stack: Stack) -> None:
         os.close(master)
     assert b"\r\x1b[K" in shown  # the step list rewrites its current line
     stack.wait_served("1.0.0")
+
+
+def test_a_yes_given_after_the_current_version_changed_rolls_nothing_back(stack: Stack) -> None:
+    for version in ("1.0.0", "2.0.0"):
+        _ok(_deploy(stack, version))
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shipmate", "rollback", "--product", "api", "--env", "production"],
+        cwd=stack.project,
+        env=stack.cli_env({"TERM": "xterm"}),
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    try:
+        asked = _read_until(master, b"[y/N]")
+        assert b"Roll back api in production from 2.0.0 to 1.0.0?" in asked
+        _ok(_deploy(stack, "3.0.0"))  # while the prompt waits, 3.0.0 becomes current
+        os.write(master, b"y\n")
+        said = _read_until(master, b"nothing was rolled back")
+        assert proc.wait(timeout=60) == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    text = said.decode(errors="replace")
+    assert "changed while the rollback waited" in text
+    assert "(2.0.0) when the rollback to 1.0.0 was shown" in text and "(3.0.0, deploy by" in text
+    stack.wait_served("3.0.0")
+    assert stack.records() == [(v, "completed", "deploy") for v in ("1.0.0", "2.0.0", "3.0.0")]
+    assert [r.kind for r in list_runs(stack.ctx)] == ["deploy"] * 3

@@ -92,3 +92,30 @@ def test_claim_and_fencing(ctx: Context, clock: FakeClock) -> None:
     )
     assert lock_key("api", "production") == "api\nproduction"
     assert get_run(ctx, run.id).lease_until == clock.now + timedelta(seconds=30)
+
+
+def test_the_server_marks_an_interrupted_run_once_and_never_takes_it(
+    ctx: Context, clock: FakeClock
+) -> None:
+    from shipmate.services.runattention import mark_interrupted_runs
+
+    live = _create(ctx, new_owner(), env="staging")  # driven by this live process
+    gone = _create(ctx, "another-host|9|9|b|y")  # its host stopped renewing
+    assert mark_interrupted_runs(ctx) == []  # both leases still hold
+    clock.advance(seconds=31)
+    heartbeat(ctx, live.id, live.owner or "")  # the live one renews
+
+    [marked] = mark_interrupted_runs(ctx)
+
+    assert marked.id == gone.id and marked.status == "running"
+    assert marked.owner == "another-host|9|9|b|y" and marked.attempts == 1  # not taken over
+    assert marked.attention is not None and f"shipmate runs resume {gone.id}" in marked.attention
+    assert "on another-host" in marked.attention
+    assert marked.attention_at == clock.now
+    assert mark_interrupted_runs(ctx) == []  # once
+    assert get_run(ctx, live.id).attention is None
+    body = get_run(ctx, gone.id).to_dict(now=clock.now)
+    assert body["state"] == "interrupted" and body["host"] == "another-host"
+    assert body["attention"] == marked.attention
+    claimed = claim_run(ctx, gone.id, new_owner())  # a process of its host takes it over
+    assert claimed.attention is None and claimed.attention_at is None

@@ -88,8 +88,8 @@ def test_happy_path() -> None:
     ]
     assert steps[3].args == {"slot": "green"}
     assert steps[3].title == "start 2.0.0+build.3 in slot green"
-    assert steps[8].args == {"slot": "blue", "seconds": 30}
-    assert steps[9].args == {"slot": "blue"}
+    assert steps[8].args == {"slot": "blue", "seconds": 30, "serving": "green"}
+    assert steps[9].args == {"slot": "blue", "serving": "green"}
     assert end == FlowEnd(
         "completed",
         "2.0.0+build.3 serves traffic in slot green; slot blue retired",
@@ -206,11 +206,55 @@ def test_warm_rollback_is_a_switch_back_and_nothing_else() -> None:
     ]
     assert steps[0].title.startswith("record the rollback of 1.0.0")
     assert steps[2].title == "switch traffic back to slot blue (1.0.0)"
-    assert steps[-1].args == {"slot": "green"}
+    assert steps[-1].args == {"slot": "green", "serving": "blue"}
     # a failed check after a warm switch back: restore, but the warm slot stays
     steps, end = drive(plan, live, {"post_switch_health": StepResult.failure("500")})
     assert names(steps)[-3:] == ["post_switch_health", "restore", "record_failed"]
     assert end.rollback_deployment_id is None
+
+
+@pytest.mark.parametrize("failing", ["keep_warm", "retire"])
+def test_the_serving_slot_failing_while_the_old_one_is_warm_switches_back(failing: str) -> None:
+    bad = StepResult.failure(
+        "2.0.0+build.3 is no longer running in slot green",
+        code="health_check_failed",
+        data={"serving_unhealthy": True},
+    )
+    steps, end = drive(PLAN, LIVE, {failing: bad}, data={"record_rollback": {"deployment_id": 42}})
+    assert names(steps)[-4:] == [failing, "restore", "stop_new", "record_rollback"]
+    assert "retire" not in names(steps)[:-4]  # the old slot is never stopped
+    assert steps[-3].args == {"previous": dict(LIVE.switch_state or {})}
+    assert steps[-2].args == {"slot": "green"}
+    assert steps[-1].args["version"] == "1.0.0" and steps[-1].args["reverts_id"] == 41
+    assert f"failed while slot blue was kept warm: {bad.error}" in steps[-1].args["reason"]
+    assert all(s.compensating for s in steps[-3:])
+    assert end.status == "failed" and end.failed_step == failing
+    assert end.switched_back and end.rollback_deployment_id == 42 and end.deployment_id == 41
+    assert "traffic is back on 1.0.0 in blue" in end.message
+
+
+def test_a_retire_that_cannot_stop_the_old_slot_does_not_switch_back() -> None:
+    steps, end = drive(PLAN, LIVE, {"retire": StepResult.failure("did not exit after SIGKILL")})
+    assert names(steps)[-1] == "retire"
+    assert end.status == "failed" and not end.switched_back
+
+
+def test_a_failed_restore_while_warm_leaves_the_old_slot_running() -> None:
+    steps, end = drive(
+        PLAN,
+        LIVE,
+        {"keep_warm": StepResult.failure("HTTP 502"), "restore": StepResult.failure("nginx -t")},
+    )
+    assert names(steps)[-2:] == ["keep_warm", "restore"]
+    assert not end.switched_back and "could NOT be switched back (nginx -t)" in end.message
+
+
+def test_a_rollback_run_failing_while_warm_keeps_the_old_slot_and_traffic() -> None:
+    plan = replace(PLAN, kind="rollback", reverts_id=8)
+    steps, end = drive(plan, LIVE, {"keep_warm": StepResult.failure("HTTP 502")})
+    assert names(steps)[-1] == "keep_warm"
+    assert end.status == "failed" and not end.switched_back
+    assert "slot blue (1.0.0) is left running and traffic is unchanged" in end.message
 
 
 def test_hooks_run_before_the_start_and_before_the_retirement() -> None:
@@ -256,3 +300,8 @@ def test_failure_handling_in_words() -> None:
         "record the deploy failed"
     )
     assert "record the automatic rollback as its own deployment" in lines[1]
+    assert lines[2] == (
+        "it fails while slot blue is kept warm, or just before that slot is retired: switch "
+        "back to 1.0.0 in blue, stop slot green, record the automatic rollback (the "
+        "deployment becomes rolled_back)"
+    )
