@@ -26,8 +26,6 @@ from shipmate.testing.server import ServerProcess
 #: The documented bound, and a margin for the request itself to get going.
 BOUND_SECONDS = 1.0
 MARGIN_SECONDS = 0.5
-#: How long the first refusal may take before the test gives up (loosely).
-GIVE_UP_SECONDS = 15.0
 REQUESTS = 40
 
 
@@ -49,16 +47,15 @@ def _warm(bases: list[str], token: str) -> None:
 
 
 def _assert_refused_within_the_bound(bases: list[str], token: str, revoked_at: float) -> None:
-    deadline = revoked_at + GIVE_UP_SECONDS
-    refused = 0
-    while refused < REQUESTS // 2:  # eventually refused, request after request
-        assert time.monotonic() < deadline, "a revoked key still works after 15 s"
-        refused = refused + 1 if _status(bases[refused % len(bases)], token) == 401 else 0
+    """Refused eventually, and by every process for every request once the bound (plus a
+    margin) has passed since the revocation."""
     late = revoked_at + BOUND_SECONDS + MARGIN_SECONDS
-    while time.monotonic() < late:  # waiting out the bound is what is tested
-        time.sleep(0.05)
-    statuses = [_status(bases[i % len(bases)], token) for i in range(REQUESTS)]
-    assert statuses == [401] * REQUESTS
+    statuses: list[int] = []
+    while time.monotonic() < late:  # polling until the bound has passed is what is tested
+        statuses.append(_status(bases[len(statuses) % len(bases)], token))
+    assert 401 in statuses or statuses == [], "not refused anywhere within the bound"
+    after = [_status(bases[i % len(bases)], token) for i in range(REQUESTS)]
+    assert after == [401] * REQUESTS
 
 
 def test_four_workers_refuse_a_key_revoked_by_the_cli(database_url: str, tmp_path: Path) -> None:
