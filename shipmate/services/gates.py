@@ -171,7 +171,9 @@ def _identity(value: object, field_name: str) -> str:
     text = validate_text(value, field=field_name, max_length=255)
     if text is None:
         raise InvalidInputError(
-            f"{field_name} must name who approves (on the CLI: --as NAME)", field=field_name
+            f"{field_name}: nobody to approve as (no key name; locally no CI actor nor "
+            "login name: set LOGNAME)",
+            field=field_name,
         )
     return text
 
