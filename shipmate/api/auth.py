@@ -23,16 +23,24 @@ def _token(request: Request) -> str | None:
 
 async def _principal(request: Request, scope: Scope) -> Principal:
     """``async``: a token verified moments ago (:class:`VerifiedKeys`) costs no
-    database read and no hop to the thread pool; only a new one goes there."""
+    database read and no hop to the thread pool; only a new one goes there, and,
+    at most every :data:`~shipmate.services.keys.REVOCATION_CHECK_SECONDS`, the
+    read of the revocation mark that lets a key revoked anywhere stop working here."""
     token = _token(request)
     if token is None and scope == Scope.READ and request.app.state.server.anonymous_read:
         return Principal(name=None, scope=Scope.READ)
+    ctx = request.app.state.ctx
     verified: VerifiedKeys = request.app.state.verified_keys
-    principal = verified.get(token) if token else None
+    principal = None
+    if token:
+        if verified.stale():
+            await run_in_threadpool(verified.check_revocations, ctx)
+        principal = verified.get(token)
     if principal is None:
-        principal = await run_in_threadpool(authenticate, request.app.state.ctx, token)
+        epoch = verified.epoch
+        principal = await run_in_threadpool(authenticate, ctx, token)
         if token:
-            verified.remember(token, principal)
+            verified.remember(token, principal, epoch)
     principal.require(scope)
     return principal
 

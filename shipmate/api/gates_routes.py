@@ -14,8 +14,14 @@
     POST   /api/v1/deployments/{id}/unlock   abort a started deployment           admin
 
 Rules from ``shipmate.toml`` are listed but read-only here (409 naming the file).
-An approval is made by the key's name; an admin key may approve on behalf of
-someone else with ``approver``.
+A key limited to products sees the rules that apply to its products and changes
+only rules naming nothing but its products (:mod:`shipmate.services.access`).
+``{name}`` may hold ``/`` (rules named so by older versions): the rest of the path.
+
+An approval is made by, and counted as, the key that sends it: ``approver``, if
+given, must be the key's own name, whatever the scope (a body field never chooses
+whose approval it is).  The deployer the self-approval rule compares with is the
+key that records the deployment, likewise.
 """
 
 from __future__ import annotations
@@ -29,10 +35,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from shipmate.api.auth import admin, reader, writer
 from shipmate.api.schemas import COMMON_ERRORS, ErrorBody, error_responses
 from shipmate.domain.fields import parse_id
-from shipmate.errors import PermissionDeniedError
+from shipmate.errors import NotFoundError, PermissionDeniedError
 from shipmate.services import gates, queries
+from shipmate.services.access import can_see, rule_guard, with_visible_products
 from shipmate.services.context import Context
-from shipmate.services.keys import Principal, Scope
+from shipmate.services.keys import Principal
 
 __all__ = ["router"]
 
@@ -78,50 +85,96 @@ def _ctx(request: Request) -> Context:
     return ctx
 
 
+def _shown(principal: Principal, stored: gates.StoredRule) -> dict[str, Any]:
+    return with_visible_products(principal, stored.to_dict())
+
+
+def _visible(principal: Principal, stored: gates.StoredRule, name: str) -> gates.StoredRule:
+    """The rule, or 404 when it applies to none of a limited key's products."""
+    if not can_see(principal, stored.rule.products):
+        raise NotFoundError(
+            f"gate rule {name!r} does not exist (shipmate gates list shows the rules)",
+            field="name",
+        )
+    return stored
+
+
+def _seen_first(request: Request, principal: Principal, name: str) -> None:
+    """A limited key learns nothing of a rule it cannot see: 404 before any other answer."""
+    if not principal.unrestricted:
+        _visible(principal, gates.get_rule(_ctx(request), name), name)
+
+
 @router.get("/gates/rules", summary="Gate rules: shipmate.toml's, then managed ones")
 def get_rules(request: Request, principal: Reader) -> dict[str, Any]:
-    return {"items": [r.to_dict() for r in gates.list_rules(_ctx(request))]}
+    rules = gates.list_rules(_ctx(request))
+    return {"items": [_shown(principal, r) for r in rules if can_see(principal, r.rule.products)]}
 
 
 @router.post("/gates/rules", status_code=201, summary="Add a gate rule (admin)")
 def post_rule(request: Request, body: RuleDefinition, principal: Admin) -> dict[str, Any]:
-    stored = gates.add_rule(_ctx(request), body, actor=principal.name, key_name=principal.name)
-    return stored.to_dict()
+    stored = gates.add_rule(
+        _ctx(request),
+        body,
+        actor=principal.name,
+        key_name=principal.name,
+        guard=rule_guard(principal),
+    )
+    return _shown(principal, stored)
 
 
-@router.get("/gates/rules/{name}", summary="One gate rule")
+@router.get("/gates/rules/{name:path}", summary="One gate rule")
 def get_rule(request: Request, name: str, principal: Reader) -> dict[str, Any]:
-    return gates.get_rule(_ctx(request), name).to_dict()
+    return _shown(principal, _visible(principal, gates.get_rule(_ctx(request), name), name))
 
 
-@router.put("/gates/rules/{name}", summary="Replace a managed gate rule (admin)")
+@router.put("/gates/rules/{name:path}", summary="Replace a managed gate rule (admin)")
 def put_rule(request: Request, name: str, body: RuleDefinition, principal: Admin) -> dict[str, Any]:
+    _seen_first(request, principal, name)
     stored = gates.replace_rule(
-        _ctx(request), name, body, actor=principal.name, key_name=principal.name
+        _ctx(request),
+        name,
+        body,
+        actor=principal.name,
+        key_name=principal.name,
+        guard=rule_guard(principal),
     )
-    return stored.to_dict()
+    return _shown(principal, stored)
 
 
-@router.patch("/gates/rules/{name}", summary="Set a managed gate rule's mode (admin)")
+@router.patch("/gates/rules/{name:path}", summary="Set a managed gate rule's mode (admin)")
 def patch_rule(request: Request, name: str, body: ModeBody, principal: Admin) -> dict[str, Any]:
+    _seen_first(request, principal, name)
     stored = gates.set_rule_mode(
-        _ctx(request), name, body.mode, actor=principal.name, key_name=principal.name
+        _ctx(request),
+        name,
+        body.mode,
+        actor=principal.name,
+        key_name=principal.name,
+        guard=rule_guard(principal),
     )
-    return stored.to_dict()
+    return _shown(principal, stored)
 
 
-@router.delete("/gates/rules/{name}", summary="Remove a managed gate rule (admin)")
+@router.delete("/gates/rules/{name:path}", summary="Remove a managed gate rule (admin)")
 def delete_rule(request: Request, name: str, principal: Admin) -> dict[str, Any]:
-    removed = gates.remove_rule(_ctx(request), name, actor=principal.name, key_name=principal.name)
-    return {**removed.to_dict(), "removed": True}
+    _seen_first(request, principal, name)
+    removed = gates.remove_rule(
+        _ctx(request),
+        name,
+        actor=principal.name,
+        key_name=principal.name,
+        guard=rule_guard(principal),
+    )
+    return {**_shown(principal, removed), "removed": True}
 
 
 @router.post("/gates/check", summary="Dry run: evaluate the gates, record nothing")
 def post_check(request: Request, body: CheckBody, principal: Reader) -> dict[str, Any]:
     principal.require_product(body.product)
-    outcome = gates.dry_run(
-        _ctx(request), body.product, body.version, body.environment, body.deployer
-    )
+    # By default the deployer is the key asking, as when it records the deployment.
+    deployer = body.deployer if body.deployer is not None else principal.name
+    outcome = gates.dry_run(_ctx(request), body.product, body.version, body.environment, deployer)
     return outcome.to_dict()
 
 
@@ -133,16 +186,15 @@ def post_check(request: Request, body: CheckBody, principal: Reader) -> dict[str
 )
 def post_approval(request: Request, body: ApprovalBody, principal: Writer) -> JSONResponse:
     principal.require_product(body.product)
-    approver = body.approver if body.approver is not None else principal.name
+    approver = principal.name  # who is authenticated, never who the body names
     if (
-        approver is not None
-        and principal.name is not None
-        and approver.strip().casefold() != principal.name.strip().casefold()
-        and principal.scope is not Scope.ADMIN
+        body.approver is not None
+        and approver is not None
+        and body.approver.strip().casefold() != approver.strip().casefold()
     ):
         raise PermissionDeniedError(
-            f"key {principal.name!r} approves as itself; only an admin key may approve as "
-            f"{approver!r}",
+            f"key {approver!r} approves as itself; an approval counts for the key that "
+            f"sends it, so it cannot be made as {body.approver!r}",
             field="approver",
         )
     approval = gates.approve(

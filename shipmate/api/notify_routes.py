@@ -4,6 +4,10 @@
 ``GET /api/v1/notifications/deliveries`` (admin): the delivery log, newest first,
 with every attempt.  ``POST /api/v1/notifications/test`` (admin): send a test
 message to one rule's target now and return the answer.
+
+A key limited to products sees the rules that apply to its products and the
+deliveries of its products' events; it tests only rules naming nothing but its
+products (:mod:`shipmate.services.access`).
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from shipmate.api.auth import admin, reader
+from shipmate.api.insights_routes import scoped_product
 from shipmate.api.schemas import ErrorBody, error_responses
 from shipmate.domain.fields import parse_id
 from shipmate.domain.notifications import NotifyConfig
+from shipmate.errors import NotFoundError
 from shipmate.services import notifications
+from shipmate.services.access import can_see, require_manage, with_visible_products
 from shipmate.services.context import Context
 from shipmate.services.keys import Principal
 
@@ -62,7 +69,11 @@ def get_rules(request: Request, principal: Reader) -> dict[str, Any]:
     config = _config(request)
     worker = getattr(request.app.state, "notification_worker", None)
     return {
-        "items": [r.to_dict() for r in config.rules],
+        "items": [
+            with_visible_products(principal, r.to_dict())
+            for r in config.rules
+            if can_see(principal, r.products)
+        ],
         "base_url": config.base_url,
         "worker_running": bool(worker is not None and worker.running),
     }
@@ -86,7 +97,7 @@ def get_deliveries(
         status=status,
         rule=rule,
         event_type=event_type,
-        product=product,
+        product=scoped_product(principal, product),  # a limited admin: its products only
         environment=environment,
         limit=limit,
         before_id=before,
@@ -101,6 +112,10 @@ def get_deliveries(
 @router.post("/test", summary="Send a test message to one rule's target now")
 def post_test(request: Request, body: NotifyTestBody, principal: Admin) -> dict[str, Any]:
     config = _config(request)
-    result = notifications.send_test(_ctx(request), config, body.rule)
     rule = config.rule(body.rule)
+    if not principal.unrestricted:  # others' rules do not exist for it, nor their names
+        if rule is None or not can_see(principal, rule.products):
+            raise NotFoundError(f"notification rule {body.rule!r} does not exist", field="rule")
+        require_manage(principal, rule.products, f"notification rule {rule.name!r}")
+    result = notifications.send_test(_ctx(request), config, body.rule)
     return {"rule": body.rule, "target": None if rule is None else rule.target} | result.to_dict()

@@ -12,7 +12,8 @@
     GET  /api/v1/releases/executions?product=&environment=...   stored executions     read
 
 Registering actions needs an admin key: a release action is a command that deploy
-hosts will run.  Products go in the query or the body (product names may hold
+hosts will run.  Reading an action's body or an execution's output needs write
+scope: a read key gets them as ``null`` with ``"redacted": true``.  Products go in the query or the body (product names may hold
 ``/``).  Actions run on the host that deploys (``shipmate release apply``,
 ``shipmate deploy``), never on the server.
 """
@@ -29,6 +30,7 @@ from shipmate.api.schemas import COMMON_ERRORS, ErrorBody, error_responses
 from shipmate.domain.fields import parse_id
 from shipmate.errors import ConflictError
 from shipmate.services import releaseruns, releases
+from shipmate.services.access import redact_actions, redact_executions, redact_plan
 from shipmate.services.context import Context
 from shipmate.services.keys import Principal
 
@@ -119,7 +121,7 @@ def get_actions(
     except ConflictError:
         order, predecessors = [], {}
     return {
-        "items": [s.to_dict() for s in items],
+        "items": redact_actions(principal, [s.to_dict() for s in items]),
         "lineage": order,
         "predecessors": predecessors,
     }
@@ -194,7 +196,10 @@ def get_plan(
 ) -> dict[str, Any]:
     principal.require_product(product)
     plan = releases.plan_for(_ctx(request), product, environment, to, strict=strict)
-    return {"plan": plan.to_dict(), "lines": plan.render_lines(product, environment)}
+    return {
+        "plan": redact_plan(principal, plan.to_dict()),
+        "lines": plan.render_lines(product, environment),  # names and kinds, no bodies
+    }
 
 
 @router.get("/position", summary="The schema position of a product in an environment")
@@ -231,6 +236,6 @@ def get_executions(
         before_id=_id(before, "before"),
     )
     return {
-        "items": [e.to_dict() for e in items],
+        "items": redact_executions(principal, [e.to_dict() for e in items]),
         "next_before": str(items[-1].id) if len(items) == limit else None,
     }

@@ -2,7 +2,9 @@
 
 * ``GET /api/v1/runs``: runs, newest first (``product``, ``environment``,
   ``status`` incl. ``interrupted``, ``limit``, ``before`` for the next page).
-* ``GET /api/v1/runs/{id}``: one run with its steps, their output and results.
+* ``GET /api/v1/runs/{id}``: one run with its steps, their output and results
+  (a read key gets release actions' bodies and output as ``null``, see
+  :func:`shipmate.services.access.redact_run`).
 
 Runs are started and resumed by ``shipmate deploy`` / ``rollback`` / ``runs resume``
 on the host that runs the apps.  The server never resumes a run (it would run the
@@ -21,6 +23,7 @@ from shipmate.api.auth import reader
 from shipmate.api.schemas import ErrorBody, error_responses
 from shipmate.domain.fields import parse_id
 from shipmate.errors import InvalidInputError
+from shipmate.services.access import redact_run
 from shipmate.services.context import Context
 from shipmate.services.keys import Principal
 from shipmate.services.runattention import RunWatch
@@ -83,7 +86,7 @@ def get_one_run(request: Request, run_id: str, principal: Reader) -> dict[str, A
     ctx = _ctx(request)
     run = get_run(ctx, _id(run_id, "id"))
     principal.require_product(run.product)
-    return run.to_dict(now=ctx.now(), with_steps=True)
+    return redact_run(principal, run.to_dict(now=ctx.now(), with_steps=True))
 
 
 def start_run_recovery(app: FastAPI) -> None:

@@ -117,10 +117,13 @@ def get_environments(request: Request, principal: Reader) -> dict[str, Any]:
     return {"items": [e.to_dict() for e in catalog.list_environments(_ctx(request))]}
 
 
-@router.put("/environments/{name}", summary="Create an environment or set its kind")
+@router.put(
+    "/environments/{name}", summary="Create an environment or set its kind (unrestricted admin)"
+)
 def put_environment(
     request: Request, name: str, body: EnvironmentBody, principal: Admin
 ) -> dict[str, Any]:
+    principal.require_unrestricted("an environment's kind (shared by every product)")
     return catalog.set_environment_kind(
         _ctx(request), name, body.kind, key_name=principal.name
     ).to_dict()
@@ -300,7 +303,7 @@ def get_events(
     items = queries.list_events(
         _ctx(request),
         type_prefix=type,
-        product=product,
+        product=_scoped_product(principal, product),  # a limited admin: its products only
         environment=environment,
         actor=actor,
         since=None if since is None else parse_time(since, field="since"),
@@ -313,21 +316,26 @@ def get_events(
     }
 
 
-@router.get("/keys", summary="List API keys (admin)")
+@router.get("/keys", summary="List API keys (admin: those within its own reach)")
 def get_keys(request: Request, principal: Admin) -> dict[str, Any]:
-    return {"items": [k.to_dict() for k in keys.list_keys(_ctx(request))]}
+    return {"items": [k.to_dict() for k in keys.list_keys(_ctx(request), viewer=principal)]}
 
 
 @router.post("/keys", status_code=201, summary="Create an API key (admin); the token is shown once")
 def post_key(request: Request, body: KeyBody, principal: Admin) -> dict[str, Any]:
     created = keys.create_key(
-        _ctx(request), body.name, body.scope, body.products, created_by=principal.name
+        _ctx(request),
+        body.name,
+        body.scope,
+        body.products,
+        created_by=principal.name,
+        creator=principal,  # no higher scope, no other products than the creator's
     )
     return created.to_dict()
 
 
-@router.delete("/keys/{name}", summary="Revoke an API key (admin)")
+@router.delete("/keys/{name:path}", summary="Revoke an API key (admin, within its reach)")
 def delete_key(request: Request, name: str, principal: Admin) -> JSONResponse:
-    revoked = keys.revoke_key(_ctx(request), name, actor=principal.name)
+    revoked = keys.revoke_key(_ctx(request), name, actor=principal.name, by=principal)
     request.app.state.verified_keys.clear()  # refused here from the next request on
     return JSONResponse(revoked.to_dict())

@@ -54,9 +54,10 @@ class Backend(Protocol):
         version: str,
         environment: str,
         *,
-        approver: str | None,
         comment: str | None,
-    ) -> dict[str, Any]: ...
+    ) -> dict[str, Any]:
+        """Approve as who is authenticated: the key (remote), the local identity."""
+        ...
 
     def unlock(
         self,
@@ -111,9 +112,13 @@ class LocalBackend:
         return allocate_build(self.ctx, req)
 
     def record(self, req: RecordRequest) -> DeploymentRecord:
+        from dataclasses import replace
+
+        from shipmate.cli.identity import local_identity
         from shipmate.services.deployments import record_deployment
 
-        return record_deployment(self.ctx, req)
+        # Gates compare approvals with who records (as approve does), not --deployed-by.
+        return record_deployment(self.ctx, replace(req, identity=local_identity()))
 
     def mark_rollback(
         self, ref: str, *, product: str | None, environment: str | None, reason: str | None
@@ -175,9 +180,11 @@ class LocalBackend:
     def check_gates(
         self, product: str, version: str, environment: str, deployer: str | None
     ) -> dict[str, Any]:
+        from shipmate.cli.identity import local_identity
         from shipmate.services.gates import dry_run
 
-        return dry_run(self.ctx, product, version, environment, deployer).to_dict()
+        who = deployer if deployer is not None else local_identity()
+        return dry_run(self.ctx, product, version, environment, who).to_dict()
 
     def approve(
         self,
@@ -185,15 +192,13 @@ class LocalBackend:
         version: str,
         environment: str,
         *,
-        approver: str | None,
         comment: str | None,
     ) -> dict[str, Any]:
-        from shipmate.services.deployments import default_actor
+        from shipmate.cli.identity import local_identity
         from shipmate.services.gates import approve
 
-        who = approver if approver is not None else default_actor()
         return approve(
-            self.ctx, product, version, environment, approver=who, comment=comment
+            self.ctx, product, version, environment, approver=local_identity(), comment=comment
         ).to_dict()
 
     def unlock(

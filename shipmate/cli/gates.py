@@ -100,7 +100,9 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
     check.add_argument("--version", dest="semver", metavar="VERSION", required=True)
     check.add_argument("--env", required=True, help="environment name")
     check.add_argument(
-        "--deployer", help="who will deploy (their own approval does not count; default: you)"
+        "--deployer",
+        help="who will deploy (their own approval does not count; default: you, or in "
+        "remote mode the key)",
     )
     add_json(check)
 
@@ -108,17 +110,12 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
         "approve",
         help="approve deploying a version to an environment",
         description="Record your approval of (product, version, environment) for approval "
-        "rules. One approval per identity; the deployer's own approval does not count.",
+        "rules, as who you are: the key's name in remote mode, else the CI actor or your "
+        "login name. One approval per identity; the deployer's own approval does not count.",
     )
     approve.add_argument("--product", help="product name (default: config)")
     approve.add_argument("--version", dest="semver", metavar="VERSION", required=True)
     approve.add_argument("--env", required=True, help="environment name")
-    approve.add_argument(
-        "--as",
-        dest="approver",
-        metavar="IDENTITY",
-        help="who approves (default: you; in remote mode the key's name, others need admin)",
-    )
     approve.add_argument("--comment", help="a note kept with the approval")
     add_json(approve)
     approve.set_defaults(handler=f"{_HANDLERS}:cmd_approve")

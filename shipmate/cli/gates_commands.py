@@ -169,11 +169,8 @@ def _print_rule(verb: str, rule: dict[str, Any], as_json: bool) -> None:
 
 
 def _check(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
-    from shipmate.services.deployments import default_actor
-
     product = _product(args.product, settings)
-    deployer = args.deployer or default_actor()
-    result = backend.check_gates(product, args.semver, args.env, deployer)
+    result = backend.check_gates(product, args.semver, args.env, args.deployer)
     if args.json:
         render.print_json(result)
     else:
@@ -255,7 +252,6 @@ def cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
             _product(args.product, settings),
             args.semver,
             args.env,
-            approver=args.approver,
             comment=args.comment,
         )
     finally:

@@ -401,14 +401,12 @@ class RemoteBackend:
         version: str,
         environment: str,
         *,
-        approver: str | None,
         comment: str | None,
     ) -> dict[str, Any]:
-        body = {
+        body = {  # the server approves as the key: no approver to send
             "product": product,
             "version": version,
             "environment": environment,
-            "approver": approver,
             "comment": comment,
         }
         result: dict[str, Any] = self._request("POST", "/api/v1/approvals", body=body, write=True)

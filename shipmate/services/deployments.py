@@ -117,6 +117,10 @@ class RecordRequest:
     #: Deploy despite failed gates (admin only; adapters check), with a required reason.
     override_gates: bool = False
     override_reason: str | None = None
+    #: Who is authenticated when no key is (the CLI's local identity).  The deployer
+    #: the self-approval rule compares approvals with is ``key_name``, else this;
+    #: ``deployed_by`` only when neither is known (the label is not an identity).
+    identity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -403,9 +407,10 @@ def _check_gates(
             product=current.product if current else str(c.product),
             environment=c.environment,
             version=current.version if current else str(c.version),
-            deployer=c.text["deployed_by"]
+            deployer=req.key_name
+            or req.identity
+            or c.text["deployed_by"]
             or (current.deployed_by if current else None)
-            or req.key_name
             or actor,
             product_id=ids[0],
             environment_id=ids[1],

@@ -3,9 +3,10 @@
 The rules themselves and their evaluation are pure (:mod:`shipmate.domain.gates`).
 This module
 
-- **loads rules**: the ``[[gates]]`` array of ``shipmate.toml`` (read-only
-  here: change it in the file) followed by the rules managed with ``shipmate
-  gates add`` / ``POST /api/v1/gates/rules`` (table ``gate_rules``);
+- **loads rules** (:mod:`shipmate.services.gaterules`, re-exported here): the
+  ``[[gates]]`` array of ``shipmate.toml`` (read-only here: change it in the
+  file) followed by the rules managed with ``shipmate gates add`` / ``POST
+  /api/v1/gates/rules`` (table ``gate_rules``);
 - **gathers the facts** inside the caller's write transaction, after
   :func:`~shipmate.store.catalog.lock_product_environment`: the other started
   deployments of the product in the environment, the latest completion of the
@@ -38,8 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, desc, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, desc, func, insert, select
 
 from shipmate.config import Settings
 from shipmate.domain.environments import infer_kind
@@ -54,11 +54,7 @@ from shipmate.domain.gates import (
     RuleResult,
     blocking,
     evaluate,
-    parse_mode,
     report_only_entries,
-    rule_from_dict,
-    rule_to_dict,
-    rules_from_list,
     to_gate_error,
     to_versioner_detail,
 )
@@ -66,13 +62,23 @@ from shipmate.domain.lifecycle import Status, check_transition
 from shipmate.domain.records import DeploymentRecord
 from shipmate.domain.versions import parse_full_version, validate_version
 from shipmate.errors import (
-    ConfigError,
     ConflictError,
     GateBlockedError,
     InvalidInputError,
     NotFoundError,
 )
 from shipmate.services.context import Context
+from shipmate.services.gaterules import (
+    StoredRule,
+    add_rule,
+    config_rules,
+    get_rule,
+    list_rules,
+    load_rules,
+    remove_rule,
+    replace_rule,
+    set_rule_mode,
+)
 from shipmate.store.catalog import (
     ensure_environment,
     find_environment_id,
@@ -86,7 +92,7 @@ from shipmate.store.deployments import (
     update_deployment,
 )
 from shipmate.store.schema import deployments, environments, products, versions
-from shipmate.store.schema_gates import gate_approvals, gate_rules
+from shipmate.store.schema_gates import gate_approvals
 
 __all__ = [
     "Approval",
@@ -112,280 +118,7 @@ __all__ = [
     "validate_override",
 ]
 
-CONFIG = "config"
-DATABASE = "database"
 _MAX_REASON = 1000
-
-
-# ------------------------------------------------------------------------ rules
-
-
-@dataclass(frozen=True)
-class StoredRule:
-    """A rule and where it comes from: ``config`` (shipmate.toml) or ``database``."""
-
-    rule: Rule
-    source: str
-    id: int | None = None
-    created_at: datetime | None = None
-    created_by: str | None = None
-    updated_at: datetime | None = None
-    updated_by: str | None = None
-
-    @property
-    def read_only(self) -> bool:
-        return self.source == CONFIG
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            **rule_to_dict(self.rule),
-            "source": self.source,
-            "read_only": self.read_only,
-            "id": None if self.id is None else str(self.id),
-            "created_at": format_time(self.created_at),
-            "created_by": self.created_by,
-            "updated_at": format_time(self.updated_at),
-            "updated_by": self.updated_by,
-        }
-
-
-def config_rules(settings: Settings) -> list[Rule]:
-    """The ``[[gates]]`` rules of the configuration file; a bad one is a ConfigError."""
-    raw = settings.sections.get("gates")
-    if raw is None:
-        return []
-    where = settings.config_file or "shipmate.toml"
-    try:
-        return rules_from_list(raw, field="gates")
-    except InvalidInputError as exc:
-        raise ConfigError(f"{where}: {exc.message}", field=exc.field) from None
-
-
-def _stored(row: Any) -> StoredRule:
-    m = row._mapping
-    return StoredRule(
-        rule=rule_from_dict(m["definition"], field=f"gate rule {m['name']!r}"),
-        source=DATABASE,
-        id=m["id"],
-        created_at=m["created_at"],
-        created_by=m["created_by"],
-        updated_at=m["updated_at"],
-        updated_by=m["updated_by"],
-    )
-
-
-def load_rules(conn: Connection, settings: Settings) -> list[StoredRule]:
-    """Configuration rules first (file order), then managed rules (oldest first)."""
-    out = [StoredRule(rule=r, source=CONFIG) for r in config_rules(settings)]
-    rows = conn.execute(select(gate_rules).order_by(gate_rules.c.id)).all()
-    out.extend(_stored(r) for r in rows)
-    return out
-
-
-def list_rules(ctx: Context) -> list[StoredRule]:
-    with ctx.read() as conn:
-        return load_rules(conn, ctx.settings)
-
-
-def _rule_name(name: object) -> str:
-    text = validate_text(name, field="name", max_length=100)
-    if text is None:
-        raise InvalidInputError("name must not be empty", field="name")
-    return text
-
-
-def _find(conn: Connection, settings: Settings, name: str) -> StoredRule:
-    key = name.casefold()
-    for stored in load_rules(conn, settings):
-        if stored.rule.name.casefold() == key:
-            return stored
-    raise NotFoundError(
-        f"gate rule {name!r} does not exist (shipmate gates list shows the rules)", field="name"
-    )
-
-
-def _managed(conn: Connection, settings: Settings, name: str, action: str) -> StoredRule:
-    stored = _find(conn, settings, name)
-    if stored.read_only:
-        where = settings.config_file or "shipmate.toml"
-        raise ConflictError(
-            f"gate rule {stored.rule.name!r} comes from {where} and is read-only through the "
-            f"CLI and the API; {action} it in that file",
-            field="name",
-        )
-    return stored
-
-
-def get_rule(ctx: Context, name: str) -> StoredRule:
-    with ctx.read() as conn:
-        return _find(conn, ctx.settings, _rule_name(name))
-
-
-def _rule_event(
-    conn: Connection,
-    type_: str,
-    rule: Rule,
-    now: datetime,
-    actor: str | None,
-    key_name: str | None,
-    **extra: Any,
-) -> None:
-    append_event(
-        conn,
-        type=type_,
-        at=now,
-        actor=actor,
-        key_name=key_name,
-        data={"rule_name": rule.name, "rule": rule_to_dict(rule), **extra},
-    )
-
-
-def add_rule(
-    ctx: Context,
-    definition: Mapping[str, object],
-    *,
-    actor: str | None = None,
-    key_name: str | None = None,
-) -> StoredRule:
-    """Store a new rule (its TOML/JSON form); names are unique, case-insensitively,
-    across the configuration file and the database."""
-    rule = rule_from_dict(definition)
-    now = ctx.now()
-    try:
-        with ctx.write() as conn:
-            _refuse_taken(conn, ctx.settings, rule.name)
-            conn.execute(
-                insert(gate_rules).values(
-                    name=rule.name,
-                    name_key=rule.name.casefold(),
-                    kind=rule.kind.value,
-                    mode=rule.mode.value,
-                    definition=rule_to_dict(rule),
-                    created_at=now,
-                    created_by=actor,
-                    updated_at=now,
-                    updated_by=actor,
-                )
-            )
-            _rule_event(conn, "gate.rule_added", rule, now, actor, key_name)
-            return _find(conn, ctx.settings, rule.name)
-    except IntegrityError:
-        raise _taken(rule.name, "the database") from None
-
-
-def _refuse_taken(conn: Connection, settings: Settings, name: str) -> None:
-    try:
-        existing = _find(conn, settings, name)
-    except NotFoundError:
-        return
-    where = (settings.config_file or "shipmate.toml") if existing.read_only else "the database"
-    raise _taken(existing.rule.name, where)
-
-
-def _taken(name: str, where: str) -> ConflictError:
-    return ConflictError(
-        f"a gate rule named {name!r} already exists (in {where}); pick another name, "
-        "or change that rule",
-        field="name",
-    )
-
-
-def replace_rule(
-    ctx: Context,
-    name: str,
-    definition: Mapping[str, object],
-    *,
-    actor: str | None = None,
-    key_name: str | None = None,
-) -> StoredRule:
-    """Replace a managed rule's definition (its name may change, its kind may not)."""
-    name = _rule_name(name)
-    data = dict(definition)
-    data.setdefault("name", name)
-    rule = rule_from_dict(data)
-    now = ctx.now()
-    try:
-        with ctx.write() as conn:
-            old = _managed(conn, ctx.settings, name, "change")
-            if rule.kind is not old.rule.kind:
-                raise InvalidInputError(
-                    f"kind: rule {old.rule.name!r} is a {old.rule.kind.value} rule; remove it "
-                    f"and add a {rule.kind.value} rule instead",
-                    field="kind",
-                )
-            if rule.name.casefold() != old.rule.name.casefold():
-                _refuse_taken(conn, ctx.settings, rule.name)
-            conn.execute(
-                update(gate_rules)
-                .where(gate_rules.c.id == old.id)
-                .values(
-                    name=rule.name,
-                    name_key=rule.name.casefold(),
-                    mode=rule.mode.value,
-                    definition=rule_to_dict(rule),
-                    updated_at=now,
-                    updated_by=actor,
-                )
-            )
-            _rule_event(
-                conn,
-                "gate.rule_changed",
-                rule,
-                now,
-                actor,
-                key_name,
-                previous=rule_to_dict(old.rule),
-            )
-            return _find(conn, ctx.settings, rule.name)
-    except IntegrityError:
-        raise _taken(rule.name, "the database") from None
-
-
-def set_rule_mode(
-    ctx: Context,
-    name: str,
-    mode: str,
-    *,
-    actor: str | None = None,
-    key_name: str | None = None,
-) -> StoredRule:
-    """``enabled``, ``report_only`` or ``disabled`` for a managed rule."""
-    name = _rule_name(name)
-    new_mode = parse_mode(mode)
-    now = ctx.now()
-    with ctx.write() as conn:
-        old = _managed(conn, ctx.settings, name, "change the mode of")
-        definition = {**rule_to_dict(old.rule), "mode": new_mode.value}
-        rule = rule_from_dict(definition)
-        conn.execute(
-            update(gate_rules)
-            .where(gate_rules.c.id == old.id)
-            .values(mode=new_mode.value, definition=definition, updated_at=now, updated_by=actor)
-        )
-        _rule_event(
-            conn,
-            "gate.rule_changed",
-            rule,
-            now,
-            actor,
-            key_name,
-            from_mode=old.rule.mode.value,
-            to_mode=new_mode.value,
-        )
-        return _find(conn, ctx.settings, rule.name)
-
-
-def remove_rule(
-    ctx: Context, name: str, *, actor: str | None = None, key_name: str | None = None
-) -> StoredRule:
-    """Delete a managed rule; the event log keeps its definition."""
-    name = _rule_name(name)
-    now = ctx.now()
-    with ctx.write() as conn:
-        old = _managed(conn, ctx.settings, name, "remove")
-        conn.execute(delete(gate_rules).where(gate_rules.c.id == old.id))
-        _rule_event(conn, "gate.rule_removed", old.rule, now, actor, key_name)
-    return old
 
 
 # -------------------------------------------------------------------- approvals
@@ -438,7 +171,9 @@ def _identity(value: object, field_name: str) -> str:
     text = validate_text(value, field=field_name, max_length=255)
     if text is None:
         raise InvalidInputError(
-            f"{field_name} must name who approves (on the CLI: --as NAME)", field=field_name
+            f"{field_name}: nobody to approve as (no key name; locally no CI actor nor "
+            "login name: set LOGNAME)",
+            field=field_name,
         )
     return text
 

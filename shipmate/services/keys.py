@@ -3,12 +3,18 @@
 A key looks like ``shm_<prefix>_<secret>``.  The prefix finds the row; only the
 SHA-256 of the secret is stored, compared with :func:`hmac.compare_digest`.  Scopes
 are ordered ``read < write < admin``; a key may be limited to some products.
+
+No key reaches further than the key that made it: a new key's scope and products
+are within its creator's (:meth:`Principal.reaches`), and an admin key limited to
+products lists and revokes only the keys within its reach.  Key names are one
+URL path segment (no ``/``), so every key can be revoked through the API.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import threading
 import time
@@ -18,9 +24,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from shipmate.domain.fields import format_time, validate_name
+from shipmate.domain.segments import validate_segment
 from shipmate.errors import (
     AuthenticationError,
     ConflictError,
@@ -41,7 +48,9 @@ __all__ = [
     "authenticate",
     "create_key",
     "list_keys",
+    "revocation_mark",
     "revoke_key",
+    "validate_key_name",
 ]
 
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -92,6 +101,30 @@ class Principal:
                 f"key {self.name!r} is limited to {', '.join(self.products)}; not {product!r}",
                 field="product",
             )
+
+    @property
+    def unrestricted(self) -> bool:
+        """Not limited to products (anonymous readers count as unrestricted readers)."""
+        return not self.products
+
+    def require_unrestricted(self, what: str) -> None:
+        """``what`` concerns every product: a key limited to products may not do it."""
+        self.require(Scope.ADMIN)
+        if self.products:
+            raise PermissionDeniedError(
+                f"key {self.name!r} is limited to {', '.join(self.products)}; {what} needs "
+                "an admin key that is not limited to products",
+                field="product",
+            )
+
+    def reaches(self, scope: Scope, products: Sequence[str]) -> bool:
+        """Whether a key with ``scope`` and ``products`` is within this one's own reach:
+        no higher scope, and (when this one is limited) limited to some of its products."""
+        if scope.rank > self.scope.rank:
+            return False
+        if not self.products:
+            return True
+        return bool(products) and set(products) <= set(self.products)
 
 
 @dataclass(frozen=True)
@@ -149,6 +182,36 @@ def _row_to_key(row: Any) -> ApiKey:
     )
 
 
+def validate_key_name(value: object) -> str:
+    """A key's name: a name (letters, digits, ``. _ - @ :``) that is one URL path segment."""
+    return validate_segment(validate_name(value, field="name"), field="name", what="a key's name")
+
+
+def _check_within(creator: Principal, scope: Scope, products: Sequence[str]) -> None:
+    """Refuse a key that would reach further than the key creating it."""
+    if scope.rank > creator.scope.rank:
+        raise PermissionDeniedError(
+            f"key {creator.name!r} has scope {creator.scope.value}; it cannot create a key "
+            f"with scope {scope.value}",
+            field="scope",
+        )
+    if not creator.products:
+        return
+    if not products:
+        raise PermissionDeniedError(
+            f"key {creator.name!r} is limited to {', '.join(creator.products)}; a key it "
+            "creates must be limited to some of them (give products)",
+            field="products",
+        )
+    outside = [p for p in products if p not in creator.products]
+    if outside:
+        raise PermissionDeniedError(
+            f"key {creator.name!r} is limited to {', '.join(creator.products)}; it cannot "
+            f"create a key for {outside[0]!r}",
+            field="products",
+        )
+
+
 def create_key(
     ctx: Context,
     name: str,
@@ -156,10 +219,18 @@ def create_key(
     products: Sequence[str] = (),
     *,
     created_by: str | None = None,
+    creator: Principal | None = None,
 ) -> CreatedKey:
-    name = validate_name(name, field="name")
+    """Create a key.  ``creator`` is the key asking (through the API): the new key's
+    scope and products must be within its own.  ``None`` (the CLI on the database)
+    means no limit."""
+    name = validate_key_name(name)
     level = parse_scope(scope)
-    limited = tuple(validate_name(p, field="product", max_length=255) for p in products)
+    limited = tuple(
+        dict.fromkeys(validate_name(p, field="products", max_length=255) for p in products)
+    )
+    if creator is not None:
+        _check_within(creator, level, limited)
     prefix = secrets.token_hex(5)
     secret = secrets.token_urlsafe(24)
     now = ctx.now()
@@ -190,22 +261,40 @@ def create_key(
     return CreatedKey(key=_row_to_key(row), token=f"shm_{prefix}_{secret}")
 
 
-def list_keys(ctx: Context) -> list[ApiKey]:
+def _reachable(viewer: Principal | None, key: ApiKey) -> bool:
+    return viewer is None or viewer.reaches(Scope(key.scope), key.products)
+
+
+def list_keys(ctx: Context, *, viewer: Principal | None = None) -> list[ApiKey]:
+    """Every key, or (with ``viewer``) the keys within the viewer's reach."""
     with ctx.read() as conn:
-        return [_row_to_key(r) for r in conn.execute(select(api_keys).order_by(api_keys.c.id))]
+        rows = conn.execute(select(api_keys).order_by(api_keys.c.id))
+        return [k for k in map(_row_to_key, rows) if _reachable(viewer, k)]
 
 
-def revoke_key(ctx: Context, name: str, *, actor: str | None = None) -> ApiKey:
+def revoke_key(
+    ctx: Context, name: str, *, actor: str | None = None, by: Principal | None = None
+) -> ApiKey:
+    """Revoke a key (again: unchanged).  ``by`` (the key asking through the API) may
+    revoke only keys within its reach; others do not exist for it."""
     now = ctx.now()
     with ctx.write() as conn:
         row = conn.execute(select(api_keys).where(api_keys.c.name == name)).first()
-        if row is None:
+        if row is None or not _reachable(by, _row_to_key(row)):
             raise NotFoundError(f"no key named {name!r}", field="name")
         if row.revoked_at is None:
             conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(revoked_at=now))
             append_event(conn, type="key.revoked", at=now, actor=actor, data={"name": name})
         row = conn.execute(select(api_keys).where(api_keys.c.id == row.id)).one()
     return _row_to_key(row)
+
+
+def revocation_mark(ctx: Context) -> int:
+    """How many keys have ever been revoked: it changes with every revocation (keys are
+    never deleted nor un-revoked), whoever made it (another server, the CLI, an older
+    shipmate).  One small aggregate over ``api_keys``."""
+    with ctx.read() as conn:
+        return int(conn.execute(select(func.count(api_keys.c.revoked_at))).scalar_one())
 
 
 _INVALID = "Invalid authentication credentials"
@@ -242,43 +331,91 @@ def authenticate(ctx: Context, token: str | None) -> Principal:
     return Principal(name=row.name, scope=Scope(row.scope), products=tuple(row.products or ()))
 
 
+#: How often each server process re-reads :func:`revocation_mark` while it trusts
+#: remembered keys.  A key revoked anywhere is refused everywhere this long after the
+#: revocation, plus one database read: the documented bound is one second.
+REVOCATION_CHECK_SECONDS = 0.5
+
+
 class VerifiedKeys:
     """Bearer tokens this server verified recently, and whom they stand for.
 
     Checking a key is a database read (and, once a minute, a write); a CI
     pipeline sends the same key request after request.  A token verified in the
-    last ``seconds`` is trusted again without the read.  The price is that a key
-    revoked elsewhere (another server, the CLI) keeps working here for at most
-    ``seconds``; revoking through this server clears its memory at once.
-    ``seconds = 0`` checks every request.  Failures are never remembered.
-    Entries are keyed by the token's SHA-256, not the token.
+    last ``seconds`` is trusted again without the read, as long as no key has
+    been revoked since: before trusting its memory the process re-reads the
+    revocation mark (:func:`revocation_mark`) when it is older than
+    :data:`REVOCATION_CHECK_SECONDS`, and forgets every token when the mark moved.
+    So a key revoked on any server or by the CLI is refused by every process within
+    ``REVOCATION_CHECK_SECONDS`` plus one read (documented: one second), at the
+    cost of one small query per process every half second, not one per request.
+    While the mark is stale :meth:`get` answers nothing: the caller reads the mark
+    (:meth:`check_revocations`) or the key itself before it trusts anything.
+    Revoking through this process clears its memory at once.  ``seconds = 0``
+    checks every request.  Failures are never remembered.  Entries are keyed by
+    the token's SHA-256, not the token.
     """
 
     #: Tokens remembered at most; the oldest half is forgotten beyond this.
     LIMIT = 10_000
 
-    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        check_every: float = REVOCATION_CHECK_SECONDS,
+    ) -> None:
         self.seconds = seconds
+        self.check_every = check_every
         self._clock = clock
         self._known: dict[bytes, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
+        #: When the revocation mark was last read (the read started then), and its value.
+        self._checked_at = -math.inf
+        self._mark: int | None = None
+        #: Bumped whenever the memory is cleared: a verification that began before a
+        #: clear is not remembered after it.
+        self.epoch = 0
 
     @staticmethod
     def _key(token: str) -> bytes:
         return hashlib.sha256(token.encode()).digest()
 
+    def stale(self) -> bool:
+        """Whether the revocation mark must be read before the memory is trusted."""
+        return self.seconds > 0 and self._clock() - self._checked_at >= self.check_every
+
+    def check_revocations(self, ctx: Context) -> None:
+        """Read the revocation mark; forget every token when it moved."""
+        started = self._clock()
+        self.observe(revocation_mark(ctx), started=started)
+
+    def observe(self, mark: int, *, started: float) -> None:
+        """The revocation mark as read by a read that began at ``started``."""
+        with self._lock:
+            if mark != self._mark:
+                self._known.clear()
+                self.epoch += 1
+                self._mark = mark
+            self._checked_at = max(self._checked_at, started)
+
     def get(self, token: str) -> Principal | None:
-        if self.seconds <= 0:
+        if self.seconds <= 0 or self.stale():
             return None
         found = self._known.get(self._key(token))
         if found is None or found[0] <= self._clock():
             return None
         return found[1]
 
-    def remember(self, token: str, principal: Principal) -> None:
+    def remember(self, token: str, principal: Principal, epoch: int | None = None) -> None:
+        """Remember a verification; ``epoch`` is :attr:`epoch` from before it began
+        (a clear since then means it may be out of date: it is dropped)."""
         if self.seconds <= 0:
             return
         with self._lock:
+            if epoch is not None and epoch != self.epoch:
+                return
             if len(self._known) >= self.LIMIT:
                 for stale in list(self._known)[: self.LIMIT // 2]:
                     del self._known[stale]
@@ -287,3 +424,4 @@ class VerifiedKeys:
     def clear(self) -> None:
         with self._lock:
             self._known.clear()
+            self.epoch += 1

@@ -98,6 +98,7 @@ from shipmate.errors import (
     PayloadTooLargeError,
 )
 from shipmate.services.context import Context
+from shipmate.services.versionsfolder import require_inside
 from shipmate.store.catalog import (
     dialect_insert,
     ensure_environment,
@@ -1052,11 +1053,13 @@ def read_versions_dir(
     if not root.is_dir():
         raise InvalidInputError(f"the versions folder {str(path)!r} does not exist", field="dir")
     label = root.name or str(root)
+    real = root.resolve()
     declared: list[DeclaredVersion] = []
     ignored: list[str] = []
     for entry in sorted(root.iterdir(), key=lambda p: p.name):
         if entry.name.startswith("."):
             continue
+        require_inside(real, entry, f"{label}/{entry.name}")
         if not entry.is_dir():
             ignored.append(f"{label}/{entry.name}")
             continue
@@ -1068,13 +1071,15 @@ def read_versions_dir(
         if version != entry.name:
             ignored.append(f"{label}/{entry.name}/")
             continue
-        meta = _read_release_toml(entry / "release.toml", f"{label}/{entry.name}/release.toml")
+        toml = f"{label}/{entry.name}/release.toml"
+        meta = _read_release_toml(require_inside(real, entry / "release.toml", toml), toml)
         predecessor = meta.get("predecessor")
         ref = meta.get("database_ref", database_ref)
         actions: list[ReleaseAction] = []
         for child in sorted(entry.iterdir(), key=lambda p: p.name):
             if child.name.startswith(".") or child.name == "release.toml":
                 continue
+            require_inside(real, child, f"{label}/{entry.name}/{child.name}")
             if child.name not in ("up", "down") or not child.is_dir():
                 ignored.append(f"{label}/{entry.name}/{child.name}")
                 continue
@@ -1082,6 +1087,8 @@ def read_versions_dir(
             order = 0
             for file in files:
                 shown = f"{label}/{entry.name}/{child.name}/{file.name}"
+                if not file.name.startswith("."):
+                    require_inside(real, file, shown)
                 if file.name.startswith(".") or not file.is_file():
                     if not file.name.startswith("."):
                         ignored.append(shown + "/")

@@ -172,18 +172,14 @@ def test_versioner_428_flow_soak_and_approval(
         "approved_by": [],
         "self_approval_ignored": False,
     }
-    # john.doe's own approval does not count, an approval by the admin key does.
+    # The deploying key's own approval does not count (whoever the event names as
+    # deployer), an approval by the admin key does.
     own = client.post(
         "/api/v1/approvals",
-        json={
-            "product": "my-service",
-            "version": "1.2.3",
-            "environment": "production",
-            "approver": "John.Doe",
-        },
-        headers=auth(tokens["admin"]),
+        json={"product": "my-service", "version": "1.2.3", "environment": "production"},
+        headers=w,
     )
-    assert own.status_code == 201
+    assert (own.status_code, own.json()["approver"]) == (201, "write-key")
     r = client.post(EVENTS, json=event(), headers=w)
     assert r.json()["detail"]["details"]["self_approval_ignored"] is True
     ok = client.post(
@@ -406,7 +402,11 @@ def test_approvals_and_check(client: TestClient, tokens: dict[str, str], ctx: Co
     assert result["blocking"]["code"] == "APPROVAL_REQUIRED"
     assert result["blocking"]["details"]["approvals"] == 1
     assert result["results"][0]["source"] == "database"
-    client.post("/api/v1/approvals", json={**a, "approver": "dave"}, headers=auth(tokens["admin"]))
+    mallory = client.post(
+        "/api/v1/approvals", json={**a, "approver": "dave"}, headers=auth(tokens["admin"])
+    )
+    assert (mallory.status_code, mallory.json()["error"]["field"]) == (403, "approver")
+    client.post("/api/v1/approvals", json=a, headers=auth(tokens["admin"]))
     result = client.post("/api/v1/gates/check", json=check, headers=auth(tokens["read"])).json()
     assert (result["allowed"], result["blocking"]) == (True, None)
     # A dry run records nothing.

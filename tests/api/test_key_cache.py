@@ -1,15 +1,24 @@
-"""Verified API keys are remembered for ``[server] key_cache_seconds``, no longer."""
+"""Verified API keys are remembered for ``[server] key_cache_seconds``, no longer, and
+forgotten within half a second of any revocation (the revocation mark)."""
 
 from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
 from shipmate.errors import ConfigError
 from shipmate.services.context import Context
-from shipmate.services.keys import Principal, Scope, VerifiedKeys, create_key, revoke_key
+from shipmate.services.keys import (
+    REVOCATION_CHECK_SECONDS,
+    Principal,
+    Scope,
+    VerifiedKeys,
+    create_key,
+    revoke_key,
+)
 
 
 class Ticks:
@@ -25,18 +34,62 @@ def _get(client: TestClient, token: str) -> int:
     return client.get("/api/v1/products", headers=headers).status_code
 
 
-def test_a_key_revoked_elsewhere_is_refused_once_the_memory_expires(ctx: Context) -> None:
+def test_a_key_revoked_elsewhere_is_refused_once_the_mark_is_read_again(ctx: Context) -> None:
     token = create_key(ctx, "ci", "write", created_by="test").token
-    app = create_app(ctx.settings, ctx=ctx, server=ServerSettings(key_cache_seconds=5))
+    app = create_app(ctx.settings, ctx=ctx, server=ServerSettings(key_cache_seconds=300))
     ticks = Ticks()
-    app.state.verified_keys = VerifiedKeys(5, clock=ticks)
+    app.state.verified_keys = VerifiedKeys(300, clock=ticks)
     with TestClient(app) as client:
         assert _get(client, token) == 200
         revoke_key(ctx, "ci", actor="someone at the CLI")  # not through this server
-        ticks.now += 4.9
-        assert _get(client, token) == 200  # still remembered: the documented window
-        ticks.now += 0.2
-        assert _get(client, token) == 401
+        ticks.now += REVOCATION_CHECK_SECONDS / 2
+        assert _get(client, token) == 200  # the memory is trusted for half a second
+        ticks.now += REVOCATION_CHECK_SECONDS / 2
+        assert _get(client, token) == 401  # the mark moved: long before 300 s
+
+
+def test_the_mark_is_read_once_per_interval_not_per_request(ctx: Context) -> None:
+    token = create_key(ctx, "ci", "write", created_by="test").token
+    app = create_app(ctx.settings, ctx=ctx, server=ServerSettings(key_cache_seconds=300))
+    ticks = Ticks()
+    app.state.verified_keys = VerifiedKeys(300, clock=ticks)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "api_keys" in statement:
+            statements.append(" ".join(statement.split()))
+
+    event.listen(ctx.engine, "before_cursor_execute", seen)
+    try:
+        with TestClient(app) as client:
+            for _ in range(50):
+                assert _get(client, token) == 200
+            first = list(statements)
+            ticks.now += REVOCATION_CHECK_SECONDS
+            for _ in range(50):
+                assert _get(client, token) == 200
+    finally:
+        event.remove(ctx.engine, "before_cursor_execute", seen)
+    marks = [s for s in statements if "count(api_keys.revoked_at)" in s]
+    lookups = [s for s in statements if "WHERE api_keys.prefix" in s]
+    # 100 requests: the key looked up once, the mark read once per half second.
+    assert (len(marks), len(lookups)) == (2, 1)
+    assert len([s for s in first if "count(api_keys.revoked_at)" in s]) == 1
+
+
+def test_a_verification_begun_before_a_revocation_was_seen_is_not_remembered() -> None:
+    ticks = Ticks()
+    verified = VerifiedKeys(60, clock=ticks)
+    verified.observe(3, started=ticks.now)
+    who = Principal(name="ci", scope=Scope.WRITE)
+    epoch = verified.epoch  # a request starts verifying the token...
+    verified.observe(4, started=ticks.now)  # ...another sees a revocation meanwhile...
+    verified.remember("shm_x_y", who, epoch)  # ...so the first answer may be out of date
+    assert verified.get("shm_x_y") is None
+    verified.remember("shm_x_y", who, verified.epoch)
+    assert verified.get("shm_x_y") == who
+    verified.observe(4, started=ticks.now)  # the same mark: nothing forgotten
+    assert verified.get("shm_x_y") == who
 
 
 def test_revoking_through_the_server_takes_effect_at_once(ctx: Context) -> None:
@@ -74,7 +127,9 @@ def test_failures_are_not_remembered_and_scope_is_still_checked(ctx: Context) ->
 
 
 def test_the_memory_is_keyed_by_digest_and_bounded() -> None:
-    verified = VerifiedKeys(60, clock=Ticks())
+    ticks = Ticks()
+    verified = VerifiedKeys(60, clock=ticks)
+    verified.observe(0, started=ticks.now)
     who = Principal(name="ci", scope=Scope.WRITE)
     for i in range(VerifiedKeys.LIMIT + 10):
         verified.remember(f"shm_x_{i}", who)

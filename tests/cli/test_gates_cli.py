@@ -211,7 +211,10 @@ def test_refused_record_exits_3_with_rule_reason_and_retry(cli: Run) -> None:
     assert code == 0 and out.endswith("ok: api 1.0.0 may deploy to staging now\n")
 
 
-def test_approve_and_check(cli: Run) -> None:
+def test_approve_and_check(cli: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    def as_user(name: str) -> None:  # the local identity is the login name (no CI here)
+        monkeypatch.setenv("LOGNAME", name)
+
     cli(
         "record",
         "--product",
@@ -237,25 +240,48 @@ def test_approve_and_check(cli: Run) -> None:
         "production",
     )
     args = ("--product", "api", "--version", "2.0.0", "--env", "production")
-    code, out, err = cli("approve", *args, "--as", "bob", "--comment", "looks good")
+    as_user("bob")
+    code, out, err = cli("approve", *args, "--comment", "looks good")
     assert (code, out, err) == (0, "approved api 2.0.0 for production as bob\n", "")
-    code, out, _ = cli("approve", *args, "--as", "BOB")
+    as_user("BOB")
+    code, out, _ = cli("approve", *args)
     assert code == 0 and out.startswith("bob had already approved api 2.0.0 for production at ")
     code, out, err = cli("gates", "check", *args, "--deployer", "carol")
     assert code == 3
     assert "(APPROVAL_REQUIRED)" in err and "no retry time" in err
-    code, out, _ = cli("approve", *args, "--as", "carol", "--json")
+    as_user("carol")
+    code, out, _ = cli("approve", *args, "--json")
     assert json.loads(out)["approver"] == "carol"
-    code, out, err = cli("gates", "check", *args, "--deployer", "carol")
+    code, out, err = cli("gates", "check", *args)  # the deployer: carol, who runs it
     assert code == 3 and "own approval does not count" in err
     code, out, _ = cli("gates", "check", *args, "--deployer", "dave", "--json")
     result = json.loads(out)
     assert code == 0 and result["allowed"] is True
     assert result["results"][0]["details"] == {}
-    code, _, err = cli(
-        "approve", "--product", "api", "--version", "9.9.9", "--env", "production", "--as", "x"
-    )
+    code, _, err = cli("approve", "--product", "api", "--version", "9.9.9", "--env", "production")
     assert code == 1 and "[version]" in err
+
+
+def test_approve_and_record_agree_on_the_local_identity(
+    cli: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Locally the identity is the CI actor, else the login name, for both commands:
+    an approval by the person who then deploys does not count, whatever --deployed-by says."""
+    base = ("--product", "api", "--version", "3.0.0")
+    assert cli("record", *base, "--env", "staging", "--status", "completed", "--no-detect")[0] == 0
+    cli("gates", "add", "--name", "sign", "--kind", "approval", "--env", "production")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_ACTOR", "carol")
+    monkeypatch.setenv("LOGNAME", "runner")
+    code, out, _ = cli("approve", *base, "--env", "production")
+    assert (code, out) == (0, "approved api 3.0.0 for production as carol\n")
+    start = ("record", *base, "--env", "production", "--status", "started", "--no-detect")
+    code, _, err = cli(*start, "--deployed-by", "bob")
+    assert code == 3 and "own approval does not count" in err and "'carol'" in err
+    monkeypatch.setenv("GITHUB_ACTOR", "dave")  # another person's job deploys it
+    code, out, err = cli(*start, "--deployed-by", "bob", "--json")
+    assert code == 0, err
+    assert json.loads(out)["deployed_by"] == "bob"  # the label is kept as given
 
 
 def test_unlock(cli: Run) -> None:
@@ -405,25 +431,15 @@ def test_remote_gates_match_local(remote: Callable[..., tuple[int, str, str]]) -
     code, _, err = remote("unlock", "--product", "api", "--env", "production", "--reason", "again")
     assert code == 1 and "nothing to unlock" in err
     assert remote(*record, "--env", "production", "--status", "started", "--ci-run-id", "2")[0] == 0
-    # Approvals: by the key's name; another identity needs an admin key.
+    # Approvals: by the key's name, and the deploying key's own does not count.
     remote("gates", "add", "--name", "sign", "--kind", "approval", "--env", "qa")
     code, out, _ = remote(
         "approve", "--product", "api", "--version", "1.0.0", "--env", "qa", as_="write"
     )
     assert (code, out) == (0, "approved api 1.0.0 for qa as write-key\n")
-    code, _, err = remote(
-        "approve",
-        "--product",
-        "api",
-        "--version",
-        "1.0.0",
-        "--env",
-        "qa",
-        "--as",
-        "eve",
-        as_="write",
-    )
-    assert code == 1 and "[approver]" in err
+    qa = (*record, "--env", "qa", "--status", "started", "--deployed-by", "bob")
+    code, _, err = remote(*qa, as_="write")
+    assert code == 3 and "'write-key' deploys it" in err
     code, out, _ = remote(
         "gates",
         "check",

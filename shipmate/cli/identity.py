@@ -1,0 +1,34 @@
+"""Who runs the CLI when it works on the database directly (local mode, no key).
+
+Local mode has no authentication: whoever can open the database can change it.
+Its identity is what the machine says, the same for every command that needs
+one, so that ``shipmate approve`` and ``shipmate record`` agree: the CI
+platform's actor (``GITHUB_ACTOR``, ``GITLAB_USER_LOGIN``, ...) when a CI
+platform is detected, else the login name (``getpass.getuser()``: ``LOGNAME``,
+``USER``, ``LNAME``, ``USERNAME``, then the password database).  A flag never
+chooses it; in remote mode the identity is the key's name, decided by the server.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Mapping
+
+__all__ = ["local_identity"]
+
+
+def local_identity(environ: Mapping[str, str] | None = None) -> str | None:
+    from shipmate.domain.ci import detect_ci
+
+    env = os.environ if environ is None else environ
+    actor = detect_ci(env).actor
+    if actor and actor.strip():
+        return actor.strip()
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):  # getpass.getuser()'s order
+        if env.get(name, "").strip():
+            return env[name].strip()
+    try:
+        return getpass.getuser()  # the password database
+    except (KeyError, OSError):
+        return None

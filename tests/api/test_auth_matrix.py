@@ -1,0 +1,405 @@
+"""Authorization as a matrix: every operation of the app's own OpenAPI document, for
+every kind of key, on its own product and on another one.
+
+The operations come from ``create_app(...).openapi()``, so a new route is in the
+matrix by default: a route missing from :data:`ROUTES` fails
+:func:`test_route_authorization` for it (and :func:`test_the_table_is_the_app`).
+Each entry says what the route needs:
+
+``public``  anyone, without a key
+``read`` / ``write`` / ``admin``  that scope or higher
+``root``  an admin key that is not limited to products
+
+and whether it acts on one product (``per_product``): a key limited to products
+then gets it only for its own products.  Every allowed call must succeed (2xx);
+every refused one answers 401 (no key), 403 (scope) or 403/404 (product) and
+leaves every table as it was.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from shipmate.api.app import create_app
+from shipmate.api.settings import ServerSettings
+from shipmate.config import Settings
+from shipmate.services import gates
+from shipmate.services.context import Context
+from shipmate.services.keys import create_key
+from tests.api.auth_world import OWN, PRODUCTS, WHO, Who, World, fingerprint, record, seed, served
+
+SERVER = ServerSettings()
+RANK = {"read": 0, "write": 1, "admin": 2, "root": 2}
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    params: dict[str, Any] | None = None
+    json: Any = None
+
+
+#: Builds the request for product ``p``; ``n`` is unique per call (fresh names).
+#: It may prepare what the call acts on (a rule to remove, a key to revoke).
+Make = Callable[[World, str, int], Call]
+
+
+@dataclass(frozen=True)
+class Route:
+    need: str
+    make: Make
+    per_product: bool = True
+
+
+def _q(p: str, **more: Any) -> dict[str, Any]:
+    return {"product": p, **more}
+
+
+def _rule(w: World, p: str, n: int) -> str:
+    name = f"r{n}"
+    gates.add_rule(
+        w.ctx,
+        {"name": name, "kind": "concurrency", "products": [p], "environments": ["nowhere"]},
+    )
+    return name
+
+
+def _key(w: World, p: str, n: int) -> str:
+    return create_key(w.ctx, f"victim{n}", "read", [p]).key.name
+
+
+def _started(w: World, p: str, n: int) -> int:
+    return record(w.ctx, p, f"started-{n}", "started")
+
+
+def _completed(w: World, p: str, n: int) -> int:
+    return record(w.ctx, p, f"done-{n}", "completed")
+
+
+V1 = "/api/v1"
+ROUTES: dict[str, Route] = {
+    # health
+    "GET /healthz": Route("public", lambda w, p, n: Call("GET", "/healthz"), per_product=False),
+    "GET /readyz": Route("public", lambda w, p, n: Call("GET", "/readyz"), per_product=False),
+    # catalog
+    "GET /api/v1/products": Route(
+        "read", lambda w, p, n: Call("GET", f"{V1}/products"), per_product=False
+    ),
+    "GET /api/v1/products/{product}/versions": Route(
+        "read", lambda w, p, n: Call("GET", f"{V1}/products/{p}/versions")
+    ),
+    "GET /api/v1/environments": Route(
+        "read", lambda w, p, n: Call("GET", f"{V1}/environments"), per_product=False
+    ),
+    "PUT /api/v1/environments/{name}": Route(
+        "root",
+        lambda w, p, n: Call("PUT", f"{V1}/environments/env{n}", json={"kind": "staging"}),
+        per_product=False,
+    ),
+    # records
+    "POST /api/v1/builds": Route(
+        "write",
+        lambda w, p, n: Call("POST", f"{V1}/builds", json={"product": p, "version": "1.0.0"}),
+    ),
+    "POST /api/v1/deployments": Route(
+        "write",
+        lambda w, p, n: Call(
+            "POST",
+            f"{V1}/deployments",
+            json={"product": p, "environment": f"e{n}", "version": "1.0.0", "status": "started"},
+        ),
+    ),
+    "GET /api/v1/deployments": Route(
+        "read", lambda w, p, n: Call("GET", f"{V1}/deployments", params=_q(p))
+    ),
+    "POST /api/v1/deployments/{deployment_id}/events": Route(
+        "write",
+        lambda w, p, n: Call(
+            "POST", f"{V1}/deployments/{_started(w, p, n)}/events", json={"status": "completed"}
+        ),
+    ),
+    "POST /api/v1/deployments/{deployment_id}/rollback-mark": Route(
+        "write",
+        lambda w, p, n: Call(
+            "POST", f"{V1}/deployments/{_completed(w, p, n)}/rollback-mark", json={"reason": "x"}
+        ),
+    ),
+    "GET /api/v1/deployments/{deployment_id}": Route(
+        "read", lambda w, p, n: Call("GET", f"{V1}/deployments/{w.deployment[p]}")
+    ),
+    "GET /api/v1/current": Route("read", lambda w, p, n: Call("GET", f"{V1}/current", _q(p))),
+    "GET /api/v1/stats": Route("read", lambda w, p, n: Call("GET", f"{V1}/stats", _q(p))),
+    "GET /api/v1/events": Route("admin", lambda w, p, n: Call("GET", f"{V1}/events", _q(p))),
+    # keys
+    "GET /api/v1/keys": Route(
+        "admin", lambda w, p, n: Call("GET", f"{V1}/keys"), per_product=False
+    ),
+    "POST /api/v1/keys": Route(
+        "admin",
+        lambda w, p, n: Call(
+            "POST", f"{V1}/keys", json={"name": f"new{n}", "scope": "read", "products": [p]}
+        ),
+    ),
+    "DELETE /api/v1/keys/{name}": Route(
+        "admin", lambda w, p, n: Call("DELETE", f"{V1}/keys/{_key(w, p, n)}")
+    ),
+    # bloqr
+    "GET /api/version": Route("read", lambda w, p, n: Call("GET", "/api/version", _q(p))),
+    "GET /api/deployments": Route("read", lambda w, p, n: Call("GET", "/api/deployments", _q(p))),
+    "GET /api/deployments/stats": Route(
+        "read", lambda w, p, n: Call("GET", "/api/deployments/stats", _q(p))
+    ),
+    # Versioner
+    "POST /versioner/build-events/": Route(
+        "write",
+        lambda w, p, n: Call(
+            "POST",
+            "/versioner/build-events/",
+            json={"product_name": p, "version": "1.0.0", "status": "completed"},
+        ),
+    ),
+    "POST /versioner/deployment-events/": Route(
+        "write",
+        lambda w, p, n: Call(
+            "POST",
+            "/versioner/deployment-events/",
+            json={
+                "product_name": p,
+                "version": "1.0.0",
+                "environment_name": f"v{n}",
+                "status": "completed",
+            },
+        ),
+    ),
+    # draining
+    "GET /api/v1/version-states": Route(
+        "read", lambda w, p, n: Call("GET", f"{V1}/version-states", _q(p))
+    ),
+    "POST /api/v1/drain/check": Route(
+        "admin", lambda w, p, n: Call("POST", f"{V1}/drain/check", _q(p))
+    ),
+    # gates
+    "GET /api/v1/gates/rules": Route(
+        "read", lambda w, p, n: Call("GET", f"{V1}/gates/rules"), per_product=False
+    ),
+    "POST /api/v1/gates/rules": Route(
+        "admin",
+        lambda w, p, n: Call(
+            "POST",
+            f"{V1}/gates/rules",
+            json={"name": f"new{n}", "kind": "concurrency", "products": [p], "environments": ["x"]},
+        ),
+    ),
+    "GET /api/v1/gates/rules/{name}": Route(
+        "read", lambda w, p, n: Call("GET", f"{V1}/gates/rules/{p}-rule")
+    ),
+    "PUT /api/v1/gates/rules/{name}": Route(
+        "admin",
+        lambda w, p, n: Call(
+            "PUT",
+            f"{V1}/gates/rules/{_rule(w, p, n)}",
+            json={"kind": "concurrency", "products": [p], "environments": ["elsewhere"]},
+        ),
+    ),
+    "PATCH /api/v1/gates/rules/{name}": Route(
+        "admin",
+        lambda w, p, n: Call(
+            "PATCH", f"{V1}/gates/rules/{_rule(w, p, n)}", json={"mode": "report_only"}
+        ),
+    ),
+    "DELETE /api/v1/gates/rules/{name}": Route(
+        "admin", lambda w, p, n: Call("DELETE", f"{V1}/gates/rules/{_rule(w, p, n)}")
+    ),
+    "POST /api/v1/gates/check": Route(
+        "read",
+        lambda w, p, n: Call(
+            "POST",
+            f"{V1}/gates/check",
+            json={"product": p, "version": "1.0.0", "environment": "production"},
+        ),
+    ),
+    "POST /api/v1/approvals": Route(
+        "write",
+        lambda w, p, n: Call(
+            "POST",
+            f"{V1}/approvals",
+            json={"product": p, "version": "1.0.0", "environment": f"a{n}"},
+        ),
+    ),
+    "GET /api/v1/approvals": Route(
+        "read",
+        lambda w, p, n: Call(
+            "GET", f"{V1}/approvals", _q(p, version="1.0.0", environment="production")
+        ),
+    ),
+    "POST /api/v1/deployments/{deployment_id}/unlock": Route(
+        "admin",
+        lambda w, p, n: Call(
+            "POST", f"{V1}/deployments/{_started(w, p, n)}/unlock", json={"reason": "stuck"}
+        ),
+    ),
+    # insights
+    "GET /api/v1/dora": Route("read", lambda w, p, n: Call("GET", f"{V1}/dora", _q(p))),
+    "GET /api/v1/changelog": Route(
+        "read",
+        lambda w, p, n: Call(
+            "GET", f"{V1}/changelog", _q(p, environment="staging", commits="false")
+        ),
+    ),
+    "GET /api/v1/deployments/{deployment_id}/changelog": Route(
+        "read", lambda w, p, n: Call("GET", f"{V1}/deployments/{w.deployment[p]}/changelog")
+    ),
+    # notifications
+    "GET /api/v1/notifications/rules": Route(
+        "read", lambda w, p, n: Call("GET", f"{V1}/notifications/rules"), per_product=False
+    ),
+    "GET /api/v1/notifications/deliveries": Route(
+        "admin", lambda w, p, n: Call("GET", f"{V1}/notifications/deliveries", _q(p))
+    ),
+    "POST /api/v1/notifications/test": Route(
+        "admin",
+        lambda w, p, n: Call("POST", f"{V1}/notifications/test", json={"rule": f"{p}-hook"}),
+    ),
+    # release actions
+    "GET /api/v1/releases/actions": Route(
+        "read", lambda w, p, n: Call("GET", f"{V1}/releases/actions", _q(p))
+    ),
+    "POST /api/v1/releases/actions": Route(
+        "admin",
+        lambda w, p, n: Call(
+            "POST",
+            f"{V1}/releases/actions",
+            json={
+                "product": p,
+                "version": "2.0.0",
+                "phase": "down",
+                "kind": "shell",
+                "body": f"echo {n}",
+                "name": f"a{n}",
+            },
+        ),
+    ),
+    "POST /api/v1/releases/sync": Route(
+        "admin",
+        lambda w, p, n: Call(
+            "POST", f"{V1}/releases/sync", json={"product": p, "versions": [{"version": "2.0.0"}]}
+        ),
+    ),
+    "PUT /api/v1/releases/predecessor": Route(
+        "admin",
+        lambda w, p, n: Call(
+            "PUT",
+            f"{V1}/releases/predecessor",
+            json={"product": p, "version": "1.0.0", "predecessor": None},
+        ),
+    ),
+    "GET /api/v1/releases/lineage": Route(
+        "read", lambda w, p, n: Call("GET", f"{V1}/releases/lineage", _q(p))
+    ),
+    "GET /api/v1/releases/plan": Route(
+        "read",
+        lambda w, p, n: Call(
+            "GET", f"{V1}/releases/plan", _q(p, environment="production", to="1.0.0")
+        ),
+    ),
+    "GET /api/v1/releases/position": Route(
+        "read", lambda w, p, n: Call("GET", f"{V1}/releases/position", _q(p, environment="x"))
+    ),
+    "GET /api/v1/releases/executions": Route(
+        "read", lambda w, p, n: Call("GET", f"{V1}/releases/executions", _q(p))
+    ),
+    # runs
+    "GET /api/v1/runs": Route("read", lambda w, p, n: Call("GET", f"{V1}/runs", _q(p))),
+    "GET /api/v1/runs/{run_id}": Route(
+        "read", lambda w, p, n: Call("GET", f"{V1}/runs/{w.run[p]}")
+    ),
+}
+
+
+def operations() -> list[str]:
+    """``METHOD /path`` of every operation in the app's own OpenAPI document."""
+    document = create_app(Settings(), server=SERVER).openapi()
+    return sorted(
+        f"{method.upper()} {path}"
+        for path, item in document["paths"].items()
+        for method in item
+        if method in ("get", "put", "post", "delete", "patch", "head", "options")
+    )
+
+
+OPERATIONS = operations()
+
+
+def allowed(route: Route, who: Who, product: str) -> bool:
+    if route.need == "public":
+        return True
+    if who.scope is None or RANK[who.scope] < RANK[route.need]:
+        return False
+    if route.need == "root" and who.products:
+        return False
+    return not (route.per_product and who.products and product not in who.products)
+
+
+def refusals(route: Route, who: Who) -> set[int]:
+    if who.scope is None:
+        return {401}
+    if RANK[who.scope] < RANK[route.need] or route.need == "root":
+        return {403}
+    return {403, 404}  # another product's thing: refused, or not there for this key
+
+
+@pytest.fixture
+def world(ctx: Context, tmp_path: Path) -> World:
+    return seed(ctx, tmp_path / "repo")
+
+
+@pytest.fixture
+def client(world: World) -> Iterator[TestClient]:
+    app_ctx = served(world)
+    with TestClient(
+        create_app(app_ctx.settings, ctx=app_ctx, server=SERVER), raise_server_exceptions=False
+    ) as c:
+        yield c
+
+
+_unique = itertools.count(1)
+
+
+def test_the_table_is_the_app() -> None:
+    missing = sorted(set(OPERATIONS) - set(ROUTES))
+    stale = sorted(set(ROUTES) - set(OPERATIONS))
+    assert (missing, stale) == ([], []), "every route needs an expectation, and only routes"
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_route_authorization(operation: str, world: World, client: TestClient) -> None:
+    route = ROUTES.get(operation)
+    assert route is not None, f"{operation} has no row in ROUTES: say who may call it"
+    products = PRODUCTS if route.per_product else (OWN,)
+    wrong: list[str] = []
+    for who in WHO:
+        for product in products:
+            call = route.make(world, product, next(_unique))
+            ok = allowed(route, who, product)
+            before = None if ok else fingerprint(world.ctx)
+            headers = {"Authorization": f"Bearer {world.tokens[who.name]}"} if who.scope else {}
+            r = client.request(
+                call.method, call.path, params=call.params, json=call.json, headers=headers
+            )
+            cell = f"{who.name} on {product}: {r.status_code} {r.text[:300]}"
+            if ok and not 200 <= r.status_code < 300:
+                wrong.append(f"{cell} (expected success)")
+            elif not ok:
+                if r.status_code not in refusals(route, who):
+                    wrong.append(f"{cell} (expected {sorted(refusals(route, who))})")
+                elif fingerprint(world.ctx) != before:
+                    wrong.append(f"{cell} (refused, but the database changed)")
+    assert wrong == []
