@@ -34,6 +34,7 @@ from shipmate.domain.records import (
     Stats,
     VersionCount,
 )
+from shipmate.domain.redaction import redact
 from shipmate.services.builds import BuildRequest
 from shipmate.services.deployments import RecordRequest
 from shipmate.services.queries import HistoryFilter
@@ -163,7 +164,13 @@ class RemoteBackend:
         self.base = settings.url.rstrip("/")
         if not self.base.startswith(("http://", "https://")):
             raise errors.ConfigError(
-                f"url {settings.url!r} must start with http:// or https://", field="url"
+                f"url {redact(settings.url)!r} must start with http:// or https://", field="url"
+            )
+        if "@" in urllib.parse.urlsplit(self.base).netloc:
+            raise errors.ConfigError(
+                f"url {redact(settings.url)!r} holds a user name or password; shipmate sends "
+                "only the API key (SHIPMATE_TOKEN_FILE), so leave them out of the URL",
+                field="url",
             )
         self.token = settings.token
         self.retry_seconds = settings.retry_seconds
@@ -205,7 +212,12 @@ class RemoteBackend:
                 problem = f"server answered {exc.code}"
             except (urllib.error.URLError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
-                problem = f"cannot reach {self.base}: {reason}"
+                problem = f"cannot reach {redact(self.base)}: {reason}"
+            except ValueError as exc:  # http.client.InvalidURL: a bad port, a stray space
+                raise errors.ConfigError(
+                    f"url {redact(self.base)!r} is not a valid URL ({redact(str(exc))})",
+                    field="url",
+                ) from None
             if time.monotonic() + delay > deadline:
                 raise errors.RemoteError(
                     f"{problem} (gave up after retrying for {self.retry_seconds:.0f} s)",

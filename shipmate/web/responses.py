@@ -93,6 +93,7 @@ def base_context(request: Request, principal: Principal | None) -> dict[str, Any
         "anonymous_read": request.app.state.server.anonymous_read,
         "path": request.url.path,
         "full_path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        "csrf_token": session.form_csrf(request),
     }
 
 
