@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote, unquote
 
-__all__ = ["MASK", "redact", "secrets_of_url"]
+__all__ = ["MASK", "redact", "redact_url", "secrets_of_url"]
 
 MASK = "***"
 
@@ -37,6 +37,15 @@ def secrets_of_url(url: str | None) -> list[str]:
             if value:
                 found += [value, unquote(value)]
     return found
+
+
+def redact_url(url: str) -> str:
+    """A URL fit to show: its password masked; when it cannot be told apart (not a
+    ``scheme://`` URL), everything before its last ``@``."""
+    masked = redact(url)
+    if "@" in masked and not _USERINFO.search(url):
+        return MASK + "@" + masked.rsplit("@", 1)[1]
+    return masked
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:

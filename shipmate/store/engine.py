@@ -17,7 +17,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
-from shipmate.domain.redaction import redact
+from shipmate.domain.redaction import redact_url
 from shipmate.errors import ConfigError
 
 __all__ = ["WRITE", "make_engine", "normalize_url"]
@@ -39,7 +39,7 @@ def normalize_url(url: str) -> str:
         parsed = make_url(text)
     except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise ConfigError(
-            f"database_url {redact(url)!r} is not a database URL "
+            f"database_url {redact_url(url)!r} is not a database URL "
             "(use sqlite:///path/to/file.db or postgresql://user@host/db)",
             field="database_url",
         ) from None

@@ -43,7 +43,8 @@ def web(ctx: Context, server_settings: ServerSettings) -> Iterator[TestClient]:
 def login_csrf(client: TestClient) -> str:
     """The login form's double-submit token (GET /login also sets its cookie)."""
     page = client.get("/login")
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    form = page.text.split('action="/login"', 1)[-1]  # not the logout form in the header
+    found = re.search(r'name="csrf" value="([^"]+)"', form)
     assert found is not None, page.text
     return found.group(1)
 
