@@ -55,6 +55,10 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="shipmate",
+        # Global flags only by their full names: argparse sorts every argument, also
+        # those after the command, against them, so "--to" of a subcommand would be
+        # an ambiguous abbreviation of --token and --token-file.
+        allow_abbrev=False,
         description="Deployment versioning and release: build numbers, deployment history, "
         "the version matrix, rollbacks.",
         epilog="Exit codes: 0 ok, 1 refused, 2 bad input, 3 blocked by a gate. Docs: docs/cli.md.",
