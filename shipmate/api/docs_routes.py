@@ -19,6 +19,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from shipmate.errors import AuthenticationError
+from shipmate.services.keys import Principal
 from shipmate.web import session
 from shipmate.web.templating import Urls
 
@@ -58,8 +59,8 @@ def _asset(name: str) -> bytes | None:
     return _loaded[name]
 
 
-def _unauthenticated() -> JSONResponse:
-    exc = AuthenticationError(
+def _unauthenticated(exc: AuthenticationError | None = None) -> JSONResponse:
+    exc = exc or AuthenticationError(
         "log in or send an API key to read the API docs", field="authorization"
     )
     return JSONResponse(
@@ -67,8 +68,18 @@ def _unauthenticated() -> JSONResponse:
     )
 
 
+def _viewer(request: Request) -> Principal | AuthenticationError | None:
+    try:
+        return session.viewer(request)
+    except AuthenticationError as exc:  # a bad key: 401 (counted by the rate limiter)
+        return exc
+
+
 def _page(request: Request, html: Response) -> Response:
-    if session.viewer(request) is None:
+    found = _viewer(request)
+    if isinstance(found, AuthenticationError):
+        return _unauthenticated(found)
+    if found is None:
         return RedirectResponse(Urls().login(request.url.path), status_code=303)
     html.headers.update(_HEADERS)
     return html
@@ -76,8 +87,9 @@ def _page(request: Request, html: Response) -> Response:
 
 @router.get("/openapi.json")
 def openapi_document(request: Request) -> Response:
-    if session.viewer(request) is None:
-        return _unauthenticated()
+    found = _viewer(request)
+    if not isinstance(found, Principal):
+        return _unauthenticated(found)
     schema: dict[str, Any] = request.app.openapi()
     return JSONResponse(schema, headers={"Cache-Control": "no-store"})
 

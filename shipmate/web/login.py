@@ -14,7 +14,7 @@ from shipmate.errors import AuthenticationError, InvalidInputError, ShipmateErro
 from shipmate.services.keys import Principal
 from shipmate.services.sessions import csrf_matches, end_session, start_session
 from shipmate.web import session
-from shipmate.web.responses import base_context, context_of, finish
+from shipmate.web.responses import base_context, context_of, finish, unauthenticated
 from shipmate.web.templating import render
 
 __all__ = ["router"]
@@ -60,9 +60,13 @@ def _forbidden(request: Request, message: str, field: str) -> Response:
 
 @router.get("/login")
 def login_page(request: Request) -> Response:
+    try:
+        current = session.viewer(request)
+    except AuthenticationError as exc:
+        return unauthenticated(exc)
     return _login_page(
         request,
-        session.viewer(request),
+        current,
         next_url=session.safe_next(request.query_params.get("next")),
         error=None,
     )

@@ -75,14 +75,16 @@ def viewer(request: Request) -> Principal | None:
     """The principal of a page request (``GET``/``HEAD``), or None when it must log in.
 
     A bearer token counts for any method; the session cookie only for reads: a
-    form is checked by :func:`form_viewer` instead, with its CSRF token."""
+    form is checked by :func:`form_viewer` instead, with its CSRF token.  A bad
+    ``Authorization`` header raises AuthenticationError: the caller answers 401,
+    which the rate limiter counts (a login page instead would let anyone test
+    keys without limit)."""
     ctx: Context = request.app.state.ctx
-    token = _bearer(request)
-    if token:
-        try:
-            principal = authenticate(ctx, token)
-        except AuthenticationError:
-            return None
+    if request.headers.get("authorization"):
+        token = _bearer(request)
+        if token is None:
+            raise AuthenticationError("Invalid authentication credentials", field="authorization")
+        principal = authenticate(ctx, token)
         principal.require(Scope.READ)
         return principal
     sid = session_id(request)

@@ -147,3 +147,13 @@ def test_failed_logins_are_limited_too(limited: TestClient) -> None:
 def test_the_limit_can_be_turned_off(limited: TestClient) -> None:
     for _ in range(30):
         assert limited.get("/api/v1/current", headers=auth(BAD)).status_code == 401
+
+
+def test_pages_and_docs_with_a_bad_key_answer_401_and_count(limited: TestClient) -> None:
+    """Not a login page: a redirect or a 200 there would let anyone test keys unlimited."""
+    for path in ("/", "/login", "/docs"):
+        answer = limited.get(path, headers=auth(BAD))
+        assert answer.status_code == 401, path
+        assert answer.json()["error"]["code"] == "unauthenticated"
+    assert limited.get("/openapi.json", headers=auth(BAD)).status_code == 429
+    assert limited.get("/login").status_code == 200  # no credential: the page still opens
