@@ -1,5 +1,6 @@
-"""/docs and /redoc in a real headless Chromium: they render with no request leaving
-127.0.0.1 (the machine running the suite has no internet, and neither do users' servers)."""
+"""In a real headless Chromium: /docs and /redoc render with no request leaving 127.0.0.1
+(the machine running the suite has no internet, and neither do users' servers), and
+logging out through the page ends the session on the server."""
 
 from __future__ import annotations
 
@@ -73,3 +74,22 @@ def test_docs_send_a_browser_without_a_session_to_the_login_page(
     page.goto(docs_server.url + "/docs")
     assert page.url == docs_server.url + "/login?next=%2Fdocs"
     page.close()
+
+
+def test_log_out_in_a_real_browser_ends_the_session(
+    browser: Any, docs_server: LiveServer, tokens: dict[str, str]
+) -> None:
+    """The logout form carries its CSRF token, and Chromium's same-site Origin passes."""
+    page = logged_in_page(browser, docs_server, tokens["read"])
+    cookies = page.context.cookies()
+    session = next(c for c in cookies if c["name"] == "shipmate_session")
+    assert session["httpOnly"] and session["sameSite"] == "Lax"
+    assert session["value"] != tokens["read"]
+    page.click(".who form button")
+    page.wait_for_url(docs_server.url + "/login")
+    page.goto(docs_server.url + "/")
+    assert page.url.startswith(docs_server.url + "/login")
+    # the old cookie, put back by hand, opens nothing: the session ended on the server
+    page.context.add_cookies([{k: session[k] for k in ("name", "value", "domain", "path")}])
+    page.goto(docs_server.url + "/")
+    assert page.url.startswith(docs_server.url + "/login")
