@@ -18,15 +18,22 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from shipmate.errors import ConfigError
 
-__all__ = ["Settings", "default_data_dir", "find_config_file", "load_settings"]
+__all__ = [
+    "Settings",
+    "default_data_dir",
+    "find_config_file",
+    "load_settings",
+    "read_token_file",
+]
 
 #: Top-level tables later features read; accepted here without validation.
 SECTIONS = frozenset({"products", "deploy", "gates", "server", "notifications", "releases"})
@@ -59,12 +66,17 @@ class Settings:
     #: Remote mode: the shipmate server's base URL and API key.
     url: str | None = None
     token: str | None = None
+    #: Remote mode: a file holding the API key (``-``: read it from standard input).
+    token_file: str | None = None
     #: Remote mode: how long network errors and 5xx answers are retried, in seconds.
     retry_seconds: float = 30.0
     #: The file the settings came from, if any.
     config_file: str | None = None
     #: Raw tables for later features (``[deploy]``, ``[gates]``, ...).
     sections: Mapping[str, Any] = field(default_factory=dict)
+    #: What the command line prints as ``shipmate: warning: ...`` (a literal token in
+    #: the config file, a token file others can read).
+    warnings: tuple[str, ...] = ()
 
     @property
     def effective_database_url(self) -> str:
@@ -73,7 +85,7 @@ class Settings:
         return f"sqlite:///{Path(self.data_dir or default_data_dir()) / 'shipmate.db'}"
 
 
-_FILE_KEYS = {f.name for f in fields(Settings)} - {"config_file", "sections"}
+_FILE_KEYS = {f.name for f in fields(Settings)} - {"config_file", "sections", "warnings"}
 _ENV_KEYS = {
     "SHIPMATE_DATABASE_URL": "database_url",
     "SHIPMATE_DATA_DIR": "data_dir",
@@ -82,6 +94,7 @@ _ENV_KEYS = {
     "SHIPMATE_VERSION_SOURCES": "version_sources",
     "SHIPMATE_URL": "url",
     "SHIPMATE_TOKEN": "token",
+    "SHIPMATE_TOKEN_FILE": "token_file",
     "SHIPMATE_RETRY_SECONDS": "retry_seconds",
 }
 
@@ -190,21 +203,83 @@ def _coerce(key: str, value: Any, origin: str) -> Any:
     return value
 
 
+def read_token_file(name: str, origin: str, stdin: IO[str] | None = None) -> tuple[str, list[str]]:
+    """The API key in the file ``name`` (``-``: standard input), and warnings about it."""
+    warnings: list[str] = []
+    if name == "-":
+        text = (stdin or sys.stdin).readline()
+    else:
+        path = Path(name).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+            mode = path.stat().st_mode
+        except OSError as exc:
+            raise ConfigError(
+                f"token_file (from {origin}): cannot read {name}: {exc.strerror}",
+                field="token_file",
+            ) from None
+        except UnicodeDecodeError:
+            raise ConfigError(
+                f"token_file (from {origin}): {name} is not a text file", field="token_file"
+            ) from None
+        if mode & 0o077:
+            warnings.append(
+                f"the token file {name} can be read by other users (mode {mode & 0o777:o}); "
+                f"chmod 600 {name}"
+            )
+    token = text.strip()
+    if not token or any(c.isspace() for c in token):
+        raise ConfigError(
+            f"token_file (from {origin}): {name} must hold exactly one API key",
+            field="token_file",
+        )
+    return token, warnings
+
+
+def _literal_token_warning(path: Path, value: Any) -> list[str]:
+    if isinstance(value, str) and value and not _ENV_REF.search(value):
+        return [
+            f"{path} holds a literal API key in 'token': anyone who can read the file can "
+            'use it; write token = "${SHIPMATE_TOKEN}" or token_file = "path" instead'
+        ]
+    return []
+
+
 def load_settings(
     *,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    stdin: IO[str] | None = None,
 ) -> Settings:
-    """Build :class:`Settings` from defaults, the config file, the environment and flags."""
+    """Build :class:`Settings` from defaults, the config file, the environment and flags.
+
+    ``token`` and ``token_file`` are two ways to give the same setting: a layer that
+    names either replaces what lower layers said; one layer may not name both."""
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
+    warnings: list[str] = []
     found = find_config_file((cwd or Path.cwd()).resolve(), env)
     config_file = None
     sections: dict[str, Any] = {}
+
+    def layer(items: dict[str, Any], origin: str) -> None:
+        if "token" in items and "token_file" in items:
+            raise ConfigError(
+                f"{origin} sets both token and token_file; keep one", field="token_file"
+            )
+        for key, value in items.items():
+            values[key] = value
+        if items.get("token_file"):
+            values["token"], found_warnings = read_token_file(items["token_file"], origin, stdin)
+            warnings.extend(found_warnings)
+        elif "token" in items:
+            values.pop("token_file", None)
+
     if found is not None:
         path, table = found
         config_file = str(path)
+        from_file: dict[str, Any] = {}
         for key, value in table.items():
             if key in SECTIONS:
                 sections[key] = value
@@ -212,13 +287,28 @@ def load_settings(
             if key not in _FILE_KEYS:
                 known = ", ".join(sorted(_FILE_KEYS | SECTIONS))
                 raise ConfigError(f"{path}: unknown setting {key!r} (known: {known})", field=key)
-            values[key] = _coerce(key, _substitute(value, env, key), str(path))
-    for name, key in _ENV_KEYS.items():
-        if name in env:
-            values[key] = _coerce(key, env[name], name)
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            values[key] = _coerce(key, value, "command line")
+            if key == "token":
+                warnings.extend(_literal_token_warning(path, value))
+            from_file[key] = _coerce(key, _substitute(value, env, key), str(path))
+        layer(from_file, str(path))
+    layer(
+        {key: _coerce(key, env[name], name) for name, key in _ENV_KEYS.items() if name in env},
+        "the environment",
+    )
+    layer(
+        {
+            key: _coerce(key, value, "command line")
+            for key, value in (overrides or {}).items()
+            if value is not None
+        },
+        "the command line",
+    )
     if not values.get("data_dir"):
         values["data_dir"] = default_data_dir(env)
-    return replace(Settings(), config_file=config_file, sections=sections, **values)
+    return replace(
+        Settings(),
+        config_file=config_file,
+        sections=sections,
+        warnings=tuple(warnings),
+        **values,
+    )

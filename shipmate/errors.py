@@ -12,6 +12,7 @@
     ├── IllegalTransitionError         illegal_transition 1      409
     ├── AuthenticationError            unauthenticated 1         401
     ├── PermissionDeniedError          forbidden       1         403
+    ├── RateLimitedError               rate_limited    1         429
     ├── GateBlockedError               gate_blocked    3         409/423/428 (per gate)
     ├── DeployError                    deploy_failed   1         500
     │   ├── ArtifactMissingError       artifact_missing 1        409
@@ -45,6 +46,7 @@ __all__ = [
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "RateLimitedError",
     "RemoteError",
     "RolledBackError",
     "ShipmateError",
@@ -141,6 +143,14 @@ class PermissionDeniedError(ShipmateError):
 
     code = "forbidden"
     http_status = 403
+
+
+class RateLimitedError(ShipmateError):
+    """Too many failed authentications from one client address; ``retry_after`` says
+    in how many seconds it may try again (also the ``Retry-After`` header)."""
+
+    code = "rate_limited"
+    http_status = 429
 
 
 class GateBlockedError(ShipmateError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy import text
 from shipmate import __version__
 from shipmate.api import (
     bloqr,
+    docs_routes,
     draining_routes,
     gates_routes,
     insights_routes,
@@ -24,14 +26,18 @@ from shipmate.api import (
 )
 from shipmate.api.errors import install_error_handlers
 from shipmate.api.middleware import BodyLimitMiddleware, CollapseSlashesMiddleware
+from shipmate.api.ratelimit import AuthFailureLimiter, AuthFailureLimitMiddleware
 from shipmate.api.settings import ServerSettings
 from shipmate.config import Settings, load_settings
+from shipmate.domain.redaction import redact
 from shipmate.services.context import Context, open_context
 from shipmate.services.keys import VerifiedKeys
 from shipmate.store.migrate import HEAD, current_revision
-from shipmate.web import pages
+from shipmate.web import login, pages
 
 __all__ = ["app_from_env", "create_app"]
+
+log = logging.getLogger("shipmate.api")
 
 
 def create_app(
@@ -67,9 +73,15 @@ def create_app(
         description="Deployment versioning and release: builds, deployments, history, the matrix. "
         "Also speaks bloqr's /api/deployments and Versioner's event endpoints.",
         lifespan=lifespan,
+        # Served by docs_routes instead: behind anonymous_read, without a CDN.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.server = server
     app.state.verified_keys = VerifiedKeys(server.key_cache_seconds)
+    limiter = AuthFailureLimiter(server.auth_failure_limit, server.auth_failure_window_seconds)
+    app.state.auth_limiter = limiter
     if ctx is not None:
         app.state.ctx = ctx
     install_error_handlers(app)
@@ -83,6 +95,8 @@ def create_app(
         notify_routes,
         releases_routes,
         runs_routes,
+        docs_routes,
+        login,
         pages,
     ):
         app.include_router(feature.router)
@@ -93,17 +107,22 @@ def create_app(
 
     @app.get("/readyz", summary="Database reachable and migrated", tags=["health"])
     def readyz(request: Request) -> JSONResponse:
+        """Public, so it says only *that* the server is not ready; *why* (which may
+        name the database's host) goes to the server's log."""
         try:
             with request.app.state.ctx.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
                 revision = current_revision(conn)
         except Exception as exc:
+            log.warning("readyz: the database is unreachable: %s", redact(str(exc)))
             return JSONResponse(
-                {"status": "unavailable", "reason": str(exc)[:200]}, status_code=503
+                {"status": "unavailable", "reason": "the database is unreachable"},
+                status_code=503,
             )
         if revision != HEAD:
+            log.warning("readyz: the schema is at %s, expected %s", revision, HEAD)
             return JSONResponse(
-                {"status": "unavailable", "reason": f"schema at {revision}, expected {HEAD}"},
+                {"status": "unavailable", "reason": "the database schema is not up to date"},
                 status_code=503,
             )
         return JSONResponse({"status": "ok", "schema": revision})
@@ -114,6 +133,7 @@ def create_app(
         return {"ok": True}
 
     app.add_middleware(BodyLimitMiddleware, limit=server.max_body_bytes)
+    app.add_middleware(AuthFailureLimitMiddleware, limiter=limiter)
     app.add_middleware(CollapseSlashesMiddleware)  # outermost: before routing
     return app
 

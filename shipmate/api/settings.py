@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from shipmate.errors import ConfigError
 
@@ -17,6 +18,10 @@ _KEYS = {
     "default_environment",
     "max_body_bytes",
     "key_cache_seconds",
+    "public_url",
+    "session_hours",
+    "auth_failure_limit",
+    "auth_failure_window_seconds",
 }
 
 
@@ -34,6 +39,16 @@ class ServerSettings:
     #: A verified API key is trusted again for this long without a database read;
     #: a key revoked elsewhere works here for at most this long.  0: check every time.
     key_cache_seconds: float = 5.0
+    #: The address users reach the server at (``https://deploy.example.com``).  With
+    #: ``https`` the session cookie is always ``Secure``, and forms posted from this
+    #: origin are accepted as same-site even when a proxy rewrote ``Host``.
+    public_url: str | None = None
+    #: How long a dashboard login lasts before the user must log in again.
+    session_hours: float = 12.0
+    #: Failed authentications (bad API key, failed login) allowed per client address
+    #: per ``auth_failure_window_seconds``; beyond it, 429.  0 turns the limit off.
+    auth_failure_limit: int = 10
+    auth_failure_window_seconds: float = 60.0
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> ServerSettings:
@@ -79,4 +94,48 @@ class ServerSettings:
                     field="server.key_cache_seconds",
                 )
             values["key_cache_seconds"] = float(seconds)
+        if "public_url" in table:
+            values["public_url"] = _public_url(table["public_url"])
+        for key, low, high in (
+            ("session_hours", 0.01, 24 * 30),
+            ("auth_failure_window_seconds", 1, 24 * 3600),
+        ):
+            if key in table:
+                number = table[key]
+                if (
+                    isinstance(number, bool)
+                    or not isinstance(number, int | float)
+                    or not low <= number <= high
+                ):
+                    raise ConfigError(
+                        f"server.{key} must be a number from {low:g} to {high:g}",
+                        field=f"server.{key}",
+                    )
+                values[key] = float(number)
+        if "auth_failure_limit" in table:
+            limit = table["auth_failure_limit"]
+            if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= 100_000:
+                raise ConfigError(
+                    "server.auth_failure_limit must be a whole number from 0 to 100000",
+                    field="server.auth_failure_limit",
+                )
+            values["auth_failure_limit"] = limit
         return cls(**values)
+
+    @property
+    def https(self) -> bool:
+        """True when users reach the server over HTTPS (``public_url`` says so)."""
+        return (self.public_url or "").startswith("https://")
+
+
+def _public_url(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError("server.public_url must be a string", field="server.public_url")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
+        raise ConfigError(
+            "server.public_url must be an http:// or https:// address without a user name, "
+            "such as https://deploy.example.com",
+            field="server.public_url",
+        )
+    return f"{parts.scheme}://{parts.netloc}".lower()

@@ -55,13 +55,27 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="shipmate",
+        # Global flags only by their full names: argparse sorts every argument, also
+        # those after the command, against them, so "--to" of a subcommand would be
+        # an ambiguous abbreviation of --token and --token-file.
+        allow_abbrev=False,
         description="Deployment versioning and release: build numbers, deployment history, "
         "the version matrix, rollbacks.",
         epilog="Exit codes: 0 ok, 1 refused, 2 bad input, 3 blocked by a gate. Docs: docs/cli.md.",
     )
     parser.add_argument("--database-url", help="database URL (default: SQLite in the data dir)")
     parser.add_argument("--url", help="shipmate server URL for remote mode (SHIPMATE_URL)")
-    parser.add_argument("--token", help="API key for remote mode (SHIPMATE_TOKEN)")
+    parser.add_argument(
+        "--token",
+        help="API key for remote mode (SHIPMATE_TOKEN); other users can see it in the process "
+        "list, so prefer --token-file",
+    )
+    parser.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="read the API key for remote mode from this file, - for standard input "
+        "(SHIPMATE_TOKEN_FILE)",
+    )
     parser.add_argument("--traceback", action="store_true", help="show the full stack on errors")
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -246,8 +260,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
+        from shipmate.domain.redaction import redact
+
         where = f" [{exc.field}]" if exc.field else ""
-        print(f"shipmate: error{where}: {exc.message}", file=sys.stderr)
+        print(f"shipmate: error{where}: {redact(exc.message)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("shipmate: interrupted", file=sys.stderr)

@@ -27,10 +27,32 @@ def _settings(args: argparse.Namespace) -> Settings:
         "database_url": args.database_url,
         "url": args.url,
         "token": args.token,
+        "token_file": args.token_file,
     }
     if getattr(args, "strict_semver", False):
         overrides["strict_semver"] = True
-    return load_settings(overrides=overrides)
+    settings = load_settings(overrides=overrides)
+    warnings = list(settings.warnings)
+    if args.token:
+        warnings.insert(
+            0,
+            "--token puts the API key in the process list and the shell history; "
+            "use --token-file PATH (or - for standard input) or SHIPMATE_TOKEN_FILE",
+        )
+    for warning in warnings:
+        print(f"shipmate: warning: {warning}", file=sys.stderr)
+    return settings
+
+
+def _secrets(settings: Settings) -> list[str | None]:
+    """What no error message may show: the token and the passwords in the URLs."""
+    from shipmate.domain.redaction import secrets_of_url
+
+    return [
+        settings.token,
+        *secrets_of_url(settings.database_url),
+        *secrets_of_url(settings.url),
+    ]
 
 
 def _time(value: str | None, flag: str) -> Any:
@@ -418,7 +440,10 @@ _WITH_BACKEND: dict[str, Callable[[argparse.Namespace, Settings, Backend], int]]
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import DBAPIError
+
+    from shipmate.domain.redaction import redact
+    from shipmate.errors import ShipmateError
 
     settings = _settings(args)
     command = args.command
@@ -447,5 +472,9 @@ def dispatch(args: argparse.Namespace) -> int:
             return _WITH_BACKEND[command](args, settings, backend)
         finally:
             backend.close()
-    except OperationalError as exc:
-        raise StoreError(f"database error: {exc.orig}") from None
+    except DBAPIError as exc:
+        raise StoreError(f"database error: {redact(str(exc.orig), _secrets(settings))}") from None
+    except ShipmateError as exc:
+        exc.message = redact(exc.message, _secrets(settings))
+        exc.args = (exc.message,)
+        raise

@@ -11,6 +11,7 @@ messages match.
 
 from __future__ import annotations
 
+import http.client
 import json
 import random
 import time
@@ -34,6 +35,7 @@ from shipmate.domain.records import (
     Stats,
     VersionCount,
 )
+from shipmate.domain.redaction import redact, redact_url
 from shipmate.services.builds import BuildRequest
 from shipmate.services.deployments import RecordRequest
 from shipmate.services.queries import HistoryFilter
@@ -163,7 +165,13 @@ class RemoteBackend:
         self.base = settings.url.rstrip("/")
         if not self.base.startswith(("http://", "https://")):
             raise errors.ConfigError(
-                f"url {settings.url!r} must start with http:// or https://", field="url"
+                f"url {redact_url(settings.url)!r} must start with http:// or https://", field="url"
+            )
+        if "@" in urllib.parse.urlsplit(self.base).netloc:
+            raise errors.ConfigError(
+                f"url {redact_url(settings.url)!r} holds a user name or password; shipmate sends "
+                "only the API key (SHIPMATE_TOKEN_FILE), so leave them out of the URL",
+                field="url",
             )
         self.token = settings.token
         self.retry_seconds = settings.retry_seconds
@@ -205,7 +213,14 @@ class RemoteBackend:
                 problem = f"server answered {exc.code}"
             except (urllib.error.URLError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
-                problem = f"cannot reach {self.base}: {reason}"
+                problem = f"cannot reach {redact_url(self.base)}: {reason}"
+            except (ValueError, http.client.InvalidURL) as exc:  # a bad port, a stray space
+                raise errors.ConfigError(
+                    f"url {redact_url(self.base)!r} is not a valid URL ({redact(str(exc))})",
+                    field="url",
+                ) from None
+            except http.client.HTTPException as exc:  # a broken answer: retried like a 5xx
+                problem = f"{redact_url(self.base)} sent a broken answer ({type(exc).__name__})"
             if time.monotonic() + delay > deadline:
                 raise errors.RemoteError(
                     f"{problem} (gave up after retrying for {self.retry_seconds:.0f} s)",

@@ -8,6 +8,7 @@ pre-pinged pool.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
+from shipmate.domain.redaction import redact_url
 from shipmate.errors import ConfigError
 
 __all__ = ["WRITE", "make_engine", "normalize_url"]
@@ -35,9 +37,9 @@ def normalize_url(url: str) -> str:
         text = "postgresql+psycopg://" + text[len("postgresql://") :]
     try:
         parsed = make_url(text)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise ConfigError(
-            f"database_url {url!r} is not a database URL "
+            f"database_url {redact_url(url)!r} is not a database URL "
             "(use sqlite:///path/to/file.db or postgresql://user@host/db)",
             field="database_url",
         ) from None
@@ -85,12 +87,20 @@ def _sqlite_engine(url: str) -> Engine:
     parsed = make_url(url)
     database = parsed.database
     if database and database != ":memory:" and not database.startswith("file:"):
-        folder = Path(database).expanduser().parent
+        path = Path(database).expanduser()
+        folder = path.parent
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            if not folder.exists():
+                # Private: the folder and file hold key hashes and the deployment record.
+                folder.mkdir(parents=True, exist_ok=True)
+                folder.chmod(0o700)
+            # Created 0600 before SQLite opens it (its -wal and -shm files copy the mode).
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
         except OSError as exc:
             raise ConfigError(
-                f"database_url: cannot create the folder {folder}: {exc.strerror}",
+                f"database_url: cannot create {exc.filename or folder}: {exc.strerror}",
                 field="database_url",
             ) from None
     engine = create_engine(

@@ -214,5 +214,6 @@ from shipmate.store import (  # noqa: E402, F401
     schema_notify,
     schema_releases,
     schema_runs,
+    schema_sessions,
     schema_version_states,
 )

@@ -14,7 +14,7 @@ page                        what it shows
 ``/deployments/{id}``       events, metadata, CI link, changelog, run steps
 ``/history``                every deployment, filtered, keyset-paginated
 ``/dora``                   the four metrics and charts per product@environment
-``/login``, ``/logout``     the session (see :mod:`shipmate.web.session`)
+``/login``, ``/logout``     the session (:mod:`shipmate.web.login`)
 ``/live``                   ``{"latest_event": id}``: the matrix polls it
 ``/static/{file}``          CSS, JavaScript and icons shipped in the package
 ==========================  ==================================================
@@ -29,27 +29,23 @@ import importlib.resources
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from shipmate.domain.fields import parse_id
 from shipmate.domain.lifecycle import DeploymentKind, Status
 from shipmate.domain.records import DeploymentRecord
-from shipmate.errors import AuthenticationError, InvalidInputError, ShipmateError
+from shipmate.errors import ShipmateError
 from shipmate.services import catalog, queries
 from shipmate.services.changelog import Changelog, deployment_changelog, repository_for
 from shipmate.services.context import Context
 from shipmate.services.dora import dora_report
-from shipmate.services.keys import Principal, authenticate
-from shipmate.web import session
+from shipmate.services.keys import Principal
 from shipmate.web.charts import COMPACT_HEIGHT, daily_bars
 from shipmate.web.matrixview import latest_event, matrix_view
 from shipmate.web.responses import (
     Page,
-    base_context,
     context_of,
     days_param,
-    finish,
     handle,
     int_param,
     param,
@@ -359,61 +355,6 @@ def dora_page(request: Request) -> Response:
         )
 
     return handle(request, build)
-
-
-# -- session ------------------------------------------------------------------------------
-
-
-@router.get("/login")
-def login_page(request: Request) -> Response:
-    current = session.viewer(request)
-    body = render(
-        "login.html",
-        **base_context(request, current),
-        next_url=session.safe_next(request.query_params.get("next")),
-        error=None,
-    )
-    return finish(HTMLResponse(body))
-
-
-@router.post("/login")
-async def login(request: Request) -> Response:
-    if not session.same_origin(request):
-        exc = InvalidInputError("the login form was posted from another site", field="origin")
-        return finish(
-            HTMLResponse(
-                render("error.html", **base_context(request, None), error=exc, status=403),
-                status_code=403,
-            )
-        )
-    ctx = context_of(request)
-    next_url = "/"
-    try:
-        form = await session.login_form(request)
-        next_url = session.safe_next(form.get("next"))
-        token = form.get("key", "").strip()
-        if not token:
-            raise InvalidInputError("paste an API key to log in", field="key")
-        await run_in_threadpool(authenticate, ctx, token)
-    except ShipmateError as exc:
-        message = (
-            "That key is not valid, or it was revoked."
-            if isinstance(exc, AuthenticationError)
-            else exc.message
-        )
-        body = render("login.html", **base_context(request, None), next_url=next_url, error=message)
-        status = 401 if isinstance(exc, AuthenticationError) else exc.http_status
-        return finish(HTMLResponse(body, status_code=status))
-    response = RedirectResponse(next_url, status_code=303)
-    session.set_session(response, request, token)
-    return finish(response)
-
-
-@router.post("/logout")
-async def logout(request: Request) -> Response:
-    response = RedirectResponse("/login", status_code=303)
-    session.clear_session(response, request)
-    return finish(response)
 
 
 # -- static files ----------------------------------------------------------------------------

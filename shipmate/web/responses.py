@@ -36,6 +36,7 @@ __all__ = [
     "int_param",
     "login_url",
     "param",
+    "unauthenticated",
     "visible_products",
     "wants_json",
 ]
@@ -93,6 +94,7 @@ def base_context(request: Request, principal: Principal | None) -> dict[str, Any
         "anonymous_read": request.app.state.server.anonymous_read,
         "path": request.url.path,
         "full_path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        "csrf_token": session.form_csrf(request),
     }
 
 
@@ -124,12 +126,24 @@ class Page:
         return self.data() if callable(self.data) else self.data
 
 
+def unauthenticated(exc: AuthenticationError) -> Response:
+    return finish(
+        JSONResponse(
+            {"error": exc.to_dict()}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+        )
+    )
+
+
 def handle(request: Request, build: Callable[[Principal], Page | Response]) -> Response:
-    principal = session.viewer(request)
+    try:
+        principal = session.viewer(request)
+    except AuthenticationError as bad:  # a bad Authorization header: 401, never a login page
+        return unauthenticated(bad)
     if principal is None:
         if wants_json(request) or request.query_params.get("fragment"):
-            exc = AuthenticationError("log in with an API key first", field="authorization")
-            return finish(JSONResponse({"error": exc.to_dict()}, status_code=401))
+            return unauthenticated(
+                AuthenticationError("log in with an API key first", field="authorization")
+            )
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         response = RedirectResponse(login_url(target), status_code=303)
         if request.cookies.get(session.COOKIE_NAME):

@@ -216,12 +216,12 @@ def test_keys_api(client: TestClient, tokens: dict[str, str]) -> None:
     assert dup.status_code == 409
 
 
-def test_openapi_and_docs(client: TestClient) -> None:
-    spec = client.get("/openapi.json").json()
+def test_openapi_and_docs(client: TestClient, tokens: dict[str, str]) -> None:
+    spec = client.get("/openapi.json", headers=auth(tokens["read"])).json()
     assert (
         "/api/v1/deployments" in spec["paths"] and "/versioner/deployment-events/" in spec["paths"]
     )
-    assert client.get("/docs").status_code == 200
+    assert client.get("/docs", headers=auth(tokens["read"])).status_code == 200
 
 
 def test_actor_defaults_to_the_key_name_not_the_server_user(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -39,6 +40,23 @@ def web(ctx: Context, server_settings: ServerSettings) -> Iterator[TestClient]:
         yield client
 
 
+def login_csrf(client: TestClient) -> str:
+    """The login form's double-submit token (GET /login also sets its cookie)."""
+    page = client.get("/login")
+    form = page.text.split('action="/login"', 1)[-1]  # not the logout form in the header
+    found = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert found is not None, page.text
+    return found.group(1)
+
+
+def page_csrf(client: TestClient, path: str = "/") -> str:
+    """The CSRF token a logged-in page puts into its forms (the logout form)."""
+    page = client.get(path)
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found is not None, page.text
+    return found.group(1)
+
+
 def login(client: TestClient, token: str) -> None:
-    answer = client.post("/login", data={"key": token, "next": "/"})
+    answer = client.post("/login", data={"key": token, "next": "/", "csrf": login_csrf(client)})
     assert answer.status_code == 303, answer.text

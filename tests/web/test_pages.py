@@ -20,7 +20,7 @@ from shipmate.testing.clock import FakeClock
 from shipmate.web.charts import daily_bars
 from shipmate.web.session import COOKIE_NAME, safe_next
 from tests.services.test_changelog_service import GitRepo, with_repository
-from tests.web.conftest import login
+from tests.web.conftest import login, login_csrf, page_csrf
 from tests.web.seed import Seeded
 
 
@@ -54,25 +54,27 @@ def test_login_sets_a_safe_cookie_and_logout_clears_it(
 ) -> None:
     form = soup(web.get("/login?next=/dora").text)
     assert form.find("input", {"name": "next"})["value"] == "/dora"
-    bad = web.post("/login", data={"key": "shm_nope_nope", "next": "/dora"})
+    csrf = form.find("input", {"name": "csrf"})["value"]
+    bad = web.post("/login", data={"key": "shm_nope_nope", "next": "/dora", "csrf": csrf})
     assert bad.status_code == 401
     assert "not valid" in soup(bad.text).select_one(".error-notice").text
     assert COOKIE_NAME not in web.cookies
-    empty = web.post("/login", data={"key": "  "})
+    empty = web.post("/login", data={"key": "  ", "csrf": csrf})
     assert empty.status_code == 422 and "paste an API key" in empty.text
 
-    good = web.post("/login", data={"key": tokens["read"], "next": "/dora"})
+    good = web.post("/login", data={"key": tokens["read"], "next": "/dora", "csrf": csrf})
     assert good.status_code == 303 and good.headers["location"] == "/dora"
-    cookie = good.headers["set-cookie"]
+    cookie = good.headers.get_list("set-cookie")[0]
     assert cookie.startswith(f"{COOKIE_NAME}=")
-    for flag in ("HttpOnly", "SameSite=lax", "Path=/", "Max-Age=604800"):
+    assert tokens["read"] not in cookie  # the key never leaves the login form
+    for flag in ("HttpOnly", "SameSite=lax", "Path=/", "Max-Age=43200"):
         assert flag.lower() in cookie.lower()
     assert "secure" not in cookie.lower()  # plain http here; https sets Secure
     page = web.get("/")
     assert page.status_code == 200
     assert soup(page.text).select_one(".who .key").text == "team-lead"
 
-    out = web.post("/logout")
+    out = web.post("/logout", data={"csrf": page_csrf(web)})
     assert out.status_code == 303 and out.headers["location"] == "/login"
     assert COOKIE_NAME not in web.cookies
     assert web.get("/").status_code == 303
@@ -81,16 +83,25 @@ def test_login_sets_a_safe_cookie_and_logout_clears_it(
 def test_login_refuses_other_sites_and_open_redirects(
     web: TestClient, seeded: Seeded, tokens: dict[str, str]
 ) -> None:
+    csrf = login_csrf(web)
     cross = web.post(
-        "/login", data={"key": tokens["read"]}, headers={"Origin": "http://evil.example"}
+        "/login",
+        data={"key": tokens["read"], "csrf": csrf},
+        headers={"Origin": "http://evil.example"},
     )
     assert cross.status_code == 403 and COOKIE_NAME not in web.cookies
-    away = web.post("/login", data={"key": tokens["read"], "next": "//evil.example/x"})
+    away = web.post(
+        "/login", data={"key": tokens["read"], "next": "//evil.example/x", "csrf": csrf}
+    )
     assert away.headers["location"] == "/"
     assert safe_next("https://evil.example") == "/"
     assert safe_next("/\\evil.example") == "/"
     assert safe_next("/history?product=a") == "/history?product=a"
-    https = web.post("/login", data={"key": tokens["read"]}, headers={"X-Forwarded-Proto": "https"})
+    https = web.post(
+        "/login",
+        data={"key": tokens["read"], "csrf": login_csrf(web)},
+        headers={"X-Forwarded-Proto": "https"},
+    )
     assert "secure" in https.headers["set-cookie"].lower()
 
 
