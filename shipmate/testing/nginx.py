@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from shipmate.testing.ports import free_port
+
 __all__ = ["NginxServer", "find_nginx", "free_port", "wait_for_port"]
 
 _SEARCH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin"])
@@ -35,13 +37,6 @@ _SEARCH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/
 def find_nginx() -> str | None:
     """The nginx binary (sbin folders included), or None."""
     return shutil.which("nginx", path=_SEARCH)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_for_port(port: int, *, timeout: float = 15.0, host: str = "127.0.0.1") -> None:

@@ -12,10 +12,11 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from shipmate.testing.ports import free_port
 
 __all__ = ["PostgresNotAvailable", "PostgresServer", "find_pg_bin"]
 
@@ -37,12 +38,6 @@ def find_pg_bin() -> Path | None:
         reverse=True,
     )
     return Path(candidates[0]).parent if candidates else None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class PostgresServer:
@@ -110,7 +105,7 @@ class PostgresServer:
         if not self.durable:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
         for _attempt in range(5):
-            self.port = _free_port()
+            self.port = free_port()
             try:
                 self._run(
                     str(self.bin_dir / "pg_ctl"),

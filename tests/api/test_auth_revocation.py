@@ -58,11 +58,24 @@ def _assert_refused_within_the_bound(bases: list[str], token: str, revoked_at: f
     assert after == [401] * REQUESTS
 
 
+def _no_rate_limit(tmp_path: Path) -> Path:
+    """The refusals here are what revocation does; the auth-failure rate limit would turn
+    the later ones into 429 and is tested on its own (tests/api/test_ratelimit.py)."""
+    path = tmp_path / "shipmate.toml"
+    path.write_text("[server]\nauth_failure_limit = 0\n")
+    return path
+
+
 def test_four_workers_refuse_a_key_revoked_by_the_cli(database_url: str, tmp_path: Path) -> None:
     ctx = Context(settings=Settings(database_url=database_url), engine=make_engine(database_url))
     token = create_key(ctx, "ci", "write").token
     try:
-        with ServerProcess(database_url, workers=4, log_path=tmp_path / "serve.log") as server:
+        with ServerProcess(
+            database_url,
+            workers=4,
+            log_path=tmp_path / "serve.log",
+            config_file=_no_rate_limit(tmp_path),
+        ) as server:
             _warm([server.base_url], token)
             revoke_key(ctx, "ci", actor="someone at the CLI")
             revoked_at = time.monotonic()
@@ -78,7 +91,12 @@ def test_two_servers_on_one_postgresql_refuse_a_key_revoked_on_one(
     admin = create_key(ctx, "admin", "admin").token
     token = create_key(ctx, "ci", "write").token
     servers = [
-        ServerProcess(pg_url, workers=2, log_path=tmp_path / f"server{i}.log").start()
+        ServerProcess(
+            pg_url,
+            workers=2,
+            log_path=tmp_path / f"server{i}.log",
+            config_file=_no_rate_limit(tmp_path),
+        ).start()
         for i in range(2)
     ]
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from types import TracebackType
@@ -10,14 +9,9 @@ from types import TracebackType
 import uvicorn
 from fastapi import FastAPI
 
+from shipmate.testing.ports import free_port
+
 __all__ = ["LiveServer"]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class LiveServer:
