@@ -221,7 +221,11 @@ def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -
     if args.json:
         render.print_json(dep.to_dict())
     else:
-        print(f"{dep.id} {dep.product} {dep.full_version} {dep.environment} {dep.status}")
+        print(
+            render.table_line(
+                [str(dep.id), dep.product, dep.full_version, dep.environment, dep.status]
+            )
+        )
     return 0
 
 
@@ -232,7 +236,11 @@ def cmd_mark_rollback(args: argparse.Namespace, settings: Settings, backend: Bac
     if args.json:
         render.print_json(dep.to_dict())
     else:
-        print(f"{dep.id} {dep.product} {dep.full_version} {dep.environment} rolled_back")
+        print(
+            render.table_line(
+                [str(dep.id), dep.product, dep.full_version, dep.environment, "rolled_back"]
+            )
+        )
     return 0
 
 

@@ -98,9 +98,10 @@ def version_state_of(backend: Any, dep: Any) -> Any:
 
 def describe_state(state: Any) -> str:
     """One line: ``Version state: draining in slot blue, 3 pending (since ...)``."""
-    parts = [f"Version state: {render.colour(state.state, _COLOURS.get(state.state))}"]
+    shown = render.colour(render.p(state.state), _COLOURS.get(state.state))
+    parts = [f"Version state: {shown}"]
     if state.slot:
-        parts.append(f" in slot {state.slot}")
+        parts.append(f" in slot {render.p(state.slot)}")
     if state.state == "draining":
         pending = "?" if state.pending is None else state.pending
         since = state.drain_started_at or state.since
@@ -199,7 +200,8 @@ def cmd_drain_check(args: argparse.Namespace, settings: Settings) -> int:
             colour = {"retired": "32", "active": "32", "draining": "33"}.get(r.outcome, "31")
             print(
                 render.colour(
-                    f"{r.product} {r.full_version} in {r.environment}: {r.outcome}: {r.message}",
+                    f"{render.p(r.product)} {render.p(r.full_version)} in "
+                    f"{render.p(r.environment)}: {r.outcome}: {render.p(r.message)}",
                     colour,
                 )
             )

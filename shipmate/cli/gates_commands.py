@@ -165,7 +165,7 @@ def _print_rule(verb: str, rule: dict[str, Any], as_json: bool) -> None:
     if as_json:
         render.print_json(rule)
     else:
-        print(f"{verb} gate rule {rule['name']!r} ({rule['kind']}, {rule['mode']})")
+        print(f"{verb} gate rule {render.p(repr(rule['name']))} ({rule['kind']}, {rule['mode']})")
 
 
 def _check(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
@@ -187,10 +187,13 @@ def _check(args: argparse.Namespace, settings: Settings, backend: Backend) -> in
         if rows:
             print(render.table(["RULE", "KIND", "MODE", "RESULT", "MESSAGE"], rows))
         else:
-            print(f"No gate rule applies to {product} in {args.env}.")
+            print(f"No gate rule applies to {render.p(product)} in {render.p(args.env)}.")
     if result["allowed"]:
         if not args.json:
-            print(f"ok: {product} {args.semver} may deploy to {args.env} now")
+            print(
+                f"ok: {render.p(product)} {render.p(args.semver)} may deploy to "
+                f"{render.p(args.env)} now"
+            )
         return 0
     block = result["blocking"]
     line = refusal_line(
@@ -200,7 +203,7 @@ def _check(args: argparse.Namespace, settings: Settings, backend: Backend) -> in
         block.get("retry_after"),
         datetime.now(UTC),
     )
-    print(f"shipmate: {line}", file=sys.stderr)
+    print(f"shipmate: {render.p(line)}", file=sys.stderr)
     return EXIT_BLOCKED
 
 
@@ -260,13 +263,32 @@ def cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
         render.print_json(approval)
     elif approval["created"]:
         print(
-            f"approved {approval['product']} {approval['version']} for "
-            f"{approval['environment']} as {approval['approver']}"
+            render.table_line(
+                [
+                    "approved",
+                    approval["product"],
+                    approval["version"],
+                    "for",
+                    approval["environment"],
+                    "as",
+                    approval["approver"],
+                ]
+            )
         )
     else:
         print(
-            f"{approval['approver']} had already approved {approval['product']} "
-            f"{approval['version']} for {approval['environment']} at {approval['approved_at']}"
+            render.table_line(
+                [
+                    approval["approver"],
+                    "had already approved",
+                    approval["product"],
+                    approval["version"],
+                    "for",
+                    approval["environment"],
+                    "at",
+                    approval["approved_at"],
+                ]
+            )
         )
     return 0
 
@@ -290,5 +312,6 @@ def cmd_unlock(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         render.print_json(dep.to_dict())
     else:
-        print(f"{dep.id} {dep.product} {dep.full_version} {dep.environment} aborted (unlocked)")
+        shown = [str(dep.id), dep.product, dep.full_version, dep.environment]
+        print(render.table_line([*shown, "aborted (unlocked)"]))
     return 0

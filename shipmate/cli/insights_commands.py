@@ -69,7 +69,7 @@ def render_dora(d: dict[str, Any]) -> str:
     )
     period = d["period"]
     lines = [
-        f"DORA metrics: {scope} in {where}",
+        f"DORA metrics: {render.p(scope)} in {render.p(where)}",
         f"Period: {period['start']} to {period['end']} ({period['days']:g} days)",
         "",
     ]
@@ -150,5 +150,5 @@ def cmd_changelog(args: argparse.Namespace, settings: Settings) -> int:
     if args.format == "json":
         render.print_json(data)
     else:
-        print(data["markdown"].rstrip("\n"))
+        print("\n".join(render.p(line) for line in data["markdown"].rstrip("\n").split("\n")))
     return 0

@@ -172,11 +172,14 @@ def cmd_test(args: argparse.Namespace, settings: Settings) -> int:
         render.print_json(data)
     elif data["delivered"]:
         code = f" (HTTP {data['status_code']})" if data.get("status_code") else ""
-        print(f"test message delivered to {data['target']} by rule {data['rule']!r}{code}")
+        print(
+            f"test message delivered to {render.p(data['target'])} by rule "
+            f"{render.p(repr(data['rule']))}{code}"
+        )
     else:
         print(
-            f"test message NOT delivered to {data['target']} by rule {data['rule']!r}: "
-            f"{data.get('error') or data.get('outcome')}",
+            f"test message NOT delivered to {render.p(data['target'])} by rule "
+            f"{render.p(repr(data['rule']))}: {render.p(data.get('error') or data.get('outcome'))}",
             file=sys.stderr,
         )
     return 0 if data["delivered"] else 1

@@ -79,9 +79,9 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
         render.print_json(payload)
         return 0
     for line in lines:
-        print(line)
+        print(render.p(line))
     for warning in payload["plan"].get("warnings", []):
-        print(f"warning: {warning}")
+        print(f"warning: {render.p(warning)}")
     return 0
 
 
@@ -204,7 +204,7 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
         print(f"No versions in {folder} (expected folders named like 1.2.0/up, 1.2.0/down).")
     for v in data["versions"]:
         if not v["changed"]:
-            print(f"{v['version']}: unchanged")
+            print(f"{render.p(v['version'])}: unchanged")
             continue
         parts = []
         if v["created"]:
@@ -216,9 +216,9 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
             parts.append(
                 f"predecessor {v['predecessor']}" if v["predecessor"] else "predecessor cleared"
             )
-        print(f"{v['version']}: " + ", ".join(parts))
+        print(render.p(f"{v['version']}: " + ", ".join(parts)))
     for item in data.get("ignored", []):
-        print(f"ignored: {item}", file=sys.stderr)
+        print(f"ignored: {render.p(item)}", file=sys.stderr)
     return 0
 
 
@@ -340,11 +340,11 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if not args.json:
             plan = plan_for(ctx, product, args.env, args.target, strict=args.strict)
-            print(plan.render_lines(product, args.env)[0], flush=True)
+            print(render.p(plan.render_lines(product, args.env)[0]), flush=True)
 
         def say(line: str) -> None:
             if not args.json:
-                print(line, flush=True)
+                print(render.p(line), flush=True)
 
         result = apply_release(
             ctx,
@@ -426,14 +426,16 @@ def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
         when = (e["started_at"] or "")[:19].replace("T", " ")
         run = f" run {e['run_id']}" if e["run_id"] else ""
         print(
-            f"#{e['id']} {when} {e['environment']} [{e['step']}] {e['version']} {e['phase']}: "
-            f"{e['name']} … {e['status']}{took}{run}"
+            render.p(
+                f"#{e['id']} {when} {e['environment']} [{e['step']}] {e['version']} "
+                f"{e['phase']}: {e['name']} … {e['status']}{took}{run}"
+            )
         )
         if e["error"]:
-            print(f"    error: {e['error']}")
+            print(f"    error: {render.p(e['error'])}")
         if args.output and e["output"]:
             for line in e["output"].rstrip().splitlines():
-                print(f"    | {line}")
+                print(f"    | {render.p(line)}")
     if data.get("next_before"):
         print(f"more: --before {data['next_before']}", file=sys.stderr)
     return 0

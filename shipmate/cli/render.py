@@ -1,4 +1,11 @@
-"""Text rendering for the terminal: tables, the matrix, stats.  No logic."""
+"""Text rendering for the terminal: tables, the matrix, stats.  No logic.
+
+Every stored value reaches the terminal through :func:`printable` (``p`` here):
+:func:`table` applies it to every cell, so a renderer that builds a table is
+covered; a renderer that builds its own lines passes each value through ``p``.
+A control character or escape sequence a client stored is shown as ``\\x1b``,
+never sent to the terminal.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +17,19 @@ from datetime import datetime
 from typing import Any
 
 from shipmate.domain.fields import format_time
+from shipmate.domain.printable import printable
 from shipmate.domain.records import DeploymentRecord, HistoryPage, Matrix, Stats
 
 __all__ = [
     "age",
+    "p",
     "print_json",
     "render_deployment",
     "render_history",
     "render_matrix",
     "render_stats",
     "table",
+    "table_line",
 ]
 
 _COLOURS = {
@@ -30,6 +40,10 @@ _COLOURS = {
     "started": "36",
     "pending": "36",
 }
+
+
+#: What every renderer calls on a stored value it prints.
+p = printable
 
 
 def _use_colour() -> bool:
@@ -71,6 +85,9 @@ def when(value: datetime | None) -> str:
 def table(
     headers: Sequence[str], rows: Sequence[Sequence[str]], colours: Sequence[str | None] = ()
 ) -> str:
+    """Aligned columns; every header and cell is shown through :func:`printable`."""
+    headers = [printable(h) for h in headers]
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):
@@ -85,6 +102,11 @@ def table(
                 cells[status_col] = colour(cells[status_col], code)
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+def table_line(values: Sequence[str]) -> str:
+    """Values on one line, separated by a space, each through :func:`printable`."""
+    return " ".join(printable(v) for v in values)
 
 
 def render_history(page: HistoryPage) -> str:
@@ -129,22 +151,24 @@ def render_history(page: HistoryPage) -> str:
 
 def render_deployment(d: DeploymentRecord) -> str:
     lines = [
-        f"Deployment {d.id}: {d.product} {d.full_version} -> {d.environment} ({d.environment_kind})",
-        f"  status      {colour(d.status, _COLOURS.get(d.status))}",
-        f"  kind        {d.kind}" + (f" (reverts {d.reverts_id})" if d.reverts_id else ""),
-        f"  deployed    {format_time(d.deployed_at)} by {d.deployed_by or '-'}",
+        f"Deployment {d.id}: {p(d.product)} {p(d.full_version)} -> {p(d.environment)} "
+        f"({p(d.environment_kind)})",
+        f"  status      {colour(p(d.status), _COLOURS.get(d.status))}",
+        f"  kind        {p(d.kind)}" + (f" (reverts {d.reverts_id})" if d.reverts_id else ""),
+        f"  deployed    {format_time(d.deployed_at)} by {p(d.deployed_by or '-')}",
         f"  started     {format_time(d.started_at) or '-'}",
         f"  finished    {format_time(d.finished_at) or '-'}  took {duration(d.duration_ms)}",
-        f"  commit      {d.commit_sha or '-'}  branch {d.branch or '-'}",
+        f"  commit      {p(d.commit_sha or '-')}  branch {p(d.branch or '-')}",
     ]
     if d.repository:
-        lines.append(f"  repository  {d.repository}")
+        lines.append(f"  repository  {p(d.repository)}")
     if d.ci_platform or d.ci_run_id:
-        lines.append(f"  ci          {d.ci_platform or '-'} run {d.ci_run_id or '-'}")
+        lines.append(f"  ci          {p(d.ci_platform or '-')} run {p(d.ci_run_id or '-')}")
     if d.ci_run_url:
-        lines.append(f"  ci url      {d.ci_run_url}")
+        lines.append(f"  ci url      {p(d.ci_run_url)}")
     if d.metadata:
-        lines.append("  metadata    " + json.dumps(d.metadata, ensure_ascii=False, sort_keys=True))
+        shown = json.dumps(d.metadata, ensure_ascii=False, sort_keys=True)
+        lines.append("  metadata    " + p(shown))
     if d.events:
         lines.append("")
         lines.append("Events:")
@@ -153,7 +177,7 @@ def render_deployment(d: DeploymentRecord) -> str:
             who = e.actor or "-"
             if e.key_name:
                 who += f" (key {e.key_name})"
-            lines.append(f"  {format_time(e.at)}  {e.type:<24} {change:<24} {who}")
+            lines.append(f"  {format_time(e.at)}  {e.type:<24} {p(change):<24} {p(who)}")
     return "\n".join(lines)
 
 
@@ -186,7 +210,7 @@ def render_stats(s: Stats) -> str:
         f"Total deployments   {s.total}",
         *(f"  {status:<18}{n}" for status, n in s.by_status.items() if n),
         f"Success rate        {rate}   (completed / (completed + failed + rolled back))",
-        f"Latest completed    {s.latest_full_version or '-'}"
+        f"Latest completed    {p(s.latest_full_version or '-')}"
         + (f"  at {format_time(s.latest_deployed_at)}" if s.latest_deployed_at else ""),
     ]
     if s.versions:

@@ -7,7 +7,9 @@
   it ends, and at most one progress line every :data:`PLAIN_PROGRESS_EVERY` seconds.
 
 A failed step's output (nginx's message, the app's last log lines) is printed
-indented under it either way.
+indented under it either way.  Every value a run carries (versions, step titles,
+errors, output lines) is shown through :func:`printable`, so an escape sequence
+in it never reaches the terminal.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 from typing import TextIO
 
 from shipmate.cli import render
+from shipmate.domain.printable import printable as p
 from shipmate.domain.runplan import FlowEnd, Step, StepResult
 from shipmate.services.runjournal import RunRecord
 from shipmate.services.runobserver import RunObserver
@@ -32,7 +35,7 @@ def _indent(text: str, limit: int = _MAX_OUTPUT_LINES) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     if len(lines) > limit:
         lines = ["…", *lines[-limit:]]
-    return "\n".join(f"      {line}" for line in lines)
+    return "\n".join(f"      {p(line)}" for line in lines)
 
 
 def _seconds(value: float) -> str:
@@ -41,8 +44,9 @@ def _seconds(value: float) -> str:
 
 def _heading(run: RunRecord, resumed: bool) -> str:
     verb = "Resuming" if resumed else ("Rolling back" if run.kind == "rollback" else "Deploying")
-    target = f"to {run.full_version}" if run.kind == "rollback" else run.full_version
-    return f"{verb} {run.product} {target} in {run.environment} (run {run.id})"
+    version = p(run.full_version)
+    target = f"to {version}" if run.kind == "rollback" else version
+    return f"{verb} {p(run.product)} {target} in {p(run.environment)} (run {run.id})"
 
 
 class TerminalProgress(RunObserver):
@@ -59,25 +63,26 @@ class TerminalProgress(RunObserver):
 
     def step_started(self, seq: int, step: Step, attempt: int) -> None:
         again = f" (attempt {attempt})" if attempt > 1 else ""
-        self.line = f"  … {step.title}{again}"
+        self.line = f"  … {p(step.title)}{again}"
         self._write(self.line)
 
     def step_progress(self, seq: int, step: Step, message: str) -> None:
-        self._write(f"{self.line}  {render.colour(message[:80], '2')}")
+        self._write(f"{self.line}  {render.colour(p(message[:80]), '2')}")
 
     def step_finished(
         self, seq: int, step: Step, result: StepResult, seconds: float, *, replayed: bool
     ) -> None:
         if replayed:
             mark = render.colour("↺", "2")
-            self._write(f"  {mark} {step.title} {render.colour('(done before)', '2')}", end="\n")
+            self._write(f"  {mark} {p(step.title)} {render.colour('(done before)', '2')}", end="\n")
             return
         if result.ok:
             mark = render.colour("✓", "32")
-            self._write(f"  {mark} {step.title} {render.colour(_seconds(seconds), '2')}", end="\n")
+            shown = render.colour(_seconds(seconds), "2")
+            self._write(f"  {mark} {p(step.title)} {shown}", end="\n")
             return
         mark = render.colour("✗", "31")
-        self._write(f"  {mark} {step.title}: {result.error}", end="\n")
+        self._write(f"  {mark} {p(step.title)}: {p(result.error)}", end="\n")
         if result.output.strip():
             self.out.write(_indent(result.output) + "\n")
         self.out.flush()
@@ -101,23 +106,23 @@ class PlainProgress(RunObserver):
     def step_started(self, seq: int, step: Step, attempt: int) -> None:
         again = f" (attempt {attempt})" if attempt > 1 else ""
         self.last_progress = time.monotonic()
-        self._print(f"[{seq}] {step.title}{again} ...")
+        self._print(f"[{seq}] {p(step.title)}{again} ...")
 
     def step_progress(self, seq: int, step: Step, message: str) -> None:
         now = time.monotonic()
         if now - self.last_progress >= PLAIN_PROGRESS_EVERY:
             self.last_progress = now
-            self._print(f"[{seq}]   {message}")
+            self._print(f"[{seq}]   {p(message)}")
 
     def step_finished(
         self, seq: int, step: Step, result: StepResult, seconds: float, *, replayed: bool
     ) -> None:
         if replayed:
-            self._print(f"[{seq}] {step.title}: done before, not repeated")
+            self._print(f"[{seq}] {p(step.title)}: done before, not repeated")
         elif result.ok:
-            self._print(f"[{seq}] {step.title}: ok ({_seconds(seconds)})")
+            self._print(f"[{seq}] {p(step.title)}: ok ({_seconds(seconds)})")
         else:
-            self._print(f"[{seq}] {step.title}: FAILED: {result.error}")
+            self._print(f"[{seq}] {p(step.title)}: FAILED: {p(result.error)}")
             if result.output.strip():
                 self._print(_indent(result.output))
 

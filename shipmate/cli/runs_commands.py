@@ -86,20 +86,21 @@ def _crash_point() -> Any:
 
 def _print_preview(preview: Any) -> None:
     live = preview.live
-    print(f"  traffic now: {live.describe()}")
+    p = render.p
+    print(f"  traffic now: {p(live.describe())}")
     for slot, version in live.running.items():
-        print(f"  slot {slot}: {version or 'nothing running'}")
+        print(f"  slot {p(slot)}: {p(version or 'nothing running')}")
     if preview.slot is not None:
         how = " (already warm there: a switch back)" if preview.warm else ""
-        print(f"  {preview.plan.full_version} goes to slot {preview.slot}{how}")
+        print(f"  {p(preview.plan.full_version)} goes to slot {p(preview.slot)}{how}")
     print("Steps:")
     for n, step in enumerate(preview.steps, 1):
-        print(f"  {n:>2}. {step.title}")
+        print(f"  {n:>2}. {p(step.title)}")
     print("On failure:")
     for line in preview.failure_handling:
-        print(f"  - {line}")
+        print(f"  - {p(line)}")
     for note in preview.notes:
-        print(f"  ! {note}")
+        print(f"  ! {p(note)}")
     print("(dry run: nothing was changed)")
 
 
@@ -114,8 +115,9 @@ def _report(args: argparse.Namespace, outcome: Any, ctx: Any) -> int:
         verb = "rolled back to" if run.kind == "rollback" else "deployed"
         print(
             render.colour(
-                f"{verb} {run.product} {run.full_version} in {run.environment}: "
-                f"{end.message} (run {run.id}, deployment {end.deployment_id})",
+                f"{verb} {render.p(run.product)} {render.p(run.full_version)} in "
+                f"{render.p(run.environment)}: {render.p(end.message)} "
+                f"(run {run.id}, deployment {end.deployment_id})",
                 "32",
             )
         )
@@ -254,26 +256,27 @@ def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
         if args.json and args.dry_run:
             render.print_json(choice.to_dict() | {"plan": preview.to_dict()})
             return 0
+        p = render.p
         if not args.json:
-            print(f"{product} in {args.env}: recent deployments")
+            print(f"{p(product)} in {p(args.env)}: recent deployments")
             for line in _history_lines(choice, preview.warm):
                 print("  " + line)
             how = (
-                f"switch traffic back to slot {preview.slot}, where it still runs"
+                f"switch traffic back to slot {p(preview.slot)}, where it still runs"
                 if preview.warm
-                else f"start it in slot {preview.slot}, health check, switch"
+                else f"start it in slot {p(preview.slot)}, health check, switch"
             )
             print(
-                f"Roll back from {current.full_version} to {target.full_version} "
-                f"({choice.reason}): {how}."
+                f"Roll back from {p(current.full_version)} to {p(target.full_version)} "
+                f"({p(choice.reason)}): {how}."
             )
         if args.dry_run:
             _print_preview(preview)
             return 0
         _confirm(
             args,
-            f"Roll back {product} in {args.env} from {current.full_version} to "
-            f"{target.full_version}?",
+            f"Roll back {p(product)} in {p(args.env)} from {p(current.full_version)} to "
+            f"{p(target.full_version)}?",
         )
         from shipmate.cli.runprogress import make_progress
 

@@ -48,7 +48,6 @@ from fnmatch import fnmatchcase
 from typing import Any
 from urllib.parse import urlsplit
 
-from shipmate.domain.fields import format_time
 from shipmate.domain.lifecycle import STATUS_ALIASES
 from shipmate.domain.records import DeploymentRecord
 from shipmate.errors import ConfigError
@@ -66,10 +65,7 @@ __all__ = [
     "NotificationRule",
     "NotifyConfig",
     "Outcome",
-    "build_message",
-    "build_test_message",
     "classify_status",
-    "format_duration",
     "matches",
     "next_attempt_delay",
     "parse_notify_config",
@@ -606,196 +602,6 @@ def matches(rule: NotificationRule, event: NotificationEvent) -> bool:
     if not _name_matches(rule.environments, event.environment):
         return False
     return not rule.statuses or (event.to_status is not None and event.to_status in rule.statuses)
-
-
-# ---------------------------------------------------------------------- messages
-
-
-def format_duration(ms: int | None) -> str | None:
-    """``2m 14s``, ``1h 5m``, ``850ms``: two units at most."""
-    if ms is None or ms < 0:
-        return None
-    if ms < 1000:
-        return f"{ms}ms"
-    seconds = ms // 1000
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
-    shown = [f"{n}{u}" for n, u in parts if n][:2]
-    return " ".join(shown)
-
-
-_SEVERITY = {
-    "deployment.pending": "info",
-    "deployment.started": "info",
-    "deployment.completed": "success",
-    "deployment.failed": "failure",
-    "deployment.aborted": "warning",
-    "deployment.rolled_back": "warning",
-    "gate.blocked": "warning",
-    "run.failed": "failure",
-    "version.drained": "info",
-}
-
-
-def _title(event: NotificationEvent, product: str, version: str, env: str) -> str:
-    kind = event.deployment.kind if event.deployment is not None else "deploy"
-    what = {"rollback": "Rollback", "rollforward": "Roll-forward"}.get(kind, "Deployment")
-    t = event.type
-    if t == "deployment.completed":
-        if kind == "rollback":
-            return f"Rolled back {product} in {env} to {version}"
-        return f"Deployed {product} {version} to {env}"
-    if t == "deployment.started":
-        return f"{what} of {product} {version} to {env} started"
-    if t == "deployment.pending":
-        return f"{what} of {product} {version} to {env} is pending"
-    if t == "deployment.failed":
-        return f"{what} of {product} {version} to {env} failed"
-    if t == "deployment.aborted":
-        return f"{what} of {product} {version} to {env} was aborted"
-    if t == "deployment.rolled_back":
-        return f"{product} {version} in {env} was rolled back"
-    if t == "gate.blocked":
-        return f"Deployment of {product} {version} to {env} blocked by a gate"
-    if t == "run.failed":
-        return f"{what} run of {product} {version} to {env} failed"
-    if t == "version.drained":
-        return f"{product} {version} drained in {env}"
-    return f"{t}: {product} {version} in {env}"
-
-
-def _text(value: object, limit: int = 500) -> str | None:
-    if value is None or value == "":
-        return None
-    text = str(value).strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def build_message(event: NotificationEvent, *, rule_name: str, base_url: str | None) -> Message:
-    """The title, text and JSON body for ``event`` sent under ``rule_name``."""
-    dep = event.deployment
-    product = event.product or "?"
-    env = event.environment or "?"
-    version = (
-        dep.version
-        if dep is not None
-        else _text(event.data.get("version")) or _text(event.data.get("full_version")) or "?"
-    )
-    full_version = (
-        dep.full_version if dep is not None else _text(event.data.get("full_version")) or version
-    )
-    actor = event.actor or (dep.deployed_by if dep is not None else None)
-    finished = event.type in ("deployment.completed", "deployment.failed", "deployment.aborted")
-    duration_ms = dep.duration_ms if dep is not None and finished else None
-    duration = format_duration(duration_ms)
-    deployment_id = (
-        event.deployment_id
-        if event.deployment_id is not None
-        else (dep.id if dep is not None else None)
-    )
-    link = f"{base_url}/deployments/{deployment_id}" if base_url and deployment_id else None
-    reason = (
-        _text(event.data.get("reason"))
-        or _text(event.data.get("message"))
-        or _text(event.data.get("error"))
-    )
-
-    severity = _SEVERITY.get(event.type, "info")
-    title = _title(event, product, full_version, env)
-    lines = [title]
-    facts = [f"product {product}", f"version {full_version}", f"environment {env}"]
-    lines.append(" · ".join(facts))
-    who = []
-    if actor:
-        who.append(f"by {actor}")
-    if duration:
-        who.append(f"took {duration}")
-    if dep is not None and dep.commit_sha:
-        commit = dep.commit_sha[:12]
-        who.append(f"commit {commit}" + (f" ({dep.branch})" if dep.branch else ""))
-    if who:
-        lines.append(" · ".join(who))
-    if reason:
-        lines.append(f"reason: {reason}")
-    if dep is not None and dep.ci_run_url:
-        lines.append(f"CI: {dep.ci_run_url}")
-    if link:
-        lines.append(link)
-    text = "\n".join(lines)
-
-    payload: dict[str, Any] = {
-        "schema": SCHEMA,
-        "rule": rule_name,
-        "event": {
-            "id": str(event.id),
-            "type": event.type,
-            "at": format_time(event.at),
-        },
-        "title": title,
-        "text": text,
-        "severity": severity,
-        "product": event.product,
-        "environment": event.environment,
-        "version": None if version == "?" else version,
-        "full_version": None if full_version == "?" else full_version,
-        "status": event.to_status,
-        "from_status": event.from_status,
-        "actor": actor,
-        "duration_ms": duration_ms,
-        "duration": duration,
-        "link": link,
-        "deployment": None if dep is None else _deployment_summary(dep),
-        "data": dict(event.data),
-    }
-    return Message(title=title, text=text, severity=severity, payload=payload)
-
-
-def _deployment_summary(dep: DeploymentRecord) -> dict[str, Any]:
-    return {
-        "id": str(dep.id),
-        "kind": dep.kind,
-        "status": dep.status,
-        "reverts_id": None if dep.reverts_id is None else str(dep.reverts_id),
-        "build_number": dep.build_number,
-        "commit_sha": dep.commit_sha,
-        "branch": dep.branch,
-        "repository": dep.repository,
-        "deployed_by": dep.deployed_by,
-        "ci_run_url": dep.ci_run_url,
-        "started_at": format_time(dep.started_at),
-        "finished_at": format_time(dep.finished_at),
-    }
-
-
-def build_test_message(*, rule_name: str, at: datetime, base_url: str | None) -> Message:
-    """What ``shipmate notifications test`` sends: proof the target is reachable."""
-    title = f"Test notification from shipmate (rule {rule_name})"
-    text = f"{title}\nIf you can read this, rule {rule_name} reaches its target."
-    if base_url:
-        text += f"\n{base_url}/"
-    payload: dict[str, Any] = {
-        "schema": SCHEMA,
-        "rule": rule_name,
-        "event": {"id": None, "type": "test", "at": format_time(at)},
-        "title": title,
-        "text": text,
-        "severity": "info",
-        "product": None,
-        "environment": None,
-        "version": None,
-        "full_version": None,
-        "status": None,
-        "from_status": None,
-        "actor": None,
-        "duration_ms": None,
-        "duration": None,
-        "link": f"{base_url}/" if base_url else None,
-        "deployment": None,
-        "data": {},
-    }
-    return Message(title=title, text=text, severity="info", payload=payload)
 
 
 def webhook_body(message: Message) -> bytes:

@@ -66,8 +66,6 @@ from shipmate.domain.notifications import (
     NotificationRule,
     NotifyConfig,
     Outcome,
-    build_message,
-    build_test_message,
     classify_status,
     matches,
     next_attempt_delay,
@@ -75,8 +73,11 @@ from shipmate.domain.notifications import (
     sign,
     webhook_body,
 )
+from shipmate.domain.notifyescape import message_format
+from shipmate.domain.notifymessages import build_message, build_test_message
 from shipmate.errors import ConfigError, InvalidInputError, NotFoundError
 from shipmate.services.context import Context
+from shipmate.services.notifytargets import apprise_service, log_level
 from shipmate.store.catalog import dialect_insert
 from shipmate.store.deployments import deployment_select, event_select, row_to_deployment
 from shipmate.store.schema import deployments, environments, events, products
@@ -306,8 +307,10 @@ class DefaultSender:
 
     def _apprise(self, rule: NotificationRule, message: Outgoing) -> SendResult:
         apprise = _apprise()
-        notifier = apprise.Apprise(asset=apprise.AppriseAsset(storage_mode="memory"))
-        if not notifier.add(rule.url):
+        asset = apprise.AppriseAsset(storage_mode="memory")
+        service = apprise_service(apprise, rule.url, asset)
+        notifier = apprise.Apprise(asset=asset)
+        if service is None or not notifier.add(service):
             return SendResult(ok=False, error=f"Apprise does not accept the {rule.target} URL")
         result = notifier.notify(
             body=message.text,
@@ -318,17 +321,9 @@ class DefaultSender:
         if bool(result):
             return SendResult(ok=True)
         problems = [
-            str(entry.message) for entry in result.logs() if _log_level(entry) >= logging.WARNING
+            str(entry.message) for entry in result.logs() if log_level(entry) >= logging.WARNING
         ]
         return SendResult(ok=False, error=(problems[-1] if problems else "Apprise could not send"))
-
-
-def _log_level(entry: Any) -> int:
-    """An Apprise log entry's level, given as a name (``"WARNING"``) or a number."""
-    level = getattr(entry, "level", 0)
-    if isinstance(level, str):
-        return logging.getLevelNamesMapping().get(level.upper(), 0)
-    return int(level) if isinstance(level, int) else 0
 
 
 def _snippet(exc: urllib.error.HTTPError) -> str:
@@ -582,7 +577,8 @@ def _queue(
         for rule in rules:
             if not matches(rule, event):
                 continue
-            message = build_message(event, rule_name=rule.name, base_url=config.base_url)
+            fmt = message_format(rule.url)
+            message = build_message(event, rule_name=rule.name, base_url=config.base_url, fmt=fmt)
             expired = now - event.at > max_age
             stmt = dialect_insert(conn, notification_deliveries).values(
                 rule=rule.name,

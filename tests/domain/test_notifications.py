@@ -23,10 +23,7 @@ from shipmate.domain.notifications import (
     NotificationRule,
     NotifyConfig,
     Outcome,
-    build_message,
-    build_test_message,
     classify_status,
-    format_duration,
     matches,
     next_attempt_delay,
     parse_notify_config,
@@ -35,6 +32,7 @@ from shipmate.domain.notifications import (
     verify_signature,
     webhook_body,
 )
+from shipmate.domain.notifymessages import build_message, build_test_message, format_duration
 from shipmate.domain.records import DeploymentRecord
 from shipmate.errors import ConfigError
 

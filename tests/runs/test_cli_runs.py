@@ -421,3 +421,17 @@ def test_a_yes_given_after_the_current_version_changed_rolls_nothing_back(stack:
     stack.wait_served("3.0.0")
     assert stack.records() == [(v, "completed", "deploy") for v in ("1.0.0", "2.0.0", "3.0.0")]
     assert [r.kind for r in list_runs(stack.ctx)] == ["deploy"] * 3
+
+
+def test_the_rollback_confirmation_shows_stored_controls_escaped(stack: Stack) -> None:
+    hostile = "mallory\x1b[2J\x1b]8;;http://evil\x07x\rfake"
+    _ok(_deploy(stack, "1.0.0", "--deployed-by", hostile))
+    _ok(_deploy(stack, "2.0.0", "--deployed-by", hostile))
+    shown = stack.cli("rollback", "--product", "api", "--env", "production")
+    assert shown.returncode == 2  # not a terminal: it shows the plan and asks for --yes
+    output = shown.stdout + shown.stderr
+    assert "Roll back from 2.0.0 to 1.0.0" in output
+    assert "mallory\\x1b[2J\\x1b]8;;http://evil\\x07x\\rfake" in shown.stdout
+    for raw in ("\x1b", "\x07", "\r"):
+        assert raw not in output
+    stack.wait_served("2.0.0")

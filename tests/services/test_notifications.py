@@ -30,6 +30,7 @@ from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
 from shipmate.cli import main
 from shipmate.domain.notifications import NotificationRule, NotifyConfig, parse_notify_config
+from shipmate.domain.notifyescape import ZWSP
 from shipmate.errors import ConfigError, InvalidInputError, NotFoundError
 from shipmate.services.context import Context
 from shipmate.services.deployments import RecordRequest, record_deployment
@@ -992,3 +993,56 @@ events = ["deployment.*"]
         code, out, _ = cli("notifications", "test", "hook")
         assert code == 0 and "delivered" in out
         assert json.loads(hook.requests[-1].body)["event"]["type"] == "test"
+
+
+# ------------------------------------------------------------------ escaping per target
+
+
+def test_forged_values_reach_slack_discord_and_teams_inert(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """End to end: a recorded deployment, the worker, Apprise, the request it makes."""
+    import requests
+
+    sent: dict[str, Any] = {}
+
+    class Answer:
+        status_code = 200
+        ok = True
+        text = "ok"
+        content = b"ok"
+        headers: dict[str, str] = {}
+
+        def json(self) -> dict[str, Any]:
+            return {"ok": True}
+
+    def capture(*args: Any, **kwargs: Any) -> Answer:
+        url = str(kwargs.get("url") or args[-1])
+        sent[url.split("/")[2]] = json.loads(kwargs.get("data") or "{}")
+        return Answer()
+
+    monkeypatch.setattr(requests, "post", capture)
+    monkeypatch.setattr(requests, "request", lambda method, url, **kw: capture(url, **kw))
+    worker = worker_for(
+        ctx,
+        [
+            {"name": "slack", "url": "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ"},
+            {"name": "discord", "url": "discord://1234567/abcdefg"},
+            {"name": "teams", "url": "workflows://prod-00.westus.logic.azure.com:443/ab/cd"},
+        ],
+    )
+    rec(ctx, "completed", deployed_by="<!channel> @everyone *boss*\nreason: all good")
+    worker.drain()
+    assert all(d.status == "delivered" for d in deliveries(ctx))
+
+    slack = sent["hooks.slack.com"]["attachments"][0]["text"]
+    assert "<!channel>" not in slack and "&lt;!channel&gt;" in slack
+    assert "\nreason:" not in slack and f"*{ZWSP}boss*{ZWSP}" in slack
+
+    discord = sent["discord.com"]
+    assert discord["allowed_mentions"] == {"parse": []}
+    assert "@everyone" not in discord["content"] and "\nreason:" not in discord["content"]
+
+    card = sent["prod-00.westus.logic.azure.com:443"]["attachments"][0]["content"]
+    body = next(b["text"] for b in card["body"] if b.get("id") == "body")
+    assert "\nreason:" not in body and "\\*boss\\*" in body
