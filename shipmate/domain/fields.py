@@ -7,11 +7,11 @@ Limits follow the Versioner wire protocol where it has one.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from shipmate.domain.names import validate_lookup_name, validate_new_name
 from shipmate.errors import InvalidInputError, PayloadTooLargeError
 
 __all__ = [
@@ -20,12 +20,12 @@ __all__ = [
     "parse_id",
     "parse_metadata",
     "parse_time",
+    "validate_lookup_name",
     "validate_name",
     "validate_text",
 ]
 
 MAX_METADATA_BYTES = 100 * 1024
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/@:]*$")
 
 
 #: Ids are BIGINTs: at most 18 decimal digits always fit.
@@ -46,23 +46,9 @@ def parse_id(value: object, *, field: str, label: str | None = None, noun: str =
 
 
 def validate_name(value: object, *, field: str, max_length: int = 100) -> str:
-    """Product and environment names: letters, digits and ``. _ - / @ :``."""
-    if not isinstance(value, str):
-        raise InvalidInputError(f"{field} must be a string", field=field)
-    name = value.strip()
-    if not name:
-        raise InvalidInputError(f"{field} must not be empty", field=field)
-    if len(name) > max_length:
-        raise InvalidInputError(
-            f"{field} is {len(name)} characters long; the limit is {max_length}", field=field
-        )
-    if not _NAME.match(name):
-        raise InvalidInputError(
-            f"{field} {name!r} may contain only letters, digits and . _ - / @ : "
-            "and must start with a letter or digit",
-            field=field,
-        )
-    return name
+    """A product or environment name a write stores: the charset of
+    :mod:`shipmate.domain.names` (letters, digits and ``. _ - +``)."""
+    return validate_new_name(value, field=field, max_length=max_length)
 
 
 def validate_text(value: object, *, field: str, max_length: int) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from shipmate.domain.names import NAME_RULE, name_problem
 from shipmate.errors import InvalidInputError
 
 __all__ = [
@@ -29,7 +30,8 @@ _SEMVER = re.compile(
     r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
     r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
 )
-_OPAQUE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._\-+/:~]*$")
+#: What older versions accepted for an opaque version; lookups take it.
+_LEGACY_OPAQUE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._\-+/:~]*$")
 _FULL = re.compile(r"^(?P<version>.+)\+build\.(?P<build>[1-9]\d*)$")
 
 
@@ -76,8 +78,16 @@ def parse_semver(text: str) -> SemVer | None:
     )
 
 
-def validate_version(text: object, *, field: str = "version", strict_semver: bool = False) -> str:
-    """Return the version string, or raise naming ``field`` and the problem."""
+def validate_version(
+    text: object, *, field: str = "version", strict_semver: bool = False, lookup: bool = False
+) -> str:
+    """Return the version string, or raise naming ``field`` and the problem.
+
+    A version a write stores keeps the name charset (:mod:`shipmate.domain.names`):
+    it becomes a folder and a path (``<releases>/<version>/bin/app``).  ``lookup``
+    (a read naming a stored version) also takes what older versions accepted
+    (``/ : ~``), so those rows stay reachable.
+    """
     if not isinstance(text, str):
         raise InvalidInputError(f"{field} must be a string", field=field)
     value = text.strip()
@@ -94,11 +104,20 @@ def validate_version(text: object, *, field: str = "version", strict_semver: boo
         raise InvalidInputError(
             f"{field} {value!r} is not a semantic version (X.Y.Z[-pre][+build])", field=field
         )
-    if not _OPAQUE.match(value):
+    if lookup:
+        if not _LEGACY_OPAQUE.match(value):
+            raise InvalidInputError(
+                f"{field} {value!r} is not a version: a version may contain only {NAME_RULE}",
+                field=field,
+                rule=NAME_RULE,
+            )
+        return value
+    problem = name_problem(value)
+    if problem is not None:
         raise InvalidInputError(
-            f"{field} {value!r} contains characters not allowed in a version "
-            "(letters, digits and . _ - + / : ~ only, starting with a letter or digit)",
+            f"{field} {value!r} {problem}: a version may contain only {NAME_RULE}",
             field=field,
+            rule=NAME_RULE,
         )
     return value
 

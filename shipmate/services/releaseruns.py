@@ -51,7 +51,7 @@ from typing import Any
 from sqlalchemy import desc, select, update
 
 from shipmate.config import Settings
-from shipmate.domain.fields import format_time, validate_name
+from shipmate.domain.fields import format_time, validate_lookup_name, validate_name
 from shipmate.domain.lineage import Direction
 from shipmate.domain.planning import Plan, PlanStep, ReleaseAction, format_step_progress
 from shipmate.domain.records import DeploymentRecord
@@ -328,7 +328,7 @@ def list_executions(
     before_id: int | None = None,
 ) -> list[ActionExecution]:
     """Stored executions, newest first."""
-    product = validate_name(product, field="product", max_length=255)
+    product = validate_lookup_name(product, field="product", max_length=255)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 500:
         raise InvalidInputError("limit must be between 1 and 500", field="limit")
     with ctx.read() as conn:
