@@ -48,6 +48,7 @@ _VERSIONER_FIELDS = {
     "commit": "scm_sha",
     "branch": "scm_branch",
     "repository": "scm_repository",
+    "metadata": "extra_metadata",
 }
 
 
