@@ -41,6 +41,17 @@ def _flavour(request: Request) -> str:
     return "shipmate"
 
 
+#: The services' field names as the Versioner wire protocol spells them.
+_VERSIONER_FIELDS = {
+    "product": "product_name",
+    "environment": "environment_name",
+    "commit": "scm_sha",
+    "branch": "scm_branch",
+    "repository": "scm_repository",
+    "metadata": "extra_metadata",
+}
+
+
 def _status(exc: ShipmateError) -> int:
     if isinstance(exc, GateBlockedError):
         return int(exc.details.get("http_status", exc.http_status))
@@ -59,7 +70,9 @@ def error_response(request: Request, exc: ShipmateError) -> JSONResponse:
             body = {
                 "detail": [
                     {
-                        "loc": ["body", exc.field] if exc.field else ["body"],
+                        "loc": ["body", _VERSIONER_FIELDS.get(exc.field, exc.field)]
+                        if exc.field
+                        else ["body"],
                         "msg": exc.message,
                         "type": exc.code,
                     }

@@ -19,6 +19,8 @@ from shipmate.errors import GateBlockedError, InvalidInputError, StoreError
 if TYPE_CHECKING:
     import socket
 
+    from sqlalchemy import Engine
+
 __all__ = ["dispatch"]
 
 
@@ -308,9 +310,25 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
                     print(d)
                 raise StoreError("the database schema differs from the models")
             print("schema matches the models")
+            _print_names_outside_charset(engine)
     finally:
         engine.dispose()
     return 0
+
+
+def _print_names_outside_charset(engine: Engine) -> None:
+    from shipmate.domain.names import NAME_RULE
+    from shipmate.store.namecheck import names_outside_charset
+
+    with engine.connect() as conn:
+        found = names_outside_charset(conn)
+    if found:
+        print(
+            f"{len(found)} stored name(s) outside the name charset ({NAME_RULE}); "
+            "they stay readable, but no write accepts them:"
+        )
+        for each in found:
+            print(f"  {each.describe()}")
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

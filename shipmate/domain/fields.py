@@ -7,11 +7,12 @@ Limits follow the Versioner wire protocol where it has one.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from shipmate.domain.jsonlimits import MAX_DEPTH, check_document
+from shipmate.domain.names import validate_lookup_name, validate_new_name
 from shipmate.errors import InvalidInputError, PayloadTooLargeError
 
 __all__ = [
@@ -20,12 +21,12 @@ __all__ = [
     "parse_id",
     "parse_metadata",
     "parse_time",
+    "validate_lookup_name",
     "validate_name",
     "validate_text",
 ]
 
 MAX_METADATA_BYTES = 100 * 1024
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/@:]*$")
 
 
 #: Ids are BIGINTs: at most 18 decimal digits always fit.
@@ -46,23 +47,9 @@ def parse_id(value: object, *, field: str, label: str | None = None, noun: str =
 
 
 def validate_name(value: object, *, field: str, max_length: int = 100) -> str:
-    """Product and environment names: letters, digits and ``. _ - / @ :``."""
-    if not isinstance(value, str):
-        raise InvalidInputError(f"{field} must be a string", field=field)
-    name = value.strip()
-    if not name:
-        raise InvalidInputError(f"{field} must not be empty", field=field)
-    if len(name) > max_length:
-        raise InvalidInputError(
-            f"{field} is {len(name)} characters long; the limit is {max_length}", field=field
-        )
-    if not _NAME.match(name):
-        raise InvalidInputError(
-            f"{field} {name!r} may contain only letters, digits and . _ - / @ : "
-            "and must start with a letter or digit",
-            field=field,
-        )
-    return name
+    """A product or environment name a write stores: the charset of
+    :mod:`shipmate.domain.names` (letters, digits and ``. _ - +``)."""
+    return validate_new_name(value, field=field, max_length=max_length)
 
 
 def validate_text(value: object, *, field: str, max_length: int) -> str | None:
@@ -83,8 +70,14 @@ def validate_text(value: object, *, field: str, max_length: int) -> str | None:
     return text
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
 def parse_metadata(value: object, *, field: str = "metadata") -> dict[str, Any]:
-    """A JSON object given as text or as a mapping, at most 100 KB once encoded."""
+    """A JSON object given as text or as a mapping, at most 100 KB once encoded,
+    within the limits of :mod:`shipmate.domain.jsonlimits` (depth, finite numbers,
+    64-bit integers, key counts)."""
     if value is None:
         return {}
     if isinstance(value, str):
@@ -94,15 +87,27 @@ def parse_metadata(value: object, *, field: str = "metadata") -> dict[str, Any]:
                 field=field,
             )
         try:
-            value = json.loads(value)
+            value = json.loads(value, parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
             raise InvalidInputError(
                 f"{field} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                 field=field,
             ) from None
+        except ValueError as exc:  # NaN, Infinity, or an integer of thousands of digits
+            raise InvalidInputError(
+                f"{field} holds {str(exc)[:40]}: only finite numbers of at most 64 bits "
+                "are allowed",
+                field=field,
+            ) from None
+        except RecursionError:
+            raise InvalidInputError(
+                f"{field} is nested more than {MAX_DEPTH} levels deep; the limit is {MAX_DEPTH}",
+                field=field,
+            ) from None
     if not isinstance(value, Mapping):
         raise InvalidInputError(f"{field} must be a JSON object", field=field)
     data = dict(value)
+    check_document(data, field=field)
     encoded = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
     if len(encoded) > MAX_METADATA_BYTES:
         raise PayloadTooLargeError(
@@ -139,9 +144,19 @@ def parse_time(value: object, *, field: str) -> datetime:
             f"{field} {value!r} has no time zone; add Z or an offset such as +00:00",
             field=field,
         )
+    out_of_range = InvalidInputError(
+        f"{field} {value!r} is out of range: times from 1970 to 9999 (in UTC) are allowed",
+        field=field,
+    )
     if not 1970 <= parsed.year <= 9999:
-        raise InvalidInputError(f"{field} {value!r} is out of range", field=field)
-    return parsed.astimezone(UTC)
+        raise out_of_range
+    try:
+        utc = parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-23:59 is in year 10000 in UTC
+        raise out_of_range from None
+    if not 1 <= utc.year <= 9999:
+        raise out_of_range
+    return utc
 
 
 def format_time(value: datetime | None) -> str | None:

@@ -10,26 +10,32 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from shipmate.domain.names import NAME_RULE, name_problem
 from shipmate.errors import InvalidInputError
 
 __all__ = [
+    "MAX_BUILD_NUMBER",
     "MAX_VERSION_LENGTH",
     "FullVersion",
     "SemVer",
     "format_full_version",
     "parse_full_version",
     "parse_semver",
+    "validate_build_number",
     "validate_version",
 ]
 
 MAX_VERSION_LENGTH = 100
+#: Build numbers are INTEGER columns: 32 bits on PostgreSQL.
+MAX_BUILD_NUMBER = 2**31 - 1
 
 _SEMVER = re.compile(
     r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
     r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
 )
-_OPAQUE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._\-+/:~]*$")
+#: What older versions accepted for an opaque version; lookups take it.
+_LEGACY_OPAQUE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._\-+/:~]*$")
 _FULL = re.compile(r"^(?P<version>.+)\+build\.(?P<build>[1-9]\d*)$")
 
 
@@ -76,8 +82,16 @@ def parse_semver(text: str) -> SemVer | None:
     )
 
 
-def validate_version(text: object, *, field: str = "version", strict_semver: bool = False) -> str:
-    """Return the version string, or raise naming ``field`` and the problem."""
+def validate_version(
+    text: object, *, field: str = "version", strict_semver: bool = False, lookup: bool = False
+) -> str:
+    """Return the version string, or raise naming ``field`` and the problem.
+
+    A version a write stores keeps the name charset (:mod:`shipmate.domain.names`):
+    it becomes a folder and a path (``<releases>/<version>/bin/app``).  ``lookup``
+    (a read naming a stored version) also takes what older versions accepted
+    (``/ : ~``), so those rows stay reachable.
+    """
     if not isinstance(text, str):
         raise InvalidInputError(f"{field} must be a string", field=field)
     value = text.strip()
@@ -94,11 +108,20 @@ def validate_version(text: object, *, field: str = "version", strict_semver: boo
         raise InvalidInputError(
             f"{field} {value!r} is not a semantic version (X.Y.Z[-pre][+build])", field=field
         )
-    if not _OPAQUE.match(value):
+    if lookup:
+        if not _LEGACY_OPAQUE.match(value):
+            raise InvalidInputError(
+                f"{field} {value!r} is not a version: a version may contain only {NAME_RULE}",
+                field=field,
+                rule=NAME_RULE,
+            )
+        return value
+    problem = name_problem(value)
+    if problem is not None:
         raise InvalidInputError(
-            f"{field} {value!r} contains characters not allowed in a version "
-            "(letters, digits and . _ - + / : ~ only, starting with a letter or digit)",
+            f"{field} {value!r} {problem}: a version may contain only {NAME_RULE}",
             field=field,
+            rule=NAME_RULE,
         )
     return value
 
@@ -117,9 +140,31 @@ def format_full_version(version: str, build_number: int | None) -> str:
     return version if build_number is None else f"{version}+build.{build_number}"
 
 
-def parse_full_version(text: str) -> FullVersion:
-    """Split ``1.4.0+build.7`` into version and build; a bare version has no build."""
+def validate_build_number(value: object, *, field: str = "build") -> int:
+    """A build number: a whole number from 1 to :data:`MAX_BUILD_NUMBER` (the column's range)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError(f"{field} must be a whole number of at least 1", field=field)
+    if value > MAX_BUILD_NUMBER:
+        raise InvalidInputError(
+            f"{field} {value} is over the limit of {MAX_BUILD_NUMBER}", field=field
+        )
+    return value
+
+
+def parse_full_version(text: str, *, field: str = "version") -> FullVersion:
+    """Split ``1.4.0+build.7`` into version and build; a bare version has no build.
+
+    A build number over :data:`MAX_BUILD_NUMBER` is an InvalidInputError naming
+    ``field``; the digits are not converted first, so ten thousand of them cost nothing.
+    """
     match = _FULL.match(text.strip())
     if match is None:
         return FullVersion(text.strip(), None)
-    return FullVersion(match["version"], int(match["build"]))
+    digits = match["build"]
+    if len(digits) > len(str(MAX_BUILD_NUMBER)) or int(digits) > MAX_BUILD_NUMBER:
+        raise InvalidInputError(
+            f"{field} {text.strip()[:60]!r} names build {digits[:20]}"
+            f"{'...' if len(digits) > 20 else ''}, over the limit of {MAX_BUILD_NUMBER}",
+            field=field,
+        )
+    return FullVersion(match["version"], int(digits))

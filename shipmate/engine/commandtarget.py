@@ -18,9 +18,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from shipmate.domain.deployconfig import CommandTargetConfig
-from shipmate.domain.templates import render, render_argv
 from shipmate.engine.atomicfiles import write_file_atomic
 from shipmate.engine.commands import CommandOutcome, run_command
+from shipmate.engine.pathguard import render_argv_guarded, render_guarded
 from shipmate.engine.release import DeployContext, Release, inherited_env
 from shipmate.engine.targetbase import Target
 from shipmate.errors import ArtifactMissingError, DeployError
@@ -46,7 +46,8 @@ class CommandTarget(Target):
     def _run(
         self, template: Sequence[str], values: Mapping[str, str], env: Mapping[str, str]
     ) -> CommandOutcome:
-        return run_command(render_argv(template, values), timeout=self.config.timeout, env=env)
+        argv = render_argv_guarded(template, values, field="deploy.target")
+        return run_command(argv, timeout=self.config.timeout, env=env)
 
     def check_artifact(self, release: Release) -> None:
         if self.config.artifact_check is None:
@@ -65,7 +66,12 @@ class CommandTarget(Target):
             return
         values = self.context.values(slot=slot, release=release)
         env = dict(self.base_env)
-        env.update({k: render(v, values) for k, v in self.config.env.items()})
+        env.update(
+            {
+                k: render_guarded(v, values, field=f"deploy.target.env.{k}")
+                for k, v in self.config.env.items()
+            }
+        )
         env.update(self.context.app_env(release, slot))
         outcome = self._run(self.config.start, values, env)
         if not outcome.ok:

@@ -45,10 +45,10 @@ from pathlib import Path
 from typing import Any
 
 from shipmate.domain.deployconfig import ProcessTargetConfig
-from shipmate.domain.templates import render, render_argv
 from shipmate.engine import procfs
 from shipmate.engine.atomicfiles import write_file_atomic
 from shipmate.engine.killpoints import kill_point
+from shipmate.engine.pathguard import render_argv_guarded, render_guarded
 from shipmate.engine.release import DeployContext, Release, inherited_env
 from shipmate.engine.targetbase import Target
 from shipmate.errors import ArtifactMissingError, DeployError
@@ -219,7 +219,7 @@ class ProcessTarget(Target):
     def check_artifact(self, release: Release) -> None:
         values = self.context.values(release=release)
         if self.config.artifact is not None:
-            path = render(self.config.artifact, values)
+            path = render_guarded(self.config.artifact, values, field="deploy.target.artifact")
             if not os.path.exists(path):
                 raise ArtifactMissingError(
                     f"{release.product} {release.full_version}: {path} does not exist",
@@ -265,8 +265,12 @@ class ProcessTarget(Target):
                 slot=slot,
             )
         values = self.context.values(slot=slot, release=release)
-        argv = render_argv(self.config.command, values)
-        cwd = render(self.config.cwd, values) if self.config.cwd else None
+        argv = render_argv_guarded(self.config.command, values, field="deploy.target.command")
+        cwd = (
+            render_guarded(self.config.cwd, values, field="deploy.target.cwd")
+            if self.config.cwd
+            else None
+        )
         if cwd is not None and not os.path.isdir(cwd):
             raise ArtifactMissingError(
                 f"{release.product} {release.full_version}: working folder {cwd} does not exist",
@@ -277,7 +281,12 @@ class ProcessTarget(Target):
             secrets.token_hex(8), release.full_version, _run_mark(release), tuple(argv)
         )
         env = dict(self.base_env)
-        env.update({k: render(v, values) for k, v in self.config.env.items()})
+        env.update(
+            {
+                k: render_guarded(v, values, field=f"deploy.target.env.{k}")
+                for k, v in self.config.env.items()
+            }
+        )
         env.update(self.context.app_env(release, slot))
         env.update(
             {

@@ -15,7 +15,6 @@ itself was started with (its database URL, its token) are never passed on.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +25,10 @@ from shipmate.domain.deployconfig import (
     Slot,
     template_values,
 )
+from shipmate.domain.names import path_component
 from shipmate.errors import ConfigError
 
 __all__ = ["DeployContext", "Release", "inherited_env"]
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 @dataclass(frozen=True)
@@ -69,12 +67,13 @@ class DeployContext:
 
     @property
     def product_dir(self) -> Path:
-        """``<state_dir>/<product>``, the product name made safe for a path."""
-        return Path(self.state_dir) / _UNSAFE.sub("_", self.product)
+        """``<state_dir>/<product>``: the product name as one path component, the
+        same for no two products (``a/b``, ``a:b`` and ``a_b`` get three folders)."""
+        return Path(self.state_dir) / path_component(self.product)
 
     def slot_dir(self, slot: str) -> Path:
         self.port(slot)
-        return self.product_dir / slot
+        return self.product_dir / path_component(slot)
 
     def values(self, *, slot: str | None = None, release: Release | None = None) -> dict[str, str]:
         """Placeholder values; ``{version}`` only with a release, ``{port}`` only with a slot."""

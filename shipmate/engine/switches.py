@@ -30,6 +30,7 @@ from shipmate.domain.templates import render, render_argv
 from shipmate.engine.atomicfiles import replace_symlink
 from shipmate.engine.commands import run_command
 from shipmate.engine.nginxswitch import NginxSwitch
+from shipmate.engine.pathguard import render_guarded
 from shipmate.engine.release import DeployContext, Release
 from shipmate.engine.switchbase import (
     Switch,
@@ -72,7 +73,9 @@ class SymlinkSwitch(Switch):
     def target_for(self, release: Release, slot: str) -> str:
         values = self.context.values(slot=slot, release=release)
         values["releases_dir"] = self.releases_dir
-        return render(self.config.target_template, values)
+        return render_guarded(
+            self.config.target_template, values, field="deploy.switch.target_template"
+        )
 
     def current(self) -> SwitchState | None:
         try:

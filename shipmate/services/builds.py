@@ -28,6 +28,7 @@ from shipmate.store.catalog import (
     ensure_version,
     pin_version_commit,
 )
+from shipmate.store.decoding import metadata_dict
 from shipmate.store.deployments import append_event
 from shipmate.store.idempotency import lookup, remember, request_hash, validate_key
 from shipmate.store.schema import build_counters, builds, products, versions
@@ -234,7 +235,7 @@ def _load(conn: Connection, build_id: int) -> BuildRecord | None:
         ci_run_id=m["ci_run_id"],
         ci_run_url=m["ci_run_url"],
         source_system=m["source_system"],
-        metadata=dict(m["extra"] or {}),
+        metadata=metadata_dict(m["extra"]),
         created_at=m["created_at"],
         started_at=m["started_at"],
         completed_at=m["completed_at"],

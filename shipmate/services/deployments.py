@@ -34,6 +34,7 @@ from shipmate.domain.versions import (
     format_full_version,
     parse_full_version,
     parse_semver,
+    validate_build_number,
     validate_version,
 )
 from shipmate.errors import (
@@ -152,10 +153,8 @@ def _clean(req: RecordRequest, strict_semver: bool) -> _Clean:
                     field="build",
                 )
             build_number = full.build_number
-    if build_number is not None and (
-        isinstance(build_number, bool) or not isinstance(build_number, int) or build_number < 1
-    ):
-        raise InvalidInputError("build must be a whole number of at least 1", field="build")
+    if build_number is not None:
+        build_number = validate_build_number(build_number)
     if req.deployment_id is None:
         if product is None:
             raise InvalidInputError(

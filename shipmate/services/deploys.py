@@ -33,7 +33,12 @@ from shipmate.domain.runplan import (
     describe_failure_handling,
     preview,
 )
-from shipmate.domain.versions import format_full_version, parse_full_version, validate_version
+from shipmate.domain.versions import (
+    format_full_version,
+    parse_full_version,
+    validate_build_number,
+    validate_version,
+)
 from shipmate.errors import DeployError, InvalidInputError, RolledBackError, ShipmateError
 from shipmate.services.context import Context
 from shipmate.services.deployconfigs import ProductDeploy, RunParts, build_parts
@@ -236,8 +241,8 @@ def make_plan(
                 field="build",
             )
         build_number = full.build_number
-    if build_number is not None and (isinstance(build_number, bool) or build_number < 1):
-        raise InvalidInputError("build must be a whole number of at least 1", field="build")
+    if build_number is not None:
+        build_number = validate_build_number(build_number)
     full_version = format_full_version(version_text, build_number)
     config = deploy.config
     plan = RunPlan(

@@ -43,7 +43,7 @@ from sqlalchemy import Connection, desc, func, insert, select
 
 from shipmate.config import Settings
 from shipmate.domain.environments import infer_kind
-from shipmate.domain.fields import format_time, validate_name, validate_text
+from shipmate.domain.fields import format_time, validate_lookup_name, validate_name, validate_text
 from shipmate.domain.gates import (
     ApprovalRule,
     ConcurrencyRule,
@@ -151,10 +151,12 @@ class Approval:
         }
 
 
-def _version(value: object, settings: Settings) -> str:
+def _version(value: object, settings: Settings, *, lookup: bool = False) -> str:
     if not isinstance(value, str):
         raise InvalidInputError("version must be a string", field="version")
-    return validate_version(parse_full_version(value).version, strict_semver=settings.strict_semver)
+    return validate_version(
+        parse_full_version(value).version, strict_semver=settings.strict_semver, lookup=lookup
+    )
 
 
 def _version_id(conn: Connection, product_id: int | None, version: str) -> int | None:
@@ -281,9 +283,9 @@ def approve(
 
 
 def list_approvals(ctx: Context, product: str, version: str, environment: str) -> list[Approval]:
-    product = validate_name(product, field="product", max_length=255)
-    version = _version(version, ctx.settings)
-    environment = validate_name(environment, field="environment")
+    product = validate_lookup_name(product, field="product", max_length=255)
+    version = _version(version, ctx.settings, lookup=True)
+    environment = validate_lookup_name(environment, field="environment")
     with ctx.read() as conn:
         query = _approval_select().where(
             products.c.name == product,
@@ -620,9 +622,9 @@ def dry_run(
     deployer: str | None = None,
 ) -> GateOutcome:
     """Evaluate every rule as if this deployment started now; records nothing."""
-    product = validate_name(product, field="product", max_length=255)
-    version = _version(version, ctx.settings)
-    environment = validate_name(environment, field="environment")
+    product = validate_lookup_name(product, field="product", max_length=255)
+    version = _version(version, ctx.settings, lookup=True)
+    environment = validate_lookup_name(environment, field="environment")
     deployer = validate_text(deployer, field="deployer", max_length=255)
     now = ctx.now()
     with ctx.read() as conn:
@@ -667,9 +669,9 @@ def unlock(
             "reason is required: say why the deployment is unlocked", field="reason"
         )
     if product is not None:
-        product = validate_name(product, field="product", max_length=255)
+        product = validate_lookup_name(product, field="product", max_length=255)
     if environment is not None:
-        environment = validate_name(environment, field="environment")
+        environment = validate_lookup_name(environment, field="environment")
     actor = validate_text(actor, field="actor", max_length=255)
     now = ctx.now()
     with ctx.write() as conn:

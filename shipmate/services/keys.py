@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
-from shipmate.domain.fields import format_time, validate_name
+from shipmate.domain.fields import format_time, validate_lookup_name
 from shipmate.domain.segments import validate_segment
 from shipmate.errors import (
     AuthenticationError,
@@ -184,7 +184,9 @@ def _row_to_key(row: Any) -> ApiKey:
 
 def validate_key_name(value: object) -> str:
     """A key's name: a name (letters, digits, ``. _ - @ :``) that is one URL path segment."""
-    return validate_segment(validate_name(value, field="name"), field="name", what="a key's name")
+    return validate_segment(
+        validate_lookup_name(value, field="name", max_length=100), field="name", what="a key's name"
+    )
 
 
 def _check_within(creator: Principal, scope: Scope, products: Sequence[str]) -> None:
@@ -227,7 +229,7 @@ def create_key(
     name = validate_key_name(name)
     level = parse_scope(scope)
     limited = tuple(
-        dict.fromkeys(validate_name(p, field="products", max_length=255) for p in products)
+        dict.fromkeys(validate_lookup_name(p, field="products", max_length=255) for p in products)
     )
     if creator is not None:
         _check_within(creator, level, limited)

@@ -51,11 +51,11 @@ from typing import Any
 from sqlalchemy import desc, select, update
 
 from shipmate.config import Settings
-from shipmate.domain.fields import format_time, validate_name
+from shipmate.domain.fields import format_time, validate_lookup_name, validate_name
 from shipmate.domain.lineage import Direction
 from shipmate.domain.planning import Plan, PlanStep, ReleaseAction, format_step_progress
 from shipmate.domain.records import DeploymentRecord
-from shipmate.domain.versions import parse_full_version
+from shipmate.domain.versions import parse_full_version, validate_build_number
 from shipmate.engine.actions import ActionOutcome, ActionRunner, LocalActionRunner
 from shipmate.engine.release import inherited_env
 from shipmate.errors import InvalidInputError, NotFoundError
@@ -328,7 +328,7 @@ def list_executions(
     before_id: int | None = None,
 ) -> list[ActionExecution]:
     """Stored executions, newest first."""
-    product = validate_name(product, field="product", max_length=255)
+    product = validate_lookup_name(product, field="product", max_length=255)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 500:
         raise InvalidInputError("limit must be between 1 and 500", field="limit")
     with ctx.read() as conn:
@@ -656,6 +656,8 @@ def apply_release(
     environment = validate_name(req.environment, field="environment")
     full = parse_full_version(str(req.version))
     build_number = req.build_number if req.build_number is not None else full.build_number
+    if build_number is not None:
+        build_number = validate_build_number(build_number)
     if full.build_number is not None and build_number != full.build_number:
         raise InvalidInputError(
             f"version names build {full.build_number} but build is {build_number}", field="build"

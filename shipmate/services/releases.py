@@ -86,7 +86,7 @@ from sqlalchemy import Connection, delete, func, select, update
 from shipmate.config import Settings
 from shipmate.domain.configtables import as_table
 from shipmate.domain.environments import infer_kind
-from shipmate.domain.fields import format_time, validate_name
+from shipmate.domain.fields import format_time, validate_lookup_name, validate_name
 from shipmate.domain.lineage import Lineage, VersionNode
 from shipmate.domain.planning import Plan, ReleaseAction, plan
 from shipmate.domain.versions import parse_full_version, parse_semver, validate_version
@@ -413,7 +413,9 @@ class SyncReport:
 # -- validation helpers ---------------------------------------------------------------
 
 
-def _product_name(product: object) -> str:
+def _product_name(product: object, *, lookup: bool = False) -> str:
+    if lookup:
+        return validate_lookup_name(product, field="product", max_length=255)
     return validate_name(product, field="product", max_length=255)
 
 
@@ -517,12 +519,12 @@ def _load_stored(
 
 def list_actions(ctx: Context, product: str, *, version: str | None = None) -> list[StoredAction]:
     """A product's actions: by version (first appearance), ``up`` before ``down``, by order."""
-    product = _product_name(product)
+    product = _product_name(product, lookup=True)
     with ctx.read() as conn:
         product_id = _require_product(conn, product)
         version_id = None
         if version is not None:
-            version = validate_version(version)
+            version = validate_version(version, lookup=True)
             version_id = _find_version_id(conn, product_id, version)
             if version_id is None:
                 raise NotFoundError(
@@ -795,7 +797,7 @@ def _lineage_nodes(conn: Connection, product_id: int) -> list[VersionNode]:
 
 def load_lineage(ctx: Context, product: str, *, strict: bool | None = None) -> Lineage:
     """The product's lineage; ConflictError listing every gap/cycle (and, strict, more)."""
-    product = _product_name(product)
+    product = _product_name(product, lookup=True)
     strict_mode = lineage_is_strict(ctx.settings, product, strict)
     with ctx.read() as conn:
         product_id = _require_product(conn, product)
@@ -860,8 +862,8 @@ def _position_row(conn: Connection, product_id: int, environment_id: int) -> Any
 
 def get_position(ctx: Context, product: str, environment: str) -> Position | None:
     """The schema position, or None when no action ever ran there (nor a lease was taken)."""
-    product = _product_name(product)
-    environment = validate_name(environment, field="environment")
+    product = _product_name(product, lookup=True)
+    environment = validate_lookup_name(environment, field="environment")
     with ctx.read() as conn:
         product_id = find_product_id(conn, product)
         environment_id = find_environment_id(conn, environment)

@@ -32,7 +32,7 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, Row, insert, select, update
 
-from shipmate.domain.fields import format_time, validate_name
+from shipmate.domain.fields import format_time, validate_lookup_name
 from shipmate.errors import IllegalTransitionError, InvalidInputError, NotFoundError
 from shipmate.services.context import Context
 from shipmate.store.catalog import find_environment_id, find_product_id
@@ -330,9 +330,9 @@ def list_version_states(
     Ordered by environment, then active, draining, drained, retired, newest first.
     """
     if product is not None:
-        product = validate_name(product, field="product", max_length=255)
+        product = validate_lookup_name(product, field="product", max_length=255)
     if environment is not None:
-        environment = validate_name(environment, field="environment")
+        environment = validate_lookup_name(environment, field="environment")
     if states is not None:
         for state in states:
             if state not in VERSION_STATES:

@@ -26,10 +26,13 @@ from sqlalchemy import Connection, Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
+from shipmate.domain.jsonlimits import readable
+
 __all__ = [
     "CompiledQuery",
     "bind_time",
     "fast_record",
+    "load_stored_json",
     "metadata_dict",
     "pg_time",
     "sqlite_time",
@@ -68,17 +71,40 @@ def bind_time(value: datetime, dialect: Dialect) -> Any:
 
 @lru_cache(maxsize=4096)
 def _parse_json(text: str) -> Any:
-    return json.loads(text)
+    return load_stored_json(text)
+
+
+def load_stored_json(text: str | bytes) -> Any:
+    """The engines' JSON reader: text an older version stored that no longer parses
+    (nested past the recursion limit, not JSON at all) reads as a note, not a 500."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return {UNREADABLE_KEY: "this JSON value was stored by an older version and cannot be read"}
+
+
+#: The one key of the object a stored JSON text that cannot be parsed reads as.
+UNREADABLE_KEY = "_unreadable"
 
 
 def metadata_dict(value: Any) -> dict[str, Any]:
     """A JSON object column as a fresh dict.  Many deployments carry the same small
-    document, so SQLite's text is parsed once per distinct text, then copied."""
+    document, so SQLite's text is parsed once per distinct text, then copied.
+
+    What an older version stored beyond today's limits (nested too deeply,
+    ``NaN``) is made readable (:func:`shipmate.domain.jsonlimits.readable`).
+    """
     if value is None:
         return {}
     if isinstance(value, str):
         value = _parse_json(value)
-    return dict(value) if value else {}
+    if not isinstance(value, dict):
+        return {UNREADABLE_KEY: _compact_note(value)} if value else {}
+    return dict(readable(value))
+
+
+def _compact_note(value: Any) -> str:
+    return f"stored as a JSON {type(value).__name__}, not an object"
 
 
 _new = object.__new__

@@ -21,7 +21,7 @@ from sqlalchemy import (
 
 from shipmate.domain.records import DeploymentRecord, EventRecord
 from shipmate.store.catalog import dialect_insert
-from shipmate.store.decoding import CompiledQuery, time_decoder
+from shipmate.store.decoding import CompiledQuery, metadata_dict, time_decoder
 from shipmate.store.schema import current_state, deployments, environments, events, products
 
 __all__ = [
@@ -75,7 +75,7 @@ def row_to_deployment(row: Row[Any], events_: Sequence[EventRecord] = ()) -> Dep
         ci_run_id=m["ci_run_id"],
         ci_run_url=m["ci_run_url"],
         source_system=m["source_system"],
-        metadata=dict(m["extra"] or {}),
+        metadata=metadata_dict(m["extra"]),
         deployed_at=m["deployed_at"],
         created_at=m["created_at"],
         updated_at=m["updated_at"],

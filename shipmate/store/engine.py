@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 
 from shipmate.domain.redaction import redact_url
 from shipmate.errors import ConfigError
+from shipmate.store.decoding import load_stored_json
 
 __all__ = ["WRITE", "make_engine", "normalize_url"]
 
@@ -69,6 +70,7 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         pool_size=pool_size,
         max_overflow=pool_size * 2,
         connect_args={"connect_timeout": 10, "application_name": "shipmate"},
+        json_deserializer=load_stored_json,
     )
 
     @event.listens_for(engine, "connect")
@@ -109,6 +111,7 @@ def _sqlite_engine(url: str) -> Engine:
         # Every transaction is ended explicitly (Context.write/read commit or roll back),
         # so the pool's extra ROLLBACK on return is pure overhead.
         pool_reset_on_return=None,
+        json_deserializer=load_stored_json,
     )
 
     @event.listens_for(engine, "connect")
