@@ -16,6 +16,12 @@ from tests.api.test_versioner import deployment
 VERSIONER = "/versioner/deployment-events/"
 
 
+def rollback_events(ctx: Context) -> int:
+    with ctx.read() as conn:
+        query = select(func.count()).select_from(events)
+        return int(conn.execute(query.where(events.c.type == "deployment.rolled_back")).scalar())
+
+
 def counts(ctx: Context) -> tuple[int, int]:
     with ctx.read() as conn:
         return (
@@ -134,3 +140,21 @@ def test_same_finish_long_after_is_a_redeploy(
     stated = {**body, "completed_at": "2026-11-22T12:30:00Z"}
     assert client.post("/api/v1/deployments", json=stated, headers=w).status_code == 201
     assert counts(ctx)[0] == 3
+
+
+def test_api_rollback_mark_twice(client: TestClient, tokens: dict[str, str], ctx: Context) -> None:
+    w = auth(tokens["write"])
+    body = {"product": "api", "environment": "production", "version": "1.0.0"}
+    dep = client.post("/api/v1/deployments", json={**body, "status": "completed"}, headers=w)
+    path = f"/api/v1/deployments/{dep.json()['id']}/rollback-mark"
+    first = client.post(path, json={"reason": "p99 doubled"}, headers=w)
+    again = client.post(path, json={"reason": "p99 doubled"}, headers=w)
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.json() == first.json() and again.json()["status"] == "rolled_back"
+    assert rollback_events(ctx) == 1
+    failed = client.post(
+        "/api/v1/deployments", json={**body, "status": "failed", "ci_run_id": "2"}, headers=w
+    ).json()
+    refused = client.post(f"/api/v1/deployments/{failed['id']}/rollback-mark", headers=w)
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "illegal_transition"
