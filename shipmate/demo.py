@@ -19,8 +19,9 @@ from shipmate.cli import render
 from shipmate.config import Settings
 from shipmate.services.builds import BuildRequest, allocate_build
 from shipmate.services.context import Context, open_context
-from shipmate.services.deployments import RecordRequest, mark_rollback, record_deployment
+from shipmate.services.deployments import RecordRequest, record_deployment
 from shipmate.services.queries import HistoryFilter, current_matrix, history, stats
+from shipmate.services.rollbackmarks import mark_rollback
 from shipmate.testing.clock import FakeClock
 
 __all__ = ["run_demo"]

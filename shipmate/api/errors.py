@@ -64,27 +64,41 @@ def error_response(request: Request, exc: ShipmateError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationError) else None
     body: dict[str, Any]
     if flavour == "versioner":
-        if isinstance(exc, GateBlockedError) and "versioner_detail" in exc.details:
-            body = {"detail": exc.details["versioner_detail"]}
-        elif status == 422 or status == 413:
-            body = {
-                "detail": [
-                    {
-                        "loc": ["body", _VERSIONER_FIELDS.get(exc.field, exc.field)]
-                        if exc.field
-                        else ["body"],
-                        "msg": exc.message,
-                        "type": exc.code,
-                    }
-                ]
-            }
-        else:
-            body = {"detail": exc.message}
+        body = versioner_error_body(request.url.path, exc, status)
     elif flavour == "bloqr":
         body = {"success": False, "error": exc.message, "code": exc.code}
     else:
         body = {"error": exc.to_dict()}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def versioner_error_body(path: str, exc: ShipmateError, status: int) -> dict[str, Any]:
+    """Versioner's shapes.  Both Versioner clients read every 409, 423 and 428 from
+    ``deployment-events`` as a gate refusal and print ``detail.message``, so those
+    answer the gate object's shape whatever refused them (a commit conflict says
+    ``VERSION_COMMIT_CONFLICT`` and carries both commits).  The Action reads a build
+    refusal's top-level ``message``, so a build's refusal carries one too."""
+    if isinstance(exc, GateBlockedError) and "versioner_detail" in exc.details:
+        return {"detail": exc.details["versioner_detail"]}
+    if status in (413, 422):
+        loc = ["body"]
+        if exc.field:
+            first, *rest = exc.field.split(".")
+            loc += [_VERSIONER_FIELDS.get(first, first), *rest]
+        return {"detail": [{"loc": loc, "msg": exc.message, "type": exc.code}]}
+    refused = status in (409, 423, 428)
+    if refused and path.rstrip("/").endswith("/deployment-events"):
+        detail: dict[str, Any] = {
+            **{k: v for k, v in exc.details.items() if isinstance(v, str | int | bool)},
+            "error": exc.code,
+            "code": exc.code.upper(),
+            "message": exc.message,
+            "details": {**({"field": exc.field} if exc.field else {}), **exc.details},
+        }
+        return {"detail": detail}
+    if refused:
+        return {"detail": exc.message, "message": exc.message, "code": exc.code.upper()}
+    return {"detail": exc.message}
 
 
 def _validation_message(err: dict[str, Any]) -> tuple[str, str]:

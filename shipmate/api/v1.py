@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from shipmate.api.auth import admin, reader, writer
@@ -25,8 +25,9 @@ from shipmate.errors import InvalidInputError
 from shipmate.services import catalog, keys, queries
 from shipmate.services.builds import BuildRequest, allocate_build
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, mark_rollback, record_deployment
+from shipmate.services.deployments import RecordRequest, record_deployment_event
 from shipmate.services.keys import Principal, Scope
+from shipmate.services.rollbackmarks import mark_rollback
 
 __all__ = ["router"]
 
@@ -156,15 +157,22 @@ def post_build(
 
 
 @router.post(
-    "/deployments", status_code=201, summary="Record a deployment status (create or advance)"
+    "/deployments",
+    status_code=201,
+    summary="Record a deployment status (create or advance)",
+    responses={200: {"description": "A replay: the deployment as already recorded, unchanged"}},
 )
 def post_deployment(
-    request: Request, body: DeploymentBody, principal: Writer, idempotency_key: IdemKey = None
+    request: Request,
+    response: Response,
+    body: DeploymentBody,
+    principal: Writer,
+    idempotency_key: IdemKey = None,
 ) -> dict[str, Any]:
     principal.require_product(body.product)
     if body.override_gates:
         principal.require(Scope.ADMIN)  # only admins override gates
-    dep = record_deployment(
+    recorded = record_deployment_event(
         _ctx(request),
         RecordRequest(
             product=body.product,
@@ -201,7 +209,9 @@ def post_deployment(
             override_reason=body.override_reason,
         ),
     )
-    return dep.to_dict()
+    if recorded.replayed:
+        response.status_code = 200
+    return recorded.deployment.to_dict()
 
 
 @router.post("/deployments/{deployment_id}/events", summary="Advance a deployment's status")
@@ -217,7 +227,7 @@ def post_status_event(
     principal.require_product(current.product)
     if body.override_gates:
         principal.require(Scope.ADMIN)  # only admins override gates
-    dep = record_deployment(
+    dep = record_deployment_event(
         ctx,
         RecordRequest(
             environment=current.environment,
@@ -236,11 +246,14 @@ def post_status_event(
             key_name=principal.name,
             idempotency_key=idempotency_key,
         ),
-    )
+    ).deployment
     return dep.to_dict()
 
 
-@router.post("/deployments/{deployment_id}/rollback-mark", summary="Mark a deployment rolled back")
+@router.post(
+    "/deployments/{deployment_id}/rollback-mark",
+    summary="Mark a deployment rolled back (already rolled back: answered unchanged)",
+)
 def post_rollback_mark(
     request: Request, deployment_id: str, principal: Writer, body: RollbackMarkBody | None = None
 ) -> dict[str, Any]:

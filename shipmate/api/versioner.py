@@ -11,16 +11,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from shipmate.api.auth import writer
 from shipmate.api.schemas import COMMON_ERRORS, VersionerErrorBody, error_responses
 from shipmate.domain.fields import format_time, parse_time
 from shipmate.domain.records import BuildRecord, DeploymentRecord
+from shipmate.domain.reservedkeys import check_client_metadata
 from shipmate.services.builds import BuildRequest, record_build_event
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, record_deployment
+from shipmate.services.deployments import RecordRequest, record_deployment_event
 from shipmate.services.keys import Principal
 
 __all__ = ["make_router"]
@@ -69,11 +70,16 @@ def _ctx(request: Request) -> Context:
 
 def _metadata(event: _Event, **extra: Any) -> dict[str, Any]:
     data = dict(event.extra_metadata or {})
+    data.update(_derived(event, **extra))
+    return data
+
+
+def _derived(event: _Event, **extra: Any) -> dict[str, Any]:
+    """The metadata shipmate derives from the event's own fields."""
+    data: dict[str, Any] = {}
     if event.build_number is not None and str(event.build_number).strip():
-        data.setdefault("client_build_number", str(event.build_number)[:100])
-    for key, value in extra.items():
-        if value:
-            data.setdefault(key, value)
+        data["client_build_number"] = str(event.build_number)[:100]
+    data.update({key: value for key, value in extra.items() if value})
     return data
 
 
@@ -151,10 +157,11 @@ def make_router(base: str) -> APIRouter:
         return build_response(build)
 
     def deployment_event(
-        request: Request, body: DeploymentEvent, principal: Writer
+        request: Request, response: Response, body: DeploymentEvent, principal: Writer
     ) -> dict[str, Any]:
         principal.require_product(body.product_name)
-        dep = record_deployment(
+        check_client_metadata(body.extra_metadata or {}, field="extra_metadata")
+        recorded = record_deployment_event(
             _ctx(request),
             RecordRequest(
                 product=body.product_name,
@@ -168,7 +175,8 @@ def make_router(base: str) -> APIRouter:
                 ci_run_id=body.invoke_id,
                 ci_run_url=body.deploy_url or body.build_url,
                 source_system=body.source_system,
-                metadata=_metadata(
+                metadata=dict(body.extra_metadata or {}),
+                own_metadata=_derived(
                     body,
                     deployed_by_email=body.deployed_by_email,
                     deployed_by_name=body.deployed_by_name,
@@ -177,7 +185,9 @@ def make_router(base: str) -> APIRouter:
                 key_name=principal.name,
             ),
         )
-        return deployment_response(dep)
+        if recorded.replayed:
+            response.status_code = 200  # a retry of an event already recorded
+        return deployment_response(recorded.deployment)
 
     for path in ("/build-events/", "/build-events", "/version-events/", "/version-events"):
         router.add_api_route(
@@ -196,5 +206,6 @@ def make_router(base: str) -> APIRouter:
             status_code=201,
             include_in_schema=path == "/deployment-events/",
             summary="Versioner: record a deployment event",
+            responses={200: {"description": "A retry: the deployment as already recorded"}},
         )
     return router

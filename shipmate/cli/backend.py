@@ -123,7 +123,8 @@ class LocalBackend:
     def mark_rollback(
         self, ref: str, *, product: str | None, environment: str | None, reason: str | None
     ) -> DeploymentRecord:
-        from shipmate.services.deployments import default_actor, mark_rollback
+        from shipmate.services.deployments import default_actor
+        from shipmate.services.rollbackmarks import mark_rollback
 
         return mark_rollback(
             self.ctx,

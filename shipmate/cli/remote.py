@@ -36,9 +36,11 @@ from shipmate.domain.records import (
     VersionCount,
 )
 from shipmate.domain.redaction import redact, redact_url
+from shipmate.domain.repeats import rollback_mark_target
 from shipmate.services.builds import BuildRequest
 from shipmate.services.deployments import RecordRequest
 from shipmate.services.queries import HistoryFilter
+from shipmate.services.rollbackmarks import MAX_CANDIDATES
 
 __all__ = ["RemoteBackend"]
 
@@ -305,27 +307,12 @@ class RemoteBackend:
         self, ref: str, *, product: str | None, environment: str | None, reason: str | None
     ) -> DeploymentRecord:
         dep_id = ref
-        if not ref.isdigit():
-            query = {"version": ref, "status": "completed", "limit": "20"}
-            if product:
-                query["product"] = product
-            if environment:
-                query["environment"] = environment
+        if not ref.isdigit():  # the same rule as local mode: domain.repeats
+            query = {"version": ref, "limit": str(MAX_CANDIDATES)}
+            query |= {k: v for k, v in (("product", product), ("environment", environment)) if v}
             items = self._request("GET", "/api/v1/deployments", query=query)["items"]
-            if not items:
-                raise errors.NotFoundError(
-                    f"no completed deployment of {ref} to mark rolled back", field="deployment"
-                )
-            if len(items) > 1:
-                places = ", ".join(
-                    f"#{d['id']} {d['product']}/{d['environment']}" for d in items[:5]
-                )
-                raise errors.InvalidInputError(
-                    f"{ref} matches {len(items)} completed deployments ({places}); "
-                    "name --product and --env, or give the deployment id",
-                    field="deployment",
-                )
-            dep_id = items[0]["id"]
+            found = [_deployment(d) for d in items if d["full_version"] == ref]
+            dep_id = str(rollback_mark_target(ref, found).id)
         path = f"/api/v1/deployments/{dep_id}/rollback-mark"
         return _deployment(self._request("POST", path, body={"reason": reason}, write=True))
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, desc, select
+from sqlalchemy import Connection, desc
 from sqlalchemy.exc import IntegrityError
 
 from shipmate.domain.environments import infer_kind
@@ -30,6 +30,8 @@ from shipmate.domain.lifecycle import (
     parse_status,
 )
 from shipmate.domain.records import DeploymentRecord
+from shipmate.domain.repeats import FinishEvent
+from shipmate.domain.reservedkeys import check_client_metadata
 from shipmate.domain.versions import (
     format_full_version,
     parse_full_version,
@@ -41,8 +43,8 @@ from shipmate.errors import (
     GateBlockedError,
     InvalidInputError,
     NotFoundError,
-    VersionCommitConflictError,
 )
+from shipmate.services.buildlink import check_commit, fill_from_build, find_build
 from shipmate.services.context import Context
 from shipmate.services.gates import (
     GateOutcome,
@@ -52,15 +54,13 @@ from shipmate.services.gates import (
     record_blocked,
     validate_override,
 )
+from shipmate.services.repeats import Recorded, find_repeated_finish
 from shipmate.store.catalog import (
     apply_environment_kind,
     ensure_environment,
     ensure_product,
     ensure_version,
-    find_environment_id,
-    find_product_id,
     lock_product_environment,
-    pin_version_commit,
 )
 from shipmate.store.deployments import (
     append_event,
@@ -73,9 +73,15 @@ from shipmate.store.deployments import (
     update_deployment,
 )
 from shipmate.store.idempotency import lookup, remember, request_hash, validate_key
-from shipmate.store.schema import builds, deployments
+from shipmate.store.schema import deployments
 
-__all__ = ["RecordRequest", "default_actor", "mark_rollback", "record_deployment"]
+__all__ = [
+    "RecordRequest",
+    "Recorded",
+    "default_actor",
+    "record_deployment",
+    "record_deployment_event",
+]
 
 
 def default_actor() -> str | None:
@@ -108,6 +114,8 @@ class RecordRequest:
     ci_run_url: str | None = None
     source_system: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: Metadata shipmate itself derives or decides (reserved keys; never a client's).
+    own_metadata: dict[str, Any] = field(default_factory=dict)
     started_at: datetime | None = None
     completed_at: datetime | None = None
     environment_kind: str | None = None
@@ -185,8 +193,14 @@ def _clean(req: RecordRequest, strict_semver: bool) -> _Clean:
         if req.environment_kind is None
         else parse_env_kind(req.environment_kind, field="environment_kind"),
         text=text,
-        metadata=parse_metadata(req.metadata),
+        metadata=_metadata(req),
     )
+
+
+def _metadata(req: RecordRequest) -> dict[str, Any]:
+    client = parse_metadata(req.metadata)
+    check_client_metadata(client)
+    return parse_metadata({**client, **req.own_metadata}) if req.own_metadata else client
 
 
 def _duration_ms(start: datetime | None, end: datetime | None) -> int | None:
@@ -205,36 +219,38 @@ def _check_times(started: datetime | None, finished: datetime | None) -> None:
 
 def record_deployment(ctx: Context, req: RecordRequest) -> DeploymentRecord:
     """Create or advance a deployment; returns it as stored."""
+    return record_deployment_event(ctx, req).deployment
+
+
+def record_deployment_event(ctx: Context, req: RecordRequest) -> Recorded:
+    """Create or advance a deployment, and say whether the event was a replay."""
     c = _clean(req, ctx.settings.strict_semver)
     validate_override(req.override_gates, req.override_reason)
     key = validate_key(req.idempotency_key)
     digest = request_hash(req) if key else ""
-    if key:
-        replayed = _replay(ctx, key, digest)
-        if replayed is not None:
-            return replayed
+    if key and (replayed := _replay(ctx, key, digest)) is not None:
+        return Recorded(replayed, replayed=True)
     now = ctx.now()
     actor = c.text["deployed_by"] or req.key_name
     try:
         with ctx.write() as conn:
             if req.deployment_id is not None:
-                dep_id = _advance_by_id(conn, ctx, req, c, now, actor)
+                dep_id, repeat = _advance_by_id(conn, ctx, req, c, now, actor)
             else:
-                dep_id = _record_by_match(conn, ctx, req, c, now, actor)
+                dep_id, repeat = _record_by_match(conn, ctx, req, c, now, actor)
             if key:
                 remember(conn, key, "record_deployment", digest, dep_id, now)
             record = get_deployment(conn, dep_id)
     except IntegrityError:
-        replayed = _replay(ctx, key, digest) if key else None
-        if replayed is None:
+        if not key or (replayed := _replay(ctx, key, digest)) is None:
             raise
-        return replayed
+        return Recorded(replayed, replayed=True)
     except GateBlockedError as exc:
         # The refused write rolled back; its gate.blocked event is kept on its own.
         record_blocked(ctx, exc, now=now, actor=actor, key_name=req.key_name)
         raise
     assert record is not None
-    return record
+    return Recorded(record, replayed=repeat)
 
 
 def _replay(ctx: Context, key: str, digest: str) -> DeploymentRecord | None:
@@ -245,7 +261,7 @@ def _replay(ctx: Context, key: str, digest: str) -> DeploymentRecord | None:
 
 def _advance_by_id(
     conn: Connection, ctx: Context, req: RecordRequest, c: _Clean, now: datetime, actor: str | None
-) -> int:
+) -> tuple[int, bool]:
     assert req.deployment_id is not None
     current = get_deployment(conn, req.deployment_id, for_update=True)
     if current is None:
@@ -261,18 +277,18 @@ def _advance_by_id(
             )
     lock_product_environment(conn, current.product_id, current.environment_id)
     if c.status == Status(current.status):
-        return current.id  # a repeated event: nothing to change
+        return current.id, True  # a repeated event: nothing to change
     outcome = None
     if c.status == Status.STARTED:
         outcome = _check_gates(conn, ctx, req, c, now, actor, current=current)
     _advance(conn, current, req, c, now, actor)
     apply_outcome(conn, outcome, current.id, now=now, actor=actor, key_name=req.key_name)
-    return current.id
+    return current.id, False
 
 
 def _record_by_match(
     conn: Connection, ctx: Context, req: RecordRequest, c: _Clean, now: datetime, actor: str | None
-) -> int:
+) -> tuple[int, bool]:
     assert c.product is not None and c.version is not None
     product_id = ensure_product(conn, c.product, now)
     environment_id = ensure_environment(
@@ -290,12 +306,20 @@ def _record_by_match(
     lock_product_environment(conn, product_id, environment_id)
     commit = c.text["commit_sha"]
     if commit is not None:
-        _check_commit(conn, c, version_row.id, version_row.commit_sha, commit)
-    elif c.build_number is not None:
-        _inherit_from_build(conn, c, version_row.id)
+        check_commit(
+            conn,
+            product=c.product,
+            version=c.version,
+            version_id=version_row.id,
+            build_number=c.build_number,
+            pinned=version_row.commit_sha,
+            commit=commit,
+        )
+    if c.build_number is not None:
+        fill_from_build(c.text, find_build(conn, version_row.id, c.build_number, None))
 
     if c.status == Status.ROLLED_BACK:
-        target = _latest_completed(conn, product_id, environment_id, version_row.id, c.build_number)
+        target = _rollback_target(conn, product_id, environment_id, version_row.id, c.build_number)
         if target is None:
             raise NotFoundError(
                 f"no completed deployment of {c.product} "
@@ -303,8 +327,10 @@ def _record_by_match(
                 "to mark rolled back",
                 field="version",
             )
+        if target.status == Status.ROLLED_BACK.value:
+            return target.id, True  # already marked: a retry changes nothing
         _advance(conn, target, req, c, now, actor)
-        return target.id
+        return target.id, False
 
     if c.status != Status.PENDING:
         open_statuses = [Status.PENDING.value]
@@ -322,14 +348,32 @@ def _record_by_match(
             c.build_number is None or match.build_number in (None, c.build_number)
         ):
             if Status(match.status) == c.status:
-                return match.id  # the same start sent twice
+                return match.id, True  # the same start sent twice
             outcome = None
             if c.status == Status.STARTED:
                 outcome = _check_gates(conn, ctx, req, c, now, actor, current=match)
             _advance(conn, match, req, c, now, actor)
             apply_outcome(conn, outcome, match.id, now=now, actor=actor, key_name=req.key_name)
-            return match.id
-
+            return match.id, False
+    event = FinishEvent(
+        c.status,
+        c.version,
+        c.build_number,
+        c.text["ci_run_id"],
+        c.kind.value,
+        req.reverts_id,
+        commit,
+        req.started_at,
+        req.completed_at,
+    )
+    repeated = find_repeated_finish(conn, product_id, environment_id, event, now)
+    if repeated is not None:
+        return repeated.id, True  # a retried finish whose answer was lost: one deployment
+    build_number = c.build_number
+    if build_number is None:
+        link = find_build(conn, version_row.id, None, commit)
+        fill_from_build(c.text, link)
+        build_number = None if link is None else link.build_number
     started = req.started_at if c.status != Status.PENDING else None
     finished = None
     if c.status == Status.STARTED:
@@ -347,8 +391,8 @@ def _record_by_match(
         "environment_id": environment_id,
         "version_id": version_row.id,
         "version": c.version,
-        "build_number": c.build_number,
-        "full_version": format_full_version(c.version, c.build_number),
+        "build_number": build_number,
+        "full_version": format_full_version(c.version, build_number),
         "status": c.status.value,
         "kind": c.kind.value,
         "reverts_id": reverts_id,
@@ -381,7 +425,7 @@ def _record_by_match(
     if c.status == Status.COMPLETED:
         _on_completed(conn, dep_id, c.kind, reverts_id, now, actor, req.key_name)
         refresh_current_state(conn, product_id, environment_id)
-    return dep_id
+    return dep_id, False
 
 
 def _check_gates(
@@ -422,65 +466,6 @@ def _check_gates(
     )
 
 
-def _check_commit(
-    conn: Connection, c: _Clean, version_id: int, pinned: str | None, commit: str
-) -> None:
-    """A build's commit is fixed; so is a version's when reported without builds."""
-    assert c.version is not None
-    if c.build_number is not None:
-        row = conn.execute(
-            select(builds.c.commit_sha).where(
-                builds.c.version_id == version_id, builds.c.build_number == c.build_number
-            )
-        ).first()
-        known = row.commit_sha if row is not None else None
-        if known is None:
-            # No build row (the number came from elsewhere): earlier deployments of the
-            # same build fix its commit instead.
-            known = conn.execute(
-                select(deployments.c.commit_sha)
-                .where(
-                    deployments.c.version_id == version_id,
-                    deployments.c.build_number == c.build_number,
-                    deployments.c.commit_sha.is_not(None),
-                )
-                .limit(1)
-            ).scalar()
-        if known and known != commit:
-            raise VersionCommitConflictError(
-                f"{format_full_version(c.version, c.build_number)} was built from commit "
-                f"{known}, not {commit}",
-                field="commit",
-            )
-        return
-    if pinned is not None and pinned != commit:
-        raise VersionCommitConflictError(
-            f"version {c.version} of {c.product} was recorded with commit {pinned}, "
-            f"not {commit}; a new commit needs a new version or a build number",
-            field="commit",
-        )
-    if pinned is None:
-        pin_version_commit(conn, version_id, commit)
-
-
-def _inherit_from_build(conn: Connection, c: _Clean, version_id: int) -> None:
-    """A deployment naming a known build gets that build's commit, branch and repository."""
-    row = conn.execute(
-        select(builds.c.commit_sha, builds.c.branch, builds.c.repository).where(
-            builds.c.version_id == version_id, builds.c.build_number == c.build_number
-        )
-    ).first()
-    if row is None:
-        return
-    for key, value in (
-        ("commit_sha", row.commit_sha),
-        ("branch", row.branch),
-        ("repository", row.repository),
-    ):
-        if c.text[key] is None and value is not None:
-            c.text[key] = value
-
-
 def _check_reverts(
     conn: Connection, reverts_id: int | None, product_id: int, environment_id: int
 ) -> int | None:
@@ -498,16 +483,18 @@ def _check_reverts(
     return reverts_id
 
 
-def _latest_completed(
+def _rollback_target(
     conn: Connection, product_id: int, environment_id: int, version_id: int, build: int | None
 ) -> DeploymentRecord | None:
+    """The newest completed or rolled-back deployment of the version (and build) here:
+    a rolled-back one means the mark was made already (a retry)."""
     query = (
         deployment_select()
         .where(
             deployments.c.product_id == product_id,
             deployments.c.environment_id == environment_id,
             deployments.c.version_id == version_id,
-            deployments.c.status == Status.COMPLETED.value,
+            deployments.c.status.in_([Status.COMPLETED.value, Status.ROLLED_BACK.value]),
         )
         .order_by(desc(deployments.c.finished_at), desc(deployments.c.id))
         .limit(1)
@@ -607,86 +594,3 @@ def _on_completed(
         to_status=Status.ROLLED_BACK.value,
         data={"full_version": reverted.full_version, "rolled_back_by": str(dep_id)},
     )
-
-
-def mark_rollback(
-    ctx: Context,
-    ref: str,
-    *,
-    product: str | None = None,
-    environment: str | None = None,
-    actor: str | None = None,
-    reason: str | None = None,
-    key_name: str | None = None,
-) -> DeploymentRecord:
-    """Mark one completed deployment rolled back, by id or full version (bloqr's
-    ``markDeploymentRollback``), and fix the current state.  Nothing is deleted."""
-    ref = (ref or "").strip()
-    if not ref:
-        raise InvalidInputError("give a deployment id or a full version", field="deployment")
-    reason = validate_text(reason, field="reason", max_length=1000)
-    now = ctx.now()
-    actor = validate_text(actor, field="actor", max_length=255) or key_name
-    with ctx.write() as conn:
-        target = _resolve_ref(conn, ref, product, environment)
-        lock_product_environment(conn, target.product_id, target.environment_id)
-        if target.status == Status.ROLLED_BACK.value:
-            return target  # already marked: a retry changes nothing
-        check_transition(Status(target.status), Status.ROLLED_BACK, deployment_id=target.id)
-        update_deployment(conn, target.id, {"status": Status.ROLLED_BACK.value, "updated_at": now})
-        append_event(
-            conn,
-            type="deployment.rolled_back",
-            at=now,
-            actor=actor,
-            key_name=key_name,
-            product_id=target.product_id,
-            environment_id=target.environment_id,
-            deployment_id=target.id,
-            from_status=target.status,
-            to_status=Status.ROLLED_BACK.value,
-            data={"full_version": target.full_version, "reason": reason},
-        )
-        refresh_current_state(conn, target.product_id, target.environment_id)
-        record = get_deployment(conn, target.id)
-    assert record is not None
-    return record
-
-
-def _resolve_ref(
-    conn: Connection, ref: str, product: str | None, environment: str | None
-) -> DeploymentRecord:
-    if ref.isdigit():
-        found = get_deployment(conn, int(ref), for_update=True)
-        if found is None:
-            raise NotFoundError(f"deployment {ref} does not exist", field="deployment")
-        return found
-    query = deployment_select().where(
-        deployments.c.full_version == ref, deployments.c.status == Status.COMPLETED.value
-    )
-    if product is not None:
-        pid = find_product_id(conn, product)
-        if pid is None:
-            raise NotFoundError(f"product {product!r} does not exist", field="product")
-        query = query.where(deployments.c.product_id == pid)
-    if environment is not None:
-        eid = find_environment_id(conn, environment)
-        if eid is None:
-            raise NotFoundError(f"environment {environment!r} does not exist", field="environment")
-        query = query.where(deployments.c.environment_id == eid)
-    rows = conn.execute(query.order_by(desc(deployments.c.id)).limit(20)).all()
-    if not rows:
-        raise NotFoundError(
-            f"no completed deployment of {ref} to mark rolled back", field="deployment"
-        )
-    places_seen = {(r.product_id, r.environment_id) for r in rows}
-    if len(rows) > 1 and len(places_seen) == 1 and product is not None and environment is not None:
-        return row_to_deployment(rows[0])  # the latest deployment of it there
-    if len(rows) > 1:
-        places = ", ".join(f"#{r.id} {r.product_name}/{r.environment_name}" for r in rows[:5])
-        raise InvalidInputError(
-            f"{ref} matches {len(rows)} completed deployments ({places}); "
-            "name --product and --env, or give the deployment id",
-            field="deployment",
-        )
-    return row_to_deployment(rows[0])

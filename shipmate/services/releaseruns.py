@@ -648,9 +648,8 @@ def apply_release(
     """Run the actions to ``req.version`` and record the outcome as a deployment.
 
     Gates are checked when the deployment is recorded ``started`` (GateBlockedError
-    before any action runs).  A failed action records the deployment ``failed``
-    with ``metadata.release_actions`` naming the failing version and action and
-    holding the tail of its output; the result says so (no exception).
+    before any action runs).  A failed action records it ``failed``, its
+    ``metadata.release_actions`` naming the failing version, action and output tail.
     """
     product = validate_name(req.product, field="product", max_length=255)
     environment = validate_name(req.environment, field="environment")
@@ -689,7 +688,8 @@ def apply_release(
             build_number=build_number,
             kind=kind,
             reverts_id=reverts_id,
-            metadata={**dict(req.metadata), "release_actions": summary},
+            metadata=dict(req.metadata),
+            own_metadata={"release_actions": summary},
             source_system="shipmate-release",
             deployed_by=req.actor or default_actor(),
             commit_sha=req.commit_sha,
@@ -721,7 +721,7 @@ def apply_release(
                 environment=environment,
                 status="failed",
                 deployment_id=started.id,
-                metadata={"release_actions": {**summary, "error": _clip(str(exc))}},
+                own_metadata={"release_actions": {**summary, "error": _clip(str(exc))}},
             ),
         )
         raise
@@ -732,7 +732,7 @@ def apply_release(
                 environment=environment,
                 status="completed",
                 deployment_id=started.id,
-                metadata={"release_actions": {**summary, "position": walk.position}},
+                own_metadata={"release_actions": {**summary, "position": walk.position}},
             ),
         )
     else:
@@ -744,7 +744,7 @@ def apply_release(
                 environment=environment,
                 status="failed",
                 deployment_id=started.id,
-                metadata={
+                own_metadata={
                     "release_actions": {
                         **summary,
                         "position": walk.position,

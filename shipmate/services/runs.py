@@ -92,7 +92,7 @@ def abort_run(ctx: Context, run_id: int, *, actor: str | None = None) -> RunReco
                     status="aborted",
                     deployment_id=run.deployment_id,
                     deployed_by=actor,
-                    metadata={"aborted_run": str(run_id)},
+                    own_metadata={"aborted_run": str(run_id)},
                 ),
             )
     return aborted

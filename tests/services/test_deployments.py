@@ -15,8 +15,9 @@ from shipmate.errors import (
 )
 from shipmate.services.builds import BuildRequest, allocate_build
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, mark_rollback, record_deployment
+from shipmate.services.deployments import RecordRequest, record_deployment
 from shipmate.services.queries import current_matrix, show_deployment
+from shipmate.services.rollbackmarks import mark_rollback
 from shipmate.store.schema import current_state, deployments, environments, events, products
 from shipmate.testing.clock import FakeClock
 

@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, mark_rollback, record_deployment
+from shipmate.services.deployments import RecordRequest, record_deployment
+from shipmate.services.rollbackmarks import mark_rollback
 from shipmate.testing.clock import FakeClock
 from shipmate.web.charts import daily_bars
 from shipmate.web.session import COOKIE_NAME, safe_next
