@@ -76,7 +76,7 @@ from shipmate.domain.notifications import (
     webhook_body,
 )
 from shipmate.errors import ConfigError, InvalidInputError, NotFoundError
-from shipmate.services.context import Context
+from shipmate.services.context import Context, log_failed_pass
 from shipmate.store.catalog import dialect_insert
 from shipmate.store.deployments import deployment_select, event_select, row_to_deployment
 from shipmate.store.schema import deployments, environments, events, products
@@ -845,7 +845,7 @@ class NotificationWorker:
             try:
                 busy = self.run_once().did_work
             except Exception:
-                log.exception("notification worker pass failed; retrying")
+                log_failed_pass(log, "notification worker pass failed; retrying")
                 busy = False
             if not busy:
                 self._stop.wait(self.config.poll_interval_seconds)
