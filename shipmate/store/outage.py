@@ -59,8 +59,10 @@ _PG_UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03"})
 class OutageLog:
     """One engine's view of its database: up, down, or not reached yet.
 
-    A lock held past the busy timeout (SQLite) refuses writes while reads go on, so
-    that outage ends only with a committed write; any other ends with any commit.
+    An outage ends with a commit on a connection opened after it began: one opened
+    before (a transaction finishing while a server shuts down) proves nothing.  A lock
+    held past the busy timeout (SQLite) refuses writes while reads go on, so that
+    outage ends with a committed write, on any connection.
     """
 
     def __init__(self) -> None:
@@ -68,6 +70,8 @@ class OutageLog:
         self.reached = False
         self.down = False
         self.writes_only = False
+        #: Counts outages; a connection remembers the count it was opened under.
+        self.epoch = 0
         #: True while nothing needs noting: the database was reached and is up.
         self.steady = False
 
@@ -77,13 +81,14 @@ class OutageLog:
                 self.writes_only = self.writes_only and writes_only
                 return
             self.down, self.writes_only, self.steady = True, writes_only, False
+            self.epoch += 1
             announce = self.reached
         if announce:
             log.warning("database unreachable: %s", reason)
 
-    def succeeded(self, *, write: bool) -> None:
+    def succeeded(self, *, write: bool, opened_in: int) -> None:
         with self._lock:
-            if self.down and self.writes_only and not write:
+            if self.down and (not write if self.writes_only else opened_in < self.epoch):
                 return
             recovered = self.down and self.reached
             self.reached, self.down, self.steady = True, False, True
@@ -145,9 +150,16 @@ def watch(engine: Engine) -> OutageLog:
         outage.failed(reason, writes_only=sqlite_locked(context.original_exception))
         return DatabaseUnavailableError(reason, retry_after=RETRY_AFTER_SECONDS)
 
+    @event.listens_for(engine, "connect")
+    def _on_connect(_dbapi_connection: Any, record: Any) -> None:
+        record.info["shipmate_epoch"] = outage.epoch
+
     @event.listens_for(engine, "commit")
     def _on_commit(conn: Any) -> None:
         if not outage.steady:  # the hot path: one attribute read per transaction
-            outage.succeeded(write=bool(conn.get_execution_options().get("shipmate_write")))
+            outage.succeeded(
+                write=bool(conn.get_execution_options().get("shipmate_write")),
+                opened_in=int(conn.info.get("shipmate_epoch", 0)),
+            )
 
     return outage
