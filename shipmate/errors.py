@@ -21,6 +21,7 @@
     │   └── RolledBackError            rolled_back     4         409
     ├── RemoteError                    remote_error    1         502
     └── StoreError                     store_error     1         503
+        └── DatabaseUnavailableError   store_error     1         503 (with Retry-After)
 
 Each error carries a stable ``code`` (matched on by API and CLI consumers), a
 human message that names the field and the problem, and optionally the ``field``
@@ -38,6 +39,7 @@ __all__ = [
     "AuthenticationError",
     "ConfigError",
     "ConflictError",
+    "DatabaseUnavailableError",
     "DeployError",
     "GateBlockedError",
     "HealthCheckError",
@@ -219,3 +221,18 @@ class StoreError(ShipmateError):
 
     code = "store_error"
     http_status = 503
+
+
+class DatabaseUnavailableError(StoreError):
+    """The database cannot be reached right now: a connection refused or cut, a server
+    shutting down or starting up, an SQLite file locked or unusable.  Transient:
+    ``retry_after`` says in how many seconds to try again (the API's ``Retry-After``).
+
+    The message names the cause for the operator (the CLI prints it, the server logs
+    it once per outage); the API answers a fixed message instead, since the cause
+    may name the database's host.
+    """
+
+    def __init__(self, reason: str, *, retry_after: int) -> None:
+        super().__init__(f"the database is unreachable: {reason}", retry_after=retry_after)
+        self.reason = reason

@@ -24,15 +24,17 @@ from shipmate.api import (
     v1,
     versioner,
 )
-from shipmate.api.errors import install_error_handlers
+from shipmate.api.errors import error_headers, install_error_handlers, public_store_error
 from shipmate.api.middleware import BodyLimitMiddleware, CollapseSlashesMiddleware
 from shipmate.api.ratelimit import AuthFailureLimiter, AuthFailureLimitMiddleware
 from shipmate.api.settings import ServerSettings
 from shipmate.config import Settings, load_settings
 from shipmate.domain.redaction import redact
+from shipmate.errors import DatabaseUnavailableError, StoreError
 from shipmate.services.context import Context, open_context
 from shipmate.services.keys import VerifiedKeys
 from shipmate.store.migrate import HEAD, current_revision
+from shipmate.store.outage import RETRY_AFTER_SECONDS
 from shipmate.web import login, pages
 
 __all__ = ["app_from_env", "create_app"]
@@ -108,23 +110,25 @@ def create_app(
     @app.get("/readyz", summary="Database reachable and migrated", tags=["health"])
     def readyz(request: Request) -> JSONResponse:
         """Public, so it says only *that* the server is not ready; *why* (which may
-        name the database's host) goes to the server's log."""
+        name the database's host) goes to the server's log: once per outage, by the
+        engine (shipmate.store.outage), not once per probe."""
         try:
-            with request.app.state.ctx.engine.connect() as conn:
+            # Committed, so that a probe is also what notices the database is back.
+            with request.app.state.ctx.engine.connect() as conn, conn.begin():
                 conn.execute(text("SELECT 1"))
                 revision = current_revision(conn)
+        except DatabaseUnavailableError as exc:
+            return _unready("the database is unreachable", public_store_error(exc))
         except Exception as exc:
             log.warning("readyz: the database is unreachable: %s", redact(str(exc)))
-            return JSONResponse(
-                {"status": "unavailable", "reason": "the database is unreachable"},
-                status_code=503,
-            )
+            return _unready("the database is unreachable", public_store_error(StoreError("")))
         if revision != HEAD:
             log.warning("readyz: the schema is at %s, expected %s", revision, HEAD)
-            return JSONResponse(
-                {"status": "unavailable", "reason": "the database schema is not up to date"},
-                status_code=503,
+            behind = StoreError(
+                f"the database schema is not up to date; try again in {RETRY_AFTER_SECONDS} s",
+                retry_after=RETRY_AFTER_SECONDS,
             )
+            return _unready("the database schema is not up to date", behind)
         return JSONResponse({"status": "ok", "schema": revision})
 
     @app.get("/api/v1/ping", include_in_schema=False)
@@ -136,6 +140,15 @@ def create_app(
     app.add_middleware(AuthFailureLimitMiddleware, limiter=limiter)
     app.add_middleware(CollapseSlashesMiddleware)  # outermost: before routing
     return app
+
+
+def _unready(reason: str, public: StoreError) -> JSONResponse:
+    """503 with ``Retry-After``: a fixed reason, and the API's ``store_error`` object."""
+    return JSONResponse(
+        {"status": "unavailable", "reason": reason, "error": public.to_dict()},
+        status_code=public.http_status,
+        headers=error_headers(public),
+    )
 
 
 def app_from_env() -> FastAPI:

@@ -5,6 +5,10 @@ The compatibility routes answer in the shape their clients parse: Versioner's
 ``{"detail": ...}`` (a string, a list of ``{loc, msg, type}`` for 422, or the gate
 object) and bloqr's ``{"success": false, "error": ...}``.  The status code comes
 from the exception class (``ShipmateError.http_status``), never from a handler.
+
+A database that cannot be reached is 503 ``store_error`` with ``Retry-After`` on
+every route, with a fixed message (:func:`public_store_error`): the cause may name
+the database's host, so it goes to the server's log, once per outage.
 """
 
 from __future__ import annotations
@@ -19,12 +23,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shipmate.errors import (
     AuthenticationError,
+    DatabaseUnavailableError,
     GateBlockedError,
     InvalidInputError,
     ShipmateError,
+    StoreError,
 )
+from shipmate.store.outage import RETRY_AFTER_SECONDS
 
-__all__ = ["install_error_handlers"]
+__all__ = ["error_headers", "install_error_handlers", "public_store_error"]
 
 log = logging.getLogger("shipmate.api")
 
@@ -58,10 +65,33 @@ def _status(exc: ShipmateError) -> int:
     return exc.http_status
 
 
+def public_store_error(exc: StoreError) -> StoreError:
+    """What a client is told of a store error: that the database is unavailable and
+    when to retry, never the cause (logged once per outage by shipmate.store.outage;
+    another store error is logged by the caller)."""
+    retry_after = int(exc.details.get("retry_after", RETRY_AFTER_SECONDS))
+    return StoreError(
+        f"the database is unavailable; try again in {retry_after} s", retry_after=retry_after
+    )
+
+
+def error_headers(exc: ShipmateError) -> dict[str, str] | None:
+    """The headers an error's answer carries, on every route (dashboard pages too)."""
+    if isinstance(exc, AuthenticationError):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, StoreError):
+        return {"Retry-After": str(exc.details.get("retry_after", RETRY_AFTER_SECONDS))}
+    return None
+
+
 def error_response(request: Request, exc: ShipmateError) -> JSONResponse:
+    if isinstance(exc, StoreError):
+        if not isinstance(exc, DatabaseUnavailableError):
+            log.warning("store error: %s", exc.message)  # not an outage: not logged yet
+        exc = public_store_error(exc)
     status = _status(exc)
     flavour = _flavour(request)
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationError) else None
+    headers = error_headers(exc)
     body: dict[str, Any]
     if flavour == "versioner":
         body = versioner_error_body(request.url.path, exc, status)

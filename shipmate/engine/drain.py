@@ -783,14 +783,10 @@ def make_drain_check(
     """The drain check a ``drain`` table (or a parsed :class:`DrainConfig`) describes."""
     if not isinstance(config, DrainConfig):
         config = parse_drain_config(config, env=env)
-    if config.type == "dbos":
-        assert config.system_database_url is not None
-        return DbosDrainCheck(
-            config.system_database_url,
-            schema=config.schema,
-            app_name=config.app_name,
-            statement_timeout_ms=config.statement_timeout_ms,
-        )
+    if config.type == "dbos":  # a zero it reads needs evidence: see engine/drainevidence.py
+        from shipmate.engine.drainevidence import confirmed_dbos_check
+
+        return confirmed_dbos_check(config)
     if config.type == "http":
         assert config.url is not None
         return HttpDrainCheck(config.url, timeout=config.timeout)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -9,14 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError
 
 from shipmate.config import Settings
-from shipmate.errors import StoreError
+from shipmate.errors import DatabaseUnavailableError
 from shipmate.store.engine import WRITE, make_engine
 from shipmate.store.migrate import ensure_schema
 
-__all__ = ["Context", "open_context", "utcnow"]
+__all__ = ["Context", "log_failed_pass", "open_context", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -40,19 +41,16 @@ class Context:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One write transaction: committed on success, rolled back on any error."""
+        # A database that cannot be reached (or a connection lost mid-write) raises
+        # DatabaseUnavailableError from the engine itself: see shipmate.store.outage.
         callbacks: list[Callable[[], None]] = []
-        try:
-            with self.engine.connect().execution_options(**WRITE) as conn:
-                self._after_commit[id(conn)] = callbacks
-                try:
-                    with conn.begin():
-                        yield conn
-                finally:
-                    self._after_commit.pop(id(conn), None)
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise StoreError(f"lost the database connection: {exc.orig}") from None
-            raise
+        with self.engine.connect().execution_options(**WRITE) as conn:
+            self._after_commit[id(conn)] = callbacks
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                self._after_commit.pop(id(conn), None)
         for callback in callbacks:
             callback()
 
@@ -74,3 +72,12 @@ def open_context(settings: Settings, *, clock: Callable[[], datetime] = utcnow) 
     engine = make_engine(settings.effective_database_url)
     ensure_schema(engine)
     return Context(settings=settings, engine=engine, clock=clock)
+
+
+def log_failed_pass(logger: logging.Logger, message: str) -> None:
+    """For a background loop's ``except Exception``: log the traceback, unless the
+    database is unavailable (its engine logged that once, when the outage began; the
+    loop simply tries again on its next pass)."""
+    if isinstance(sys.exc_info()[1], DatabaseUnavailableError):
+        return
+    logger.exception(message)

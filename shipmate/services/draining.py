@@ -76,7 +76,7 @@ from shipmate.engine.drain import (
     wait_drained,
 )
 from shipmate.errors import ConfigError, DeployError, ShipmateError
-from shipmate.services.context import Context
+from shipmate.services.context import Context, log_failed_pass
 from shipmate.services.deployconfigs import RunParts, load_product_deploy, parts_from_params
 from shipmate.services.deploys import RunHooks, register_hook_provider
 from shipmate.services.runjournal import RunRecord, get_run, list_runs
@@ -629,4 +629,4 @@ class DrainWatcher:
                         item.message,
                     )
             except Exception:
-                log.exception("checking draining versions failed")
+                log_failed_pass(log, "checking draining versions failed")

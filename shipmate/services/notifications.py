@@ -76,7 +76,7 @@ from shipmate.domain.notifications import (
 from shipmate.domain.notifyescape import message_format
 from shipmate.domain.notifymessages import build_message, build_test_message
 from shipmate.errors import ConfigError, InvalidInputError, NotFoundError
-from shipmate.services.context import Context
+from shipmate.services.context import Context, log_failed_pass
 from shipmate.services.notifytargets import apprise_service, log_level
 from shipmate.store.catalog import dialect_insert
 from shipmate.store.deployments import deployment_select, event_select, row_to_deployment
@@ -841,7 +841,7 @@ class NotificationWorker:
             try:
                 busy = self.run_once().did_work
             except Exception:
-                log.exception("notification worker pass failed; retrying")
+                log_failed_pass(log, "notification worker pass failed; retrying")
                 busy = False
             if not busy:
                 self._stop.wait(self.config.poll_interval_seconds)

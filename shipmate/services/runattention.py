@@ -24,7 +24,7 @@ import threading
 
 from sqlalchemy import update
 
-from shipmate.errors import ShipmateError
+from shipmate.errors import DatabaseUnavailableError, ShipmateError
 from shipmate.services.context import Context
 from shipmate.services.runjournal import get_run, orphaned_runs
 from shipmate.services.runrecords import RUNNING, RunRecord, describe_owner
@@ -100,6 +100,8 @@ class RunWatch:
                         run.environment,
                         run.attention,
                     )
+            except DatabaseUnavailableError:
+                pass  # the engine logged the outage once; the next pass tries again
             except ShipmateError as exc:
                 log.warning("checking for interrupted runs failed: %s", exc.message)
             except Exception:

@@ -3,7 +3,8 @@
 SQLite gets WAL, a busy timeout, foreign keys, and ``BEGIN IMMEDIATE`` for write
 transactions (so two writers queue on the lock instead of failing on upgrade from
 a read lock to a write lock).  PostgreSQL goes through psycopg 3 with a
-pre-pinged pool.
+pre-pinged pool.  Both are watched by :mod:`shipmate.store.outage`: a database
+that cannot be reached raises ``DatabaseUnavailableError`` (503 in the API).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from shipmate.domain.redaction import redact_url
-from shipmate.errors import ConfigError
+from shipmate.errors import ConfigError, DatabaseUnavailableError
 from shipmate.store.decoding import load_stored_json
+from shipmate.store.outage import RETRY_AFTER_SECONDS, sqlite_locked, sqlite_unavailable, watch
 
 __all__ = ["WRITE", "make_engine", "normalize_url"]
 
@@ -82,6 +84,7 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
             cursor.execute("SET TIME ZONE 'UTC'")
         dbapi_connection.commit()
 
+    watch(engine)
     return engine
 
 
@@ -129,6 +132,8 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.close()
 
+    outage = watch(engine)
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # Straight on the driver's connection: through exec_driver_sql this one word
@@ -136,7 +141,13 @@ def _sqlite_engine(url: str) -> Engine:
         begin = "BEGIN IMMEDIATE" if conn.get_execution_options().get("shipmate_write") else "BEGIN"
         try:
             conn.connection.dbapi_connection.execute(begin)
-        except sqlite3.Error as exc:  # e.g. "database is locked" after the busy timeout
-            raise OperationalError(begin, (), exc) from exc
+        except sqlite3.Error as exc:
+            # Raised from an event, so SQLAlchemy's handle_error never sees it: e.g.
+            # "database is locked" after the busy timeout is an unavailable database.
+            reason = sqlite_unavailable(exc)
+            if reason is None:
+                raise OperationalError(begin, (), exc) from exc
+            outage.failed(reason, writes_only=sqlite_locked(exc))
+            raise DatabaseUnavailableError(reason, retry_after=RETRY_AFTER_SECONDS) from exc
 
     return engine

@@ -57,7 +57,7 @@ def current_revision(conn: Connection) -> str | None:
 def ensure_schema(engine: Engine) -> None:
     """Bring the database to :data:`HEAD` if it is not there already."""
     try:
-        with engine.connect() as conn:
+        with engine.connect() as conn, conn.begin():  # committed: the database was reached
             if current_revision(conn) == HEAD:
                 return
     except OperationalError as exc:

@@ -97,6 +97,17 @@ class PostgresServer:
             "--locale=C",
             *([] if self.durable else ["--no-sync"]),
         )
+        for _attempt in range(5):
+            self.port = free_port()
+            try:
+                self._pg_ctl_start()
+                return self
+            except RuntimeError:
+                continue
+        log = (self.root / "server.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"PostgreSQL did not start:\n{log}")
+
+    def _pg_ctl_start(self) -> None:
         options = [
             "-c listen_addresses=127.0.0.1",
             f"-c unix_socket_directories={self.root}",
@@ -104,27 +115,32 @@ class PostgresServer:
         ]
         if not self.durable:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
-        for _attempt in range(5):
-            self.port = free_port()
-            try:
-                self._run(
-                    str(self.bin_dir / "pg_ctl"),
-                    "-D",
-                    str(data),
-                    "-l",
-                    str(self.root / "server.log"),
-                    "-o",
-                    " ".join([f"-p {self.port}", *options]),
-                    "-w",
-                    "-t",
-                    "60",
-                    "start",
-                )
-                return self
-            except RuntimeError:
-                continue
-        log = (self.root / "server.log").read_text(errors="replace")[-2000:]
-        raise RuntimeError(f"PostgreSQL did not start:\n{log}")
+        self._run(
+            str(self.bin_dir / "pg_ctl"),
+            "-D",
+            str(self.root / "data"),
+            "-l",
+            str(self.root / "server.log"),
+            "-o",
+            " ".join([f"-p {self.port}", *options]),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
+
+    def halt(self, mode: str = "fast") -> None:
+        """Stop the cluster but keep it: :meth:`resume` starts the same data on the same
+        port.  ``fast`` (a restart's shutdown) ends every client's connection and
+        checkpoints; ``immediate`` is a crash."""
+        self._run(
+            str(self.bin_dir / "pg_ctl"), "-D", str(self.root / "data"), "-m", mode, "-w", "stop"
+        )
+
+    def resume(self) -> None:
+        """Start the cluster :meth:`halt` stopped, on the same port (it was this
+        process's to use: :func:`free_port` never hands it out twice)."""
+        self._pg_ctl_start()
 
     def create_database(self, name: str) -> str:
         import psycopg

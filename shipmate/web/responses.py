@@ -15,7 +15,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from shipmate.errors import AuthenticationError, InvalidInputError, ShipmateError
+from shipmate.api.errors import error_headers, public_store_error
+from shipmate.errors import AuthenticationError, InvalidInputError, ShipmateError, StoreError
 from shipmate.services import catalog
 from shipmate.services.context import Context
 from shipmate.services.dora import DEFAULT_DAYS, MAX_DAYS
@@ -105,12 +106,17 @@ def html_page(
 
 
 def error_page(request: Request, principal: Principal | None, exc: ShipmateError) -> Response:
+    if isinstance(exc, StoreError):  # an outage, logged once by the engine
+        exc = public_store_error(exc)
+    headers = error_headers(exc)
     if wants_json(request):
-        return finish(JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status))
+        return finish(
+            JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status, headers=headers)
+        )
     body = render(
         "error.html", **base_context(request, principal), error=exc, status=exc.http_status
     )
-    return finish(HTMLResponse(body, status_code=exc.http_status))
+    return finish(HTMLResponse(body, status_code=exc.http_status, headers=headers))
 
 
 @dataclass(frozen=True)
@@ -139,6 +145,8 @@ def handle(request: Request, build: Callable[[Principal], Page | Response]) -> R
         principal = session.viewer(request)
     except AuthenticationError as bad:  # a bad Authorization header: 401, never a login page
         return unauthenticated(bad)
+    except StoreError as exc:  # the database is unavailable: say so as a page, not as JSON
+        return error_page(request, None, exc)
     if principal is None:
         if wants_json(request) or request.query_params.get("fragment"):
             return unauthenticated(

@@ -274,3 +274,30 @@ def test_keep_leaves_v1_running_until_drain_check(sqlite_stack: DbosStack) -> No
     assert states == {V2: "active", V1: "retired"}
     again = stack.cli("drain", "check", "--json")
     assert again.returncode == 0 and json.loads(again.stdout) == {"items": []}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_mistyped_app_name_stops_the_run_before_v1_is_retired(dbos_stack: DbosStack) -> None:
+    stack = dbos_stack
+    stack.configure(app_name="shipmate-sampel")  # the app is "shipmate-sample"
+    assert stack.deploy(V1).ok  # nothing to drain yet
+    old = [stack.start(3) for _ in range(2)]
+    outcome = stack.deploy(V2)
+    # Every reading is 0 (no workflow is that app's): before, v1 was called drained
+    # and stopped with its workflows still running.
+    assert not outcome.ok
+    assert outcome.run.error_code == "config_error", outcome.run.error
+    assert outcome.run.error is not None and "'shipmate-sample'" in outcome.run.error
+    assert "not called drained" in outcome.run.error
+    run = get_run(stack.ctx, outcome.run.id)
+    assert [s.name for s in run.steps if s.status == "failed"] == ["drain"]
+    assert all(s.status != "completed" for s in run.steps if s.name == "retire")
+    assert port_in_use(stack.blue)  # v1 still runs, and finishes its work
+    assert stack.served() == V2
+    states = {s.full_version: s.state for s in list_version_states(stack.ctx, "api")}
+    assert states == {V2: "active", V1: "draining"}
+    wait_until(
+        lambda: all(stack.workflows()[w["workflow_id"]][0] == "SUCCESS" for w in old),
+        30,
+        "v1's workflows to finish in the slot that was not stopped",
+    )
