@@ -75,7 +75,7 @@ class ServiceAllocator:
         )
 
     def allocate(self, product: str, version: str) -> int:
-        from shipmate.services.builds import BuildRequest, allocate_build
+        from shipmate.services.records.builds import BuildRequest, allocate_build
 
         request = BuildRequest(
             product=product, version=version, commit_sha=COMMIT, branch="main", built_by="bench"

@@ -303,7 +303,7 @@ class Recorder:
         return f"1000.{step.version}.0"
 
     def record(self, step: Step) -> None:
-        from shipmate.services.deployments import RecordRequest, record_deployment
+        from shipmate.services.records.deployments import RecordRequest, record_deployment
 
         version = self.version(step)
         record_deployment(

@@ -12,27 +12,23 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from shipmate import __version__
-from shipmate.api import (
-    bloqr,
-    docs_routes,
-    draining_routes,
-    gates_routes,
-    insights_routes,
-    notify_routes,
-    releases_routes,
-    runs_routes,
-    v1,
-    versioner,
-)
 from shipmate.api.errors import error_headers, install_error_handlers, public_store_error
 from shipmate.api.middleware import BodyLimitMiddleware, CollapseSlashesMiddleware
 from shipmate.api.ratelimit import AuthFailureLimiter, AuthFailureLimitMiddleware
+from shipmate.api.routes import bloqr, v1, versioner
+from shipmate.api.routes import docs as docs_routes
+from shipmate.api.routes import draining as draining_routes
+from shipmate.api.routes import gates as gates_routes
+from shipmate.api.routes import insights as insights_routes
+from shipmate.api.routes import notify as notify_routes
+from shipmate.api.routes import releases as releases_routes
+from shipmate.api.routes import runs as runs_routes
 from shipmate.api.settings import ServerSettings
 from shipmate.config import Settings, load_settings
 from shipmate.domain.redaction import redact
 from shipmate.errors import DatabaseUnavailableError, StoreError
+from shipmate.services.auth.keys import VerifiedKeys
 from shipmate.services.context import Context, open_context
-from shipmate.services.keys import VerifiedKeys
 from shipmate.store.migrate import HEAD, current_revision
 from shipmate.store.outage import RETRY_AFTER_SECONDS
 from shipmate.web import login, pages
@@ -53,7 +49,7 @@ def create_app(
         app.state.ctx = ctx or open_context(settings)
         # Notifications leave from a background worker reading the event log, never
         # from a request; it runs only when rules are configured.
-        from shipmate.services.notifications import start_notification_worker
+        from shipmate.services.notify.delivery import start_notification_worker
 
         app.state.notification_worker = None
         try:

@@ -6,7 +6,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from shipmate.errors import AuthenticationError
-from shipmate.services.keys import Principal, Scope, VerifiedKeys, authenticate
+from shipmate.services.auth.keys import Principal, Scope, VerifiedKeys, authenticate
 
 __all__ = ["admin", "reader", "writer"]
 
@@ -24,7 +24,7 @@ def _token(request: Request) -> str | None:
 async def _principal(request: Request, scope: Scope) -> Principal:
     """``async``: a token verified moments ago (:class:`VerifiedKeys`) costs no
     database read and no hop to the thread pool; only a new one goes there, and,
-    at most every :data:`~shipmate.services.keys.REVOCATION_CHECK_SECONDS`, the
+    at most every :data:`~shipmate.services.auth.keys.REVOCATION_CHECK_SECONDS`, the
     read of the revocation mark that lets a key revoked anywhere stop working here."""
     token = _token(request)
     if token is None and scope == Scope.READ and request.app.state.server.anonymous_read:

@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     import importlib
 
     for name in FEATURES:
-        importlib.import_module(f"shipmate.cli.{name}").register(sub, _add_json)
+        importlib.import_module(f"shipmate.cli.{name}.parser").register(sub, _add_json)
 
     demo = sub.add_parser("demo", help="walk a realistic story on a demo SQLite database")
     demo.add_argument("--dir", default="demo-data", help="where the demo database goes")
@@ -252,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from shipmate.errors import ShipmateError
 
     try:
-        from shipmate.cli.commands import dispatch
+        from shipmate.cli.records.handlers import dispatch
 
         return dispatch(args)
     except ShipmateError as exc:

@@ -54,7 +54,7 @@ from typing import Any, Protocol
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from shipmate.domain.planning import ActionKind, ReleaseAction
+from shipmate.domain.releases.planning import ActionKind, ReleaseAction
 
 __all__ = [
     "HEAD_BYTES",

@@ -51,7 +51,7 @@ from sqlalchemy import ColumnElement, and_, func, select
 
 from shipmate.domain.dora import DeploymentFact, DoraReport, compute_dora, daily_series
 from shipmate.domain.environments import EnvironmentKind
-from shipmate.domain.fields import format_time
+from shipmate.domain.inputs.fields import format_time
 from shipmate.domain.lifecycle import DeploymentKind, Status
 from shipmate.errors import InvalidInputError, NotFoundError
 from shipmate.services.changelog import LocalRepository, repository_for

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 
 from shipmate.domain.environments import EnvironmentKind
-from shipmate.domain.fields import parse_time
+from shipmate.domain.inputs.fields import parse_time
 from shipmate.domain.lifecycle import Status, parse_kind, parse_status
 from shipmate.domain.records import (
     DeploymentRecord,

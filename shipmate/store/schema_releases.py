@@ -4,7 +4,7 @@
 one row per slot ``(version, phase, sort_order)``.  ``body`` is the shell command
 or script, or the SQL script, as it was registered, so a rollback has the down
 actions of a version even when its files are no longer on disk.  ``checksum`` is
-:func:`shipmate.domain.planning.action_checksum` of kind, body and database_ref.
+:func:`shipmate.domain.releases.planning.action_checksum` of kind, body and database_ref.
 A version's actions may be replaced only while the version was never deployed
 and none of its actions ever ran anywhere; after that they are immutable.
 

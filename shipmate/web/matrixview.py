@@ -15,8 +15,8 @@ from shipmate.domain.lifecycle import Status
 from shipmate.domain.records import DeploymentRecord, Matrix, MatrixCell
 from shipmate.errors import ShipmateError
 from shipmate.services import queries
+from shipmate.services.auth.keys import Principal
 from shipmate.services.context import Context
-from shipmate.services.keys import Principal
 from shipmate.web.templating import Urls, ago, short
 
 __all__ = ["ATTEMPT_WINDOW", "MatrixEntry", "latest_event", "matrix_view", "newest_attempts"]

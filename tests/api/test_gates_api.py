@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from shipmate.services import gates
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, record_deployment
+from shipmate.services.gates import verdicts as gates
 from shipmate.services.queries import list_events
+from shipmate.services.records.deployments import RecordRequest, record_deployment
 from shipmate.testing.clock import FakeClock
 from tests.api.conftest import auth
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from shipmate.domain.cron import CronExpr
-from shipmate.domain.gates import (
+from shipmate.domain.gates.rules import (
     MAX_CHAINED_WINDOWS,
     ApprovalRule,
     BaseRule,

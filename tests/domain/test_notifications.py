@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from shipmate.domain.notifications import (
+from shipmate.domain.notify.messages import build_message, build_test_message, format_duration
+from shipmate.domain.notify.rules import (
     DEFAULT_EVENTS,
     EVENT_TYPES,
     OPTION_KEYS,
@@ -32,7 +33,6 @@ from shipmate.domain.notifications import (
     verify_signature,
     webhook_body,
 )
-from shipmate.domain.notifymessages import build_message, build_test_message, format_duration
 from shipmate.domain.records import DeploymentRecord
 from shipmate.errors import ConfigError
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from shipmate.engine.drain import (
+from shipmate.engine.drain.checks import (
     ACTIVE_STATUSES,
     DbosDrainCheck,
     DrainCheck,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from shipmate.engine.drain import DbosDrainCheck, make_drain_check, wait_drained
-from shipmate.engine.drainevidence import ConfirmedDbosDrainCheck
+from shipmate.engine.drain.checks import DbosDrainCheck, make_drain_check, wait_drained
+from shipmate.engine.drain.evidence import ConfirmedDbosDrainCheck
 from shipmate.errors import ConfigError
 from tests.engine.test_drain import (  # noqa: F401  (fixtures)
     APP_NAME,

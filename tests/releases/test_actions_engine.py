@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shipmate.domain.planning import ReleaseAction
+from shipmate.domain.releases.planning import ReleaseAction
 from shipmate.engine.actions import (
     MAX_OUTPUT_BYTES,
     LocalActionRunner,

@@ -16,19 +16,19 @@ from sqlalchemy import func, select
 
 from shipmate.errors import ConflictError, NotFoundError
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, record_deployment
 from shipmate.services.queries import HistoryFilter, current_matrix, history, show_deployment
-from shipmate.services.releaseruns import (
-    ApplyRequest,
-    apply_release,
-    list_executions,
-    run_interim_actions,
-)
-from shipmate.services.releases import (
+from shipmate.services.records.deployments import RecordRequest, record_deployment
+from shipmate.services.releases.actions import (
     acquire_lease,
     get_position,
     plan_for,
     set_predecessor,
+)
+from shipmate.services.releases.runs import (
+    ApplyRequest,
+    apply_release,
+    list_executions,
+    run_interim_actions,
 )
 from shipmate.store.schema import deployments
 from shipmate.store.schema_releases import release_action_runs
@@ -181,7 +181,7 @@ def test_failure_keeps_position_then_rerun_continues_without_repeating(
 ) -> None:
     add_versions(ctx, ("1.0.0", "1.1.0"))
     # 1.2.0 copies rows from a table the environment is missing: its up fails.
-    from shipmate.services.releases import ActionSpec, add_action
+    from shipmate.services.releases.actions import ActionSpec, add_action
 
     add_action(
         ctx,

@@ -4,8 +4,8 @@ import pytest
 from sqlalchemy import func, select
 
 from shipmate.errors import InvalidInputError
-from shipmate.services.builds import BuildRequest, allocate_build
 from shipmate.services.context import Context
+from shipmate.services.records.builds import BuildRequest, allocate_build
 from shipmate.store.schema import build_counters, builds, events, products
 
 

@@ -22,7 +22,7 @@ from shipmate.services.changelog import (
     repository_for,
 )
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, record_deployment
+from shipmate.services.records.deployments import RecordRequest, record_deployment
 from shipmate.testing.clock import FakeClock
 from tests.conftest import require_real_part
 

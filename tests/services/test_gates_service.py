@@ -20,10 +20,10 @@ from shipmate.errors import (
     InvalidInputError,
     NotFoundError,
 )
-from shipmate.services import gates
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, record_deployment
+from shipmate.services.gates import verdicts as gates
 from shipmate.services.queries import list_events, show_deployment
+from shipmate.services.records.deployments import RecordRequest, record_deployment
 from shipmate.store.engine import make_engine
 from shipmate.store.schema import deployments, events, products
 from shipmate.store.schema_gates import gate_approvals, gate_rules

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from shipmate.domain.records import DeploymentRecord
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, record_deployment
 from shipmate.services.queries import HistoryFilter, history
+from shipmate.services.records.deployments import RecordRequest, record_deployment
 from shipmate.store.deployments import get_deployment
 from shipmate.testing.clock import FakeClock
 

@@ -29,13 +29,12 @@ from sqlalchemy import func, select
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
 from shipmate.cli import main
-from shipmate.domain.notifications import NotificationRule, NotifyConfig, parse_notify_config
-from shipmate.domain.notifyescape import ZWSP
+from shipmate.domain.notify.escape import ZWSP
+from shipmate.domain.notify.rules import NotificationRule, NotifyConfig, parse_notify_config
 from shipmate.errors import ConfigError, InvalidInputError, NotFoundError
+from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, record_deployment
-from shipmate.services.keys import create_key
-from shipmate.services.notifications import (
+from shipmate.services.notify.delivery import (
     NotificationWorker,
     Outgoing,
     SendResult,
@@ -46,6 +45,7 @@ from shipmate.services.notifications import (
     scan_events,
     send_test,
 )
+from shipmate.services.records.deployments import RecordRequest, record_deployment
 from shipmate.store.deployments import append_event
 from shipmate.store.engine import make_engine
 from shipmate.store.schema import events, products

@@ -6,7 +6,6 @@ import pytest
 
 from shipmate.errors import InvalidInputError, NotFoundError
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, record_deployment
 from shipmate.services.queries import (
     HistoryFilter,
     current_matrix,
@@ -14,7 +13,8 @@ from shipmate.services.queries import (
     list_events,
     stats,
 )
-from shipmate.services.rollbackmarks import mark_rollback
+from shipmate.services.records.deployments import RecordRequest, record_deployment
+from shipmate.services.records.rollbackmarks import mark_rollback
 from shipmate.testing.clock import FakeClock
 
 

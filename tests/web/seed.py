@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, record_deployment
+from shipmate.services.records.deployments import RecordRequest, record_deployment
 from shipmate.testing.clock import FakeClock
 
 PEOPLE = ["alice", "bob", "chen", "dana"]
