@@ -50,7 +50,7 @@ each figure is the median round. The service also validates and normalizes input
 resolves product, environment and version, takes the per-(product, environment) lock
 (an advisory lock on PostgreSQL), looks for the open deployment to advance, checks the
 version's commit, recomputes the current state from the deployments and reads the
-stored deployment back. No target: issue 9 adds "no slower at 1M rows".
+stored deployment back. Target: no slower at 1M rows.
 """
 
 

@@ -2,7 +2,7 @@
 
 Both backends (the ``database_url`` fixture).  A history of 20,000 deployments is
 bulk-loaded by ``bench.seed`` (``ANALYZE``, or ``VACUUM ANALYZE`` on PostgreSQL, at
-the end), then each hot query of issue 9 (``bench.hotqueries``: filtered history
+the end), then each hot query (``bench.hotqueries``: filtered history
 pages including a deep cursor page, the matrix, stats, DORA, one deployment) and
 the reads of ``record_deployment`` are run through their services while a
 ``before_cursor_execute`` listener captures the SQL they really send, and every

@@ -1,4 +1,4 @@
-"""Rolling an environment forward and back through interim versions (issue 6).
+"""Rolling an environment forward and back through interim versions.
 
 shipmate's own database runs on SQLite and PostgreSQL (the ``backend`` fixture);
 the application database the actions migrate is of the same kind (``app_db``);

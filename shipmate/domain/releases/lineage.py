@@ -1,6 +1,6 @@
 """The lineage of a product: the one ordered chain its versions form.
 
-Rolling an environment forward or back walks this chain (seed 004, issue 6), so
+Rolling an environment forward or back walks this chain (seed 004), so
 the chain must be unambiguous and complete before anything runs.
 
 How the order is made

@@ -1,4 +1,4 @@
-"""Release actions, predecessors, the lineage, schema positions and plans (issue 6).
+"""Release actions, predecessors, the lineage, schema positions and plans.
 
 Release actions
 ---------------

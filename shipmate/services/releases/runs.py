@@ -1,4 +1,4 @@
-"""Running the release actions of a plan: the walk through interim versions (issue 6).
+"""Running the release actions of a plan: the walk through interim versions.
 
 :func:`run_interim_actions` walks the steps of :func:`~shipmate.services.releases.actions.plan_for`
 in order and runs each version's actions (``up`` ascending going forward, ``down``
