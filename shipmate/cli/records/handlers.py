@@ -19,7 +19,7 @@ from shipmate.errors import GateBlockedError, InvalidInputError, StoreError
 if TYPE_CHECKING:
     import socket
 
-    from sqlalchemy import Engine
+    from shipmate.services.schema import OffendingName
 
 __all__ = ["dispatch"]
 
@@ -292,36 +292,26 @@ def cmd_stats(args: argparse.Namespace, settings: Settings, backend: Backend) ->
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
-    from shipmate.store.engine import make_engine
-    from shipmate.store.migrate import HEAD, current_revision, migration_diff, upgrade
+    from shipmate.services import schema
 
-    engine = make_engine(settings.effective_database_url)
-    try:
-        if args.db_command == "upgrade":
-            upgrade(engine)
-            print(f"database at revision {HEAD}")
-        elif args.db_command == "current":
-            with engine.connect() as conn:
-                print(current_revision(conn) or "empty (no migrations applied)")
-        else:
-            diff = migration_diff(engine)
-            if diff:
-                for d in diff:
-                    print(d)
-                raise StoreError("the database schema differs from the models")
-            print("schema matches the models")
-            _print_names_outside_charset(engine)
-    finally:
-        engine.dispose()
+    if args.db_command == "upgrade":
+        print(f"database at revision {schema.upgrade_schema(settings)}")
+    elif args.db_command == "current":
+        print(schema.stored_revision(settings) or "empty (no migrations applied)")
+    else:
+        diff, names = schema.check_schema(settings)
+        if diff:
+            for d in diff:
+                print(d)
+            raise StoreError("the database schema differs from the models")
+        print("schema matches the models")
+        _print_names_outside_charset(names)
     return 0
 
 
-def _print_names_outside_charset(engine: Engine) -> None:
+def _print_names_outside_charset(found: list[OffendingName]) -> None:
     from shipmate.domain.inputs.names import NAME_RULE
-    from shipmate.store.namecheck import names_outside_charset
 
-    with engine.connect() as conn:
-        found = names_outside_charset(conn)
     if found:
         print(
             f"{len(found)} stored name(s) outside the name charset ({NAME_RULE}); "
