@@ -131,9 +131,11 @@ def make_router(base: str) -> APIRouter:
         responses=error_responses(VersionerErrorBody, *COMMON_ERRORS),
     )
 
-    def build_event(request: Request, body: BuildEvent, principal: Writer) -> dict[str, Any]:
+    def build_event(
+        request: Request, response: Response, body: BuildEvent, principal: Writer
+    ) -> dict[str, Any]:
         principal.require_product(body.product_name)
-        build = record_build_event(
+        recorded = record_build_event(
             _ctx(request),
             BuildRequest(
                 product=body.product_name,
@@ -154,7 +156,9 @@ def make_router(base: str) -> APIRouter:
                 key_name=principal.name,
             ),
         )
-        return build_response(build)
+        if recorded.replayed:
+            response.status_code = 200  # a retry of an event already recorded
+        return build_response(recorded.build)
 
     def deployment_event(
         request: Request, response: Response, body: DeploymentEvent, principal: Writer
@@ -197,6 +201,7 @@ def make_router(base: str) -> APIRouter:
             status_code=201,
             include_in_schema=path == "/build-events/",
             summary="Versioner: record a build event",
+            responses={200: {"description": "A retry: the build as already recorded"}},
         )
     for path in ("/deployment-events/", "/deployment-events"):
         router.add_api_route(
