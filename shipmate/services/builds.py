@@ -20,6 +20,7 @@ from shipmate.domain.fields import parse_metadata, validate_name, validate_text
 from shipmate.domain.lifecycle import Status, parse_status
 from shipmate.domain.records import BuildRecord
 from shipmate.domain.repeats import FINISHES, FinishEvent
+from shipmate.domain.reservedkeys import RESERVED_BUILD_METADATA_KEYS, check_client_metadata
 from shipmate.domain.versions import format_full_version, parse_semver, validate_version
 from shipmate.errors import NotFoundError, VersionCommitConflictError
 from shipmate.services.context import Context
@@ -53,6 +54,8 @@ class BuildRequest:
     source_system: str | None = None
     status: str = "pending"
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: Metadata shipmate itself derives (reserved keys; never a client's).
+    own_metadata: dict[str, Any] = field(default_factory=dict)
     started_at: datetime | None = None
     completed_at: datetime | None = None
     #: Name of the API key that made the request, for the event log.
@@ -74,8 +77,14 @@ def _clean(req: BuildRequest, strict_semver: bool) -> dict[str, Any]:
         "ci_run_id": validate_text(req.ci_run_id, field="ci_run_id", max_length=255),
         "ci_run_url": validate_text(req.ci_run_url, field="ci_run_url", max_length=500),
         "source_system": validate_text(req.source_system, field="source_system", max_length=50),
-        "extra": parse_metadata(req.metadata),
+        "extra": _metadata(req),
     }
+
+
+def _metadata(req: BuildRequest) -> dict[str, Any]:
+    client = parse_metadata(req.metadata)
+    check_client_metadata(client, reserved=RESERVED_BUILD_METADATA_KEYS)
+    return parse_metadata({**client, **req.own_metadata}) if req.own_metadata else client
 
 
 _COUNTER_UPSERT: dict[str, Any] = {}
