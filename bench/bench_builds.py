@@ -104,7 +104,8 @@ class RawAllocator:
     )
     INSERT = (
         "INSERT INTO builds (product_id, version_id, build_number, full_version, status, "
-        "commit_sha, branch, built_by, extra, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "commit_sha, branch, built_by, extra, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
 
     def __init__(self, url: str) -> None:
@@ -158,6 +159,7 @@ class RawAllocator:
                     "bench",
                     c.json({}),
                     now,
+                    now,
                 ),
             )
             c.commit()
@@ -203,8 +205,8 @@ class RawFullAllocator(RawAllocator):
     INSERT_FULL = (
         "INSERT INTO builds (product_id, version_id, build_number, full_version, status, "
         "commit_sha, branch, repository, built_by, ci_platform, ci_run_id, ci_run_url, "
-        "source_system, extra, created_at, started_at, completed_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+        "source_system, extra, created_at, updated_at, started_at, completed_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
     )
     EVENT = (
         "INSERT INTO events (type, at, actor, key_name, product_id, environment_id, "
@@ -232,7 +234,7 @@ class RawFullAllocator(RawAllocator):
                 self.INSERT_FULL,
                 (
                     *(product_id, version_id, number, full, "pending", COMMIT, "main"),
-                    *(None, "bench", None, None, None, None, c.json({}), now, None, None),
+                    *(None, "bench", None, None, None, None, c.json({}), now, now, None, None),
                 ),
             )
             c.execute(

@@ -3,18 +3,20 @@
 Clients retry.  The Versioner CLI retries network errors and 5xx four times and
 sends no idempotency key; shipmate's own CLI retries too.  When the first attempt
 was committed and only its response was lost, the retry must not record a second
-deployment, nor mark a second one rolled back.
+deployment or build, nor mark a second deployment rolled back.
 
 - :func:`is_repeated_finish`: a ``completed``, ``failed`` or ``aborted`` event
-  that finds no open deployment repeats the deployment at the top of its
-  product's history in that environment when it names the same version (and
-  build, when it gives one), the same CI run, the same status and kind, no
-  other commit and no other time, and arrives within :data:`REPEAT_WINDOW` of
-  that deployment's last change (clients retry within seconds; a redeploy of the
-  same version an hour later is a deployment).  A new attempt opens a new
-  deployment: a CI re-run sends ``started`` again (opening a new one), another
-  run has another run id, and a deployment recorded in between (another version,
-  or a rollback) means the finish is not a repeat any more.
+  that finds nothing open to advance repeats the newest record of its identity
+  when it names the same version (and build, when it gives one), the same CI
+  run, the same status (and, for a deployment, kind), no other commit and no
+  other time, and arrives within :data:`REPEAT_WINDOW` of that record's last
+  change (clients retry within seconds; a redeploy of the same version an hour
+  later is a deployment).  For a deployment the newest record is the top of its
+  product's history in that environment; for a build, the newest build of its
+  version (of its CI run, when the event names one).  A new attempt opens a new
+  record: a CI re-run sends ``started`` again (opening a new one), another run
+  has another run id, and a record written in between (another version, or a
+  rollback) means the finish is not a repeat any more.
 - :func:`rollback_mark_target`: a full version names, in each place (product ×
   environment), its newest deployment that is ``completed`` or ``rolled_back``.
   A ``completed`` one is marked; a ``rolled_back`` one is answered unchanged (the
@@ -35,6 +37,7 @@ __all__ = [
     "FINISHES",
     "REPEAT_WINDOW",
     "FinishEvent",
+    "RecordedFinish",
     "is_repeated_finish",
     "rollback_mark_target",
 ]
@@ -42,7 +45,7 @@ __all__ = [
 #: The statuses a repeated event may replay instead of opening a new deployment.
 FINISHES = frozenset({Status.COMPLETED, Status.FAILED, Status.ABORTED})
 
-#: How long after a deployment's last change a finish event can still be its retry.
+#: How long after a record's last change a finish event can still be its retry.
 #: The Versioner CLI gives up after about 2.5 minutes (4 attempts, 30 s timeouts,
 #: 1/2/4 s apart); shipmate's CLI after ``SHIPMATE_RETRY_SECONDS`` (30 s).
 REPEAT_WINDOW = timedelta(minutes=10)
@@ -50,13 +53,14 @@ REPEAT_WINDOW = timedelta(minutes=10)
 
 @dataclass(frozen=True)
 class FinishEvent:
-    """What a finish event says about the deployment it would record."""
+    """What a finish event says about the deployment or build it would record."""
 
     status: Status
     version: str
     build_number: int | None
     ci_run_id: str | None
-    kind: str
+    #: A deployment's kind; None for a build (builds have none).
+    kind: str | None
     reverts_id: int | None = None
     commit_sha: str | None = None
     #: The times the event states (a retry states the same ones), if any.
@@ -64,12 +68,44 @@ class FinishEvent:
     completed_at: datetime | None = None
 
 
-def is_repeated_finish(latest: DeploymentRecord | None, event: FinishEvent, now: datetime) -> bool:
-    """Whether ``event`` repeats ``latest``, the newest deployment of its place.
+@dataclass(frozen=True)
+class RecordedFinish:
+    """What a recorded deployment or build says, as far as a repeat is concerned."""
 
-    A CI run id on the event must be the deployment's; an event without one
-    repeats a deployment of any run (the retry of a finish whose start named the
-    run carries no run id either).
+    status: str
+    version: str
+    build_number: int | None
+    ci_run_id: str | None
+    commit_sha: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    #: The record's last change, by the server's clock.
+    updated_at: datetime
+    kind: str | None = None
+    reverts_id: int | None = None
+
+    @classmethod
+    def of_deployment(cls, d: DeploymentRecord) -> RecordedFinish:
+        return cls(
+            status=d.status,
+            version=d.version,
+            build_number=d.build_number,
+            ci_run_id=d.ci_run_id,
+            commit_sha=d.commit_sha,
+            started_at=d.started_at,
+            finished_at=d.finished_at,
+            updated_at=d.updated_at,
+            kind=d.kind,
+            reverts_id=d.reverts_id,
+        )
+
+
+def is_repeated_finish(latest: RecordedFinish | None, event: FinishEvent, now: datetime) -> bool:
+    """Whether ``event`` repeats ``latest``, the newest record of its identity.
+
+    A CI run id on the event must be the record's; an event without one repeats
+    a record of any run (the retry of a finish whose start named the run carries
+    no run id either).
     """
     if latest is None or event.status not in FINISHES:
         return False

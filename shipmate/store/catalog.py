@@ -26,6 +26,7 @@ __all__ = [
     "find_environment_id",
     "find_product_id",
     "lock_product_environment",
+    "lock_version",
     "pin_version_commit",
 ]
 
@@ -113,6 +114,19 @@ def pin_version_commit(conn: Connection, version_id: int, commit_sha: str) -> No
         .where(versions.c.id == version_id, versions.c.commit_sha.is_(None))
         .values(commit_sha=commit_sha)
     )
+
+
+def lock_version(conn: Connection, version_id: int) -> str | None:
+    """Lock the version's row until the transaction ends (serializing its build
+    events) and read its pinned commit under the lock.
+
+    SQLite writers are already serialized by ``BEGIN IMMEDIATE`` (SQLAlchemy omits
+    ``FOR UPDATE`` there); PostgreSQL takes the row lock.
+    """
+    row = conn.execute(
+        select(versions.c.commit_sha).where(versions.c.id == version_id).with_for_update()
+    ).one()
+    return None if row.commit_sha is None else str(row.commit_sha)
 
 
 def lock_product_environment(conn: Connection, product_id: int, environment_id: int) -> None:

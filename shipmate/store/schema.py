@@ -112,6 +112,8 @@ builds = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("started_at", UTCDateTime(), nullable=True),
     Column("completed_at", UTCDateTime(), nullable=True),
+    # The build's last change (server clock): how recent a repeated finish must be.
+    Column("updated_at", UTCDateTime(), nullable=False),
     UniqueConstraint("version_id", "build_number"),
 )
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shipmate.api.auth import writer
 from shipmate.api.schemas import COMMON_ERRORS, VersionerErrorBody, error_responses
 from shipmate.domain.inputs.fields import format_time, parse_time
-from shipmate.domain.inputs.reservedkeys import check_client_metadata
+from shipmate.domain.inputs.reservedkeys import RESERVED_BUILD_METADATA_KEYS, check_client_metadata
 from shipmate.domain.records import BuildRecord, DeploymentRecord
 from shipmate.services.auth.keys import Principal
 from shipmate.services.context import Context
@@ -66,12 +66,6 @@ class DeploymentEvent(_Event):
 def _ctx(request: Request) -> Context:
     ctx: Context = request.app.state.ctx
     return ctx
-
-
-def _metadata(event: _Event, **extra: Any) -> dict[str, Any]:
-    data = dict(event.extra_metadata or {})
-    data.update(_derived(event, **extra))
-    return data
 
 
 def _derived(event: _Event, **extra: Any) -> dict[str, Any]:
@@ -131,9 +125,14 @@ def make_router(base: str) -> APIRouter:
         responses=error_responses(VersionerErrorBody, *COMMON_ERRORS),
     )
 
-    def build_event(request: Request, body: BuildEvent, principal: Writer) -> dict[str, Any]:
+    def build_event(
+        request: Request, response: Response, body: BuildEvent, principal: Writer
+    ) -> dict[str, Any]:
         principal.require_product(body.product_name)
-        build = record_build_event(
+        check_client_metadata(
+            body.extra_metadata or {}, field="extra_metadata", reserved=RESERVED_BUILD_METADATA_KEYS
+        )
+        recorded = record_build_event(
             _ctx(request),
             BuildRequest(
                 product=body.product_name,
@@ -146,7 +145,8 @@ def make_router(base: str) -> APIRouter:
                 ci_run_id=body.invoke_id,
                 ci_run_url=body.build_url,
                 source_system=body.source_system,
-                metadata=_metadata(
+                metadata=dict(body.extra_metadata or {}),
+                own_metadata=_derived(
                     body, built_by_email=body.built_by_email, built_by_name=body.built_by_name
                 ),
                 started_at=_time(body.started_at, "started_at"),
@@ -154,7 +154,9 @@ def make_router(base: str) -> APIRouter:
                 key_name=principal.name,
             ),
         )
-        return build_response(build)
+        if recorded.replayed:
+            response.status_code = 200  # a retry of an event already recorded
+        return build_response(recorded.build)
 
     def deployment_event(
         request: Request, response: Response, body: DeploymentEvent, principal: Writer
@@ -197,6 +199,7 @@ def make_router(base: str) -> APIRouter:
             status_code=201,
             include_in_schema=path == "/build-events/",
             summary="Versioner: record a build event",
+            responses={200: {"description": "A retry: the build as already recorded"}},
         )
     for path in ("/deployment-events/", "/deployment-events"):
         router.add_api_route(

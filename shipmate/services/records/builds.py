@@ -17,15 +17,19 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shipmate.domain.inputs.fields import parse_metadata, validate_name, validate_text
+from shipmate.domain.inputs.reservedkeys import RESERVED_BUILD_METADATA_KEYS, check_client_metadata
 from shipmate.domain.lifecycle import Status, parse_status
 from shipmate.domain.records import BuildRecord
+from shipmate.domain.repeats import FINISHES, FinishEvent
 from shipmate.domain.versions import format_full_version, parse_semver, validate_version
 from shipmate.errors import NotFoundError, VersionCommitConflictError
 from shipmate.services.context import Context
+from shipmate.services.records.repeats import RecordedBuild, find_repeated_build_finish
 from shipmate.store.catalog import (
     dialect_insert,
     ensure_product,
     ensure_version,
+    lock_version,
     pin_version_commit,
 )
 from shipmate.store.decoding import metadata_dict
@@ -33,7 +37,7 @@ from shipmate.store.deployments import append_event
 from shipmate.store.idempotency import lookup, remember, request_hash, validate_key
 from shipmate.store.schema import build_counters, builds, products, versions
 
-__all__ = ["BuildRequest", "allocate_build", "get_build", "record_build_event"]
+__all__ = ["BuildRequest", "RecordedBuild", "allocate_build", "get_build", "record_build_event"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,8 @@ class BuildRequest:
     source_system: str | None = None
     status: str = "pending"
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: Metadata shipmate itself derives (reserved keys; never a client's).
+    own_metadata: dict[str, Any] = field(default_factory=dict)
     started_at: datetime | None = None
     completed_at: datetime | None = None
     #: Name of the API key that made the request, for the event log.
@@ -71,8 +77,14 @@ def _clean(req: BuildRequest, strict_semver: bool) -> dict[str, Any]:
         "ci_run_id": validate_text(req.ci_run_id, field="ci_run_id", max_length=255),
         "ci_run_url": validate_text(req.ci_run_url, field="ci_run_url", max_length=500),
         "source_system": validate_text(req.source_system, field="source_system", max_length=50),
-        "extra": parse_metadata(req.metadata),
+        "extra": _metadata(req),
     }
+
+
+def _metadata(req: BuildRequest) -> dict[str, Any]:
+    client = parse_metadata(req.metadata)
+    check_client_metadata(client, reserved=RESERVED_BUILD_METADATA_KEYS)
+    return parse_metadata({**client, **req.own_metadata}) if req.own_metadata else client
 
 
 _COUNTER_UPSERT: dict[str, Any] = {}
@@ -159,30 +171,59 @@ def _allocate(
     started = req.started_at or (now if values["status"] == Status.STARTED else None)
     with ctx.write() as conn:
         product_id, version_id = _ids(conn, ctx, product, version, now)
-        number = next_build_number(conn, version_id, now)
-        full = format_full_version(version, number)
-        row = {
-            "product_id": product_id,
-            "version_id": version_id,
-            "build_number": number,
-            "full_version": full,
-            "created_at": now,
-            "started_at": started,
-            "completed_at": req.completed_at,
-            **values,
-        }
-        build_id = int(conn.execute(_INSERT_BUILD, row).scalar_one())
-        append_event(
+        record = _insert_build(
             conn,
-            type="build.allocated",
-            at=now,
-            actor=values["built_by"],
+            ids=(product_id, version_id),
+            names=(product, version),
+            values=values,
             key_name=req.key_name,
-            product_id=product_id,
-            data={"full_version": full, "build_id": str(build_id), "commit": values["commit_sha"]},
+            now=now,
+            started=started,
+            completed=req.completed_at,
         )
         if key:
-            remember(conn, key, "allocate_build", digest, build_id, now)
+            remember(conn, key, "allocate_build", digest, record.id, now)
+    return record
+
+
+def _insert_build(
+    conn: Connection,
+    *,
+    ids: tuple[int, int],
+    names: tuple[str, str],
+    values: dict[str, Any],
+    key_name: str | None,
+    now: datetime,
+    started: datetime | None,
+    completed: datetime | None,
+) -> BuildRecord:
+    """Allocate the next number of the version and insert its build, in ``conn``'s
+    transaction (so the number is recorded or not allocated at all)."""
+    product_id, version_id = ids
+    product, version = names
+    number = next_build_number(conn, version_id, now)
+    full = format_full_version(version, number)
+    row = {
+        "product_id": product_id,
+        "version_id": version_id,
+        "build_number": number,
+        "full_version": full,
+        "created_at": now,
+        "updated_at": now,
+        "started_at": started,
+        "completed_at": completed,
+        **values,
+    }
+    build_id = int(conn.execute(_INSERT_BUILD, row).scalar_one())
+    append_event(
+        conn,
+        type="build.allocated",
+        at=now,
+        actor=values["built_by"],
+        key_name=key_name,
+        product_id=product_id,
+        data={"full_version": full, "build_id": str(build_id), "commit": values["commit_sha"]},
+    )
     return BuildRecord(
         id=build_id,
         product=product,
@@ -201,7 +242,7 @@ def _allocate(
         metadata=values["extra"],
         created_at=now,
         started_at=started,
-        completed_at=req.completed_at,
+        completed_at=completed,
         product_id=product_id,
         version_id=version_id,
     )
@@ -252,37 +293,45 @@ def get_build(ctx: Context, build_id: int) -> BuildRecord:
     return record
 
 
-def record_build_event(ctx: Context, req: BuildRequest) -> BuildRecord:
-    """A CI system's build status (Versioner's build events).
+def record_build_event(ctx: Context, req: BuildRequest) -> RecordedBuild:
+    """A CI system's build status (Versioner's build events), and whether it was a replay.
 
     The version is the artifact here, so its commit is pinned: the same version
     reported with another commit is a conflict.  A ``completed``/``failed`` after
-    a ``started`` of the same product, version and CI run advances that build;
-    anything else records a new build with the next number.
+    a ``started`` of the same product, version and CI run advances that build; a
+    finish that repeats the newest build of its version and run (a retry whose
+    answer was lost: :func:`shipmate.domain.repeats.is_repeated_finish`) is
+    answered with that build unchanged; anything else records a new build with
+    the next number.  All in one transaction under the version's row lock, so
+    two copies of one event arriving together record one build.
     """
     values = _clean(req, ctx.settings.strict_semver)
+    product = values.pop("product")
+    version = values.pop("version")
     status = Status(values["status"])
+    finished = status in FINISHES
     now = ctx.now()
     with ctx.write() as conn:
-        product_id = ensure_product(conn, values["product"], now)
-        version_row = ensure_version(
-            conn, product_id, values["version"], parse_semver(values["version"]) is not None, now
-        )
+        product_id = ensure_product(conn, product, now)
+        version_id = ensure_version(
+            conn, product_id, version, parse_semver(version) is not None, now
+        ).id
+        pinned = lock_version(conn, version_id)
         commit = values["commit_sha"]
         if commit is not None:
-            if version_row.commit_sha is not None and version_row.commit_sha != commit:
+            if pinned is not None and pinned != commit:
                 raise VersionCommitConflictError(
-                    f"version {values['version']} of {values['product']} was recorded with commit "
-                    f"{version_row.commit_sha}, not {commit}",
+                    f"version {version} of {product} was recorded with commit "
+                    f"{pinned}, not {commit}",
                     field="scm_sha",
                 )
-            pin_version_commit(conn, version_row.id, commit)
+            pin_version_commit(conn, version_id, commit)
         open_build = None
         if status not in (Status.PENDING, Status.STARTED) or values["ci_run_id"] is not None:
             query = (
                 select(builds.c.id, builds.c.status, builds.c.started_at)
                 .where(
-                    builds.c.version_id == version_row.id,
+                    builds.c.version_id == version_id,
                     builds.c.status.in_([Status.PENDING.value, Status.STARTED.value]),
                 )
                 .order_by(builds.c.id.desc())
@@ -292,11 +341,13 @@ def record_build_event(ctx: Context, req: BuildRequest) -> BuildRecord:
                 query = query.where(builds.c.ci_run_id == values["ci_run_id"])
             open_build = conn.execute(query).first()
         if open_build is not None and open_build.status != status.value:
-            changes: dict[str, Any] = {"status": status.value}
+            changes: dict[str, Any] = {"status": status.value, "updated_at": now}
             if status == Status.STARTED:
                 changes["started_at"] = req.started_at or now
-            elif status in (Status.COMPLETED, Status.FAILED, Status.ABORTED):
+            elif finished:
                 changes["completed_at"] = req.completed_at or now
+                if open_build.started_at is None and req.started_at is not None:
+                    changes["started_at"] = req.started_at
             conn.execute(update(builds).where(builds.c.id == open_build.id).values(**changes))
             append_event(
                 conn,
@@ -309,21 +360,36 @@ def record_build_event(ctx: Context, req: BuildRequest) -> BuildRecord:
                 to_status=status.value,
                 data={"build_id": str(open_build.id)},
             )
-            record = _load(conn, int(open_build.id))
-            assert record is not None
-            return record
+            return RecordedBuild(_loaded(conn, int(open_build.id)))
         if open_build is not None:
-            record = _load(conn, int(open_build.id))
-            assert record is not None
-            return record
-    finished = status in (Status.COMPLETED, Status.FAILED, Status.ABORTED)
-    return allocate_build(
-        ctx,
-        BuildRequest(
-            **{
-                **req.__dict__,
-                "started_at": req.started_at,
-                "completed_at": (req.completed_at or now) if finished else None,
-            }
-        ),
-    )
+            return RecordedBuild(_loaded(conn, int(open_build.id)), replayed=True)
+        event = FinishEvent(
+            status,
+            version,
+            None,  # a Versioner build_number is the client's, not shipmate's
+            values["ci_run_id"],
+            None,
+            commit_sha=commit,
+            started_at=req.started_at,
+            completed_at=req.completed_at,
+        )
+        repeated = find_repeated_build_finish(conn, version, version_id, event, now)
+        if repeated is not None:
+            return RecordedBuild(_loaded(conn, repeated), replayed=True)
+        record = _insert_build(
+            conn,
+            ids=(product_id, version_id),
+            names=(product, version),
+            values=values,
+            key_name=req.key_name,
+            now=now,
+            started=req.started_at or (now if status == Status.STARTED else None),
+            completed=(req.completed_at or now) if finished else None,
+        )
+    return RecordedBuild(record)
+
+
+def _loaded(conn: Connection, build_id: int) -> BuildRecord:
+    record = _load(conn, build_id)
+    assert record is not None  # a build found in this transaction; builds are never deleted
+    return record

@@ -1,9 +1,13 @@
-"""Finding the deployment a repeated finish event repeats (the rule:
+"""Finding the deployment or build a repeated finish event repeats (the rule:
 :func:`shipmate.domain.repeats.is_repeated_finish`), inside the recording
-transaction, after the (product, environment) lock.
+transaction, after its lock: the (product, environment) lock for a deployment,
+the version's row lock for a build.
 
-The candidate is the top of the place's history (``deployed_at``, then id: the
-order ``shipmate history`` shows), one seek on ``ix_deployments_product_env_at``.
+A deployment's candidate is the top of the place's history (``deployed_at``, then
+id: the order ``shipmate history`` shows), one seek on
+``ix_deployments_product_env_at``.  A build's is the newest build of its version
+(of its CI run, when the event names one), by id: builds are numbered in the
+order they are recorded.
 """
 
 from __future__ import annotations
@@ -11,14 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, desc
+from sqlalchemy import Connection, desc, select
 
-from shipmate.domain.records import DeploymentRecord
-from shipmate.domain.repeats import FINISHES, FinishEvent, is_repeated_finish
+from shipmate.domain.records import BuildRecord, DeploymentRecord
+from shipmate.domain.repeats import FINISHES, FinishEvent, RecordedFinish, is_repeated_finish
 from shipmate.store.deployments import deployment_select, row_to_deployment
-from shipmate.store.schema import deployments
+from shipmate.store.schema import builds, deployments
 
-__all__ = ["Recorded", "find_repeated_finish"]
+__all__ = ["Recorded", "RecordedBuild", "find_repeated_build_finish", "find_repeated_finish"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,15 @@ class Recorded:
     (nothing was written; adapters answer 200 instead of 201)."""
 
     deployment: DeploymentRecord
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class RecordedBuild:
+    """A recorded build, and whether the event only repeated what was there
+    (nothing was written; adapters answer 200 instead of 201)."""
+
+    build: BuildRecord
     replayed: bool = False
 
 
@@ -46,4 +59,40 @@ def find_repeated_finish(
         .limit(1)
     ).first()
     latest = None if row is None else row_to_deployment(row)
-    return latest if is_repeated_finish(latest, event, now) else None
+    if latest is None or not is_repeated_finish(RecordedFinish.of_deployment(latest), event, now):
+        return None
+    return latest
+
+
+def find_repeated_build_finish(
+    conn: Connection, version: str, version_id: int, event: FinishEvent, now: datetime
+) -> int | None:
+    """The id of the build ``event`` repeats, or None when it records a new one."""
+    if event.status not in FINISHES:
+        return None
+    query = select(
+        builds.c.id,
+        builds.c.status,
+        builds.c.build_number,
+        builds.c.ci_run_id,
+        builds.c.commit_sha,
+        builds.c.started_at,
+        builds.c.completed_at,
+        builds.c.updated_at,
+    ).where(builds.c.version_id == version_id)
+    if event.ci_run_id is not None:
+        query = query.where(builds.c.ci_run_id == event.ci_run_id)
+    row = conn.execute(query.order_by(desc(builds.c.id)).limit(1)).first()
+    if row is None:
+        return None
+    latest = RecordedFinish(
+        status=row.status,
+        version=version,
+        build_number=row.build_number,
+        ci_run_id=row.ci_run_id,
+        commit_sha=row.commit_sha,
+        started_at=row.started_at,
+        finished_at=row.completed_at,
+        updated_at=row.updated_at,
+    )
+    return int(row.id) if is_repeated_finish(latest, event, now) else None
