@@ -25,8 +25,13 @@ def id_column() -> Column[Any]:
     return Column("id", Id, primary_key=True, autoincrement=True)
 
 
-def reference(name: str, table: str, *, nullable: bool = False) -> Column[Any]:
-    """A column ``name`` holding the id of a row of ``table``."""
+def reference(
+    name: str, table: str, *, nullable: bool = False, primary_key: bool = False
+) -> Column[Any]:
+    """A column ``name`` holding the id of a row of ``table`` (part of the key with
+    ``primary_key``)."""
+    if primary_key:
+        return Column(name, Id, ForeignKey(f"{table}.id"), primary_key=True)
     return Column(name, Id, ForeignKey(f"{table}.id"), nullable=nullable)
 
 

@@ -12,7 +12,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
-    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -83,7 +82,7 @@ versions = Table(
 build_counters = Table(
     "build_counters",
     metadata,
-    Column("version_id", Id, ForeignKey("versions.id"), primary_key=True),
+    reference("version_id", "versions", primary_key=True),
     Column("last_build_number", Integer(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
@@ -147,8 +146,8 @@ deployments = Table(
 current_state = Table(
     "current_state",
     metadata,
-    Column("product_id", Id, ForeignKey("products.id"), primary_key=True),
-    Column("environment_id", Id, ForeignKey("environments.id"), primary_key=True),
+    reference("product_id", "products", primary_key=True),
+    reference("environment_id", "environments", primary_key=True),
     reference("deployment_id", "deployments"),
     Column("since", UTCDateTime(), nullable=False),
 )

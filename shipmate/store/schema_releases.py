@@ -30,7 +30,6 @@ from __future__ import annotations
 
 from sqlalchemy import (
     Column,
-    ForeignKey,
     Index,
     Integer,
     String,
@@ -74,7 +73,7 @@ release_actions = Table(
 release_predecessors = Table(
     "release_predecessors",
     metadata,
-    Column("version_id", Id, ForeignKey("versions.id"), primary_key=True),
+    reference("version_id", "versions", primary_key=True),
     reference("product_id", "products"),
     Column("predecessor", String(100), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
@@ -84,8 +83,8 @@ release_predecessors = Table(
 release_positions = Table(
     "release_positions",
     metadata,
-    Column("product_id", Id, ForeignKey("products.id"), primary_key=True),
-    Column("environment_id", Id, ForeignKey("environments.id"), primary_key=True),
+    reference("product_id", "products", primary_key=True),
+    reference("environment_id", "environments", primary_key=True),
     reference("version_id", "versions", nullable=True),
     Column("run_id", Id, nullable=True),
     reference("deployment_id", "deployments", nullable=True),
