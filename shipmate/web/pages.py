@@ -37,7 +37,8 @@ from shipmate.domain.records import DeploymentRecord
 from shipmate.errors import ShipmateError
 from shipmate.services import catalog, queries
 from shipmate.services.auth.keys import Principal
-from shipmate.services.changelog import Changelog, deployment_changelog, repository_for
+from shipmate.services.changelog.assembly import Changelog, deployment_changelog
+from shipmate.services.changelog.repository import repository_for
 from shipmate.services.context import Context
 from shipmate.services.dora import dora_report
 from shipmate.web.charts import COMPACT_HEIGHT, daily_bars

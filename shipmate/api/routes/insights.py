@@ -17,9 +17,10 @@ from shipmate.api.auth import reader
 from shipmate.api.schemas import ErrorBody, error_responses
 from shipmate.domain.inputs.fields import parse_id, parse_time
 from shipmate.errors import InvalidInputError
-from shipmate.services import changelog as changelogs
 from shipmate.services import dora, queries
 from shipmate.services.auth.keys import Principal
+from shipmate.services.changelog.assembly import Changelog, changelog, deployment_changelog
+from shipmate.services.changelog.commit_range import changelog_range
 from shipmate.services.context import Context
 
 __all__ = ["router", "scoped_product"]
@@ -80,7 +81,7 @@ def get_dora(
     return result.to_dict()
 
 
-def _render(log: changelogs.Changelog, fmt: str) -> Response:
+def _render(log: Changelog, fmt: str) -> Response:
     if fmt == "markdown":
         return PlainTextResponse(log.markdown(), media_type="text/markdown; charset=utf-8")
     return JSONResponse(log.to_dict())
@@ -105,9 +106,9 @@ def get_changelog(
     principal.require_product(product)
     ctx = _ctx(request)
     if not commits:  # the two ends only: a client with its own checkout reads git itself
-        rng = changelogs.changelog_range(ctx, product, environment, from_ref, to_ref)
+        rng = changelog_range(ctx, product, environment, from_ref, to_ref)
         return JSONResponse(rng.to_dict())
-    return _render(changelogs.changelog(ctx, product, environment, from_ref, to_ref), format)
+    return _render(changelog(ctx, product, environment, from_ref, to_ref), format)
 
 
 @router.get(
@@ -125,4 +126,4 @@ def get_deployment_changelog(
     ctx = _ctx(request)
     dep = queries.show_deployment(ctx, parse_id(deployment_id, field="id"))
     principal.require_product(dep.product)
-    return _render(changelogs.deployment_changelog(ctx, dep.id), format)
+    return _render(deployment_changelog(ctx, dep.id), format)

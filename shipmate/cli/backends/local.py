@@ -270,7 +270,7 @@ class LocalBackend:
         to_ref: str | None,
         repo: str | None,
     ) -> dict[str, Any]:
-        from shipmate.services.changelog import changelog
+        from shipmate.services.changelog.assembly import changelog
 
         return changelog(self.ctx, product, environment, from_ref, to_ref, repo).to_dict()
 

@@ -512,7 +512,9 @@ class RemoteBackend:
             result: dict[str, Any] = self._request("GET", "/api/v1/changelog", query=query)
             return result
         # The server knows the deployments, this machine has the checkout.
-        from shipmate.services.changelog import ChangelogRange, read_changelog, repository_for
+        from shipmate.services.changelog.assembly import read_changelog
+        from shipmate.services.changelog.commit_range import ChangelogRange
+        from shipmate.services.changelog.repository import repository_for
 
         ends = self._request("GET", "/api/v1/changelog", query={**query, "commits": "false"})
         local = repository_for(Settings(), product, repo)

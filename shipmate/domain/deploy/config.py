@@ -140,7 +140,7 @@ def parse_deploy_config(data: object, *, prefix: str = "deploy") -> DeployConfig
     (``products.api.deploy`` when it lives under a product).
     """
     if isinstance(data, dict) and "drain" in data:
-        # The drain table is the draining feature's (shipmate.engine.drain.checks validates it).
+        # The drain table is the draining feature's (shipmate.engine.drain.config validates it).
         data = {k: v for k, v in data.items() if k != "drain"}
     table = ConfigTable(
         data,

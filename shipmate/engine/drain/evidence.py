@@ -1,12 +1,12 @@
 """A zero that proves a drain: the DBOS system database must know the app and version.
 
-:class:`~shipmate.engine.drain.checks.DbosDrainCheck` counts a version's active workflows.
+:class:`~shipmate.engine.drain.dbos.DbosDrainCheck` counts a version's active workflows.
 Zero is what a drained version reads, but also what a check reads that looks in the
 wrong place: a mistyped ``app_name`` (no row is that app's), or the system database of
 another application (no row is this version's).  Trusting that zero retires the old
 version mid-work.
 
-:class:`ConfirmedDbosDrainCheck` (what :func:`~shipmate.engine.drain.checks.make_drain_check`
+:class:`ConfirmedDbosDrainCheck` (what :func:`~shipmate.engine.drain.config.make_drain_check`
 builds for ``type = "dbos"``) therefore accepts a zero only once the database shows it
 knows what is counted, read-only, in the same way the count is read:
 
@@ -26,20 +26,15 @@ remembered by the check object; it stays true.
 
 from __future__ import annotations
 
-import sqlite3
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from shipmate.engine.drain.checks import (
-    DbosDrainCheck,
-    DrainConfig,
-    connect_postgres_readonly,
-    connect_sqlite_readonly,
-)
-from shipmate.errors import ConfigError, DeployError
+from shipmate.engine.drain.dbos import DbosDrainCheck, postgres_reading, sqlite_reading
+from shipmate.errors import ConfigError
+
+if TYPE_CHECKING:
+    from shipmate.engine.drain.config import DrainConfig
 
 __all__ = ["ConfirmedDbosDrainCheck", "Evidence", "confirmed_dbos_check"]
 
@@ -190,15 +185,7 @@ class ConfirmedDbosDrainCheck(DbosDrainCheck):
     def _sqlite_evidence(self, version: str, status_columns: frozenset[str]) -> Evidence:
         path = str(self._sqlite_path)
         where = f"SQLite system database {path}"
-        deadline = time.monotonic() + self.statement_timeout_ms / 1000
-        try:
-            connection = connect_sqlite_readonly(Path(path), timeout_ms=self.statement_timeout_ms)
-        except sqlite3.Error as exc:
-            raise DeployError(
-                f"{where} cannot be opened read-only: {exc}", field="system_database_url"
-            ) from exc
-        try:
-            connection.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
+        with sqlite_reading(path, timeout_ms=self.statement_timeout_ms, where=where) as connection:
 
             def query(sql: str, params: Sequence[str]) -> list[tuple[Any, ...]]:
                 return list(connection.execute(sql, list(params)).fetchall())
@@ -213,29 +200,13 @@ class ConfirmedDbosDrainCheck(DbosDrainCheck):
                 self.app_name,
                 version,
             )
-        except sqlite3.Error as exc:
-            raise DeployError(
-                f"{where} cannot be read: {exc}", field="system_database_url"
-            ) from exc
-        finally:
-            connection.close()
 
     def _postgres_evidence(self, version: str, status_columns: frozenset[str]) -> Evidence:
-        import psycopg
         from psycopg import sql
 
         where = f"PostgreSQL system database (schema {self.schema})"
-        url = self.url
-        if url.split("://", 1)[0].startswith("postgresql+"):
-            url = "postgresql://" + url.split("://", 1)[1]
-        try:
-            connection = connect_postgres_readonly(url, timeout_ms=self.statement_timeout_ms)
-        except psycopg.Error as exc:
-            raise DeployError(
-                f"{where} cannot be reached: {' '.join(str(exc).split())}",
-                field="system_database_url",
-            ) from exc
-        try:
+        timeout_ms = self.statement_timeout_ms
+        with postgres_reading(self.url, timeout_ms=timeout_ms, where=where) as connection:
 
             def query(text: str, params: Sequence[str]) -> list[tuple[Any, ...]]:
                 # Placeholders first, then the quoted tables (a schema may hold ? or %).
@@ -259,13 +230,6 @@ class ConfirmedDbosDrainCheck(DbosDrainCheck):
                 self.app_name,
                 version,
             )
-        except psycopg.Error as exc:
-            raise DeployError(
-                f"{where} cannot be read: {' '.join(str(exc).split())}",
-                field="system_database_url",
-            ) from exc
-        finally:
-            connection.close()
 
 
 def confirmed_dbos_check(config: DrainConfig) -> ConfirmedDbosDrainCheck:

@@ -2,7 +2,7 @@
 
 A product opts in with a ``drain`` table beside its deploy settings
 (``[products.<name>.deploy.drain]`` or ``[deploy.drain]``; keys in
-:func:`~shipmate.engine.drain.checks.parse_drain_config`)::
+:func:`~shipmate.engine.drain.config.parse_drain_config`)::
 
     [products.api.deploy.drain]
     type = "dbos"                               # dbos | http | grace
@@ -67,14 +67,8 @@ from shipmate.domain.runs.plan import (
     choose_slot,
 )
 from shipmate.domain.versions import parse_full_version
-from shipmate.engine.drain.checks import (
-    DrainCheck,
-    DrainConfig,
-    ProgressCallback,
-    make_drain_check,
-    parse_drain_config,
-    wait_drained,
-)
+from shipmate.engine.drain.config import DrainConfig, make_drain_check, parse_drain_config
+from shipmate.engine.drain.waiting import DrainCheck, ProgressCallback, wait_drained
 from shipmate.errors import ConfigError, DeployError, ShipmateError
 from shipmate.services.context import Context, log_failed_pass
 from shipmate.services.deploys.config import RunParts, load_product_deploy, parts_from_params
