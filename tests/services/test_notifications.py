@@ -29,8 +29,9 @@ from sqlalchemy import func, select
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
 from shipmate.cli import main
+from shipmate.domain.notify.config import parse_notify_config
 from shipmate.domain.notify.escape import ZWSP
-from shipmate.domain.notify.rules import NotificationRule, NotifyConfig, parse_notify_config
+from shipmate.domain.notify.rules import NotificationRule, NotifyConfig
 from shipmate.errors import ConfigError, InvalidInputError, NotFoundError
 from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context

@@ -58,23 +58,18 @@ from sqlalchemy import Connection, Row, and_, desc, func, select, update
 from shipmate import __version__
 from shipmate.config import Settings
 from shipmate.domain.inputs.fields import format_time, parse_time
+from shipmate.domain.notify.config import parse_notify_config
 from shipmate.domain.notify.escape import message_format
-from shipmate.domain.notify.messages import build_message, build_test_message
+from shipmate.domain.notify.messages import Message, build_message, build_test_message
+from shipmate.domain.notify.retries import Outcome, classify_status, next_attempt_delay
 from shipmate.domain.notify.rules import (
-    SIGNATURE_HEADER,
     Channel,
-    Message,
     NotificationEvent,
     NotificationRule,
     NotifyConfig,
-    Outcome,
-    classify_status,
     matches,
-    next_attempt_delay,
-    parse_notify_config,
-    sign,
-    webhook_body,
 )
+from shipmate.domain.notify.webhooks import SIGNATURE_HEADER, sign, webhook_body
 from shipmate.errors import ConfigError, InvalidInputError, NotFoundError
 from shipmate.services.context import Context, log_failed_pass
 from shipmate.services.notify.targets import apprise_service, log_level
