@@ -8,7 +8,7 @@
   drain has completed, as ``shipmate drain check`` does, on the server's host.
 
 The server also checks draining versions by itself every
-:data:`~shipmate.services.draining.retire.DRAIN_CHECK_INTERVAL` seconds
+:data:`~shipmate.services.draining.watcher.DRAIN_CHECK_INTERVAL` seconds
 (:func:`start_drain_watcher`, from the app's lifespan).
 """
 
@@ -80,7 +80,7 @@ def post_drain_check(
     product: Annotated[str | None, Query(max_length=255)] = None,
     environment: Annotated[str | None, Query(max_length=100)] = None,
 ) -> dict[str, Any]:
-    from shipmate.services.draining.retire import check_draining
+    from shipmate.services.draining.check import check_draining
 
     reports = check_draining(_ctx(request), _scope(principal, product), environment)
     return {"items": [r.to_dict() for r in reports]}
@@ -88,7 +88,7 @@ def post_drain_check(
 
 def start_drain_watcher(app: FastAPI) -> None:
     """Start the thread that retires drained versions (called from the app's lifespan)."""
-    from shipmate.services.draining.retire import DrainWatcher
+    from shipmate.services.draining.watcher import DrainWatcher
 
     app.state.drain_watcher = DrainWatcher(app.state.ctx).start()
 
