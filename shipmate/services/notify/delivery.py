@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import Connection, and_, select, update
 
 from shipmate.domain.notify.retries import Outcome, next_attempt_delay
 from shipmate.domain.notify.rules import NotifyConfig
@@ -39,6 +39,14 @@ class _Claim:
     attempt: int
 
 
+def _set_delivery(conn: Connection, delivery_id: int, **values: Any) -> None:
+    conn.execute(
+        update(notification_deliveries)
+        .where(notification_deliveries.c.id == delivery_id)
+        .values(**values)
+    )
+
+
 def _claim(ctx: Context, config: NotifyConfig, report: PassReport) -> _Claim | None:
     """Take one due delivery for this worker (or None when nothing is due)."""
     while True:
@@ -58,34 +66,29 @@ def _claim(ctx: Context, config: NotifyConfig, report: PassReport) -> _Claim | N
             row = conn.execute(query).first()
             if row is None:
                 return None
-            where = notification_deliveries.c.id == row.id
             if row.attempts >= config.max_attempts:
                 # Its last attempt was interrupted (the worker died mid-send).
-                conn.execute(
-                    update(notification_deliveries)
-                    .where(where)
-                    .values(
-                        status="failed",
-                        next_attempt_at=None,
-                        updated_at=now,
-                        last_error=(row.last_error or "the last attempt was interrupted")[
-                            :_ERROR_LIMIT
-                        ],
-                    )
+                _set_delivery(
+                    conn,
+                    row.id,
+                    status="failed",
+                    next_attempt_at=None,
+                    updated_at=now,
+                    last_error=(row.last_error or "the last attempt was interrupted")[
+                        :_ERROR_LIMIT
+                    ],
                 )
                 report.failed += 1
                 continue
             attempt = int(row.attempts) + 1
-            conn.execute(
-                update(notification_deliveries)
-                .where(where)
-                .values(
-                    status="sending",
-                    attempts=attempt,
-                    next_attempt_at=now + timedelta(seconds=config.lease_seconds),
-                    last_attempt_at=now,
-                    updated_at=now,
-                )
+            _set_delivery(
+                conn,
+                row.id,
+                status="sending",
+                attempts=attempt,
+                next_attempt_at=now + timedelta(seconds=config.lease_seconds),
+                last_attempt_at=now,
+                updated_at=now,
             )
             return _Claim(int(row.id), row.rule, row.event_type, row.body, attempt)
 
