@@ -48,7 +48,7 @@ def create_app(
         app.state.ctx = ctx or open_context(settings)
         # Notifications leave from a background worker reading the event log, never
         # from a request; it runs only when rules are configured.
-        from shipmate.services.notify.delivery import start_notification_worker
+        from shipmate.services.notify.worker import start_notification_worker
 
         app.state.notification_worker = None
         try:

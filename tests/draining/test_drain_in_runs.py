@@ -13,7 +13,7 @@ from shipmate.errors import ConfigError
 from shipmate.services.context import Context
 from shipmate.services.deploys.deploy import DeployRequest
 from shipmate.services.deploys.rollback import choose_rollback, rollback
-from shipmate.services.draining.retire import check_draining
+from shipmate.services.draining.check import check_draining
 from shipmate.services.draining.states import list_version_states
 from shipmate.services.runs.control import get_run, list_runs
 from shipmate.services.runs.observer import CollectingObserver

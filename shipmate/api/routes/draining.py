@@ -8,7 +8,7 @@
   drain has completed, as ``shipmate drain check`` does, on the server's host.
 
 The server also checks draining versions by itself every
-:data:`~shipmate.services.draining.retire.DRAIN_CHECK_INTERVAL` seconds
+:data:`~shipmate.services.draining.watcher.DRAIN_CHECK_INTERVAL` seconds
 (:func:`start_drain_watcher`, from the app's lifespan).
 """
 
@@ -19,8 +19,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 
 from shipmate.api.auth import admin, reader
+from shipmate.api.routes.insights import scoped_product
 from shipmate.api.schemas import ErrorBody, error_responses
-from shipmate.errors import InvalidInputError
 from shipmate.services.auth.keys import Principal
 from shipmate.services.context import Context
 
@@ -41,19 +41,6 @@ def _ctx(request: Request) -> Context:
     return ctx
 
 
-def _scope(principal: Principal, product: str | None) -> str | None:
-    if product is not None:
-        principal.require_product(product)
-        return product
-    if len(principal.products) == 1:
-        return principal.products[0]
-    if principal.products:
-        raise InvalidInputError(
-            "this key is limited to several products; name one with ?product=", field="product"
-        )
-    return None
-
-
 @router.get("/version-states", summary="Version states: active, draining, drained, retired")
 def get_version_states(
     request: Request,
@@ -66,7 +53,7 @@ def get_version_states(
 
     items = list_version_states(
         _ctx(request),
-        _scope(principal, product),
+        scoped_product(principal, product),
         environment,
         states=tuple(state) if state else None,
     )
@@ -80,15 +67,15 @@ def post_drain_check(
     product: Annotated[str | None, Query(max_length=255)] = None,
     environment: Annotated[str | None, Query(max_length=100)] = None,
 ) -> dict[str, Any]:
-    from shipmate.services.draining.retire import check_draining
+    from shipmate.services.draining.check import check_draining
 
-    reports = check_draining(_ctx(request), _scope(principal, product), environment)
+    reports = check_draining(_ctx(request), scoped_product(principal, product), environment)
     return {"items": [r.to_dict() for r in reports]}
 
 
 def start_drain_watcher(app: FastAPI) -> None:
     """Start the thread that retires drained versions (called from the app's lifespan)."""
-    from shipmate.services.draining.retire import DrainWatcher
+    from shipmate.services.draining.watcher import DrainWatcher
 
     app.state.drain_watcher = DrainWatcher(app.state.ctx).start()
 

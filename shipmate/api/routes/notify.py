@@ -26,7 +26,9 @@ from shipmate.errors import NotFoundError
 from shipmate.services.auth.access import can_see, require_manage, with_visible_products
 from shipmate.services.auth.keys import Principal
 from shipmate.services.context import Context
-from shipmate.services.notify import delivery as notifications
+from shipmate.services.notify.config import load_notify_config
+from shipmate.services.notify.delivery_log import MAX_PAGE_SIZE, list_deliveries
+from shipmate.services.notify.sending import send_test
 
 __all__ = ["router"]
 
@@ -58,7 +60,7 @@ def _config(request: Request) -> NotifyConfig:
         return running
     cached = getattr(request.app.state, "notify_config", None)
     if cached is None:
-        cached = notifications.load_notify_config(_ctx(request).settings)
+        cached = load_notify_config(_ctx(request).settings)
         request.app.state.notify_config = cached
     config: NotifyConfig = cached
     return config
@@ -88,11 +90,11 @@ def get_deliveries(
     event_type: Annotated[str | None, Query(max_length=50)] = None,
     product: Annotated[str | None, Query(max_length=255)] = None,
     environment: Annotated[str | None, Query(max_length=100)] = None,
-    limit: Annotated[int, Query(ge=1, le=notifications.MAX_PAGE_SIZE)] = 50,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     before_id: Annotated[str | None, Query(max_length=18)] = None,
 ) -> dict[str, Any]:
     before = None if before_id is None else parse_id(before_id, field="before_id")
-    items = notifications.list_deliveries(
+    items = list_deliveries(
         _ctx(request),
         status=status,
         rule=rule,
@@ -117,5 +119,5 @@ def post_test(request: Request, body: NotifyTestBody, principal: Admin) -> dict[
         if rule is None or not can_see(principal, rule.products):
             raise NotFoundError(f"notification rule {body.rule!r} does not exist", field="rule")
         require_manage(principal, rule.products, f"notification rule {rule.name!r}")
-    result = notifications.send_test(_ctx(request), config, body.rule)
+    result = send_test(_ctx(request), config, body.rule)
     return {"rule": body.rule, "target": None if rule is None else rule.target} | result.to_dict()

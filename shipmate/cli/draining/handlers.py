@@ -179,7 +179,7 @@ class DrainProgress:
 def cmd_drain_check(args: argparse.Namespace, settings: Settings) -> int:
     _local(settings, "drain check")
     from shipmate.services.context import open_context
-    from shipmate.services.draining.retire import check_draining
+    from shipmate.services.draining.check import check_draining
 
     stream = sys.stderr if args.json else sys.stdout
     progress = DrainProgress(stream)

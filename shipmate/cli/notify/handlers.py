@@ -62,7 +62,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     if settings.url:
         data = _remote(settings)._request("GET", "/api/v1/notifications/rules")
     else:
-        from shipmate.services.notify.delivery import load_notify_config
+        from shipmate.services.notify.config import load_notify_config
 
         config = load_notify_config(settings)
         data = {"items": [r.to_dict() for r in config.rules], "base_url": config.base_url}
@@ -94,7 +94,7 @@ def cmd_deliveries(args: argparse.Namespace, settings: Settings) -> int:
         data = _remote(settings)._request("GET", "/api/v1/notifications/deliveries", query=query)
     else:
         from shipmate.services.context import open_context
-        from shipmate.services.notify.delivery import list_deliveries
+        from shipmate.services.notify.delivery_log import list_deliveries
 
         ctx = open_context(settings)
         try:
@@ -157,7 +157,8 @@ def cmd_test(args: argparse.Namespace, settings: Settings) -> int:
         )
     else:
         from shipmate.services.context import open_context
-        from shipmate.services.notify.delivery import load_notify_config, send_test
+        from shipmate.services.notify.config import load_notify_config
+        from shipmate.services.notify.sending import send_test
 
         config = load_notify_config(settings)
         ctx = open_context(settings)
@@ -195,7 +196,8 @@ def _summary(report: Any) -> str:
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from shipmate.services.context import open_context
-    from shipmate.services.notify.delivery import NotificationWorker, load_notify_config
+    from shipmate.services.notify.config import load_notify_config
+    from shipmate.services.notify.worker import NotificationWorker
 
     if args.interval is not None and not 0.05 <= args.interval <= 3600:
         raise InvalidInputError(

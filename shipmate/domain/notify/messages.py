@@ -9,15 +9,30 @@ keeps the structured values unchanged (JSON encoding escapes them).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from shipmate.domain.inputs.fields import format_time
 from shipmate.domain.notify.escape import MessageFormat, escape_teams_title, escape_value
-from shipmate.domain.notify.rules import SCHEMA, Message, NotificationEvent
+from shipmate.domain.notify.rules import NotificationEvent
 from shipmate.domain.records import DeploymentRecord
 
-__all__ = ["build_message", "build_test_message", "format_duration"]
+__all__ = ["SCHEMA", "Message", "build_message", "build_test_message", "format_duration"]
+
+#: The ``schema`` field of every webhook body.
+SCHEMA = "shipmate.notification.v1"
+
+
+@dataclass(frozen=True)
+class Message:
+    """What one delivery says: a title and text (Apprise) and the JSON body (webhooks)."""
+
+    title: str
+    text: str
+    #: ``info``, ``success``, ``warning`` or ``failure`` (Apprise's notify types).
+    severity: str
+    payload: dict[str, Any]
 
 
 def format_duration(ms: int | None) -> str | None:

@@ -1,4 +1,4 @@
-"""Draining: retire an old version only when its in-flight work is done.
+"""Draining in a run: retire an old version only when its in-flight work is done.
 
 A product opts in with a ``drain`` table beside its deploy settings
 (``[products.<name>.deploy.drain]`` or ``[deploy.drain]``; keys in
@@ -26,9 +26,10 @@ How it fits into a run (:mod:`shipmate.domain.runs.plan`):
   - drained: the version is ``drained`` (event ``version.drained`` with the drain
     duration) and the run's ``retire`` step stops the slot;
   - deadline with ``keep``: the old slot is left running and the run ends
-    ``completed_draining``; :func:`check_draining` (``shipmate drain check``, and
-    the server every :data:`DRAIN_CHECK_INTERVAL` seconds) finishes the retirement
-    once it drained;
+    ``completed_draining``; :func:`~shipmate.services.draining.check.check_draining`
+    (``shipmate drain check``, and the server every
+    :data:`~shipmate.services.draining.watcher.DRAIN_CHECK_INTERVAL` seconds)
+    finishes the retirement once it drained;
   - deadline with ``force``: event ``version.force_retired`` with the count left
     behind, and the slot is retired anyway.
   - A reading that fails at the deadline fails the step: the old slot keeps
@@ -48,10 +49,8 @@ How it fits into a run (:mod:`shipmate.domain.runs.plan`):
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -66,30 +65,30 @@ from shipmate.domain.runs.plan import (
     StepResult,
     choose_slot,
 )
-from shipmate.domain.versions import parse_full_version
 from shipmate.engine.drain.config import DrainConfig, make_drain_check, parse_drain_config
-from shipmate.engine.drain.waiting import DrainCheck, ProgressCallback, wait_drained
-from shipmate.errors import ConfigError, DeployError, ShipmateError
-from shipmate.services.context import Context, log_failed_pass
-from shipmate.services.deploys.config import RunParts, load_product_deploy, parts_from_params
+from shipmate.engine.drain.waiting import DrainCheck, wait_drained
+from shipmate.errors import ConfigError, ShipmateError
+from shipmate.services.context import Context
+from shipmate.services.deploys.config import load_product_deploy
 from shipmate.services.deploys.deploy import RunHooks, register_hook_provider
+from shipmate.services.draining.recording import (
+    force_retired_event,
+    mark_drained,
+    progress_writer,
+    version_key,
+)
 from shipmate.services.draining.states import (
-    VersionKey,
     VersionState,
     list_version_states,
     transition,
     update_pending,
 )
-from shipmate.services.runs.journal import RunRecord, get_run, list_runs
+from shipmate.services.runs.journal import get_run
 from shipmate.services.runs.steps import STEP_EXECUTORS, StepEnv, register_step
 
 __all__ = [
-    "DRAIN_CHECK_INTERVAL",
     "DRAIN_GUARD_STEP",
     "DRAIN_STEP",
-    "DrainReport",
-    "DrainWatcher",
-    "check_draining",
     "drain_config_of",
     "drain_hooks",
     "execute_drain",
@@ -97,10 +96,6 @@ __all__ = [
 
 DRAIN_STEP: Final = "drain"
 DRAIN_GUARD_STEP: Final = "drain_guard"
-#: How often the server looks at versions a run left draining.
-DRAIN_CHECK_INTERVAL = 30.0
-#: At most one stored pending count per this many seconds while it does not change.
-_STORE_EVERY = 5.0
 
 log = logging.getLogger("shipmate.draining")
 
@@ -178,10 +173,6 @@ def _from_journal(ctx: Context, run_id: int) -> _Slots:
     return _Slots(live, switch_slot, old_slot, old_version, results)
 
 
-def _key(product: str, environment: str, full_version: str) -> VersionKey:
-    return VersionKey(product, environment, parse_full_version(full_version).version, full_version)
-
-
 # -- the steps --------------------------------------------------------------------------
 
 
@@ -215,30 +206,6 @@ def _guard(step: Step, env: StepEnv) -> StepResult:
     return StepResult.success(output=f"slot {slot} runs no draining version")
 
 
-def _progress_writer(
-    env: StepEnv | None, ctx: Context, key: VersionKey, say: Callable[[str], None] | None = None
-) -> ProgressCallback:
-    last: dict[str, Any] = {"pending": object(), "at": -1e9}
-
-    def progress(pending: int | None, elapsed: float, error: DeployError | None) -> None:
-        if error is not None:
-            message = f"reading failed ({elapsed:.0f}s): {error.message}"
-        else:
-            message = f"{pending} pending ({elapsed:.0f}s)"
-        if env is not None:
-            env.progress(message)
-        if say is not None:
-            say(message)
-        if pending is not None and (
-            pending != last["pending"] or elapsed - last["at"] >= _STORE_EVERY
-        ):
-            last["pending"], last["at"] = pending, elapsed
-            with contextlib.suppress(ShipmateError):  # the count is for people only
-                update_pending(ctx, key, pending)
-
-    return progress
-
-
 def execute_drain(step: Step, env: StepEnv) -> StepResult:
     """The ``drain`` step (see the module docstring)."""
     ctx, plan = env.ctx, env.plan
@@ -246,7 +213,7 @@ def execute_drain(step: Step, env: StepEnv) -> StepResult:
     new_slot = slots.new_slot
     transition(
         ctx,
-        _key(plan.product, plan.environment, plan.full_version),
+        version_key(plan.product, plan.environment, plan.full_version),
         "active",
         slot=new_slot,
         run_id=env.run.id,
@@ -256,7 +223,7 @@ def execute_drain(step: Step, env: StepEnv) -> StepResult:
     old_slot, old_version = slots.old_slot, slots.old_version
     config = drain_config_of(step.args.get("drain") or {}, str(step.args.get("prefix", "deploy")))
     check = make_drain_check(config)
-    key = _key(plan.product, plan.environment, old_version)
+    key = version_key(plan.product, plan.environment, old_version)
     state = transition(
         ctx, key, "draining", slot=old_slot, run_id=env.run.id, drain_check=check.describe()
     )
@@ -270,11 +237,11 @@ def execute_drain(step: Step, env: StepEnv) -> StepResult:
         consecutive_zeros=config.consecutive_zeros,
         interval=config.interval,
         deadline=max(0.0, config.deadline - already),
-        on_progress=_progress_writer(env, ctx, key),
+        on_progress=progress_writer(env, ctx, key),
         sleep=env.sleep,
     )
     if result.drained:
-        done = _mark_drained(ctx, key, check, env.run.id, actor=env.run.actor)
+        done = mark_drained(ctx, key, check, env.run.id, actor=env.run.actor)
         return _drained_result(done, old_slot, check, readings=result.readings)
     pending = result.last_pending
     shown = "an unknown number of" if pending is None else str(pending)
@@ -288,7 +255,7 @@ def execute_drain(step: Step, env: StepEnv) -> StepResult:
             run_id=env.run.id,
             note=f"deadline of {config.deadline:g}s passed with {shown} pending: retired anyway",
         )
-        _force_event(ctx, key, pending, config, waited, env.run.actor)
+        force_retired_event(ctx, key, pending, config, waited, env.run.actor)
         return StepResult.success(
             {
                 "retire": True,
@@ -312,54 +279,6 @@ def execute_drain(step: Step, env: StepEnv) -> StepResult:
         output=f"{old_version} did not drain within {config.deadline:g}s: {shown} still pending; "
         f"slot {old_slot} is left running (on_deadline = keep). shipmate drain check (or the "
         "server) retires it once it drained",
-    )
-
-
-def _force_event(
-    ctx: Context,
-    key: VersionKey,
-    pending: int | None,
-    config: DrainConfig,
-    waited: float,
-    actor: str | None,
-) -> None:
-    """``version.force_retired`` in the audit log: the version and the count left behind."""
-    from shipmate.store.catalog import find_environment_id, find_product_id
-    from shipmate.store.deployments import append_event
-
-    with ctx.write() as conn:
-        append_event(
-            conn,
-            type="version.force_retired",
-            at=ctx.now(),
-            actor=actor,
-            product_id=find_product_id(conn, key.product),
-            environment_id=find_environment_id(conn, key.environment),
-            data={
-                "product": key.product,
-                "environment": key.environment,
-                "version": key.version,
-                "full_version": key.full_version,
-                "pending": pending,
-                "deadline": config.deadline,
-                "waited_seconds": round(waited, 3),
-                "reason": f"drain deadline of {config.deadline:g}s passed with "
-                f"{'an unknown number' if pending is None else pending} pending",
-            },
-        )
-
-
-def _mark_drained(
-    ctx: Context, key: VersionKey, check: DrainCheck, run_id: int | None, *, actor: str | None
-) -> VersionState:
-    return transition(
-        ctx,
-        key,
-        "drained",
-        run_id=run_id,
-        event="version.drained",
-        event_data={"check": check.describe()},
-        actor=actor,
     )
 
 
@@ -393,7 +312,7 @@ def _retire(step: Step, env: StepEnv) -> StepResult:
         slots = _from_journal(env.ctx, env.run.id)
         transition(
             env.ctx,
-            _key(plan.product, plan.environment, plan.full_version),
+            version_key(plan.product, plan.environment, plan.full_version),
             "active",
             slot=slots.new_slot,
             run_id=env.run.id,
@@ -403,7 +322,7 @@ def _retire(step: Step, env: StepEnv) -> StepResult:
             forced = bool(drained is not None and drained.data.get("forced"))
             transition(
                 env.ctx,
-                _key(plan.product, plan.environment, slots.old_version),
+                version_key(plan.product, plan.environment, slots.old_version),
                 "retired",
                 slot=str(step.args.get("slot")),
                 run_id=env.run.id,
@@ -419,208 +338,3 @@ register_step(DRAIN_STEP, execute_drain)
 register_step(DRAIN_GUARD_STEP, _guard)
 register_step(RETIRE, _retire)
 register_hook_provider(drain_hooks)
-
-
-# -- finishing a retirement later ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DrainReport:
-    """What :func:`check_draining` did with one version."""
-
-    product: str
-    environment: str
-    full_version: str
-    slot: str | None
-    #: retired | draining | active | busy | error
-    outcome: str
-    message: str
-    pending: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "product": self.product,
-            "environment": self.environment,
-            "full_version": self.full_version,
-            "slot": self.slot,
-            "outcome": self.outcome,
-            "message": self.message,
-            "pending": self.pending,
-        }
-
-
-PartsFor = Callable[[RunRecord], RunParts]
-
-
-def _running_run(ctx: Context, product: str, environment: str) -> RunRecord | None:
-    found = list_runs(ctx, product=product, environment=environment, status="running", limit=1)
-    return found[0] if found else None
-
-
-def _drain_table_of(run: RunRecord) -> tuple[Mapping[str, Any], str] | None:
-    for step in run.steps:
-        if step.name == DRAIN_STEP and isinstance(step.args.get("drain"), Mapping):
-            return step.args["drain"], str(step.args.get("prefix", "deploy"))
-    stored = run.params.get("deploy") or {}
-    raw = stored.get("raw") or {}
-    if isinstance(raw, Mapping) and isinstance(raw.get("drain"), Mapping):
-        return raw["drain"], str(stored.get("prefix", "deploy"))
-    return None
-
-
-def check_draining(
-    ctx: Context,
-    product: str | None = None,
-    environment: str | None = None,
-    *,
-    force: bool = False,
-    wait: bool = False,
-    parts_for: PartsFor | None = None,
-    say: Callable[[str, str], None] | None = None,
-) -> list[DrainReport]:
-    """Finish the retirement of every version a run left draining (``shipmate drain check``).
-
-    For each draining (or drained, not yet retired) version: skip it when a run of
-    its product and environment is in progress; mark it ``active`` when it is the
-    current deployment again (a rollback switched back to it); otherwise read its
-    check ``consecutive_zeros`` times ``interval`` apart (``wait``: until drained or
-    its deadline) and, once drained, stop its slot and mark it ``retired``.
-    ``force`` retires it whatever its count (recorded as ``version.force_retired``).
-    ``say(full_version, message)`` hears every reading.
-    """
-    reports: list[DrainReport] = []
-    rows = list_version_states(ctx, product, environment, states=("draining", "drained"))
-    for row in rows:
-        try:
-            reports.append(
-                _check_one(ctx, row, force=force, wait=wait, parts_for=parts_for, say=say)
-            )
-        except ShipmateError as exc:
-            reports.append(
-                DrainReport(
-                    row.product, row.environment, row.full_version, row.slot, "error", exc.message
-                )
-            )
-    return reports
-
-
-def _check_one(
-    ctx: Context,
-    row: VersionState,
-    *,
-    force: bool,
-    wait: bool,
-    parts_for: PartsFor | None,
-    say: Callable[[str, str], None] | None,
-) -> DrainReport:
-    def report(outcome: str, message: str, pending: int | None = None) -> DrainReport:
-        return DrainReport(
-            row.product, row.environment, row.full_version, row.slot, outcome, message, pending
-        )
-
-    key = row.key
-    busy = _running_run(ctx, row.product, row.environment)
-    if busy is not None:
-        return report(
-            "busy", f"run {busy.id} is in progress in {row.environment}; checked again later"
-        )
-    if row.run_id is None:
-        return report("error", "no run recorded this version's drain; nothing to check with")
-    run = get_run(ctx, row.run_id)
-    parts = (parts_for or (lambda r: parts_from_params(r.product, r.params)))(run)
-    live = parts.switch.current()
-    slot = row.slot
-    if slot is not None and live is not None and live.slot == slot:
-        transition(ctx, key, "active", note="it takes traffic again")
-        return report("active", f"slot {slot} takes traffic again, so it is active")
-    running = parts.target.running_version(slot) if slot is not None else None
-    if slot is None or running != row.full_version:
-        transition(ctx, key, "retired", note="its slot no longer runs it")
-        what = running or "nothing"
-        return report("retired", f"slot {slot} runs {what} now; marked retired")
-    found = _drain_table_of(run)
-    if found is None:
-        raise ConfigError(
-            f"run {run.id} holds no drain configuration for {row.full_version}", field="drain"
-        )
-    config = drain_config_of(*found)
-    check = make_drain_check(config)
-
-    def tell(message: str) -> None:
-        if say is not None:
-            say(row.full_version, message)
-
-    progress = _progress_writer(None, ctx, key, tell)
-    if force:
-        try:
-            pending: int | None = check.pending(row.full_version)
-        except DeployError:
-            pending = None
-        _force_event(ctx, key, pending, config, 0.0, run.actor)
-        parts.target.stop(slot)
-        transition(
-            ctx, key, "retired", forced=True, forced_pending=pending, note="retired with --force"
-        )
-        return report("retired", f"slot {slot} retired with --force ({pending} pending)", pending)
-    if row.state != "drained":
-        if wait:
-            started = row.drain_started_at or row.since
-            already = max(0.0, (ctx.now() - started).total_seconds())
-            deadline = max(
-                config.deadline - already, config.interval * (config.consecutive_zeros - 1)
-            )
-        else:
-            deadline = config.interval * (config.consecutive_zeros - 1)
-        result = wait_drained(
-            check,
-            row.full_version,
-            consecutive_zeros=config.consecutive_zeros,
-            interval=config.interval,
-            deadline=deadline,
-            on_progress=progress,
-        )
-        if not result.drained:
-            update_pending(ctx, key, result.last_pending)
-            return report(
-                "draining",
-                f"{result.last_pending} pending; slot {slot} keeps running",
-                result.last_pending,
-            )
-        _mark_drained(ctx, key, check, run.id, actor=run.actor)
-    # Stop only what we checked: the slot still runs this version and takes no traffic.
-    parts.target.stop(slot)
-    transition(ctx, key, "retired")
-    return report("retired", f"drained; slot {slot} stopped", 0)
-
-
-class DrainWatcher:
-    """The server's thread: :func:`check_draining` every ``interval`` seconds."""
-
-    def __init__(self, ctx: Context, interval: float = DRAIN_CHECK_INTERVAL) -> None:
-        self.ctx = ctx
-        self.interval = interval
-        self.stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="drain-watcher", daemon=True)
-
-    def start(self) -> DrainWatcher:
-        self._thread.start()
-        return self
-
-    def close(self, timeout: float = 10.0) -> None:
-        self.stop.set()
-        self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while not self.stop.wait(self.interval):
-            try:
-                for item in check_draining(self.ctx):
-                    log.info(
-                        "%s %s in %s: %s: %s",
-                        item.product,
-                        item.full_version,
-                        item.environment,
-                        item.outcome,
-                        item.message,
-                    )
-            except Exception:
-                log_failed_pass(log, "checking draining versions failed")

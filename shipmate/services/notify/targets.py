@@ -1,6 +1,7 @@
-"""What shipmate adds to an Apprise service: Discord mentions off, log levels read.
+"""Apprise, as shipmate uses it: loaded once, Discord mentions off, log levels read.
 
-Apprise builds each service's request itself.  Discord renders mentions in a
+Apprise is imported on first use (:func:`load_apprise`), so a server without
+Apprise rules never loads it.  Apprise builds each service's request itself.  Discord renders mentions in a
 webhook's text unless the request says otherwise, so a Discord service gets
 ``allowed_mentions: {"parse": []}`` added to every payload it sends: even a
 mention that slipped past escaping pings nobody.
@@ -9,14 +10,46 @@ mention that slipped past escaping pings nobody.
 from __future__ import annotations
 
 import logging
+import threading
+import warnings
 from typing import Any
 
 from shipmate.domain.notify.escape import MessageFormat, message_format
+from shipmate.errors import ConfigError
 
-__all__ = ["NO_MENTIONS", "apprise_service", "log_level"]
+__all__ = ["NO_MENTIONS", "apprise_service", "load_apprise", "log_level"]
 
 #: Discord's "parse no mention at all".
 NO_MENTIONS: dict[str, list[str]] = {"parse": []}
+
+_apprise_lock = threading.Lock()
+_apprise_module: Any = None
+
+
+def load_apprise() -> Any:
+    """Apprise, imported on first use with its plugins loaded.
+
+    Apprise loads its plugins lazily, and one of them imports the deprecated
+    ``imghdr`` module; that warning is Apprise's business, so it is silenced here,
+    once, while the plugins load.
+    """
+    global _apprise_module
+    with _apprise_lock:
+        if _apprise_module is None:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    import apprise
+
+                    apprise.Apprise.instantiate("json://localhost")  # loads every plugin
+            except ImportError:  # pragma: no cover - apprise comes with the server extra
+                raise ConfigError(
+                    "Apprise URLs need the apprise package: pip install 'shipmate[server]' "
+                    "(or pip install apprise)",
+                    field="notifications",
+                ) from None
+            _apprise_module = apprise
+    return _apprise_module
 
 
 def apprise_service(apprise: Any, url: str, asset: Any) -> Any:
