@@ -21,13 +21,8 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shipmate.config import Settings
-from shipmate.domain.gates.rules import (
-    Rule,
-    parse_mode,
-    rule_from_dict,
-    rule_to_dict,
-    rules_from_list,
-)
+from shipmate.domain.gates.config import rule_from_dict, rule_to_dict, rules_from_list
+from shipmate.domain.gates.rules import Rule, parse_mode
 from shipmate.domain.inputs.fields import format_time, validate_text
 from shipmate.domain.inputs.segments import validate_segment
 from shipmate.errors import ConfigError, ConflictError, InvalidInputError, NotFoundError

@@ -1,6 +1,6 @@
 """Deployment gates: where rules come from, the facts they need, and what a verdict does.
 
-The rules themselves and their evaluation are pure (:mod:`shipmate.domain.gates.rules`).
+The rules themselves and their evaluation are pure (:mod:`shipmate.domain.gates`).
 This module
 
 - **loads rules** (:mod:`shipmate.services.gates.rules`, re-exported here): the
@@ -43,13 +43,8 @@ from sqlalchemy import Connection, desc, func, insert, select
 
 from shipmate.config import Settings
 from shipmate.domain.environments import infer_kind
-from shipmate.domain.gates.rules import (
-    ApprovalRule,
-    ConcurrencyRule,
-    FlowRule,
+from shipmate.domain.gates.evaluate import (
     GateFacts,
-    Rule,
-    RuleMode,
     RuleResult,
     blocking,
     evaluate,
@@ -57,6 +52,7 @@ from shipmate.domain.gates.rules import (
     to_gate_error,
     to_versioner_detail,
 )
+from shipmate.domain.gates.rules import ApprovalRule, ConcurrencyRule, FlowRule, Rule, RuleMode
 from shipmate.domain.inputs.fields import (
     format_time,
     validate_lookup_name,
