@@ -256,28 +256,16 @@ def replace_rule(
             if rule.name.casefold() != old.rule.name.casefold():
                 validate_segment(rule.name, field="name", what="a gate rule's name")
                 _refuse_taken(conn, ctx.settings, rule.name)
-            conn.execute(
-                update(gate_rules)
-                .where(gate_rules.c.id == old.id)
-                .values(
-                    name=rule.name,
-                    name_key=rule.name.casefold(),
-                    mode=rule.mode.value,
-                    definition=rule_to_dict(rule),
-                    updated_at=now,
-                    updated_by=actor,
-                )
-            )
-            _rule_event(
+            return _store_change(
                 conn,
-                "gate.rule_changed",
+                ctx.settings,
+                old,
                 rule,
                 now,
                 actor,
                 key_name,
                 previous=rule_to_dict(old.rule),
             )
-            return _find(conn, ctx.settings, rule.name)
     except IntegrityError:
         raise _taken(rule.name, "the database") from None
 
@@ -299,16 +287,11 @@ def set_rule_mode(
         old = _managed(conn, ctx.settings, name, "change the mode of")
         if guard is not None:
             guard(old.rule)
-        definition = {**rule_to_dict(old.rule), "mode": new_mode.value}
-        rule = rule_from_dict(definition)
-        conn.execute(
-            update(gate_rules)
-            .where(gate_rules.c.id == old.id)
-            .values(mode=new_mode.value, definition=definition, updated_at=now, updated_by=actor)
-        )
-        _rule_event(
+        rule = rule_from_dict({**rule_to_dict(old.rule), "mode": new_mode.value})
+        return _store_change(
             conn,
-            "gate.rule_changed",
+            ctx.settings,
+            old,
             rule,
             now,
             actor,
@@ -316,7 +299,33 @@ def set_rule_mode(
             from_mode=old.rule.mode.value,
             to_mode=new_mode.value,
         )
-        return _find(conn, ctx.settings, rule.name)
+
+
+def _store_change(
+    conn: Connection,
+    settings: Settings,
+    old: StoredRule,
+    rule: Rule,
+    now: datetime,
+    actor: str | None,
+    key_name: str | None,
+    **extra: Any,
+) -> StoredRule:
+    """Write ``rule`` over the managed rule ``old``, with a ``gate.rule_changed`` event."""
+    conn.execute(
+        update(gate_rules)
+        .where(gate_rules.c.id == old.id)
+        .values(
+            name=rule.name,
+            name_key=rule.name.casefold(),
+            mode=rule.mode.value,
+            definition=rule_to_dict(rule),
+            updated_at=now,
+            updated_by=actor,
+        )
+    )
+    _rule_event(conn, "gate.rule_changed", rule, now, actor, key_name, **extra)
+    return _find(conn, settings, rule.name)
 
 
 def remove_rule(
