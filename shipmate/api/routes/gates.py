@@ -129,11 +129,7 @@ def get_rules(request: Request, principal: Reader) -> dict[str, Any]:
 
 @router.post("/gates/rules", status_code=201, summary="Add a gate rule (admin)")
 def post_rule(request: Request, body: RuleDefinition, principal: Admin) -> dict[str, Any]:
-    stored = gate_rules.add_rule(
-        _ctx(request),
-        body,
-        **_changed_by(principal),
-    )
+    stored = gate_rules.add_rule(_ctx(request), body, **_changed_by(principal))
     return _shown(principal, stored)
 
 
@@ -145,35 +141,21 @@ def get_rule(request: Request, name: str, principal: Reader) -> dict[str, Any]:
 @router.put("/gates/rules/{name:path}", summary="Replace a managed gate rule (admin)")
 def put_rule(request: Request, name: str, body: RuleDefinition, principal: Admin) -> dict[str, Any]:
     _seen_first(request, principal, name)
-    stored = gate_rules.replace_rule(
-        _ctx(request),
-        name,
-        body,
-        **_changed_by(principal),
-    )
+    stored = gate_rules.replace_rule(_ctx(request), name, body, **_changed_by(principal))
     return _shown(principal, stored)
 
 
 @router.patch("/gates/rules/{name:path}", summary="Set a managed gate rule's mode (admin)")
 def patch_rule(request: Request, name: str, body: ModeBody, principal: Admin) -> dict[str, Any]:
     _seen_first(request, principal, name)
-    stored = gate_rules.set_rule_mode(
-        _ctx(request),
-        name,
-        body.mode,
-        **_changed_by(principal),
-    )
+    stored = gate_rules.set_rule_mode(_ctx(request), name, body.mode, **_changed_by(principal))
     return _shown(principal, stored)
 
 
 @router.delete("/gates/rules/{name:path}", summary="Remove a managed gate rule (admin)")
 def delete_rule(request: Request, name: str, principal: Admin) -> dict[str, Any]:
     _seen_first(request, principal, name)
-    removed = gate_rules.remove_rule(
-        _ctx(request),
-        name,
-        **_changed_by(principal),
-    )
+    removed = gate_rules.remove_rule(_ctx(request), name, **_changed_by(principal))
     return {**_shown(principal, removed), "removed": True}
 
 

@@ -12,7 +12,8 @@ inside the transaction: the API's product limits (:mod:`shipmate.services.auth.a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -147,6 +148,18 @@ def _managed(conn: Connection, settings: Settings, name: str, action: str) -> St
     return stored
 
 
+@contextmanager
+def _changing(
+    ctx: Context, name: str, action: str, guard: Guard | None
+) -> Iterator[tuple[Connection, StoredRule]]:
+    """A write transaction on the managed rule ``name``, once ``guard`` lets it be changed."""
+    with ctx.write() as conn:
+        old = _managed(conn, ctx.settings, name, action)
+        if guard is not None:
+            guard(old.rule)
+        yield conn, old
+
+
 def get_rule(ctx: Context, name: str) -> StoredRule:
     with ctx.read() as conn:
         return _find(conn, ctx.settings, _rule_name(name))
@@ -242,10 +255,8 @@ def replace_rule(
     rule = rule_from_dict(data)
     now = ctx.now()
     try:
-        with ctx.write() as conn:
-            old = _managed(conn, ctx.settings, name, "change")
+        with _changing(ctx, name, "change", guard) as (conn, old):
             if guard is not None:
-                guard(old.rule)
                 guard(rule)
             if rule.kind is not old.rule.kind:
                 raise InvalidInputError(
@@ -283,10 +294,7 @@ def set_rule_mode(
     name = _rule_name(name)
     new_mode = parse_mode(mode)
     now = ctx.now()
-    with ctx.write() as conn:
-        old = _managed(conn, ctx.settings, name, "change the mode of")
-        if guard is not None:
-            guard(old.rule)
+    with _changing(ctx, name, "change the mode of", guard) as (conn, old):
         rule = rule_from_dict({**rule_to_dict(old.rule), "mode": new_mode.value})
         return _store_change(
             conn,
@@ -339,10 +347,7 @@ def remove_rule(
     """Delete a managed rule; the event log keeps its definition."""
     name = _rule_name(name)
     now = ctx.now()
-    with ctx.write() as conn:
-        old = _managed(conn, ctx.settings, name, "remove")
-        if guard is not None:
-            guard(old.rule)
+    with _changing(ctx, name, "remove", guard) as (conn, old):
         conn.execute(delete(gate_rules).where(gate_rules.c.id == old.id))
         _rule_event(conn, "gate.rule_removed", old.rule, now, actor, key_name)
     return old
