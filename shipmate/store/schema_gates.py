@@ -2,7 +2,7 @@
 
 - ``gate_rules``: rules added with ``shipmate gates add`` or ``POST
   /api/v1/gates/rules``.  ``definition`` is the rule's TOML/JSON form
-  (:func:`shipmate.domain.gates.rules.rule_to_dict`); ``kind`` and ``mode`` are copied
+  (:func:`shipmate.domain.gates.config.rule_to_dict`); ``kind`` and ``mode`` are copied
   out of it for listing.  ``name_key`` is the case-folded name, unique, because
   rule names are compared case-insensitively.  Rules from ``shipmate.toml`` are
   never stored here.  Removing a rule deletes its row; the removal (with the

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from shipmate.domain.runs.plan import FlowEnd, Step, StepResult
 from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
-from shipmate.services.gates import verdicts as gates
+from shipmate.services.gates import rules as gates
 from shipmate.services.records.builds import BuildRequest, allocate_build
 from shipmate.services.records.deployments import RecordRequest, record_deployment
 from shipmate.services.releases import actions as releases

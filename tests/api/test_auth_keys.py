@@ -13,7 +13,7 @@ from shipmate.api.settings import ServerSettings
 from shipmate.errors import InvalidInputError, PermissionDeniedError
 from shipmate.services.auth.keys import Principal, Scope, create_key, list_keys, revoke_key
 from shipmate.services.context import Context
-from shipmate.services.gates import verdicts as gates
+from shipmate.services.gates import rules as gates
 from shipmate.store.schema import api_keys
 from shipmate.store.schema_gates import gate_rules
 from tests.api.auth_world import fingerprint

@@ -32,7 +32,7 @@ from shipmate.api.settings import ServerSettings
 from shipmate.config import Settings
 from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
-from shipmate.services.gates import verdicts as gates
+from shipmate.services.gates import rules as gates
 from tests.api.auth_world import OWN, PRODUCTS, WHO, Who, World, fingerprint, record, seed, served
 
 SERVER = ServerSettings()

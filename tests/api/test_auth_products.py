@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
 from shipmate.services.context import Context
-from shipmate.services.gates import verdicts as gates
+from shipmate.services.gates import rules as gates
 from tests.api.auth_world import World, fingerprint, seed, served
 
 

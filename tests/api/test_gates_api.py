@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shipmate.services.context import Context
-from shipmate.services.gates import verdicts as gates
+from shipmate.services.gates import rules as gates
 from shipmate.services.queries import list_events
 from shipmate.services.records.deployments import RecordRequest, record_deployment
 from shipmate.testing.clock import FakeClock

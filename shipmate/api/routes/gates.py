@@ -26,7 +26,7 @@ key that records the deployment, likewise.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
@@ -40,7 +40,9 @@ from shipmate.services import queries
 from shipmate.services.auth.access import can_see, rule_guard, with_visible_products
 from shipmate.services.auth.keys import Principal
 from shipmate.services.context import Context
-from shipmate.services.gates import verdicts as gates
+from shipmate.services.gates import approvals, verdicts
+from shipmate.services.gates import rules as gate_rules
+from shipmate.services.gates.unlock import unlock
 
 __all__ = ["router"]
 
@@ -86,11 +88,24 @@ def _ctx(request: Request) -> Context:
     return ctx
 
 
-def _shown(principal: Principal, stored: gates.StoredRule) -> dict[str, Any]:
+class _ChangedBy(TypedDict):
+    actor: str | None
+    key_name: str | None
+    guard: gate_rules.Guard | None
+
+
+def _changed_by(principal: Principal) -> _ChangedBy:
+    """Who changes a rule, and the check of the key's product limits."""
+    return {"actor": principal.name, "key_name": principal.name, "guard": rule_guard(principal)}
+
+
+def _shown(principal: Principal, stored: gate_rules.StoredRule) -> dict[str, Any]:
     return with_visible_products(principal, stored.to_dict())
 
 
-def _visible(principal: Principal, stored: gates.StoredRule, name: str) -> gates.StoredRule:
+def _visible(
+    principal: Principal, stored: gate_rules.StoredRule, name: str
+) -> gate_rules.StoredRule:
     """The rule, or 404 when it applies to none of a limited key's products."""
     if not can_see(principal, stored.rule.products):
         raise NotFoundError(
@@ -103,70 +118,44 @@ def _visible(principal: Principal, stored: gates.StoredRule, name: str) -> gates
 def _seen_first(request: Request, principal: Principal, name: str) -> None:
     """A limited key learns nothing of a rule it cannot see: 404 before any other answer."""
     if not principal.unrestricted:
-        _visible(principal, gates.get_rule(_ctx(request), name), name)
+        _visible(principal, gate_rules.get_rule(_ctx(request), name), name)
 
 
 @router.get("/gates/rules", summary="Gate rules: shipmate.toml's, then managed ones")
 def get_rules(request: Request, principal: Reader) -> dict[str, Any]:
-    rules = gates.list_rules(_ctx(request))
+    rules = gate_rules.list_rules(_ctx(request))
     return {"items": [_shown(principal, r) for r in rules if can_see(principal, r.rule.products)]}
 
 
 @router.post("/gates/rules", status_code=201, summary="Add a gate rule (admin)")
 def post_rule(request: Request, body: RuleDefinition, principal: Admin) -> dict[str, Any]:
-    stored = gates.add_rule(
-        _ctx(request),
-        body,
-        actor=principal.name,
-        key_name=principal.name,
-        guard=rule_guard(principal),
-    )
+    stored = gate_rules.add_rule(_ctx(request), body, **_changed_by(principal))
     return _shown(principal, stored)
 
 
 @router.get("/gates/rules/{name:path}", summary="One gate rule")
 def get_rule(request: Request, name: str, principal: Reader) -> dict[str, Any]:
-    return _shown(principal, _visible(principal, gates.get_rule(_ctx(request), name), name))
+    return _shown(principal, _visible(principal, gate_rules.get_rule(_ctx(request), name), name))
 
 
 @router.put("/gates/rules/{name:path}", summary="Replace a managed gate rule (admin)")
 def put_rule(request: Request, name: str, body: RuleDefinition, principal: Admin) -> dict[str, Any]:
     _seen_first(request, principal, name)
-    stored = gates.replace_rule(
-        _ctx(request),
-        name,
-        body,
-        actor=principal.name,
-        key_name=principal.name,
-        guard=rule_guard(principal),
-    )
+    stored = gate_rules.replace_rule(_ctx(request), name, body, **_changed_by(principal))
     return _shown(principal, stored)
 
 
 @router.patch("/gates/rules/{name:path}", summary="Set a managed gate rule's mode (admin)")
 def patch_rule(request: Request, name: str, body: ModeBody, principal: Admin) -> dict[str, Any]:
     _seen_first(request, principal, name)
-    stored = gates.set_rule_mode(
-        _ctx(request),
-        name,
-        body.mode,
-        actor=principal.name,
-        key_name=principal.name,
-        guard=rule_guard(principal),
-    )
+    stored = gate_rules.set_rule_mode(_ctx(request), name, body.mode, **_changed_by(principal))
     return _shown(principal, stored)
 
 
 @router.delete("/gates/rules/{name:path}", summary="Remove a managed gate rule (admin)")
 def delete_rule(request: Request, name: str, principal: Admin) -> dict[str, Any]:
     _seen_first(request, principal, name)
-    removed = gates.remove_rule(
-        _ctx(request),
-        name,
-        actor=principal.name,
-        key_name=principal.name,
-        guard=rule_guard(principal),
-    )
+    removed = gate_rules.remove_rule(_ctx(request), name, **_changed_by(principal))
     return {**_shown(principal, removed), "removed": True}
 
 
@@ -175,7 +164,9 @@ def post_check(request: Request, body: CheckBody, principal: Reader) -> dict[str
     principal.require_product(body.product)
     # By default the deployer is the key asking, as when it records the deployment.
     deployer = body.deployer if body.deployer is not None else principal.name
-    outcome = gates.dry_run(_ctx(request), body.product, body.version, body.environment, deployer)
+    outcome = verdicts.dry_run(
+        _ctx(request), body.product, body.version, body.environment, deployer
+    )
     return outcome.to_dict()
 
 
@@ -198,7 +189,7 @@ def post_approval(request: Request, body: ApprovalBody, principal: Writer) -> JS
             f"sends it, so it cannot be made as {body.approver!r}",
             field="approver",
         )
-    approval = gates.approve(
+    approval = approvals.approve(
         _ctx(request),
         body.product,
         body.version,
@@ -219,7 +210,7 @@ def get_approvals(
     environment: Annotated[str, Query(max_length=100)],
 ) -> dict[str, Any]:
     principal.require_product(product)
-    items = gates.list_approvals(_ctx(request), product, version, environment)
+    items = approvals.list_approvals(_ctx(request), product, version, environment)
     return {"items": [a.to_dict() for a in items]}
 
 
@@ -233,7 +224,7 @@ def post_unlock(
     ctx = _ctx(request)
     current = queries.show_deployment(ctx, parse_id(deployment_id, field="id"))
     principal.require_product(current.product)
-    dep = gates.unlock(
+    dep = unlock(
         ctx,
         product=current.product,
         environment=current.environment,

@@ -156,24 +156,24 @@ class LocalBackend:
         return stats(self.ctx, f)
 
     def gate_rules(self) -> list[dict[str, Any]]:
-        from shipmate.services.gates.verdicts import list_rules
+        from shipmate.services.gates.rules import list_rules
 
         return [r.to_dict() for r in list_rules(self.ctx)]
 
     def add_gate_rule(self, definition: dict[str, Any]) -> dict[str, Any]:
-        from shipmate.services.gates.verdicts import add_rule
+        from shipmate.services.gates.rules import add_rule
         from shipmate.services.records.deployments import default_actor
 
         return add_rule(self.ctx, definition, actor=default_actor()).to_dict()
 
     def set_gate_rule_mode(self, name: str, mode: str) -> dict[str, Any]:
-        from shipmate.services.gates.verdicts import set_rule_mode
+        from shipmate.services.gates.rules import set_rule_mode
         from shipmate.services.records.deployments import default_actor
 
         return set_rule_mode(self.ctx, name, mode, actor=default_actor()).to_dict()
 
     def remove_gate_rule(self, name: str) -> dict[str, Any]:
-        from shipmate.services.gates.verdicts import remove_rule
+        from shipmate.services.gates.rules import remove_rule
         from shipmate.services.records.deployments import default_actor
 
         return {**remove_rule(self.ctx, name, actor=default_actor()).to_dict(), "removed": True}
@@ -196,7 +196,7 @@ class LocalBackend:
         comment: str | None,
     ) -> dict[str, Any]:
         from shipmate.cli.identity import local_identity
-        from shipmate.services.gates.verdicts import approve
+        from shipmate.services.gates.approvals import approve
 
         return approve(
             self.ctx, product, version, environment, approver=local_identity(), comment=comment
@@ -210,7 +210,7 @@ class LocalBackend:
         deployment_id: int | None,
         reason: str | None,
     ) -> DeploymentRecord:
-        from shipmate.services.gates.verdicts import unlock
+        from shipmate.services.gates.unlock import unlock
         from shipmate.services.records.deployments import default_actor
 
         return unlock(

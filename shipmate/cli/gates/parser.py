@@ -96,9 +96,7 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
         description="Evaluate every rule as if the deployment started now; records nothing. "
         "Exits 0 when it would pass, 3 when a rule would refuse it.",
     )
-    check.add_argument("--product", help="product name (default: config)")
-    check.add_argument("--version", dest="semver", metavar="VERSION", required=True)
-    check.add_argument("--env", required=True, help="environment name")
+    _add_deployment_subject(check)
     check.add_argument(
         "--deployer",
         help="who will deploy (their own approval does not count; default: you, or in "
@@ -113,9 +111,7 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
         "rules, as who you are: the key's name in remote mode, else the CI actor or your "
         "login name. One approval per identity; the deployer's own approval does not count.",
     )
-    approve.add_argument("--product", help="product name (default: config)")
-    approve.add_argument("--version", dest="semver", metavar="VERSION", required=True)
-    approve.add_argument("--env", required=True, help="environment name")
+    _add_deployment_subject(approve)
     approve.add_argument("--comment", help="a note kept with the approval")
     add_json(approve)
     approve.set_defaults(handler=f"{_HANDLERS}:cmd_approve")
@@ -134,3 +130,10 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
     unlock.add_argument("--reason", required=True, help="why (kept in the audit log)")
     add_json(unlock)
     unlock.set_defaults(handler=f"{_HANDLERS}:cmd_unlock")
+
+
+def _add_deployment_subject(parser: argparse.ArgumentParser) -> None:
+    """--product, --version and --env: the deployment a check or an approval is about."""
+    parser.add_argument("--product", help="product name (default: config)")
+    parser.add_argument("--version", dest="semver", metavar="VERSION", required=True)
+    parser.add_argument("--env", required=True, help="environment name")

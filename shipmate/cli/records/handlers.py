@@ -341,7 +341,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     # Validate every table the server reads before forking workers: one clear line, not
     # a traceback in uvicorn's start-up log.
-    from shipmate.services.gates.verdicts import config_rules
+    from shipmate.services.gates.rules import config_rules
     from shipmate.services.notify.config import load_notify_config
 
     ServerSettings.from_table(settings.sections.get("server", {}))

@@ -12,7 +12,8 @@ inside the transaction: the API's product limits (:mod:`shipmate.services.auth.a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,13 +22,8 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shipmate.config import Settings
-from shipmate.domain.gates.rules import (
-    Rule,
-    parse_mode,
-    rule_from_dict,
-    rule_to_dict,
-    rules_from_list,
-)
+from shipmate.domain.gates.config import rule_from_dict, rule_to_dict, rules_from_list
+from shipmate.domain.gates.rules import Rule, parse_mode
 from shipmate.domain.inputs.fields import format_time, validate_text
 from shipmate.domain.inputs.segments import validate_segment
 from shipmate.errors import ConfigError, ConflictError, InvalidInputError, NotFoundError
@@ -152,6 +148,18 @@ def _managed(conn: Connection, settings: Settings, name: str, action: str) -> St
     return stored
 
 
+@contextmanager
+def _changing(
+    ctx: Context, name: str, action: str, guard: Guard | None
+) -> Iterator[tuple[Connection, StoredRule]]:
+    """A write transaction on the managed rule ``name``, once ``guard`` lets it be changed."""
+    with ctx.write() as conn:
+        old = _managed(conn, ctx.settings, name, action)
+        if guard is not None:
+            guard(old.rule)
+        yield conn, old
+
+
 def get_rule(ctx: Context, name: str) -> StoredRule:
     with ctx.read() as conn:
         return _find(conn, ctx.settings, _rule_name(name))
@@ -247,10 +255,8 @@ def replace_rule(
     rule = rule_from_dict(data)
     now = ctx.now()
     try:
-        with ctx.write() as conn:
-            old = _managed(conn, ctx.settings, name, "change")
+        with _changing(ctx, name, "change", guard) as (conn, old):
             if guard is not None:
-                guard(old.rule)
                 guard(rule)
             if rule.kind is not old.rule.kind:
                 raise InvalidInputError(
@@ -261,28 +267,16 @@ def replace_rule(
             if rule.name.casefold() != old.rule.name.casefold():
                 validate_segment(rule.name, field="name", what="a gate rule's name")
                 _refuse_taken(conn, ctx.settings, rule.name)
-            conn.execute(
-                update(gate_rules)
-                .where(gate_rules.c.id == old.id)
-                .values(
-                    name=rule.name,
-                    name_key=rule.name.casefold(),
-                    mode=rule.mode.value,
-                    definition=rule_to_dict(rule),
-                    updated_at=now,
-                    updated_by=actor,
-                )
-            )
-            _rule_event(
+            return _store_change(
                 conn,
-                "gate.rule_changed",
+                ctx.settings,
+                old,
                 rule,
                 now,
                 actor,
                 key_name,
                 previous=rule_to_dict(old.rule),
             )
-            return _find(conn, ctx.settings, rule.name)
     except IntegrityError:
         raise _taken(rule.name, "the database") from None
 
@@ -300,20 +294,12 @@ def set_rule_mode(
     name = _rule_name(name)
     new_mode = parse_mode(mode)
     now = ctx.now()
-    with ctx.write() as conn:
-        old = _managed(conn, ctx.settings, name, "change the mode of")
-        if guard is not None:
-            guard(old.rule)
-        definition = {**rule_to_dict(old.rule), "mode": new_mode.value}
-        rule = rule_from_dict(definition)
-        conn.execute(
-            update(gate_rules)
-            .where(gate_rules.c.id == old.id)
-            .values(mode=new_mode.value, definition=definition, updated_at=now, updated_by=actor)
-        )
-        _rule_event(
+    with _changing(ctx, name, "change the mode of", guard) as (conn, old):
+        rule = rule_from_dict({**rule_to_dict(old.rule), "mode": new_mode.value})
+        return _store_change(
             conn,
-            "gate.rule_changed",
+            ctx.settings,
+            old,
             rule,
             now,
             actor,
@@ -321,7 +307,33 @@ def set_rule_mode(
             from_mode=old.rule.mode.value,
             to_mode=new_mode.value,
         )
-        return _find(conn, ctx.settings, rule.name)
+
+
+def _store_change(
+    conn: Connection,
+    settings: Settings,
+    old: StoredRule,
+    rule: Rule,
+    now: datetime,
+    actor: str | None,
+    key_name: str | None,
+    **extra: Any,
+) -> StoredRule:
+    """Write ``rule`` over the managed rule ``old``, with a ``gate.rule_changed`` event."""
+    conn.execute(
+        update(gate_rules)
+        .where(gate_rules.c.id == old.id)
+        .values(
+            name=rule.name,
+            name_key=rule.name.casefold(),
+            mode=rule.mode.value,
+            definition=rule_to_dict(rule),
+            updated_at=now,
+            updated_by=actor,
+        )
+    )
+    _rule_event(conn, "gate.rule_changed", rule, now, actor, key_name, **extra)
+    return _find(conn, settings, rule.name)
 
 
 def remove_rule(
@@ -335,10 +347,7 @@ def remove_rule(
     """Delete a managed rule; the event log keeps its definition."""
     name = _rule_name(name)
     now = ctx.now()
-    with ctx.write() as conn:
-        old = _managed(conn, ctx.settings, name, "remove")
-        if guard is not None:
-            guard(old.rule)
+    with _changing(ctx, name, "remove", guard) as (conn, old):
         conn.execute(delete(gate_rules).where(gate_rules.c.id == old.id))
         _rule_event(conn, "gate.rule_removed", old.rule, now, actor, key_name)
     return old

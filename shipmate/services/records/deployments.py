@@ -45,9 +45,9 @@ from shipmate.errors import (
     NotFoundError,
 )
 from shipmate.services.context import Context
+from shipmate.services.gates.facts import GateSubject
 from shipmate.services.gates.verdicts import (
     GateOutcome,
-    GateSubject,
     apply_outcome,
     check_gates,
     record_blocked,
