@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from shipmate.config import Settings
+from shipmate.domain.requests import RecordRequest
 from shipmate.errors import ConfigError, InvalidInputError, NotFoundError
 from shipmate.services.changelog import (
     ChangelogRange,
@@ -22,7 +23,7 @@ from shipmate.services.changelog import (
     repository_for,
 )
 from shipmate.services.context import Context
-from shipmate.services.records.deployments import RecordRequest, record_deployment
+from shipmate.services.records.deployments import record_deployment
 from shipmate.testing.clock import FakeClock
 from tests.conftest import require_real_part
 

@@ -31,6 +31,7 @@ from shipmate.api.settings import ServerSettings
 from shipmate.cli import main
 from shipmate.domain.notify.escape import ZWSP
 from shipmate.domain.notify.rules import NotificationRule, NotifyConfig, parse_notify_config
+from shipmate.domain.requests import RecordRequest
 from shipmate.errors import ConfigError, InvalidInputError, NotFoundError
 from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
@@ -45,7 +46,7 @@ from shipmate.services.notify.delivery import (
     scan_events,
     send_test,
 )
-from shipmate.services.records.deployments import RecordRequest, record_deployment
+from shipmate.services.records.deployments import record_deployment
 from shipmate.store.deployments import append_event
 from shipmate.store.engine import make_engine
 from shipmate.store.schema import events, products

@@ -21,13 +21,14 @@ from shipmate.api.schemas import (
     error_responses,
 )
 from shipmate.domain.inputs.fields import parse_id, parse_time
+from shipmate.domain.requests import BuildRequest, HistoryFilter, RecordRequest
 from shipmate.errors import InvalidInputError
 from shipmate.services import catalog, queries
 from shipmate.services.auth import keys
 from shipmate.services.auth.keys import Principal, Scope
 from shipmate.services.context import Context
-from shipmate.services.records.builds import BuildRequest, allocate_build
-from shipmate.services.records.deployments import RecordRequest, record_deployment_event
+from shipmate.services.records.builds import allocate_build
+from shipmate.services.records.deployments import record_deployment_event
 from shipmate.services.records.rollbackmarks import mark_rollback
 
 __all__ = ["router"]
@@ -62,10 +63,10 @@ def _scoped_product(principal: Principal, product: str | None) -> str | None:
 class HistoryQuery:
     """The history filters of a request; see :func:`history_query`."""
 
-    def __init__(self, base: queries.HistoryFilter) -> None:
+    def __init__(self, base: HistoryFilter) -> None:
         self.base = base
 
-    def filter(self, principal: Principal) -> queries.HistoryFilter:
+    def filter(self, principal: Principal) -> HistoryFilter:
         return replace(self.base, product=_scoped_product(principal, self.base.product))
 
 
@@ -83,7 +84,7 @@ async def history_query(
     """The history filters from the query string.  ``async`` because it only parses:
     a plain function dependency would cost a hop to the thread pool per request."""
     return HistoryQuery(
-        queries.HistoryFilter(
+        HistoryFilter(
             product=product,
             environment=environment,
             status=status,

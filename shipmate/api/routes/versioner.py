@@ -19,10 +19,11 @@ from shipmate.api.schemas import COMMON_ERRORS, VersionerErrorBody, error_respon
 from shipmate.domain.inputs.fields import format_time, parse_time
 from shipmate.domain.inputs.reservedkeys import RESERVED_BUILD_METADATA_KEYS, check_client_metadata
 from shipmate.domain.records import BuildRecord, DeploymentRecord
+from shipmate.domain.requests import BuildRequest, RecordRequest
 from shipmate.services.auth.keys import Principal
 from shipmate.services.context import Context
-from shipmate.services.records.builds import BuildRequest, record_build_event
-from shipmate.services.records.deployments import RecordRequest, record_deployment_event
+from shipmate.services.records.builds import record_build_event
+from shipmate.services.records.deployments import record_deployment_event
 
 __all__ = ["make_router"]
 

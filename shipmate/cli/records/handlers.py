@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipmate.cli import render
-from shipmate.cli.backends.local import Backend, open_backend
+from shipmate.cli.backends.interface import Backend, open_backend
 from shipmate.config import Settings, load_settings
 from shipmate.domain.inputs.fields import parse_id, parse_metadata, parse_time
 from shipmate.errors import GateBlockedError, InvalidInputError, StoreError
@@ -84,7 +84,7 @@ def _product(args: argparse.Namespace, settings: Settings, fallback: Any = None)
 
 
 def _filter(args: argparse.Namespace) -> Any:
-    from shipmate.services.queries import HistoryFilter
+    from shipmate.domain.requests import HistoryFilter
 
     return HistoryFilter(
         product=args.product,
@@ -100,8 +100,8 @@ def _filter(args: argparse.Namespace) -> Any:
 
 
 def cmd_version_next(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
+    from shipmate.domain.requests import BuildRequest
     from shipmate.services.project import collect_ci_info, find_project_version
-    from shipmate.services.records.builds import BuildRequest
 
     cwd = Path.cwd()
     version = args.semver
@@ -160,8 +160,9 @@ def cmd_version_show(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
     from shipmate.domain.ci import CiInfo
+    from shipmate.domain.requests import RecordRequest
     from shipmate.services.project import collect_ci_info, commit_time
-    from shipmate.services.records.deployments import RecordRequest, default_actor
+    from shipmate.services.records.deployments import default_actor
 
     metadata: Any = args.metadata
     if args.metadata_file and args.metadata:
