@@ -303,7 +303,8 @@ class Recorder:
         return f"1000.{step.version}.0"
 
     def record(self, step: Step) -> None:
-        from shipmate.services.records.deployments import RecordRequest, record_deployment
+        from shipmate.domain.requests import RecordRequest
+        from shipmate.services.records.deployments import record_deployment
 
         version = self.version(step)
         record_deployment(

@@ -154,7 +154,8 @@ class ServiceRecorder:
         self.ctx = Context(settings=Settings(database_url=url), engine=make_engine(url))
 
     def record(self, step: Step) -> None:
-        from shipmate.services.records.deployments import RecordRequest, record_deployment
+        from shipmate.domain.requests import RecordRequest
+        from shipmate.services.records.deployments import record_deployment
 
         version = VERSIONS[step.version]
         record_deployment(

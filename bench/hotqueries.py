@@ -18,9 +18,9 @@ from typing import Any
 
 from sqlalchemy import desc, func, select
 
+from shipmate.domain.requests import HistoryFilter
 from shipmate.services import queries
 from shipmate.services.context import Context
-from shipmate.services.queries import HistoryFilter
 from shipmate.store.schema import deployments, environments, products
 
 __all__ = ["DEEP_PAGE", "PAGE", "HotQuery", "Subjects", "hot_queries", "pick_subjects"]

@@ -40,9 +40,10 @@ from bench.hotqueries import HotQuery, Subjects, hot_queries, pick_subjects
 from bench.plans import Plan, capture, explain_all
 from bench.seed import SeedParams, SeedReport, generate, main, seed_database
 from shipmate.config import Settings
+from shipmate.domain.requests import HistoryFilter, RecordRequest
 from shipmate.services.context import Context
-from shipmate.services.queries import HistoryFilter, current_matrix, history, stats
-from shipmate.services.records.deployments import RecordRequest, record_deployment
+from shipmate.services.queries import current_matrix, history, stats
+from shipmate.services.records.deployments import record_deployment
 from shipmate.store.deployments import refresh_current_state
 from shipmate.store.engine import make_engine
 from shipmate.store.schema import current_state, deployments, events, products

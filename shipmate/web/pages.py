@@ -34,6 +34,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from shipmate.domain.inputs.fields import parse_id
 from shipmate.domain.lifecycle import DeploymentKind, Status
 from shipmate.domain.records import DeploymentRecord
+from shipmate.domain.requests import HistoryFilter
 from shipmate.errors import ShipmateError
 from shipmate.services import catalog, queries
 from shipmate.services.auth.keys import Principal
@@ -153,9 +154,7 @@ def product_page(request: Request, name: str) -> Response:
         ctx = context_of(request)
         days = days_param(request)
         matrix = queries.current_matrix(ctx, product=name)
-        page = queries.history(
-            ctx, queries.HistoryFilter(product=name), limit=queries.MAX_PAGE_SIZE
-        )
+        page = queries.history(ctx, HistoryFilter(product=name), limit=queries.MAX_PAGE_SIZE)
         timeline: dict[str, list[DeploymentRecord]] = {}
         for env, _ in matrix.environments:
             items = [d for d in page.items if d.environment == env][:TIMELINE_LENGTH]
@@ -263,7 +262,7 @@ def history_page(request: Request) -> Response:
             chosen["product"] = products[0] if products else principal.products[0]
         limit = int_param(request, "limit", HISTORY_PAGE, 1, queries.MAX_PAGE_SIZE)
         cursor = param(request, "cursor", max_length=200)
-        f = queries.HistoryFilter(
+        f = HistoryFilter(
             product=chosen["product"],
             environment=chosen["environment"],
             status=chosen["status"],

@@ -11,11 +11,12 @@ from sqlalchemy import func, select
 
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
+from shipmate.domain.requests import RecordRequest
 from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
 from shipmate.services.gates import approvals
 from shipmate.services.gates import rules as gates
-from shipmate.services.records.deployments import RecordRequest, record_deployment
+from shipmate.services.records.deployments import record_deployment
 from shipmate.store.schema import deployments
 
 A = {"product": "api", "version": "1.0.0", "environment": "production"}

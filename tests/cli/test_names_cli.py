@@ -9,8 +9,9 @@ import pytest
 from shipmate.cli import main
 from shipmate.config import load_settings
 from shipmate.domain.inputs import names
+from shipmate.domain.requests import RecordRequest
 from shipmate.services.context import open_context
-from shipmate.services.records.deployments import RecordRequest, record_deployment
+from shipmate.services.records.deployments import record_deployment
 
 
 @pytest.fixture

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from shipmate.config import Settings
+from shipmate.domain.requests import RecordRequest
 from shipmate.errors import ConflictError, InvalidInputError, NotFoundError, ShipmateError
 from shipmate.services.context import Context
-from shipmate.services.records.deployments import RecordRequest, record_deployment
+from shipmate.services.records.deployments import record_deployment
 from shipmate.services.releases.actions import (
     ActionSpec,
     DeclaredVersion,

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from shipmate.domain.requests import HistoryFilter, RecordRequest
 from shipmate.errors import ConflictError, NotFoundError
 from shipmate.services.context import Context
-from shipmate.services.queries import HistoryFilter, current_matrix, history, show_deployment
-from shipmate.services.records.deployments import RecordRequest, record_deployment
+from shipmate.services.queries import current_matrix, history, show_deployment
+from shipmate.services.records.deployments import record_deployment
 from shipmate.services.releases.actions import (
     acquire_lease,
     get_position,

@@ -15,11 +15,12 @@ from typing import Any, cast
 import pytest
 from sqlalchemy import func, select
 
+from shipmate.domain.requests import HistoryFilter
 from shipmate.errors import ConflictError
 from shipmate.services.context import Context
 from shipmate.services.deploys.deploy import DeployRequest, RunOutcome, deploy, preview_deploy
 from shipmate.services.deploys.rollback import choose_rollback, rollback
-from shipmate.services.queries import HistoryFilter, current_matrix, history, show_deployment
+from shipmate.services.queries import current_matrix, history, show_deployment
 from shipmate.services.releases.actions import ActionSpec, add_action, get_position, set_predecessor
 from shipmate.services.releases.hooks import (
     RELEASE_ACTION_STEP,

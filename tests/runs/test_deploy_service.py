@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from shipmate.domain.requests import HistoryFilter
 from shipmate.domain.runs.plan import RECORD_STARTED, Step, StepResult
 from shipmate.errors import (
     ArtifactMissingError,
@@ -21,7 +22,7 @@ from shipmate.errors import (
 from shipmate.services.context import Context
 from shipmate.services.deploys.deploy import DeployRequest, RunOutcome, deploy, preview_deploy
 from shipmate.services.deploys.rollback import choose_rollback, preview_rollback, rollback
-from shipmate.services.queries import HistoryFilter, current_matrix, history
+from shipmate.services.queries import current_matrix, history
 from shipmate.services.runs import steps as runsteps
 from shipmate.services.runs.control import abort_run, resume_run
 from shipmate.services.runs.journal import create_run, get_run, list_runs, new_owner

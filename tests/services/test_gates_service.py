@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from shipmate.config import Settings
 from shipmate.domain.records import DeploymentRecord
+from shipmate.domain.requests import RecordRequest
 from shipmate.errors import (
     ConfigError,
     ConflictError,
@@ -33,7 +34,7 @@ from shipmate.services.gates.rules import (
 from shipmate.services.gates.unlock import unlock
 from shipmate.services.gates.verdicts import dry_run
 from shipmate.services.queries import list_events, show_deployment
-from shipmate.services.records.deployments import RecordRequest, record_deployment
+from shipmate.services.records.deployments import record_deployment
 from shipmate.store.engine import make_engine
 from shipmate.store.schema import deployments, events, products
 from shipmate.store.schema_gates import gate_approvals, gate_rules

@@ -32,6 +32,7 @@ from shipmate.cli import main
 from shipmate.domain.notify.config import parse_notify_config
 from shipmate.domain.notify.escape import ZWSP
 from shipmate.domain.notify.rules import NotificationRule, NotifyConfig
+from shipmate.domain.requests import RecordRequest
 from shipmate.errors import ConfigError, InvalidInputError, NotFoundError
 from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
@@ -40,7 +41,7 @@ from shipmate.services.notify.delivery_log import get_delivery, list_deliveries
 from shipmate.services.notify.scanning import scan_events
 from shipmate.services.notify.sending import Outgoing, SendResult, send_test
 from shipmate.services.notify.worker import NotificationWorker
-from shipmate.services.records.deployments import RecordRequest, record_deployment
+from shipmate.services.records.deployments import record_deployment
 from shipmate.store.deployments import append_event
 from shipmate.store.engine import make_engine
 from shipmate.store.schema import events, products

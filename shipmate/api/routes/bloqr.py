@@ -20,6 +20,7 @@ from shipmate.api.auth import reader
 from shipmate.api.schemas import BloqrErrorBody, error_responses
 from shipmate.domain.inputs.fields import format_time
 from shipmate.domain.records import DeploymentRecord
+from shipmate.domain.requests import HistoryFilter
 from shipmate.errors import InvalidInputError, NotFoundError
 from shipmate.services import queries
 from shipmate.services.auth.keys import Principal
@@ -114,7 +115,7 @@ def get_deployments(
     name = _product(request, principal, product)
     page = queries.history(
         _ctx(request),
-        queries.HistoryFilter(
+        HistoryFilter(
             product=name,
             environment=environment or request.app.state.server.default_environment,
             version=version,
@@ -137,7 +138,7 @@ def get_stats(
     name = _product(request, principal, product)
     s = queries.stats(
         _ctx(request),
-        queries.HistoryFilter(
+        HistoryFilter(
             product=name, environment=environment or request.app.state.server.default_environment
         ),
     )

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from shipmate.api.auth import admin, reader, writer
+from shipmate.api.recordmapping import build_request, deployment_request, status_event_request
 from shipmate.api.schemas import (
     COMMON_ERRORS,
     BuildBody,
@@ -21,13 +22,14 @@ from shipmate.api.schemas import (
     error_responses,
 )
 from shipmate.domain.inputs.fields import parse_id, parse_time
+from shipmate.domain.requests import HistoryFilter
 from shipmate.errors import InvalidInputError
 from shipmate.services import catalog, queries
 from shipmate.services.auth import keys
 from shipmate.services.auth.keys import Principal, Scope
 from shipmate.services.context import Context
-from shipmate.services.records.builds import BuildRequest, allocate_build
-from shipmate.services.records.deployments import RecordRequest, record_deployment_event
+from shipmate.services.records.builds import allocate_build
+from shipmate.services.records.deployments import record_deployment_event
 from shipmate.services.records.rollbackmarks import mark_rollback
 
 __all__ = ["router"]
@@ -62,10 +64,10 @@ def _scoped_product(principal: Principal, product: str | None) -> str | None:
 class HistoryQuery:
     """The history filters of a request; see :func:`history_query`."""
 
-    def __init__(self, base: queries.HistoryFilter) -> None:
+    def __init__(self, base: HistoryFilter) -> None:
         self.base = base
 
-    def filter(self, principal: Principal) -> queries.HistoryFilter:
+    def filter(self, principal: Principal) -> HistoryFilter:
         return replace(self.base, product=_scoped_product(principal, self.base.product))
 
 
@@ -83,7 +85,7 @@ async def history_query(
     """The history filters from the query string.  ``async`` because it only parses:
     a plain function dependency would cost a hop to the thread pool per request."""
     return HistoryQuery(
-        queries.HistoryFilter(
+        HistoryFilter(
             product=product,
             environment=environment,
             status=status,
@@ -136,24 +138,7 @@ def post_build(
     request: Request, body: BuildBody, principal: Writer, idempotency_key: IdemKey = None
 ) -> dict[str, Any]:
     principal.require_product(body.product)
-    build = allocate_build(
-        _ctx(request),
-        BuildRequest(
-            product=body.product,
-            version=body.version,
-            commit_sha=body.commit,
-            branch=body.branch,
-            repository=body.repository,
-            built_by=body.built_by,
-            ci_platform=body.ci_platform,
-            ci_run_id=body.ci_run_id,
-            ci_run_url=body.ci_run_url,
-            source_system="shipmate-api",
-            metadata=body.metadata,
-            key_name=principal.name,
-            idempotency_key=idempotency_key,
-        ),
-    )
+    build = allocate_build(_ctx(request), build_request(body, principal, idempotency_key))
     return build.to_dict()
 
 
@@ -174,41 +159,7 @@ def post_deployment(
     if body.override_gates:
         principal.require(Scope.ADMIN)  # only admins override gates
     recorded = record_deployment_event(
-        _ctx(request),
-        RecordRequest(
-            product=body.product,
-            environment=body.environment,
-            version=body.version,
-            status=body.status,
-            build_number=body.build_number,
-            kind=body.kind,
-            reverts_id=None
-            if body.reverts_id is None
-            else parse_id(body.reverts_id, field="reverts_id"),
-            commit_sha=body.commit,
-            commit_time=None
-            if body.commit_time is None
-            else parse_time(body.commit_time, field="commit_time"),
-            branch=body.branch,
-            repository=body.repository,
-            deployed_by=body.deployed_by,
-            ci_platform=body.ci_platform,
-            ci_run_id=body.ci_run_id,
-            ci_run_url=body.ci_run_url,
-            source_system="shipmate-api",
-            metadata=body.metadata,
-            started_at=None
-            if body.started_at is None
-            else parse_time(body.started_at, field="started_at"),
-            completed_at=None
-            if body.completed_at is None
-            else parse_time(body.completed_at, field="completed_at"),
-            environment_kind=body.environment_kind,
-            key_name=principal.name,
-            idempotency_key=idempotency_key,
-            override_gates=body.override_gates,
-            override_reason=body.override_reason,
-        ),
+        _ctx(request), deployment_request(body, principal, idempotency_key)
     )
     if recorded.replayed:
         response.status_code = 200
@@ -228,26 +179,8 @@ def post_status_event(
     principal.require_product(current.product)
     if body.override_gates:
         principal.require(Scope.ADMIN)  # only admins override gates
-    dep = record_deployment_event(
-        ctx,
-        RecordRequest(
-            environment=current.environment,
-            status=body.status,
-            deployment_id=current.id,
-            deployed_by=body.deployed_by,
-            metadata=body.metadata,
-            override_gates=body.override_gates,
-            override_reason=body.override_reason,
-            started_at=None
-            if body.started_at is None
-            else parse_time(body.started_at, field="started_at"),
-            completed_at=None
-            if body.completed_at is None
-            else parse_time(body.completed_at, field="completed_at"),
-            key_name=principal.name,
-            idempotency_key=idempotency_key,
-        ),
-    ).deployment
+    req = status_event_request(body, current.id, current.environment, principal, idempotency_key)
+    dep = record_deployment_event(ctx, req).deployment
     return dep.to_dict()
 
 

@@ -1,104 +1,24 @@
-"""Where CLI commands send their calls: the local database, or (remote mode) a server.
-
-Both implement :class:`Backend` with the same records in and out, so every
-command renders the same output and exits with the same code either way.
-"""
+"""Local mode: the CLI's calls go to the services on the configured database."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Unpack
 
+from shipmate.cli.backends.interface import (
+    Backend,
+    ChangelogQuery,
+    DoraQuery,
+    RollbackMarkTarget,
+    UnlockTarget,
+)
 from shipmate.config import Settings
 from shipmate.domain.records import BuildRecord, DeploymentRecord, HistoryPage, Matrix, Stats
-from shipmate.services.queries import HistoryFilter
-from shipmate.services.records.builds import BuildRequest
-from shipmate.services.records.deployments import RecordRequest
+from shipmate.domain.requests import BuildRequest, HistoryFilter, RecordRequest
 
-__all__ = ["Backend", "LocalBackend", "open_backend"]
+__all__ = ["LocalBackend"]
 
 
-class Backend(Protocol):
-    def allocate_build(self, req: BuildRequest) -> BuildRecord: ...
-
-    def record(self, req: RecordRequest) -> DeploymentRecord: ...
-
-    def mark_rollback(
-        self, ref: str, *, product: str | None, environment: str | None, reason: str | None
-    ) -> DeploymentRecord: ...
-
-    def history(self, f: HistoryFilter, *, limit: int, cursor: str | None) -> HistoryPage: ...
-
-    def show(self, deployment_id: int) -> DeploymentRecord: ...
-
-    def current(self, product: str | None) -> Matrix: ...
-
-    def stats(self, f: HistoryFilter) -> Stats: ...
-
-    # -- gates (docs/gates.md) --
-    def gate_rules(self) -> list[dict[str, Any]]: ...
-
-    def add_gate_rule(self, definition: dict[str, Any]) -> dict[str, Any]: ...
-
-    def set_gate_rule_mode(self, name: str, mode: str) -> dict[str, Any]: ...
-
-    def remove_gate_rule(self, name: str) -> dict[str, Any]: ...
-
-    def check_gates(
-        self, product: str, version: str, environment: str, deployer: str | None
-    ) -> dict[str, Any]: ...
-
-    def approve(
-        self,
-        product: str,
-        version: str,
-        environment: str,
-        *,
-        comment: str | None,
-    ) -> dict[str, Any]:
-        """Approve as who is authenticated: the key (remote), the local identity."""
-        ...
-
-    def unlock(
-        self,
-        *,
-        product: str | None,
-        environment: str | None,
-        deployment_id: int | None,
-        reason: str | None,
-    ) -> DeploymentRecord: ...
-
-    def create_key(self, name: str, scope: str, products: tuple[str, ...]) -> dict[str, Any]: ...
-
-    def list_keys(self) -> list[dict[str, Any]]: ...
-
-    def revoke_key(self, name: str) -> dict[str, Any]: ...
-
-    def dora(
-        self,
-        *,
-        product: str | None,
-        environment: str | None,
-        days: int | None,
-        since: datetime | None,
-        until: datetime | None,
-        repo: str | None,
-    ) -> dict[str, Any]: ...
-
-    def changelog(
-        self,
-        *,
-        product: str,
-        environment: str | None,
-        from_ref: str | None,
-        to_ref: str | None,
-        repo: str | None,
-    ) -> dict[str, Any]: ...
-
-    def close(self) -> None: ...
-
-
-class LocalBackend:
+class LocalBackend(Backend):
     """Calls the services on the configured database directly."""
 
     def __init__(self, settings: Settings) -> None:
@@ -120,20 +40,11 @@ class LocalBackend:
         # Gates compare approvals with who records (as approve does), not --deployed-by.
         return record_deployment(self.ctx, replace(req, identity=local_identity()))
 
-    def mark_rollback(
-        self, ref: str, *, product: str | None, environment: str | None, reason: str | None
-    ) -> DeploymentRecord:
+    def mark_rollback(self, ref: str, **target: Unpack[RollbackMarkTarget]) -> DeploymentRecord:
         from shipmate.services.records.deployments import default_actor
         from shipmate.services.records.rollbackmarks import mark_rollback
 
-        return mark_rollback(
-            self.ctx,
-            ref,
-            product=product,
-            environment=environment,
-            reason=reason,
-            actor=default_actor(),
-        )
+        return mark_rollback(self.ctx, ref, **target, actor=default_actor())
 
     def history(self, f: HistoryFilter, *, limit: int, cursor: str | None) -> HistoryPage:
         from shipmate.services.queries import history
@@ -188,12 +99,7 @@ class LocalBackend:
         return dry_run(self.ctx, product, version, environment, who).to_dict()
 
     def approve(
-        self,
-        product: str,
-        version: str,
-        environment: str,
-        *,
-        comment: str | None,
+        self, product: str, version: str, environment: str, *, comment: str | None
     ) -> dict[str, Any]:
         from shipmate.cli.identity import local_identity
         from shipmate.services.gates.approvals import approve
@@ -202,25 +108,11 @@ class LocalBackend:
             self.ctx, product, version, environment, approver=local_identity(), comment=comment
         ).to_dict()
 
-    def unlock(
-        self,
-        *,
-        product: str | None,
-        environment: str | None,
-        deployment_id: int | None,
-        reason: str | None,
-    ) -> DeploymentRecord:
+    def unlock(self, **target: Unpack[UnlockTarget]) -> DeploymentRecord:
         from shipmate.services.gates.unlock import unlock
         from shipmate.services.records.deployments import default_actor
 
-        return unlock(
-            self.ctx,
-            product=product,
-            environment=environment,
-            deployment_id=deployment_id,
-            reason=reason,
-            actor=default_actor(),
-        )
+        return unlock(self.ctx, **target, actor=default_actor())
 
     def create_key(self, name: str, scope: str, products: tuple[str, ...]) -> dict[str, Any]:
         from shipmate.services.auth.keys import create_key
@@ -239,49 +131,15 @@ class LocalBackend:
 
         return revoke_key(self.ctx, name, actor=default_actor()).to_dict()
 
-    def dora(
-        self,
-        *,
-        product: str | None,
-        environment: str | None,
-        days: int | None,
-        since: datetime | None,
-        until: datetime | None,
-        repo: str | None,
-    ) -> dict[str, Any]:
+    def dora(self, **query: Unpack[DoraQuery]) -> dict[str, Any]:
         from shipmate.services.dora import dora_report
 
-        return dora_report(
-            self.ctx,
-            product=product,
-            environment=environment,
-            days=days,
-            since=since,
-            until=until,
-            repo=repo,
-        ).to_dict()
+        return dora_report(self.ctx, **query).to_dict()
 
-    def changelog(
-        self,
-        *,
-        product: str,
-        environment: str | None,
-        from_ref: str | None,
-        to_ref: str | None,
-        repo: str | None,
-    ) -> dict[str, Any]:
+    def changelog(self, **query: Unpack[ChangelogQuery]) -> dict[str, Any]:
         from shipmate.services.changelog.assembly import changelog
 
-        return changelog(self.ctx, product, environment, from_ref, to_ref, repo).to_dict()
+        return changelog(self.ctx, **query).to_dict()
 
     def close(self) -> None:
         self.ctx.close()
-
-
-def open_backend(settings: Settings) -> Backend:
-    if settings.url:
-        from shipmate.cli.backends.remote import RemoteBackend
-
-        remote: Backend = RemoteBackend(settings)
-        return remote
-    return LocalBackend(settings)

@@ -20,9 +20,16 @@ import urllib.parse
 import urllib.request
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 from shipmate import errors
+from shipmate.cli.backends.interface import (
+    Backend,
+    ChangelogQuery,
+    DoraQuery,
+    RollbackMarkTarget,
+    UnlockTarget,
+)
 from shipmate.config import Settings
 from shipmate.domain.inputs.fields import format_time, parse_time
 from shipmate.domain.records import (
@@ -37,10 +44,7 @@ from shipmate.domain.records import (
 )
 from shipmate.domain.redaction import redact, redact_url
 from shipmate.domain.repeats import rollback_mark_target
-from shipmate.services.queries import HistoryFilter
-from shipmate.services.records.builds import BuildRequest
-from shipmate.services.records.deployments import RecordRequest
-from shipmate.services.records.rollbackmarks import MAX_CANDIDATES
+from shipmate.domain.requests import MAX_CANDIDATES, BuildRequest, HistoryFilter, RecordRequest
 
 __all__ = ["RemoteBackend"]
 
@@ -159,8 +163,8 @@ def _filter_query(f: HistoryFilter) -> dict[str, str]:
     return query
 
 
-class RemoteBackend:
-    """The :class:`~shipmate.cli.backends.local.Backend` that talks to ``shipmate serve``."""
+class RemoteBackend(Backend):
+    """The :class:`~shipmate.cli.backends.interface.Backend` that talks to ``shipmate serve``."""
 
     def __init__(self, settings: Settings) -> None:
         assert settings.url
@@ -303,9 +307,8 @@ class RemoteBackend:
         }
         return _deployment(self._request("POST", "/api/v1/deployments", body=body, write=True))
 
-    def mark_rollback(
-        self, ref: str, *, product: str | None, environment: str | None, reason: str | None
-    ) -> DeploymentRecord:
+    def mark_rollback(self, ref: str, **target: Unpack[RollbackMarkTarget]) -> DeploymentRecord:
+        product, environment = target["product"], target["environment"]
         dep_id = ref
         if not ref.isdigit():  # the same rule as local mode: domain.repeats
             query = {"version": ref, "limit": str(MAX_CANDIDATES)}
@@ -314,7 +317,8 @@ class RemoteBackend:
             found = [_deployment(d) for d in items if d["full_version"] == ref]
             dep_id = str(rollback_mark_target(ref, found).id)
         path = f"/api/v1/deployments/{dep_id}/rollback-mark"
-        return _deployment(self._request("POST", path, body={"reason": reason}, write=True))
+        body = {"reason": target["reason"]}
+        return _deployment(self._request("POST", path, body=body, write=True))
 
     def history(self, f: HistoryFilter, *, limit: int, cursor: str | None) -> HistoryPage:
         query = {**_filter_query(f), "limit": str(limit)}
@@ -398,12 +402,7 @@ class RemoteBackend:
         return result
 
     def approve(
-        self,
-        product: str,
-        version: str,
-        environment: str,
-        *,
-        comment: str | None,
+        self, product: str, version: str, environment: str, *, comment: str | None
     ) -> dict[str, Any]:
         body = {  # the server approves as the key: no approver to send
             "product": product,
@@ -414,14 +413,9 @@ class RemoteBackend:
         result: dict[str, Any] = self._request("POST", "/api/v1/approvals", body=body, write=True)
         return result
 
-    def unlock(
-        self,
-        *,
-        product: str | None,
-        environment: str | None,
-        deployment_id: int | None,
-        reason: str | None,
-    ) -> DeploymentRecord:
+    def unlock(self, **target: Unpack[UnlockTarget]) -> DeploymentRecord:
+        product, environment = target["product"], target["environment"]
+        deployment_id = target["deployment_id"]
         if deployment_id is None:
             if not product or not environment:
                 raise errors.InvalidInputError(
@@ -457,7 +451,9 @@ class RemoteBackend:
                         field=name,
                     )
         path = f"/api/v1/deployments/{deployment_id}/unlock"
-        return _deployment(self._request("POST", path, body={"reason": reason or ""}, write=True))
+        return _deployment(
+            self._request("POST", path, body={"reason": target["reason"] or ""}, write=True)
+        )
 
     def create_key(self, name: str, scope: str, products: tuple[str, ...]) -> dict[str, Any]:
         body = {"name": name, "scope": scope, "products": list(products)}
@@ -473,50 +469,40 @@ class RemoteBackend:
         result: dict[str, Any] = self._request("DELETE", path, write=True)
         return result
 
-    def dora(
-        self,
-        *,
-        product: str | None,
-        environment: str | None,
-        days: int | None,
-        since: datetime | None,
-        until: datetime | None,
-        repo: str | None,
-    ) -> dict[str, Any]:
-        if repo:
+    def dora(self, **query: Unpack[DoraQuery]) -> dict[str, Any]:
+        if query["repo"]:
             raise errors.InvalidInputError(
                 "--repo works only with a local database; the server reads the "
                 "repositories its configuration names ([products.<name>] repository)",
                 field="repo",
             )
-        query = {"product": product, "environment": environment}
-        query |= {"days": None if days is None else str(days)}
-        query |= {"since": format_time(since), "until": format_time(until)}
+        days = query["days"]
+        given = {"product": query["product"], "environment": query["environment"]}
+        given |= {"days": None if days is None else str(days)}
+        given |= {"since": format_time(query["since"]), "until": format_time(query["until"])}
         result: dict[str, Any] = self._request(
-            "GET", "/api/v1/dora", query={k: v for k, v in query.items() if v is not None}
+            "GET", "/api/v1/dora", query={k: v for k, v in given.items() if v is not None}
         )
         return result
 
-    def changelog(
-        self,
-        *,
-        product: str,
-        environment: str | None,
-        from_ref: str | None,
-        to_ref: str | None,
-        repo: str | None,
-    ) -> dict[str, Any]:
-        given = {"product": product, "environment": environment, "from": from_ref, "to": to_ref}
-        query = {k: v for k, v in given.items() if v is not None}
+    def changelog(self, **query: Unpack[ChangelogQuery]) -> dict[str, Any]:
+        product, repo = query["product"], query["repo"]
+        given = {
+            "product": product,
+            "environment": query["environment"],
+            "from": query["from_ref"],
+            "to": query["to_ref"],
+        }
+        ask = {k: v for k, v in given.items() if v is not None}
         if not repo:  # the server reads its configured repository
-            result: dict[str, Any] = self._request("GET", "/api/v1/changelog", query=query)
+            result: dict[str, Any] = self._request("GET", "/api/v1/changelog", query=ask)
             return result
         # The server knows the deployments, this machine has the checkout.
         from shipmate.services.changelog.assembly import read_changelog
         from shipmate.services.changelog.commit_range import ChangelogRange
         from shipmate.services.changelog.repository import repository_for
 
-        ends = self._request("GET", "/api/v1/changelog", query={**query, "commits": "false"})
+        ends = self._request("GET", "/api/v1/changelog", query={**ask, "commits": "false"})
         local = repository_for(Settings(), product, repo)
         assert local is not None
         return read_changelog(ChangelogRange.from_dict(ends), local).to_dict()

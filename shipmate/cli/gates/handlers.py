@@ -1,7 +1,7 @@
 """Handlers of the gates commands (``shipmate gates ...``, ``approve``, ``unlock``).
 
 Each is called as ``handler(args, settings)`` and goes through the
-:class:`~shipmate.cli.backends.local.Backend`, so local and remote mode print the same
+:class:`~shipmate.cli.backends.interface.Backend`, so local and remote mode print the same
 and exit the same: 0 done, 1 refused (not found, conflict), 2 bad input,
 3 blocked by a gate (``gates check`` too, when the deployment would be refused).
 
@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shipmate.cli import render
-from shipmate.cli.backends.local import Backend, open_backend
+from shipmate.cli.backends.interface import Backend, open_backend
 from shipmate.config import Settings
 from shipmate.domain.inputs.fields import parse_time
 from shipmate.errors import GateBlockedError, InvalidInputError, ShipmateError

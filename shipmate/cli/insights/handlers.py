@@ -10,7 +10,7 @@ import argparse
 from typing import Any
 
 from shipmate.cli import render
-from shipmate.cli.backends.local import open_backend
+from shipmate.cli.backends.interface import open_backend
 from shipmate.config import Settings
 from shipmate.domain.inputs.fields import parse_time
 from shipmate.errors import InvalidInputError

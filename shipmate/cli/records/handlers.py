@@ -1,8 +1,13 @@
-"""One function per command: turn arguments into a service call, render the result."""
+"""The core record commands: turn arguments into a backend or service call, render.
+
+Each ``cmd_*`` is a handler ``handler(args, settings)`` (see :mod:`shipmate.cli`);
+those that read or write records get their backend from :func:`_with_backend`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -11,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipmate.cli import render
-from shipmate.cli.backends.local import Backend, open_backend
-from shipmate.config import Settings, load_settings
+from shipmate.cli.backends.interface import Backend, open_backend
+from shipmate.config import Settings
 from shipmate.domain.inputs.fields import parse_id, parse_metadata, parse_time
 from shipmate.errors import GateBlockedError, InvalidInputError, StoreError
 
@@ -21,40 +26,36 @@ if TYPE_CHECKING:
 
     from shipmate.services.schema import OffendingName
 
-__all__ = ["dispatch"]
+__all__ = [
+    "cmd_current",
+    "cmd_db",
+    "cmd_demo",
+    "cmd_history",
+    "cmd_keys",
+    "cmd_mark_rollback",
+    "cmd_record",
+    "cmd_serve",
+    "cmd_show",
+    "cmd_stats",
+    "cmd_version_next",
+    "cmd_version_show",
+]
+
+_BackendCommand = Callable[[argparse.Namespace, Settings, "Backend"], int]
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, Any] = {
-        "database_url": args.database_url,
-        "url": args.url,
-        "token": args.token,
-        "token_file": args.token_file,
-    }
-    if getattr(args, "strict_semver", False):
-        overrides["strict_semver"] = True
-    settings = load_settings(overrides=overrides)
-    warnings = list(settings.warnings)
-    if args.token:
-        warnings.insert(
-            0,
-            "--token puts the API key in the process list and the shell history; "
-            "use --token-file PATH (or - for standard input) or SHIPMATE_TOKEN_FILE",
-        )
-    for warning in warnings:
-        print(f"shipmate: warning: {warning}", file=sys.stderr)
-    return settings
+def _with_backend(run: _BackendCommand) -> Callable[[argparse.Namespace, Settings], int]:
+    """The command as a handler: it gets the backend the settings pick, closed after."""
 
+    @functools.wraps(run)
+    def handler(args: argparse.Namespace, settings: Settings) -> int:
+        backend = open_backend(settings)
+        try:
+            return run(args, settings, backend)
+        finally:
+            backend.close()
 
-def _secrets(settings: Settings) -> list[str | None]:
-    """What no error message may show: the token and the passwords in the URLs."""
-    from shipmate.domain.redaction import secrets_of_url
-
-    return [
-        settings.token,
-        *secrets_of_url(settings.database_url),
-        *secrets_of_url(settings.url),
-    ]
+    return handler
 
 
 def _time(value: str | None, flag: str) -> Any:
@@ -84,7 +85,7 @@ def _product(args: argparse.Namespace, settings: Settings, fallback: Any = None)
 
 
 def _filter(args: argparse.Namespace) -> Any:
-    from shipmate.services.queries import HistoryFilter
+    from shipmate.domain.requests import HistoryFilter
 
     return HistoryFilter(
         product=args.product,
@@ -99,9 +100,10 @@ def _filter(args: argparse.Namespace) -> Any:
     )
 
 
+@_with_backend
 def cmd_version_next(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
+    from shipmate.domain.requests import BuildRequest
     from shipmate.services.project import collect_ci_info, find_project_version
-    from shipmate.services.records.builds import BuildRequest
 
     cwd = Path.cwd()
     version = args.semver
@@ -158,10 +160,12 @@ def cmd_version_show(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@_with_backend
 def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
     from shipmate.domain.ci import CiInfo
+    from shipmate.domain.requests import RecordRequest
     from shipmate.services.project import collect_ci_info, commit_time
-    from shipmate.services.records.deployments import RecordRequest, default_actor
+    from shipmate.services.records.deployments import default_actor
 
     metadata: Any = args.metadata
     if args.metadata_file and args.metadata:
@@ -231,6 +235,7 @@ def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -
     return 0
 
 
+@_with_backend
 def cmd_mark_rollback(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
     dep = backend.mark_rollback(
         args.ref, product=args.product, environment=args.env, reason=args.reason
@@ -246,6 +251,7 @@ def cmd_mark_rollback(args: argparse.Namespace, settings: Settings, backend: Bac
     return 0
 
 
+@_with_backend
 def cmd_history(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
     page = backend.history(_filter(args), limit=args.limit, cursor=args.cursor)
     if args.json:
@@ -255,6 +261,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings, backend: Backend) 
     return 0
 
 
+@_with_backend
 def cmd_show(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
     dep = backend.show(parse_id(args.id, field="id", noun="a deployment id (a number)"))
     from shipmate.cli.draining.handlers import version_state_of
@@ -273,6 +280,7 @@ def cmd_show(args: argparse.Namespace, settings: Settings, backend: Backend) -> 
     return 0
 
 
+@_with_backend
 def cmd_current(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
     matrix = backend.current(args.product)
     if args.json:
@@ -282,6 +290,7 @@ def cmd_current(args: argparse.Namespace, settings: Settings, backend: Backend) 
     return 0
 
 
+@_with_backend
 def cmd_stats(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
     result = backend.stats(_filter(args))
     if args.json:
@@ -392,6 +401,7 @@ def bind_tcp(host: str, port: int) -> socket.socket:
     return sock
 
 
+@_with_backend
 def cmd_keys(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
     if args.keys_command == "create":
         created = backend.create_key(args.name, args.scope, tuple(args.product))
@@ -442,55 +452,3 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from shipmate.demo.story import run_demo
 
     return run_demo(Path(args.dir), reset=args.reset, serve=not args.no_serve, port=args.port)
-
-
-_WITH_BACKEND: dict[str, Callable[[argparse.Namespace, Settings, Backend], int]] = {
-    "record": cmd_record,
-    "mark-rollback": cmd_mark_rollback,
-    "history": cmd_history,
-    "show": cmd_show,
-    "current": cmd_current,
-    "stats": cmd_stats,
-    "keys": cmd_keys,
-}
-
-
-def dispatch(args: argparse.Namespace) -> int:
-    from sqlalchemy.exc import DBAPIError
-
-    from shipmate.domain.redaction import redact
-    from shipmate.errors import ShipmateError
-
-    settings = _settings(args)
-    command = args.command
-    handler = getattr(args, "handler", None)
-    try:
-        if handler is not None:
-            import importlib
-
-            module, _, function = handler.partition(":")
-            feature: Callable[[argparse.Namespace, Settings], int] = getattr(
-                importlib.import_module(module), function
-            )
-            return feature(args, settings)
-        if command == "db":
-            return cmd_db(args, settings)
-        if command == "demo":
-            return cmd_demo(args, settings)
-        if command == "serve":
-            return cmd_serve(args, settings)
-        if command == "version" and args.version_command == "show":
-            return cmd_version_show(args, settings)
-        backend = open_backend(settings)
-        try:
-            if command == "version":
-                return cmd_version_next(args, settings, backend)
-            return _WITH_BACKEND[command](args, settings, backend)
-        finally:
-            backend.close()
-    except DBAPIError as exc:
-        raise StoreError(f"database error: {redact(str(exc.orig), _secrets(settings))}") from None
-    except ShipmateError as exc:
-        exc.message = redact(exc.message, _secrets(settings))
-        exc.args = (exc.message,)
-        raise

@@ -9,7 +9,6 @@ counter) alike.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +20,7 @@ from shipmate.domain.inputs.reservedkeys import RESERVED_BUILD_METADATA_KEYS, ch
 from shipmate.domain.lifecycle import Status, parse_status
 from shipmate.domain.records import BuildRecord
 from shipmate.domain.repeats import FINISHES, FinishEvent
+from shipmate.domain.requests import BuildRequest
 from shipmate.domain.versions import format_full_version, parse_semver, validate_version
 from shipmate.errors import NotFoundError, VersionCommitConflictError
 from shipmate.services.context import Context
@@ -37,31 +37,7 @@ from shipmate.store.deployments import append_event
 from shipmate.store.idempotency import lookup, remember, request_hash, validate_key
 from shipmate.store.schema import build_counters, builds, products, versions
 
-__all__ = ["BuildRequest", "RecordedBuild", "allocate_build", "get_build", "record_build_event"]
-
-
-@dataclass(frozen=True)
-class BuildRequest:
-    product: str
-    version: str
-    commit_sha: str | None = None
-    branch: str | None = None
-    repository: str | None = None
-    built_by: str | None = None
-    ci_platform: str | None = None
-    ci_run_id: str | None = None
-    ci_run_url: str | None = None
-    source_system: str | None = None
-    status: str = "pending"
-    metadata: dict[str, Any] = field(default_factory=dict)
-    #: Metadata shipmate itself derives (reserved keys; never a client's).
-    own_metadata: dict[str, Any] = field(default_factory=dict)
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
-    #: Name of the API key that made the request, for the event log.
-    key_name: str | None = None
-    #: A retried request with the same key returns the first build, allocating nothing.
-    idempotency_key: str | None = None
+__all__ = ["RecordedBuild", "allocate_build", "get_build", "record_build_event"]
 
 
 def _clean(req: BuildRequest, strict_semver: bool) -> dict[str, Any]:

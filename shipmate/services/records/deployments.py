@@ -11,7 +11,7 @@ and the current-state row change together or not at all.
 from __future__ import annotations
 
 import getpass
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +32,7 @@ from shipmate.domain.lifecycle import (
 )
 from shipmate.domain.records import DeploymentRecord
 from shipmate.domain.repeats import FinishEvent
+from shipmate.domain.requests import RecordRequest
 from shipmate.domain.versions import (
     format_full_version,
     parse_full_version,
@@ -76,7 +77,6 @@ from shipmate.store.idempotency import lookup, remember, request_hash, validate_
 from shipmate.store.schema import deployments
 
 __all__ = [
-    "RecordRequest",
     "Recorded",
     "default_actor",
     "record_deployment",
@@ -89,47 +89,6 @@ def default_actor() -> str | None:
         return getpass.getuser()
     except (KeyError, OSError):
         return None
-
-
-@dataclass(frozen=True)
-class RecordRequest:
-    """One status event for a deployment, as any front end received it."""
-
-    environment: str
-    status: str
-    product: str | None = None
-    version: str | None = None
-    build_number: int | None = None
-    deployment_id: int | None = None
-    kind: str = "deploy"
-    reverts_id: int | None = None
-    commit_sha: str | None = None
-    #: When the deployed commit was made (lead time for changes uses it).
-    commit_time: datetime | None = None
-    branch: str | None = None
-    repository: str | None = None
-    deployed_by: str | None = None
-    ci_platform: str | None = None
-    ci_run_id: str | None = None
-    ci_run_url: str | None = None
-    source_system: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    #: Metadata shipmate itself derives or decides (reserved keys; never a client's).
-    own_metadata: dict[str, Any] = field(default_factory=dict)
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
-    environment_kind: str | None = None
-    #: Name of the API key that made the request, for the event log.
-    key_name: str | None = None
-    #: A retried request with the same key returns the first result, recording nothing.
-    idempotency_key: str | None = None
-    #: Deploy despite failed gates (admin only; adapters check), with a required reason.
-    override_gates: bool = False
-    override_reason: str | None = None
-    #: Who is authenticated when no key is (the CLI's local identity).  The deployer
-    #: the self-approval rule compares approvals with is ``key_name``, else this;
-    #: ``deployed_by`` only when neither is known (the label is not an identity).
-    identity: str | None = None
 
 
 @dataclass(frozen=True)

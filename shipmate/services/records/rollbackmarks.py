@@ -17,6 +17,7 @@ from shipmate.domain.inputs.fields import parse_id, validate_text
 from shipmate.domain.lifecycle import Status, check_transition
 from shipmate.domain.records import DeploymentRecord
 from shipmate.domain.repeats import rollback_mark_target
+from shipmate.domain.requests import MAX_CANDIDATES
 from shipmate.errors import InvalidInputError, NotFoundError
 from shipmate.services.context import Context
 from shipmate.store.catalog import find_environment_id, find_product_id, lock_product_environment
@@ -30,10 +31,7 @@ from shipmate.store.deployments import (
 )
 from shipmate.store.schema import deployments
 
-__all__ = ["MAX_CANDIDATES", "mark_rollback"]
-
-#: How many deployments of one full version a mark by full version looks at.
-MAX_CANDIDATES = 100
+__all__ = ["mark_rollback"]
 
 
 def mark_rollback(

@@ -55,12 +55,13 @@ from shipmate.domain.inputs.fields import format_time, validate_lookup_name, val
 from shipmate.domain.records import DeploymentRecord
 from shipmate.domain.releases.lineage import Direction
 from shipmate.domain.releases.planning import Plan, PlanStep, ReleaseAction, format_step_progress
+from shipmate.domain.requests import RecordRequest
 from shipmate.domain.versions import parse_full_version, validate_build_number
 from shipmate.engine.actions import ActionOutcome, ActionRunner, LocalActionRunner
 from shipmate.engine.release import inherited_env
 from shipmate.errors import InvalidInputError, NotFoundError
 from shipmate.services.context import Context
-from shipmate.services.records.deployments import RecordRequest, default_actor, record_deployment
+from shipmate.services.records.deployments import default_actor, record_deployment
 from shipmate.services.releases.actions import (
     acquire_lease,
     current_deployment_id,

@@ -18,11 +18,12 @@ from __future__ import annotations
 import threading
 
 from shipmate.domain.lifecycle import Status
+from shipmate.domain.requests import RecordRequest
 from shipmate.errors import ConflictError
 from shipmate.services.context import Context
 from shipmate.services.deploys.config import parts_from_params
 from shipmate.services.deploys.deploy import RunOutcome
-from shipmate.services.records.deployments import RecordRequest, record_deployment
+from shipmate.services.records.deployments import record_deployment
 from shipmate.services.runs.driver import CrashPoint, PartsFactory, RunDriver
 from shipmate.services.runs.journal import (
     RunRecord,

@@ -40,6 +40,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from shipmate.domain.requests import RecordRequest
 from shipmate.domain.runs.plan import (
     CHECK_ARTIFACT,
     HEALTH,
@@ -65,7 +66,7 @@ from shipmate.engine.switches.base import SwitchState
 from shipmate.errors import ConflictError, ShipmateError
 from shipmate.services.context import Context
 from shipmate.services.deploys.config import RunParts
-from shipmate.services.records.deployments import RecordRequest, record_deployment
+from shipmate.services.records.deployments import record_deployment
 from shipmate.services.runs.stepenv import StepEnv, failed_result, log_tail, stopped_error
 from shipmate.services.runs.watch import keep_warm, retire, settle_switch
 from shipmate.store.catalog import find_environment_id, find_product_id
