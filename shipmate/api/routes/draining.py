@@ -18,8 +18,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 
-from shipmate.api.auth import admin, reader
-from shipmate.api.routes.insights import scoped_product
+from shipmate.api.auth import admin, reader, scoped_product
 from shipmate.api.schemas import ErrorBody, error_responses
 from shipmate.services.auth.keys import Principal
 from shipmate.services.context import Context

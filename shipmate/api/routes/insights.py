@@ -13,10 +13,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from shipmate.api.auth import reader
+from shipmate.api.auth import reader, scoped_product
 from shipmate.api.schemas import ErrorBody, error_responses
 from shipmate.domain.inputs.fields import parse_id, parse_time
-from shipmate.errors import InvalidInputError
 from shipmate.services import dora, queries
 from shipmate.services.auth.keys import Principal
 from shipmate.services.changelog.assembly import Changelog, changelog, deployment_changelog
@@ -44,20 +43,6 @@ Reader = Annotated[Principal, Depends(reader)]
 def _ctx(request: Request) -> Context:
     ctx: Context = request.app.state.ctx
     return ctx
-
-
-def scoped_product(principal: Principal, product: str | None) -> str | None:
-    """A product-limited key reads only its products (the rule of ``/api/v1``)."""
-    if product is not None:
-        principal.require_product(product)
-        return product
-    if len(principal.products) == 1:
-        return principal.products[0]
-    if principal.products:
-        raise InvalidInputError(
-            "this key is limited to several products; name one with ?product=", field="product"
-        )
-    return None
 
 
 @router.get("/dora", summary="DORA metrics of a product (or all) in an environment")

@@ -17,8 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from shipmate.api.auth import admin, reader
-from shipmate.api.routes.insights import scoped_product
+from shipmate.api.auth import admin, reader, scoped_product
 from shipmate.api.schemas import ErrorBody, error_responses
 from shipmate.domain.inputs.fields import parse_id
 from shipmate.domain.notify.rules import NotifyConfig

@@ -19,10 +19,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 
-from shipmate.api.auth import reader
+from shipmate.api.auth import reader, scoped_product
 from shipmate.api.schemas import ErrorBody, error_responses
 from shipmate.domain.inputs.fields import parse_id
-from shipmate.errors import InvalidInputError
 from shipmate.services.auth.access import redact_run
 from shipmate.services.auth.keys import Principal
 from shipmate.services.context import Context
@@ -57,14 +56,7 @@ def get_runs(
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
     before: Annotated[str | None, Query(max_length=20)] = None,
 ) -> dict[str, Any]:
-    if product is not None:
-        principal.require_product(product)
-    elif len(principal.products) == 1:
-        product = principal.products[0]
-    elif principal.products:
-        raise InvalidInputError(
-            "this key is limited to several products; name one with ?product=", field="product"
-        )
+    product = scoped_product(principal, product)
     ctx = _ctx(request)
     items = list_runs(
         ctx,

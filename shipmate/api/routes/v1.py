@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from shipmate.api.auth import admin, reader, writer
+from shipmate.api.auth import admin, reader, scoped_product, writer
 from shipmate.api.recordmapping import build_request, deployment_request, status_event_request
 from shipmate.api.schemas import (
     COMMON_ERRORS,
@@ -23,7 +23,6 @@ from shipmate.api.schemas import (
 )
 from shipmate.domain.inputs.fields import parse_id, parse_time
 from shipmate.domain.requests import HistoryFilter
-from shipmate.errors import InvalidInputError
 from shipmate.services import catalog, queries
 from shipmate.services.auth import keys
 from shipmate.services.auth.keys import Principal, Scope
@@ -47,20 +46,6 @@ def _ctx(request: Request) -> Context:
     return ctx
 
 
-def _scoped_product(principal: Principal, product: str | None) -> str | None:
-    """A product-limited key reads only its products."""
-    if product is not None:
-        principal.require_product(product)
-        return product
-    if len(principal.products) == 1:
-        return principal.products[0]
-    if principal.products:
-        raise InvalidInputError(
-            "this key is limited to several products; name one with ?product=", field="product"
-        )
-    return None
-
-
 class HistoryQuery:
     """The history filters of a request; see :func:`history_query`."""
 
@@ -68,7 +53,7 @@ class HistoryQuery:
         self.base = base
 
     def filter(self, principal: Principal) -> HistoryFilter:
-        return replace(self.base, product=_scoped_product(principal, self.base.product))
+        return replace(self.base, product=scoped_product(principal, self.base.product))
 
 
 async def history_query(
@@ -226,7 +211,7 @@ def get_current(
     product: Annotated[str | None, Query(max_length=255)] = None,
 ) -> dict[str, Any]:
     return queries.current_matrix(
-        _ctx(request), product=_scoped_product(principal, product)
+        _ctx(request), product=scoped_product(principal, product)
     ).to_dict()
 
 
@@ -250,7 +235,7 @@ def get_events(
     items = queries.list_events(
         _ctx(request),
         type_prefix=type,
-        product=_scoped_product(principal, product),  # a limited admin: its products only
+        product=scoped_product(principal, product),  # a limited admin: its products only
         environment=environment,
         actor=actor,
         since=None if since is None else parse_time(since, field="since"),
