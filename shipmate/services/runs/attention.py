@@ -20,12 +20,11 @@ over.
 from __future__ import annotations
 
 import logging
-import threading
 
 from sqlalchemy import update
 
-from shipmate.errors import DatabaseUnavailableError, ShipmateError
 from shipmate.services.context import Context
+from shipmate.services.periodic import PeriodicPass
 from shipmate.services.runs.journal import get_run, orphaned_runs
 from shipmate.services.runs.records import RUNNING, RunRecord, describe_owner
 from shipmate.store.schema_runs import runs
@@ -70,41 +69,29 @@ def mark_interrupted_runs(ctx: Context) -> list[RunRecord]:
     return marked
 
 
-class RunWatch:
+def _report_interrupted(ctx: Context) -> None:
+    for run in mark_interrupted_runs(ctx):
+        log.warning(
+            "run %s (%s of %s %s to %s) needs attention: %s",
+            run.id,
+            run.kind,
+            run.product,
+            run.full_version,
+            run.environment,
+            run.attention,
+        )
+
+
+class RunWatch(PeriodicPass):
     """The server's thread: :func:`mark_interrupted_runs` now and every ``interval`` seconds."""
 
     def __init__(self, ctx: Context, interval: float = WATCH_INTERVAL) -> None:
         self.ctx = ctx
-        self.interval = interval
-        self.stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="run-watch", daemon=True)
-
-    def start(self) -> RunWatch:
-        self._thread.start()
-        return self
-
-    def close(self, timeout: float = 10.0) -> None:
-        self.stop.set()
-        self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while not self.stop.is_set():
-            try:
-                for run in mark_interrupted_runs(self.ctx):
-                    log.warning(
-                        "run %s (%s of %s %s to %s) needs attention: %s",
-                        run.id,
-                        run.kind,
-                        run.product,
-                        run.full_version,
-                        run.environment,
-                        run.attention,
-                    )
-            except DatabaseUnavailableError:
-                pass  # the engine logged the outage once; the next pass tries again
-            except ShipmateError as exc:
-                log.warning("checking for interrupted runs failed: %s", exc.message)
-            except Exception:
-                log.exception("checking for interrupted runs failed")
-            if self.stop.wait(self.interval):
-                break
+        super().__init__(
+            "run-watch",
+            interval,
+            lambda: _report_interrupted(ctx),
+            log=log,
+            failure="checking for interrupted runs failed",
+            first_now=True,
+        )
