@@ -10,19 +10,13 @@ from shipmate.config import Settings
 from shipmate.errors import ConflictError, InvalidInputError, NotFoundError, ShipmateError
 from shipmate.services.context import Context
 from shipmate.services.records.deployments import RecordRequest, record_deployment
-from shipmate.services.releases.actions import (
-    ActionSpec,
-    DeclaredVersion,
-    add_action,
-    list_actions,
-    load_lineage,
-    plan_for,
-    read_versions_dir,
-    release_settings,
-    set_position,
-    set_predecessor,
-    sync_versions,
-)
+from shipmate.services.releases.actions import ActionSpec, add_action, list_actions
+from shipmate.services.releases.folder import read_versions_dir
+from shipmate.services.releases.lineage import load_lineage, set_predecessor
+from shipmate.services.releases.plans import plan_for
+from shipmate.services.releases.positions import set_position
+from shipmate.services.releases.settings import release_settings
+from shipmate.services.releases.sync import DeclaredVersion, sync_versions
 from tests.releases.scenario import VERSIONS, add_versions, write_versions_dir
 
 
@@ -390,7 +384,7 @@ def test_plan_starts_from_the_schema_position(ctx: Context) -> None:
 def test_plan_changes_nothing(ctx: Context) -> None:
     add_versions(ctx)
     plan_for(ctx, "api", "brand-new-env", "1.3.0")
-    from shipmate.services.releases.actions import get_position
+    from shipmate.services.releases.positions import get_position
 
     assert get_position(ctx, "api", "brand-new-env") is None
     from shipmate.services.queries import current_matrix

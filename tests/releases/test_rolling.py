@@ -18,12 +18,9 @@ from shipmate.errors import ConflictError, NotFoundError
 from shipmate.services.context import Context
 from shipmate.services.queries import HistoryFilter, current_matrix, history, show_deployment
 from shipmate.services.records.deployments import RecordRequest, record_deployment
-from shipmate.services.releases.actions import (
-    acquire_lease,
-    get_position,
-    plan_for,
-    set_predecessor,
-)
+from shipmate.services.releases.lineage import set_predecessor
+from shipmate.services.releases.plans import plan_for
+from shipmate.services.releases.positions import acquire_lease, get_position
 from shipmate.services.releases.runs import (
     ApplyRequest,
     apply_release,

@@ -1,6 +1,6 @@
 """Running the release actions of a plan: the walk through interim versions.
 
-:func:`run_interim_actions` walks the steps of :func:`~shipmate.services.releases.actions.plan_for`
+:func:`run_interim_actions` walks the steps of :func:`~shipmate.services.releases.plans.plan_for`
 in order and runs each version's actions (``up`` ascending going forward, ``down``
 descending going back, as the plan orders them):
 
@@ -25,7 +25,7 @@ descending going back, as the plan orders them):
   ``[2/4] 1.2.0 up: versions/1.2.0/up/010-orders.sql … ok 120 ms``.
 
 Nobody else may run actions of the same product and environment meanwhile: the
-walk holds the lease of :func:`~shipmate.services.releases.actions.acquire_lease` (renewed
+walk holds the lease of :func:`~shipmate.services.releases.positions.acquire_lease` (renewed
 before every action, given back at the end, whatever happened).
 
 :func:`apply_release` is ``shipmate release apply``: the same walk wrapped in a
@@ -61,14 +61,14 @@ from shipmate.engine.release import inherited_env
 from shipmate.errors import InvalidInputError, NotFoundError
 from shipmate.services.context import Context
 from shipmate.services.records.deployments import RecordRequest, default_actor, record_deployment
-from shipmate.services.releases.actions import (
+from shipmate.services.releases.plans import plan_for
+from shipmate.services.releases.positions import (
     acquire_lease,
     current_deployment_id,
-    plan_for,
     release_lease,
-    release_settings,
     set_position,
 )
+from shipmate.services.releases.settings import release_settings
 from shipmate.store.catalog import find_environment_id, find_product_id
 from shipmate.store.schema import environments, products, versions
 from shipmate.store.schema_releases import release_action_runs, release_actions
