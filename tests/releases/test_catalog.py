@@ -98,7 +98,7 @@ def test_actions_are_immutable_once_the_version_was_deployed(ctx: Context) -> No
 def test_actions_are_immutable_once_they_ran_as_an_interim_version(
     ctx: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shipmate.services.releases.runs import run_interim_actions
+    from shipmate.services.releases.walk import run_interim_actions
 
     monkeypatch.setenv("APP_DB_URL", f"sqlite:///{tmp_path / 'app.db'}")
     monkeypatch.setenv("ACTION_LOG", str(tmp_path / "log"))

@@ -34,9 +34,9 @@ from shipmate.services.auth.keys import Principal
 from shipmate.services.context import Context
 from shipmate.services.releases import positions
 from shipmate.services.releases.actions import ActionSpec, add_action, list_actions
+from shipmate.services.releases.executions import list_executions
 from shipmate.services.releases.lineage import load_lineage, set_predecessor
 from shipmate.services.releases.plans import plan_for
-from shipmate.services.releases.runs import list_executions
 from shipmate.services.releases.sync import DeclaredVersion, sync_versions
 
 __all__ = ["router"]

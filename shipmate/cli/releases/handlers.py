@@ -334,8 +334,8 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     if args.timeout is not None and not 0 < args.timeout <= 86400:
         raise InvalidInputError("--timeout must be between 0 and 86400 seconds", field="timeout")
     from shipmate.errors import DeployError
+    from shipmate.services.releases.apply import ApplyRequest, apply_release
     from shipmate.services.releases.plans import plan_for
-    from shipmate.services.releases.runs import ApplyRequest, apply_release
 
     product = _product(args, settings)
     ctx = _open(settings)
@@ -399,7 +399,7 @@ def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
                 query[key] = str(value)
         data = _remote(settings)._request("GET", f"{_API}/executions", query=query)
     else:
-        from shipmate.services.releases.runs import list_executions
+        from shipmate.services.releases.executions import list_executions
 
         ctx = _open(settings)
         try:

@@ -49,15 +49,11 @@ from shipmate.domain.runs.plan import RunPlan, Step, StepResult
 from shipmate.errors import NotFoundError, ShipmateError
 from shipmate.services.context import Context
 from shipmate.services.deploys.deploy import HOOK_PROVIDERS, RunHooks, register_hook_provider
+from shipmate.services.releases.executions import execute_action, find_execution
 from shipmate.services.releases.plans import plan_for
 from shipmate.services.releases.positions import acquire_lease, release_lease
-from shipmate.services.releases.runs import (
-    LEASE_MARGIN_SECONDS,
-    complete_version,
-    execute_action,
-    find_execution,
-)
 from shipmate.services.releases.settings import release_settings
+from shipmate.services.releases.walk import LEASE_MARGIN_SECONDS, complete_version
 from shipmate.services.runs.steps import STEP_EXECUTORS, StepEnv, register_step
 from shipmate.store.catalog import find_product_id
 from shipmate.store.schema_releases import release_actions
