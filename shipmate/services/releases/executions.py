@@ -19,7 +19,8 @@ from sqlalchemy import desc, select, update
 
 from shipmate.domain.inputs.fields import format_time, validate_lookup_name
 from shipmate.domain.releases.planning import PlanStep, ReleaseAction
-from shipmate.engine.actions import ActionOutcome, ActionRunner, LocalActionRunner
+from shipmate.engine.action_outcome import ActionOutcome
+from shipmate.engine.actions import ActionRunner, LocalActionRunner
 from shipmate.errors import InvalidInputError, NotFoundError
 from shipmate.services.context import Context
 from shipmate.services.releases.action_env import action_env
