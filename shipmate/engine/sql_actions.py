@@ -124,8 +124,9 @@ def run_sql(
     control = find_transaction_control(statements)
     if control is not None:
         return failed(
-            f"the SQL script controls its own transaction ({statement_excerpt(control)!r}); shipmate runs "
-            "each SQL action in one transaction of its own: remove BEGIN/COMMIT/ROLLBACK"
+            f"the SQL script controls its own transaction ({statement_excerpt(control)!r}); "
+            "shipmate runs each SQL action in one transaction of its own: remove "
+            "BEGIN/COMMIT/ROLLBACK"
         )
     runner: Callable[[DatabaseTarget, list[str], float], tuple[list[str], str | None]]
     runner = _run_sqlite if target.dialect == "sqlite" else _run_postgres
@@ -136,12 +137,50 @@ def run_sql(
     return ActionOutcome(ok=True, output=output, duration_ms=ms_since(started))
 
 
+def _opening_line(target: DatabaseTarget, statements: list[str]) -> str:
+    return f"{target.label}: {len(statements)} statement(s) in one transaction"
+
+
+def _statement_line(number: int, statement: str, rows: int = -1) -> str:
+    """The log line of one statement, with its row count when the database gives one."""
+    suffix = f" ({rows} row{'s' if rows != 1 else ''})" if rows >= 0 else ""
+    return f"statement {number}: {statement_excerpt(statement)}{suffix}"
+
+
+def _run_statements(
+    target: DatabaseTarget,
+    statements: list[str],
+    lines: list[str],
+    *,
+    execute: Callable[[str], int],
+    errors: tuple[type[Exception], ...],
+    abort: Callable[[Exception], str],
+) -> str | None:
+    """Run the statements in order, logging each with its row count (``execute`` returns it).
+
+    The first one raising one of ``errors`` stops them: ``abort`` rolls the transaction
+    back and says why it failed; the error names the statement.  None: all ran.
+    """
+    total = len(statements)
+    for number, statement in enumerate(statements, start=1):
+        try:
+            rows = execute(statement)
+        except errors as exc:
+            message = abort(exc)
+            lines.append(_statement_line(number, statement))
+            return (
+                f"statement {number} of {total} failed on {target.label}: {message} "
+                "(rolled back: nothing of this script was applied)"
+            )
+        lines.append(_statement_line(number, statement, rows))
+    return None
+
+
 def _run_sqlite(
     target: DatabaseTarget, statements: list[str], timeout: float
 ) -> tuple[list[str], str | None]:
     assert target.path is not None
-    lines = [f"{target.label}: {len(statements)} statement(s) in one transaction"]
-    total = len(statements)
+    lines = [_opening_line(target, statements)]
     deadline = time.monotonic() + timeout
     try:
         conn = sqlite3.connect(target.path, timeout=min(timeout, 30.0), isolation_level=None)
@@ -153,23 +192,25 @@ def _run_sqlite(
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             return lines, f"cannot start a transaction on {target.label}: {exc}"
-        for number, statement in enumerate(statements, start=1):
-            try:
-                cursor = conn.execute(statement)
-            except sqlite3.Error as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                message = str(exc)
-                if message == "interrupted" and time.monotonic() > deadline:
-                    message = f"did not finish within {timeout:g} s"
-                lines.append(f"statement {number}: {statement_excerpt(statement)}")
-                return lines, (
-                    f"statement {number} of {total} failed on {target.label}: {message} "
-                    "(rolled back: nothing of this script was applied)"
-                )
-            rows = cursor.rowcount
-            suffix = f" ({rows} row{'s' if rows != 1 else ''})" if rows >= 0 else ""
-            lines.append(f"statement {number}: {statement_excerpt(statement)}{suffix}")
+
+        def abort(exc: Exception) -> str:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            message = str(exc)
+            if message == "interrupted" and time.monotonic() > deadline:
+                message = f"did not finish within {timeout:g} s"
+            return message
+
+        error = _run_statements(
+            target,
+            statements,
+            lines,
+            execute=lambda statement: conn.execute(statement).rowcount,
+            errors=(sqlite3.Error,),
+            abort=abort,
+        )
+        if error is not None:
+            return lines, error
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -205,8 +246,7 @@ def _run_postgres(
     import psycopg
 
     assert target.conninfo is not None
-    lines = [f"{target.label}: {len(statements)} statement(s) in one transaction"]
-    total = len(statements)
+    lines = [_opening_line(target, statements)]
     deadline = time.monotonic() + timeout
     try:
         conn = psycopg.connect(
@@ -218,29 +258,31 @@ def _run_postgres(
         conn.add_notice_handler(
             lambda diag: lines.append(f"{diag.severity or 'NOTICE'}: {diag.message_primary}")
         )
-        for number, statement in enumerate(statements, start=1):
+
+        def execute(statement: str) -> int:
             remaining_ms = int((deadline - time.monotonic()) * 1000)
-            try:
-                if remaining_ms <= 0:
-                    raise TimeoutError
-                conn.execute(f"SET LOCAL statement_timeout = {max(1, remaining_ms)}")
-                cursor = conn.execute(statement)
-            except (psycopg.Error, TimeoutError) as exc:
-                with contextlib.suppress(psycopg.Error):
-                    conn.rollback()
-                message = (
-                    f"did not finish within {timeout:g} s"
-                    if isinstance(exc, TimeoutError)
-                    else _pg_message(exc)
-                )
-                lines.append(f"statement {number}: {statement_excerpt(statement)}")
-                return lines, (
-                    f"statement {number} of {total} failed on {target.label}: {message} "
-                    "(rolled back: nothing of this script was applied)"
-                )
-            rows = cursor.rowcount
-            suffix = f" ({rows} row{'s' if rows != 1 else ''})" if rows >= 0 else ""
-            lines.append(f"statement {number}: {statement_excerpt(statement)}{suffix}")
+            if remaining_ms <= 0:
+                raise TimeoutError
+            conn.execute(f"SET LOCAL statement_timeout = {max(1, remaining_ms)}")
+            return conn.execute(statement).rowcount
+
+        def abort(exc: Exception) -> str:
+            with contextlib.suppress(psycopg.Error):
+                conn.rollback()
+            if isinstance(exc, TimeoutError):
+                return f"did not finish within {timeout:g} s"
+            return _pg_message(exc)
+
+        error = _run_statements(
+            target,
+            statements,
+            lines,
+            execute=execute,
+            errors=(psycopg.Error, TimeoutError),
+            abort=abort,
+        )
+        if error is not None:
+            return lines, error
         try:
             conn.commit()
         except psycopg.Error as exc:

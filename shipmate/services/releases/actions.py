@@ -32,11 +32,16 @@ from sqlalchemy import Connection, func, select, update
 
 from shipmate.domain.inputs.fields import format_time
 from shipmate.domain.releases.planning import ReleaseAction
-from shipmate.domain.versions import parse_semver, validate_version
+from shipmate.domain.versions import validate_version
 from shipmate.errors import ConflictError, InvalidInputError, NotFoundError, PayloadTooLargeError
 from shipmate.services.context import Context
-from shipmate.services.releases.lookups import find_version_id, product_name, require_product
-from shipmate.store.catalog import ensure_product, ensure_version
+from shipmate.services.releases.lookups import (
+    ensure_version_id,
+    find_version_id,
+    product_name,
+    require_product,
+)
+from shipmate.store.catalog import ensure_product
 from shipmate.store.schema import deployments, environments, versions
 from shipmate.store.schema_releases import release_action_runs, release_actions
 
@@ -302,9 +307,7 @@ def add_action(
     now = ctx.now()
     with ctx.write() as conn:
         product_id = ensure_product(conn, product, now)
-        version_id = ensure_version(
-            conn, product_id, version, parse_semver(version) is not None, now
-        ).id
+        version_id = ensure_version_id(conn, product_id, version, now)
         order = spec.order
         if order is None:
             # Without an order, the same action registered again is found, not appended.

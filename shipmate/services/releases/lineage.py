@@ -16,12 +16,17 @@ from typing import Any
 from sqlalchemy import Connection, delete, select
 
 from shipmate.domain.releases.lineage import Lineage, VersionNode
-from shipmate.domain.versions import parse_semver, validate_version
+from shipmate.domain.versions import validate_version
 from shipmate.errors import InvalidInputError
 from shipmate.services.context import Context
-from shipmate.services.releases.lookups import find_version_id, product_name, require_product
+from shipmate.services.releases.lookups import (
+    ensure_version_id,
+    find_version_id,
+    product_name,
+    require_product,
+)
 from shipmate.services.releases.settings import lineage_is_strict
-from shipmate.store.catalog import dialect_insert, ensure_product, ensure_version
+from shipmate.store.catalog import dialect_insert, ensure_product
 from shipmate.store.schema import versions
 from shipmate.store.schema_releases import release_predecessors
 
@@ -47,9 +52,7 @@ def set_predecessor(
     now = ctx.now()
     with ctx.write() as conn:
         product_id = ensure_product(conn, product, now)
-        version_id = ensure_version(
-            conn, product_id, version, parse_semver(version) is not None, now
-        ).id
+        version_id = ensure_version_id(conn, product_id, version, now)
         write_predecessor(conn, product_id, version_id, predecessor, now)
         known = predecessor is None or find_version_id(conn, product_id, predecessor) is not None
     return {

@@ -70,12 +70,12 @@ class Position:
         }
 
 
-def current_version(conn: Connection, product_id: int, environment_id: int | None) -> str | None:
-    """The running application version (from current_state), None for a fresh environment."""
+def _current_deployment(conn: Connection, product_id: int, environment_id: int | None) -> Any:
+    """The current_state row (deployment id, version) there, None for a fresh environment."""
     if environment_id is None:
         return None
-    value: str | None = conn.execute(
-        select(deployments.c.version)
+    return conn.execute(
+        select(current_state.c.deployment_id, deployments.c.version)
         .select_from(
             current_state.join(deployments, deployments.c.id == current_state.c.deployment_id)
         )
@@ -83,22 +83,29 @@ def current_version(conn: Connection, product_id: int, environment_id: int | Non
             current_state.c.product_id == product_id,
             current_state.c.environment_id == environment_id,
         )
-    ).scalar()
-    return value
+    ).first()
+
+
+def current_version(conn: Connection, product_id: int, environment_id: int | None) -> str | None:
+    """The running application version (from current_state), None for a fresh environment."""
+    row = _current_deployment(conn, product_id, environment_id)
+    return None if row is None else str(row.version)
 
 
 def current_deployment_id(
     conn: Connection, product_id: int, environment_id: int | None
 ) -> int | None:
-    if environment_id is None:
-        return None
-    value = conn.execute(
-        select(current_state.c.deployment_id).where(
-            current_state.c.product_id == product_id,
-            current_state.c.environment_id == environment_id,
-        )
-    ).scalar()
-    return None if value is None else int(value)
+    """The deployment running there (from current_state), None for a fresh environment."""
+    row = _current_deployment(conn, product_id, environment_id)
+    return None if row is None else int(row.deployment_id)
+
+
+def _position_of(product_id: int, environment_id: int) -> tuple[Any, Any]:
+    """The conditions picking the position row of the product in the environment."""
+    return (
+        release_positions.c.product_id == product_id,
+        release_positions.c.environment_id == environment_id,
+    )
 
 
 def position_row(conn: Connection, product_id: int, environment_id: int) -> Any:
@@ -116,10 +123,7 @@ def position_row(conn: Connection, product_id: int, environment_id: int) -> Any:
         .select_from(
             release_positions.outerjoin(versions, versions.c.id == release_positions.c.version_id)
         )
-        .where(
-            release_positions.c.product_id == product_id,
-            release_positions.c.environment_id == environment_id,
-        )
+        .where(*_position_of(product_id, environment_id))
     ).first()
 
 
@@ -231,10 +235,7 @@ def acquire_lease(
         else:
             conn.execute(
                 update(release_positions)
-                .where(
-                    release_positions.c.product_id == product_id,
-                    release_positions.c.environment_id == environment_id,
-                )
+                .where(*_position_of(product_id, environment_id))
                 .values(lock_owner=owner, lock_until=until)
             )
 
@@ -249,8 +250,7 @@ def release_lease(ctx: Context, product: str, environment: str, owner: str) -> N
         conn.execute(
             update(release_positions)
             .where(
-                release_positions.c.product_id == product_id,
-                release_positions.c.environment_id == environment_id,
+                *_position_of(product_id, environment_id),
                 release_positions.c.lock_owner == owner,
             )
             .values(lock_owner=None, lock_until=None)

@@ -30,8 +30,8 @@ from shipmate.services.releases.actions import (
     lock_reason,
 )
 from shipmate.services.releases.lineage import write_predecessor
-from shipmate.services.releases.lookups import find_version_id, product_name
-from shipmate.store.catalog import ensure_product, ensure_version
+from shipmate.services.releases.lookups import ensure_version_id, find_version_id, product_name
+from shipmate.store.catalog import ensure_product
 from shipmate.store.schema_releases import release_actions, release_predecessors
 
 __all__ = ["DeclaredVersion", "SyncReport", "VersionSync", "sync_versions"]
@@ -197,9 +197,7 @@ def sync_versions(
         product_id = ensure_product(conn, product, now)
         for item in _creation_order(declared):
             existed = find_version_id(conn, product_id, item.version)
-            version_id = ensure_version(
-                conn, product_id, item.version, parse_semver(item.version) is not None, now
-            ).id
+            version_id = ensure_version_id(conn, product_id, item.version, now)
             stored = {
                 (str(s.action.phase), s.action.order): s
                 for s in load_stored(conn, product_id, product, version_id)
