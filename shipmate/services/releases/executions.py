@@ -290,8 +290,9 @@ def execute_action(
 ) -> ActionExecution:
     """Run one action of one plan step and store its execution (never raises for its failure).
 
-    The caller holds the lease and moves the position (:func:`complete_version`)
-    once every action of the step succeeded.
+    The caller holds the lease and moves the position
+    (:func:`~shipmate.services.releases.walk.complete_version`) once every action of
+    the step succeeded.
     """
     seconds = timeout if timeout is not None else release_settings(ctx.settings).action_timeout
     execution_id = _start_execution(

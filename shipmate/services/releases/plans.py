@@ -36,7 +36,7 @@ def plan_for(
 
     The application version comes from the current state (none: a fresh
     environment, starting from the base), the schema position from
-    :func:`get_position`.  Lineage problems raise before anything runs.  With
+    :func:`~shipmate.services.releases.positions.get_position`.  Lineage problems raise before anything runs.  With
     ``assume_new_target`` a target that is not a version of the product yet is
     planned as its newest version (where recording it will put it: a deploy run
     plans before it records the version); otherwise it is a NotFoundError.
