@@ -17,8 +17,10 @@ from pathlib import Path
 from shipmate.cli import render
 from shipmate.config import Settings
 from shipmate.services.context import open_context
-from shipmate.services.releases.actions import plan_for, read_versions_dir, sync_versions
-from shipmate.services.releases.runs import ApplyRequest, apply_release
+from shipmate.services.releases.apply import ApplyRequest, apply_release
+from shipmate.services.releases.folder import read_versions_dir
+from shipmate.services.releases.plans import plan_for
+from shipmate.services.releases.sync import sync_versions
 
 __all__ = ["run_rolling_demo"]
 

@@ -19,18 +19,12 @@ from shipmate.errors import ConflictError, NotFoundError
 from shipmate.services.context import Context
 from shipmate.services.queries import current_matrix, history, show_deployment
 from shipmate.services.records.deployments import record_deployment
-from shipmate.services.releases.actions import (
-    acquire_lease,
-    get_position,
-    plan_for,
-    set_predecessor,
-)
-from shipmate.services.releases.runs import (
-    ApplyRequest,
-    apply_release,
-    list_executions,
-    run_interim_actions,
-)
+from shipmate.services.releases.apply import ApplyRequest, apply_release
+from shipmate.services.releases.executions import list_executions
+from shipmate.services.releases.lineage import set_predecessor
+from shipmate.services.releases.plans import plan_for
+from shipmate.services.releases.positions import acquire_lease, get_position
+from shipmate.services.releases.walk import run_interim_actions
 from shipmate.store.schema import deployments
 from shipmate.store.schema_releases import release_action_runs
 from tests.releases.conftest import AppDb

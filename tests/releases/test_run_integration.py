@@ -21,13 +21,15 @@ from shipmate.services.context import Context
 from shipmate.services.deploys.deploy import DeployRequest, RunOutcome, deploy, preview_deploy
 from shipmate.services.deploys.rollback import choose_rollback, rollback
 from shipmate.services.queries import current_matrix, history, show_deployment
-from shipmate.services.releases.actions import ActionSpec, add_action, get_position, set_predecessor
+from shipmate.services.releases.actions import ActionSpec, add_action
+from shipmate.services.releases.executions import list_executions
 from shipmate.services.releases.hooks import (
     RELEASE_ACTION_STEP,
     execute_release_action,
     release_hooks,
 )
-from shipmate.services.releases.runs import list_executions
+from shipmate.services.releases.lineage import set_predecessor
+from shipmate.services.releases.positions import get_position
 from shipmate.services.runs import steps as runsteps
 from shipmate.services.runs.journal import list_runs
 from shipmate.services.runs.steps import StepEnv

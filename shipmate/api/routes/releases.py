@@ -32,8 +32,12 @@ from shipmate.errors import ConflictError
 from shipmate.services.auth.access import redact_actions, redact_executions, redact_plan
 from shipmate.services.auth.keys import Principal
 from shipmate.services.context import Context
-from shipmate.services.releases import actions as releases
-from shipmate.services.releases import runs as releaseruns
+from shipmate.services.releases import positions
+from shipmate.services.releases.actions import ActionSpec, add_action, list_actions
+from shipmate.services.releases.executions import list_executions
+from shipmate.services.releases.lineage import load_lineage, set_predecessor
+from shipmate.services.releases.plans import plan_for
+from shipmate.services.releases.sync import DeclaredVersion, sync_versions
 
 __all__ = ["router"]
 
@@ -114,9 +118,9 @@ def get_actions(
 ) -> dict[str, Any]:
     principal.require_product(product)
     ctx = _ctx(request)
-    items = releases.list_actions(ctx, product, version=version)
+    items = list_actions(ctx, product, version=version)
     try:
-        lineage = releases.load_lineage(ctx, product, strict=False)
+        lineage = load_lineage(ctx, product, strict=False)
         order = list(lineage.versions)
         predecessors = {v: n.predecessor for v, n in lineage.nodes.items()}
     except ConflictError:
@@ -131,10 +135,10 @@ def get_actions(
 @router.post("/actions", summary="Register one up or down action of a version")
 def post_action(request: Request, body: ActionBody, principal: Admin) -> dict[str, Any]:
     principal.require_product(body.product)
-    change = releases.add_action(
+    change = add_action(
         _ctx(request),
         body.product,
-        releases.ActionSpec(
+        ActionSpec(
             version=body.version,
             phase=body.phase,
             kind=body.kind,
@@ -153,10 +157,10 @@ def post_action(request: Request, body: ActionBody, principal: Admin) -> dict[st
 def post_sync(request: Request, body: SyncBody, principal: Admin) -> dict[str, Any]:
     principal.require_product(body.product)
     declared = [
-        releases.DeclaredVersion.from_dict(v.model_dump(), field=f"versions[{i}]")
+        DeclaredVersion.from_dict(v.model_dump(), field=f"versions[{i}]")
         for i, v in enumerate(body.versions)
     ]
-    report = releases.sync_versions(
+    report = sync_versions(
         _ctx(request), body.product, declared, ignored=body.ignored, source="sync"
     )
     return report.to_dict()
@@ -165,7 +169,7 @@ def post_sync(request: Request, body: SyncBody, principal: Admin) -> dict[str, A
 @router.put("/predecessor", summary="Set (or with null clear) a version's explicit predecessor")
 def put_predecessor(request: Request, body: PredecessorBody, principal: Admin) -> dict[str, Any]:
     principal.require_product(body.product)
-    return releases.set_predecessor(_ctx(request), body.product, body.version, body.predecessor)
+    return set_predecessor(_ctx(request), body.product, body.version, body.predecessor)
 
 
 @router.get("/lineage", summary="A product's versions in lineage order")
@@ -176,7 +180,7 @@ def get_lineage(
     strict: bool | None = None,
 ) -> dict[str, Any]:
     principal.require_product(product)
-    lineage = releases.load_lineage(_ctx(request), product, strict=strict)
+    lineage = load_lineage(_ctx(request), product, strict=strict)
     return {
         "product": product,
         "strict": lineage.strict,
@@ -196,7 +200,7 @@ def get_plan(
     strict: bool | None = None,
 ) -> dict[str, Any]:
     principal.require_product(product)
-    plan = releases.plan_for(_ctx(request), product, environment, to, strict=strict)
+    plan = plan_for(_ctx(request), product, environment, to, strict=strict)
     return {
         "plan": redact_plan(principal, plan.to_dict()),
         "lines": plan.render_lines(product, environment),  # names and kinds, no bodies
@@ -211,7 +215,7 @@ def get_position(
     environment: Annotated[str, Query(min_length=1, max_length=100)],
 ) -> dict[str, Any]:
     principal.require_product(product)
-    position = releases.get_position(_ctx(request), product, environment)
+    position = positions.get_position(_ctx(request), product, environment)
     if position is None:
         return {"product": product, "environment": environment, "version": None}
     return position.to_dict()
@@ -228,7 +232,7 @@ def get_executions(
     before: Annotated[str | None, Query(max_length=18)] = None,
 ) -> dict[str, Any]:
     principal.require_product(product)
-    items = releaseruns.list_executions(
+    items = list_executions(
         _ctx(request),
         product,
         environment=environment,

@@ -66,7 +66,7 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
         lines = list(data.get("lines", []))
         payload = data
     else:
-        from shipmate.services.releases.actions import plan_for
+        from shipmate.services.releases.plans import plan_for
 
         ctx = _open(settings)
         try:
@@ -174,7 +174,8 @@ def cmd_add_action(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
-    from shipmate.services.releases.actions import read_versions_dir, release_settings
+    from shipmate.services.releases.folder import read_versions_dir
+    from shipmate.services.releases.settings import release_settings
 
     product = _product(args, settings)
     folder = args.dir or release_settings(settings).versions_dir
@@ -190,7 +191,7 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
             },
         )
     else:
-        from shipmate.services.releases.actions import sync_versions
+        from shipmate.services.releases.sync import sync_versions
 
         ctx = _open(settings)
         try:
@@ -233,7 +234,8 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
             query["version"] = args.semver
         data = _remote(settings)._request("GET", f"{_API}/actions", query=query)
     else:
-        from shipmate.services.releases.actions import list_actions, load_lineage
+        from shipmate.services.releases.actions import list_actions
+        from shipmate.services.releases.lineage import load_lineage
 
         ctx = _open(settings)
         try:
@@ -295,7 +297,7 @@ def cmd_set_predecessor(args: argparse.Namespace, settings: Settings) -> int:
             body={"product": product, "version": args.semver, "predecessor": predecessor},
         )
     else:
-        from shipmate.services.releases.actions import set_predecessor
+        from shipmate.services.releases.lineage import set_predecessor
 
         ctx = _open(settings)
         try:
@@ -332,8 +334,8 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     if args.timeout is not None and not 0 < args.timeout <= 86400:
         raise InvalidInputError("--timeout must be between 0 and 86400 seconds", field="timeout")
     from shipmate.errors import DeployError
-    from shipmate.services.releases.actions import plan_for
-    from shipmate.services.releases.runs import ApplyRequest, apply_release
+    from shipmate.services.releases.apply import ApplyRequest, apply_release
+    from shipmate.services.releases.plans import plan_for
 
     product = _product(args, settings)
     ctx = _open(settings)
@@ -397,7 +399,7 @@ def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
                 query[key] = str(value)
         data = _remote(settings)._request("GET", f"{_API}/executions", query=query)
     else:
-        from shipmate.services.releases.runs import list_executions
+        from shipmate.services.releases.executions import list_executions
 
         ctx = _open(settings)
         try:

@@ -3,7 +3,7 @@
 ``shipmate deploy`` and ``shipmate rollback`` are durable runs
 (:mod:`shipmate.services.deploys.deploy`).  Their flow has an extension point before the
 application starts (``before_start``); :func:`release_hooks`, registered as a hook
-provider, fills it with the plan of :func:`~shipmate.services.releases.actions.plan_for`:
+provider, fills it with the plan of :func:`~shipmate.services.releases.plans.plan_for`:
 
 * one ``release_action`` step per action, in plan order, titled like the live log
   (``[2/4] 1.2.0 up: versions/1.2.0/up/010-orders.sql``);
@@ -49,18 +49,11 @@ from shipmate.domain.runs.plan import RunPlan, Step, StepResult
 from shipmate.errors import NotFoundError, ShipmateError
 from shipmate.services.context import Context
 from shipmate.services.deploys.deploy import HOOK_PROVIDERS, RunHooks, register_hook_provider
-from shipmate.services.releases.actions import (
-    acquire_lease,
-    plan_for,
-    release_lease,
-    release_settings,
-)
-from shipmate.services.releases.runs import (
-    LEASE_MARGIN_SECONDS,
-    complete_version,
-    execute_action,
-    find_execution,
-)
+from shipmate.services.releases.executions import execute_action, find_execution
+from shipmate.services.releases.plans import plan_for
+from shipmate.services.releases.positions import acquire_lease, release_lease
+from shipmate.services.releases.settings import release_settings
+from shipmate.services.releases.walk import LEASE_MARGIN_SECONDS, complete_version
 from shipmate.services.runs.steps import STEP_EXECUTORS, StepEnv, register_step
 from shipmate.store.catalog import find_product_id
 from shipmate.store.schema_releases import release_actions
