@@ -166,7 +166,7 @@ def _wrk(
 
 def _prepare(url: str) -> tuple[str, list[str], list[tuple[str, str]]]:
     """An API key, the 3 largest products, the 8 busiest (product, environment) pairs."""
-    from shipmate.services.keys import create_key
+    from shipmate.services.auth.keys import create_key
     from shipmate.store.schema import deployments, environments, products
 
     ctx = Context(settings=Settings(database_url=url), engine=make_engine(url))

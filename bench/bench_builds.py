@@ -75,7 +75,8 @@ class ServiceAllocator:
         )
 
     def allocate(self, product: str, version: str) -> int:
-        from shipmate.services.builds import BuildRequest, allocate_build
+        from shipmate.domain.requests import BuildRequest
+        from shipmate.services.records.builds import allocate_build
 
         request = BuildRequest(
             product=product, version=version, commit_sha=COMMIT, branch="main", built_by="bench"

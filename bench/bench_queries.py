@@ -2,7 +2,7 @@
 
 The database is the standard generated history (``bench.seed``: 1,000,000
 deployments over 200 products, 12 environments and 3 years; 20,000 with
-``--quick``), copied from a cache (``bench.dataset``).  Each hot query of issue 9
+``--quick``), copied from a cache (``bench.dataset``).  Each hot query
 (``bench.hotqueries``) is called through its service, and beside it the very
 statements the service sent (captured with a ``before_cursor_execute``
 listener, parameters included) are replayed on a raw DB-API connection in one
@@ -303,7 +303,8 @@ class Recorder:
         return f"1000.{step.version}.0"
 
     def record(self, step: Step) -> None:
-        from shipmate.services.deployments import RecordRequest, record_deployment
+        from shipmate.domain.requests import RecordRequest
+        from shipmate.services.records.deployments import record_deployment
 
         version = self.version(step)
         record_deployment(

@@ -50,7 +50,7 @@ each figure is the median round. The service also validates and normalizes input
 resolves product, environment and version, takes the per-(product, environment) lock
 (an advisory lock on PostgreSQL), looks for the open deployment to advance, checks the
 version's commit, recomputes the current state from the deployments and reads the
-stored deployment back. No target: issue 9 adds "no slower at 1M rows".
+stored deployment back. Target: no slower at 1M rows.
 """
 
 
@@ -154,7 +154,8 @@ class ServiceRecorder:
         self.ctx = Context(settings=Settings(database_url=url), engine=make_engine(url))
 
     def record(self, step: Step) -> None:
-        from shipmate.services.deployments import RecordRequest, record_deployment
+        from shipmate.domain.requests import RecordRequest
+        from shipmate.services.records.deployments import record_deployment
 
         version = VERSIONS[step.version]
         record_deployment(

@@ -1,6 +1,6 @@
 """Rollback time: from ``shipmate rollback`` starting to the first answer of the previous version.
 
-Real parts only: the sample app (``python -m shipmate.demoapp``) in two loopback
+Real parts only: the sample app (``python -m shipmate.demo.app``) in two loopback
 slots run by the ``process`` target, a private nginx switched by the ``nginx``
 switch, shipmate's SQLite store, and the ``shipmate`` console script as a fresh
 process, as an on-call engineer would run it.
@@ -36,7 +36,7 @@ ENV = "bench"
 POLL = 0.01
 
 METHOD = """
-Everything is real and on this machine: the sample app (`python -m shipmate.demoapp`) in
+Everything is real and on this machine: the sample app (`python -m shipmate.demo.app`) in
 two loopback slots started by the `process` target, a private nginx (2 workers) switched
 by the `nginx` switch (`nginx -t`, then `nginx -s reload`), shipmate's store on SQLite,
 and `shipmate rollback --yes` started as a fresh process with `subprocess.Popen`. The
@@ -217,8 +217,8 @@ class _Rig:
     def close(self) -> None:
         try:
             from shipmate.config import load_settings
-            from shipmate.engine.processtarget import ProcessTarget  # noqa: F401
-            from shipmate.services.deployconfigs import build_parts, load_product_deploy
+            from shipmate.engine.targets.process import ProcessTarget  # noqa: F401
+            from shipmate.services.deploys.config import build_parts, load_product_deploy
 
             settings = load_settings(env=self.env(self.cold_config))
             target = build_parts(load_product_deploy(settings, PRODUCT)).target

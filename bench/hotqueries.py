@@ -1,4 +1,4 @@
-"""The hot read queries of issue 9, as service calls on a seeded database.
+"""The hot read queries, as service calls on a seeded database.
 
 Shared by the EXPLAIN test (``tests/test_explain.py``), which checks their plans,
 and the query benchmark (``bench/bench_queries.py``), which times them beside
@@ -18,9 +18,9 @@ from typing import Any
 
 from sqlalchemy import desc, func, select
 
+from shipmate.domain.requests import HistoryFilter
 from shipmate.services import queries
 from shipmate.services.context import Context
-from shipmate.services.queries import HistoryFilter
 from shipmate.store.schema import deployments, environments, products
 
 __all__ = ["DEEP_PAGE", "PAGE", "HotQuery", "Subjects", "hot_queries", "pick_subjects"]
@@ -123,7 +123,7 @@ def _dora_available() -> bool:
 
 
 def hot_queries(s: Subjects) -> list[HotQuery]:
-    """The queries issue 9 names, bound to ``s``; DORA only when its service exists."""
+    """The hot queries, bound to ``s``; DORA only when its service exists."""
     pair = HistoryFilter(product=s.product, environment=s.environment)
     window = HistoryFilter(status="failed", since=s.end - timedelta(days=30), until=s.end)
     out = [

@@ -485,6 +485,7 @@ BUILD_COLUMNS = (
     "created_at",
     "started_at",
     "completed_at",
+    "updated_at",
 )
 
 
@@ -938,7 +939,10 @@ def _rows(ds: Dataset, fmt: _TimeText, sqlite: bool) -> dict[str, tuple[tuple[st
             ("version_id", "last_build_number", "updated_at"),
             ((c[0], c[1], fmt(c[2])) for c in ds.build_counters),
         ),
-        "builds": (BUILD_COLUMNS, ((*b[:15], fmt(b[15]), None, None) for b in ds.builds)),
+        "builds": (
+            BUILD_COLUMNS,
+            ((*b[:15], fmt(b[15]), None, None, fmt(b[15])) for b in ds.builds),
+        ),
         "deployments": (DEPLOYMENT_COLUMNS, deployments()),
         "current_state": (
             ("product_id", "environment_id", "deployment_id", "since"),

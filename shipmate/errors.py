@@ -35,6 +35,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "RETRY_AFTER_SECONDS",
     "ArtifactMissingError",
     "AuthenticationError",
     "ConfigError",
@@ -223,6 +224,10 @@ class StoreError(ShipmateError):
     http_status = 503
 
 
+#: What a refused request's ``Retry-After`` says: long enough for a restart to finish.
+RETRY_AFTER_SECONDS = 5
+
+
 class DatabaseUnavailableError(StoreError):
     """The database cannot be reached right now: a connection refused or cut, a server
     shutting down or starting up, an SQLite file locked or unusable.  Transient:
@@ -233,6 +238,6 @@ class DatabaseUnavailableError(StoreError):
     may name the database's host.
     """
 
-    def __init__(self, reason: str, *, retry_after: int) -> None:
+    def __init__(self, reason: str, *, retry_after: int = RETRY_AFTER_SECONDS) -> None:
         super().__init__(f"the database is unreachable: {reason}", retry_after=retry_after)
         self.reason = reason

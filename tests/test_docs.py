@@ -36,7 +36,7 @@ import shipmate.errors
 from shipmate.cli import build_parser
 from shipmate.config import SECTIONS, Settings
 from shipmate.domain.environments import EnvironmentKind, infer_kind
-from shipmate.domain.fields import format_time, parse_time
+from shipmate.domain.inputs.fields import format_time, parse_time
 from shipmate.domain.lifecycle import STATUS_ALIASES, DeploymentKind, Status, check_transition
 from shipmate.domain.versions import parse_semver, validate_version
 from shipmate.errors import IllegalTransitionError, InvalidInputError, ShipmateError

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from shipmate.domain.reservedkeys import RESERVED_BUILD_METADATA_KEYS, RESERVED_METADATA_KEYS
+from shipmate.domain.inputs.reservedkeys import RESERVED_BUILD_METADATA_KEYS, RESERVED_METADATA_KEYS
 from tests.test_docs import _keys, marked_table
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

@@ -2,7 +2,7 @@
 
 Both backends (the ``database_url`` fixture).  A history of 20,000 deployments is
 bulk-loaded by ``bench.seed`` (``ANALYZE``, or ``VACUUM ANALYZE`` on PostgreSQL, at
-the end), then each hot query of issue 9 (``bench.hotqueries``: filtered history
+the end), then each hot query (``bench.hotqueries``: filtered history
 pages including a deep cursor page, the matrix, stats, DORA, one deployment) and
 the reads of ``record_deployment`` are run through their services while a
 ``before_cursor_execute`` listener captures the SQL they really send, and every
@@ -40,9 +40,10 @@ from bench.hotqueries import HotQuery, Subjects, hot_queries, pick_subjects
 from bench.plans import Plan, capture, explain_all
 from bench.seed import SeedParams, SeedReport, generate, main, seed_database
 from shipmate.config import Settings
+from shipmate.domain.requests import HistoryFilter, RecordRequest
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, record_deployment
-from shipmate.services.queries import HistoryFilter, current_matrix, history, stats
+from shipmate.services.queries import current_matrix, history, stats
+from shipmate.services.records.deployments import record_deployment
 from shipmate.store.deployments import refresh_current_state
 from shipmate.store.engine import make_engine
 from shipmate.store.schema import current_state, deployments, events, products

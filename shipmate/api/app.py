@@ -12,29 +12,24 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from shipmate import __version__
-from shipmate.api import (
-    bloqr,
-    docs_routes,
-    draining_routes,
-    gates_routes,
-    insights_routes,
-    notify_routes,
-    releases_routes,
-    runs_routes,
-    v1,
-    versioner,
-)
 from shipmate.api.errors import error_headers, install_error_handlers, public_store_error
 from shipmate.api.middleware import BodyLimitMiddleware, CollapseSlashesMiddleware
 from shipmate.api.ratelimit import AuthFailureLimiter, AuthFailureLimitMiddleware
+from shipmate.api.routes import bloqr, v1, versioner
+from shipmate.api.routes import docs as docs_routes
+from shipmate.api.routes import draining as draining_routes
+from shipmate.api.routes import gates as gates_routes
+from shipmate.api.routes import insights as insights_routes
+from shipmate.api.routes import notify as notify_routes
+from shipmate.api.routes import releases as releases_routes
+from shipmate.api.routes import runs as runs_routes
 from shipmate.api.settings import ServerSettings
 from shipmate.config import Settings, load_settings
 from shipmate.domain.redaction import redact
-from shipmate.errors import DatabaseUnavailableError, StoreError
+from shipmate.errors import RETRY_AFTER_SECONDS, DatabaseUnavailableError, StoreError
+from shipmate.services.auth.keys import VerifiedKeys
 from shipmate.services.context import Context, open_context
-from shipmate.services.keys import VerifiedKeys
-from shipmate.store.migrate import HEAD, current_revision
-from shipmate.store.outage import RETRY_AFTER_SECONDS
+from shipmate.services.schema import SCHEMA_HEAD, schema_revision
 from shipmate.web import login, pages
 
 __all__ = ["app_from_env", "create_app"]
@@ -53,7 +48,7 @@ def create_app(
         app.state.ctx = ctx or open_context(settings)
         # Notifications leave from a background worker reading the event log, never
         # from a request; it runs only when rules are configured.
-        from shipmate.services.notifications import start_notification_worker
+        from shipmate.services.notify.worker import start_notification_worker
 
         app.state.notification_worker = None
         try:
@@ -116,14 +111,14 @@ def create_app(
             # Committed, so that a probe is also what notices the database is back.
             with request.app.state.ctx.engine.connect() as conn, conn.begin():
                 conn.execute(text("SELECT 1"))
-                revision = current_revision(conn)
+                revision = schema_revision(conn)
         except DatabaseUnavailableError as exc:
             return _unready("the database is unreachable", public_store_error(exc))
         except Exception as exc:
             log.warning("readyz: the database is unreachable: %s", redact(str(exc)))
             return _unready("the database is unreachable", public_store_error(StoreError("")))
-        if revision != HEAD:
-            log.warning("readyz: the schema is at %s, expected %s", revision, HEAD)
+        if revision != SCHEMA_HEAD:
+            log.warning("readyz: the schema is at %s, expected %s", revision, SCHEMA_HEAD)
             behind = StoreError(
                 f"the database schema is not up to date; try again in {RETRY_AFTER_SECONDS} s",
                 retry_after=RETRY_AFTER_SECONDS,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from shipmate.errors import AuthenticationError
-from shipmate.services.keys import Principal, Scope, VerifiedKeys, authenticate
+from shipmate.errors import AuthenticationError, InvalidInputError
+from shipmate.services.auth.keys import Principal, Scope, VerifiedKeys, authenticate
 
 __all__ = ["admin", "reader", "writer"]
 
@@ -24,7 +24,7 @@ def _token(request: Request) -> str | None:
 async def _principal(request: Request, scope: Scope) -> Principal:
     """``async``: a token verified moments ago (:class:`VerifiedKeys`) costs no
     database read and no hop to the thread pool; only a new one goes there, and,
-    at most every :data:`~shipmate.services.keys.REVOCATION_CHECK_SECONDS`, the
+    at most every :data:`~shipmate.services.auth.keys.REVOCATION_CHECK_SECONDS`, the
     read of the revocation mark that lets a key revoked anywhere stop working here."""
     token = _token(request)
     if token is None and scope == Scope.READ and request.app.state.server.anonymous_read:
@@ -55,3 +55,19 @@ async def writer(request: Request) -> Principal:
 
 async def admin(request: Request) -> Principal:
     return await _principal(request, Scope.ADMIN)
+
+
+def scoped_product(principal: Principal, product: str | None) -> str | None:
+    """The product a read is limited to: the one asked for (which the key must reach),
+    else a product-limited key's only product; a key limited to several products must
+    name one.  ``None``: every product (an unrestricted key asking for none)."""
+    if product is not None:
+        principal.require_product(product)
+        return product
+    if len(principal.products) == 1:
+        return principal.products[0]
+    if principal.products:
+        raise InvalidInputError(
+            "this key is limited to several products; name one with ?product=", field="product"
+        )
+    return None

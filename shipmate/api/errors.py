@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shipmate.errors import (
+    RETRY_AFTER_SECONDS,
     AuthenticationError,
     DatabaseUnavailableError,
     GateBlockedError,
@@ -29,7 +30,6 @@ from shipmate.errors import (
     ShipmateError,
     StoreError,
 )
-from shipmate.store.outage import RETRY_AFTER_SECONDS
 
 __all__ = ["error_headers", "install_error_handlers", "public_store_error"]
 

@@ -1,4 +1,5 @@
-"""Request bodies of shipmate's own API (transport only: services validate values)."""
+"""Request bodies of shipmate's own API and of Versioner's events (transport only: services
+validate values)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "BuildBody",
+    "BuildEvent",
     "DeploymentBody",
+    "DeploymentEvent",
     "EnvironmentBody",
     "KeyBody",
     "RollbackMarkBody",
@@ -80,6 +83,41 @@ class KeyBody(_Body):
     name: str = Field(max_length=100)
     scope: str = Field(max_length=10)
     products: list[str] = Field(default_factory=list, max_length=100)
+
+
+# -- Versioner's wire protocol (see shipmate.api.routes.versioner) --
+class _VersionerEvent(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    product_name: str = Field(min_length=1, max_length=255)
+    version: str = Field(min_length=1, max_length=100)
+    status: str = Field(min_length=1, max_length=50)
+    source_system: str | None = Field(default=None, max_length=50)
+    build_number: str | int | None = Field(default=None)
+    scm_sha: str | None = Field(default=None, max_length=40)
+    scm_branch: str | None = Field(default=None, max_length=100)
+    scm_repository: str | None = Field(default=None, max_length=500)
+    invoke_id: str | None = Field(default=None, max_length=255)
+    completed_at: str | None = Field(default=None, max_length=64)
+    extra_metadata: dict[str, Any] | None = None
+
+
+class BuildEvent(_VersionerEvent):
+    build_url: str | None = Field(default=None, max_length=500)
+    built_by: str | None = Field(default=None, max_length=255)
+    built_by_email: str | None = Field(default=None, max_length=255)
+    built_by_name: str | None = Field(default=None, max_length=255)
+    started_at: str | None = Field(default=None, max_length=64)
+
+
+class DeploymentEvent(_VersionerEvent):
+    environment_name: str = Field(min_length=1, max_length=100)
+    deploy_url: str | None = Field(default=None, max_length=500)
+    build_url: str | None = Field(default=None, max_length=500)
+    deployed_by: str | None = Field(default=None, max_length=255)
+    deployed_by_email: str | None = Field(default=None, max_length=255)
+    deployed_by_name: str | None = Field(default=None, max_length=255)
+    skip_preflight_checks: bool | None = None
 
 
 class ErrorInfo(BaseModel):

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from shipmate.domain.fields import format_time
+from shipmate.domain.inputs.fields import format_time
 from shipmate.domain.printable import printable
 from shipmate.domain.records import DeploymentRecord, HistoryPage, Matrix, Stats
 

@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shipmate.domain.fields import format_time
+from shipmate.domain.inputs.fields import format_time
 from shipmate.errors import InvalidInputError
 
 __all__ = [

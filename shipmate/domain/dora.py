@@ -107,7 +107,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from shipmate.domain.fields import format_time
+from shipmate.domain.inputs.fields import format_time
 from shipmate.domain.lifecycle import DeploymentKind, Status
 from shipmate.errors import InvalidInputError
 

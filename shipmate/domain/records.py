@@ -11,7 +11,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from shipmate.domain.fields import format_time
+from shipmate.domain.inputs.fields import format_time
 
 __all__ = [
     "BuildRecord",

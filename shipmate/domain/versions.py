@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from shipmate.domain.names import NAME_RULE, name_problem
+from shipmate.domain.inputs.names import NAME_RULE, name_problem
 from shipmate.errors import InvalidInputError
 
 __all__ = [
@@ -87,7 +87,7 @@ def validate_version(
 ) -> str:
     """Return the version string, or raise naming ``field`` and the problem.
 
-    A version a write stores keeps the name charset (:mod:`shipmate.domain.names`):
+    A version a write stores keeps the name charset (:mod:`shipmate.domain.inputs.names`):
     it becomes a folder and a path (``<releases>/<version>/bin/app``).  ``lookup``
     (a read naming a stored version) also takes what older versions accepted
     (``/ : ~``), so those rows stay reachable.

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from shipmate.engine.health import HealthCheck
 from shipmate.engine.release import DeployContext, Release
-from shipmate.engine.switchbase import Switch, SwitchResult, SwitchState
-from shipmate.engine.targetbase import Target
+from shipmate.engine.switches.base import Switch, SwitchResult, SwitchState
+from shipmate.engine.targets.base import Target
 from shipmate.errors import ArtifactMissingError, DeployError, SwitchError
 
 __all__ = ["FakeHealth", "FakeHealthCheck", "FakeSwitch", "FakeTarget"]

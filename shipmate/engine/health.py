@@ -30,13 +30,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from shipmate.domain.deployconfig import (
+from shipmate.domain.deploy.config import (
     CommandProbe,
     HealthConfig,
     HttpProbe,
     TcpProbe,
 )
-from shipmate.domain.templates import render, render_argv
+from shipmate.domain.deploy.templates import render, render_argv
 from shipmate.engine.commands import run_command
 from shipmate.engine.release import DeployContext, Release, inherited_env
 from shipmate.errors import HealthCheckError

@@ -3,7 +3,7 @@
 Every template that becomes a path or a command argument (a process target's
 ``command``, ``cwd``, ``artifact`` and ``env``; a command target's commands; a
 symlink switch's ``target_template``) is rendered through :func:`render_guarded`
-or :func:`render_argv_guarded`; the rule is in :mod:`shipmate.domain.paths`.  A
+or :func:`render_argv_guarded`; the rule is in :mod:`shipmate.domain.inputs.paths`.  A
 refusal is an InvalidInputError naming the configuration key and the template,
 raised before anything is started or pointed at.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from shipmate.domain.paths import escapes_root, template_root
-from shipmate.domain.templates import render, render_argv
+from shipmate.domain.deploy.templates import render, render_argv
+from shipmate.domain.inputs.paths import escapes_root, template_root
 from shipmate.errors import InvalidInputError
 
 __all__ = ["render_argv_guarded", "render_guarded"]

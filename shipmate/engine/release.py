@@ -19,13 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shipmate.domain.deployconfig import (
+from shipmate.domain.deploy.config import (
     DEFAULT_APP_VERSION_ENV,
     DeployConfig,
     Slot,
     template_values,
 )
-from shipmate.domain.names import path_component
+from shipmate.domain.inputs.names import path_component
 from shipmate.errors import ConfigError
 
 __all__ = ["DeployContext", "Release", "inherited_env"]

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 
 from shipmate.domain.environments import EnvironmentKind
 from shipmate.domain.environments import parse_kind as parse_env_kind
-from shipmate.domain.fields import format_time, validate_name
+from shipmate.domain.inputs.fields import format_time, validate_name
 from shipmate.domain.versions import parse_semver
 from shipmate.errors import NotFoundError
 from shipmate.services.context import Context

@@ -24,7 +24,7 @@ replaced.
 
 * When the product has a local repository (``[products.<name>] repository``
   in the configuration, or the ``repo`` argument, see
-  :func:`shipmate.services.changelog.repository_for`), git lists them:
+  :func:`shipmate.services.changelog.repository.repository_for`), git lists them:
   ``git log --format=%cI <previous sha>..<sha>``, merges included.  The first
   deployment of a stream, or one whose previous commit git does not know,
   counts only its own commit.  A commit git does not know at all falls back to
@@ -51,10 +51,10 @@ from sqlalchemy import ColumnElement, and_, func, select
 
 from shipmate.domain.dora import DeploymentFact, DoraReport, compute_dora, daily_series
 from shipmate.domain.environments import EnvironmentKind
-from shipmate.domain.fields import format_time
+from shipmate.domain.inputs.fields import format_time
 from shipmate.domain.lifecycle import DeploymentKind, Status
 from shipmate.errors import InvalidInputError, NotFoundError
-from shipmate.services.changelog import LocalRepository, repository_for
+from shipmate.services.changelog.repository import LocalRepository, repository_for
 from shipmate.services.context import Context
 from shipmate.store.catalog import find_environment_id, find_product_id
 from shipmate.store.schema import deployments, environments, products

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +20,7 @@ from sqlalchemy import (
 )
 
 from shipmate.domain.environments import EnvironmentKind
-from shipmate.domain.fields import parse_time
+from shipmate.domain.inputs.fields import parse_time
 from shipmate.domain.lifecycle import Status, parse_kind, parse_status
 from shipmate.domain.records import (
     DeploymentRecord,
@@ -32,6 +31,7 @@ from shipmate.domain.records import (
     Stats,
     VersionCount,
 )
+from shipmate.domain.requests import HistoryFilter
 from shipmate.domain.versions import parse_full_version
 from shipmate.errors import InvalidInputError, NotFoundError
 from shipmate.services.context import Context
@@ -55,7 +55,6 @@ from shipmate.store.schema import (
 __all__ = [
     "MAX_PAGE_SIZE",
     "STATS_VERSIONS",
-    "HistoryFilter",
     "current_matrix",
     "history",
     "list_events",
@@ -64,19 +63,6 @@ __all__ = [
 ]
 
 MAX_PAGE_SIZE = 500
-
-
-@dataclass(frozen=True)
-class HistoryFilter:
-    product: str | None = None
-    environment: str | None = None
-    status: str | None = None
-    version: str | None = None
-    branch: str | None = None
-    actor: str | None = None
-    kind: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
 
 
 def _encode_cursor(at: datetime, dep_id: int) -> str:

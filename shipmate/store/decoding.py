@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
-from shipmate.domain.jsonlimits import readable
+from shipmate.domain.inputs.jsonlimits import readable
 
 __all__ = [
     "CompiledQuery",
@@ -92,7 +92,7 @@ def metadata_dict(value: Any) -> dict[str, Any]:
     document, so SQLite's text is parsed once per distinct text, then copied.
 
     What an older version stored beyond today's limits (nested too deeply,
-    ``NaN``) is made readable (:func:`shipmate.domain.jsonlimits.readable`).
+    ``NaN``) is made readable (:func:`shipmate.domain.inputs.jsonlimits.readable`).
     """
     if value is None:
         return {}

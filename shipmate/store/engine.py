@@ -19,9 +19,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from shipmate.domain.redaction import redact_url
-from shipmate.errors import ConfigError, DatabaseUnavailableError
+from shipmate.errors import RETRY_AFTER_SECONDS, ConfigError, DatabaseUnavailableError
 from shipmate.store.decoding import load_stored_json
-from shipmate.store.outage import RETRY_AFTER_SECONDS, sqlite_locked, sqlite_unavailable, watch
+from shipmate.store.outage import sqlite_locked, sqlite_unavailable, watch
 
 __all__ = ["WRITE", "make_engine", "normalize_url"]
 

@@ -1,7 +1,7 @@
 """Stored names outside the name charset: what ``shipmate db check`` lists.
 
 Older versions accepted ``/ @ :`` in product and environment names and
-``/ : ~`` in versions (see :mod:`shipmate.domain.names`).  Such rows stay
+``/ : ~`` in versions (see :mod:`shipmate.domain.inputs.names`).  Such rows stay
 readable; this finds them so an operator knows which ones no write accepts.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
-from shipmate.domain.names import name_problem
+from shipmate.domain.inputs.names import name_problem
 from shipmate.store.schema import environments, products, versions
 
 __all__ = ["OffendingName", "names_outside_charset"]

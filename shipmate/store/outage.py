@@ -29,10 +29,9 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import ExceptionContext
 
 from shipmate.domain.redaction import redact
-from shipmate.errors import DatabaseUnavailableError
+from shipmate.errors import RETRY_AFTER_SECONDS, DatabaseUnavailableError
 
 __all__ = [
-    "RETRY_AFTER_SECONDS",
     "OutageLog",
     "sqlite_locked",
     "sqlite_unavailable",
@@ -40,8 +39,6 @@ __all__ = [
     "watch",
 ]
 
-#: What a refused request's ``Retry-After`` says: long enough for a restart to finish.
-RETRY_AFTER_SECONDS = 5
 
 log = logging.getLogger("shipmate.store")
 

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     Column,
-    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -22,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from shipmate.store.columns import Id, ci_columns, finish_columns, id_column, reference
 from shipmate.store.types import UTCDateTime
 
 __all__ = [
@@ -48,13 +47,10 @@ metadata = MetaData(
     }
 )
 
-# BigInteger ids on PostgreSQL, INTEGER (rowid alias) on SQLite.
-Id = BigInteger().with_variant(Integer(), "sqlite")
-
 products = Table(
     "products",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
+    id_column(),
     Column("name", String(255), nullable=False, unique=True),
     Column("created_at", UTCDateTime(), nullable=False),
 )
@@ -62,7 +58,7 @@ products = Table(
 environments = Table(
     "environments",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
+    id_column(),
     Column("name", String(100), nullable=False, unique=True),
     Column("kind", String(20), nullable=False),
     Column("kind_inferred", Boolean(), nullable=False, default=True),
@@ -72,8 +68,8 @@ environments = Table(
 versions = Table(
     "versions",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("product_id", Id, ForeignKey("products.id"), nullable=False),
+    id_column(),
+    reference("product_id", "products"),
     Column("version", String(100), nullable=False),
     Column("is_semver", Boolean(), nullable=False),
     # The commit of a version reported without a build number (Versioner style,
@@ -86,7 +82,7 @@ versions = Table(
 build_counters = Table(
     "build_counters",
     metadata,
-    Column("version_id", Id, ForeignKey("versions.id"), primary_key=True),
+    reference("version_id", "versions", primary_key=True),
     Column("last_build_number", Integer(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
@@ -94,9 +90,9 @@ build_counters = Table(
 builds = Table(
     "builds",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("product_id", Id, ForeignKey("products.id"), nullable=False),
-    Column("version_id", Id, ForeignKey("versions.id"), nullable=False),
+    id_column(),
+    reference("product_id", "products"),
+    reference("version_id", "versions"),
     Column("build_number", Integer(), nullable=False),
     Column("full_version", String(150), nullable=False),
     Column("status", String(20), nullable=False),
@@ -104,10 +100,7 @@ builds = Table(
     Column("branch", String(255), nullable=True),
     Column("repository", String(500), nullable=True),
     Column("built_by", String(255), nullable=True),
-    Column("ci_platform", String(50), nullable=True),
-    Column("ci_run_id", String(255), nullable=True),
-    Column("ci_run_url", String(500), nullable=True),
-    Column("source_system", String(50), nullable=True),
+    *ci_columns(),
     Column("extra", JSON(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("started_at", UTCDateTime(), nullable=True),
@@ -120,33 +113,29 @@ builds = Table(
 deployments = Table(
     "deployments",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("product_id", Id, ForeignKey("products.id"), nullable=False),
-    Column("environment_id", Id, ForeignKey("environments.id"), nullable=False),
-    Column("version_id", Id, ForeignKey("versions.id"), nullable=False),
+    id_column(),
+    reference("product_id", "products"),
+    reference("environment_id", "environments"),
+    reference("version_id", "versions"),
     Column("version", String(100), nullable=False),
     Column("build_number", Integer(), nullable=True),
     Column("full_version", String(150), nullable=False),
     Column("status", String(20), nullable=False),
     Column("kind", String(20), nullable=False),
-    Column("reverts_id", Id, ForeignKey("deployments.id"), nullable=True),
+    reference("reverts_id", "deployments", nullable=True),
     Column("commit_sha", String(64), nullable=True),
     Column("commit_time", UTCDateTime(), nullable=True),
     Column("branch", String(255), nullable=True),
     Column("repository", String(500), nullable=True),
     Column("deployed_by", String(255), nullable=True),
-    Column("ci_platform", String(50), nullable=True),
-    Column("ci_run_id", String(255), nullable=True),
-    Column("ci_run_url", String(500), nullable=True),
-    Column("source_system", String(50), nullable=True),
+    *ci_columns(),
     Column("extra", JSON(), nullable=False),
     # deployed_at orders history: the start time when known, else when recorded.
     Column("deployed_at", UTCDateTime(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("started_at", UTCDateTime(), nullable=True),
-    Column("finished_at", UTCDateTime(), nullable=True),
-    Column("duration_ms", BigInteger(), nullable=True),
+    *finish_columns(),
     Index("ix_deployments_product_env_at", "product_id", "environment_id", "deployed_at", "id"),
     Index("ix_deployments_product_at", "product_id", "deployed_at", "id"),
     Index("ix_deployments_at", "deployed_at", "id"),
@@ -157,23 +146,23 @@ deployments = Table(
 current_state = Table(
     "current_state",
     metadata,
-    Column("product_id", Id, ForeignKey("products.id"), primary_key=True),
-    Column("environment_id", Id, ForeignKey("environments.id"), primary_key=True),
-    Column("deployment_id", Id, ForeignKey("deployments.id"), nullable=False),
+    reference("product_id", "products", primary_key=True),
+    reference("environment_id", "environments", primary_key=True),
+    reference("deployment_id", "deployments"),
     Column("since", UTCDateTime(), nullable=False),
 )
 
 events = Table(
     "events",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
+    id_column(),
     Column("type", String(50), nullable=False),
     Column("at", UTCDateTime(), nullable=False),
     Column("actor", String(255), nullable=True),
     Column("key_name", String(100), nullable=True),
-    Column("product_id", Id, ForeignKey("products.id"), nullable=True),
-    Column("environment_id", Id, ForeignKey("environments.id"), nullable=True),
-    Column("deployment_id", Id, ForeignKey("deployments.id"), nullable=True),
+    reference("product_id", "products", nullable=True),
+    reference("environment_id", "environments", nullable=True),
+    reference("deployment_id", "deployments", nullable=True),
     Column("from_status", String(20), nullable=True),
     Column("to_status", String(20), nullable=True),
     Column("data", JSON(), nullable=False),
@@ -185,7 +174,7 @@ events = Table(
 api_keys = Table(
     "api_keys",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
+    id_column(),
     Column("name", String(100), nullable=False, unique=True),
     # The public part of the key, used to find the row; the secret is only hashed.
     Column("prefix", String(16), nullable=False, unique=True),

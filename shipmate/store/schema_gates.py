@@ -2,7 +2,7 @@
 
 - ``gate_rules``: rules added with ``shipmate gates add`` or ``POST
   /api/v1/gates/rules``.  ``definition`` is the rule's TOML/JSON form
-  (:func:`shipmate.domain.gates.rule_to_dict`); ``kind`` and ``mode`` are copied
+  (:func:`shipmate.domain.gates.config.rule_to_dict`); ``kind`` and ``mode`` are copied
   out of it for listing.  ``name_key`` is the case-folded name, unique, because
   rule names are compared case-insensitively.  Rules from ``shipmate.toml`` are
   never stored here.  Removing a rule deletes its row; the removal (with the
@@ -18,9 +18,10 @@ deployment's metadata.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, String, Table, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, String, Table, UniqueConstraint
 
-from shipmate.store.schema import Id, metadata
+from shipmate.store.columns import id_column, reference
+from shipmate.store.schema import metadata
 from shipmate.store.types import UTCDateTime
 
 __all__ = ["gate_approvals", "gate_rules"]
@@ -28,7 +29,7 @@ __all__ = ["gate_approvals", "gate_rules"]
 gate_rules = Table(
     "gate_rules",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
+    id_column(),
     Column("name", String(100), nullable=False, unique=True),
     Column("name_key", String(200), nullable=False, unique=True),
     Column("kind", String(20), nullable=False),
@@ -43,10 +44,10 @@ gate_rules = Table(
 gate_approvals = Table(
     "gate_approvals",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("product_id", Id, ForeignKey("products.id"), nullable=False),
-    Column("version_id", Id, ForeignKey("versions.id"), nullable=False),
-    Column("environment_id", Id, ForeignKey("environments.id"), nullable=False),
+    id_column(),
+    reference("product_id", "products"),
+    reference("version_id", "versions"),
+    reference("environment_id", "environments"),
     Column("approver", String(255), nullable=False),
     Column("approver_key", String(255), nullable=False),
     Column("comment", String(500), nullable=True),

@@ -23,7 +23,6 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     Column,
-    ForeignKey,
     Index,
     Integer,
     String,
@@ -32,7 +31,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from shipmate.store.schema import Id, metadata
+from shipmate.store.columns import Id, id_column, reference
+from shipmate.store.schema import metadata
 from shipmate.store.types import UTCDateTime
 
 __all__ = ["notification_attempts", "notification_cursor", "notification_deliveries"]
@@ -49,11 +49,11 @@ notification_cursor = Table(
 notification_deliveries = Table(
     "notification_deliveries",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
+    id_column(),
     Column("rule", String(100), nullable=False),
-    Column("event_id", Id, ForeignKey("events.id"), nullable=False),
+    reference("event_id", "events"),
     Column("event_type", String(50), nullable=False),
-    Column("deployment_id", Id, ForeignKey("deployments.id"), nullable=True),
+    reference("deployment_id", "deployments", nullable=True),
     Column("channel", String(10), nullable=False),
     # The target with secrets cut out (see domain.notifications.redact_target).
     Column("target", String(500), nullable=False),
@@ -76,8 +76,8 @@ notification_deliveries = Table(
 notification_attempts = Table(
     "notification_attempts",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("delivery_id", Id, ForeignKey("notification_deliveries.id"), nullable=False),
+    id_column(),
+    reference("delivery_id", "notification_deliveries"),
     Column("attempt", Integer(), nullable=False),
     Column("at", UTCDateTime(), nullable=False),
     Column("outcome", String(20), nullable=False),

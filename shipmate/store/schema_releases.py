@@ -4,7 +4,7 @@
 one row per slot ``(version, phase, sort_order)``.  ``body`` is the shell command
 or script, or the SQL script, as it was registered, so a rollback has the down
 actions of a version even when its files are no longer on disk.  ``checksum`` is
-:func:`shipmate.domain.planning.action_checksum` of kind, body and database_ref.
+:func:`shipmate.domain.releases.planning.action_checksum` of kind, body and database_ref.
 A version's actions may be replaced only while the version was never deployed
 and none of its actions ever ran anywhere; after that they are immutable.
 
@@ -29,9 +29,7 @@ id when a deploy run executed it.
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger,
     Column,
-    ForeignKey,
     Index,
     Integer,
     String,
@@ -40,7 +38,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from shipmate.store.schema import Id, metadata
+from shipmate.store.columns import Id, finish_columns, id_column, reference
+from shipmate.store.schema import metadata
 from shipmate.store.types import UTCDateTime
 
 __all__ = [
@@ -53,9 +52,9 @@ __all__ = [
 release_actions = Table(
     "release_actions",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("product_id", Id, ForeignKey("products.id"), nullable=False),
-    Column("version_id", Id, ForeignKey("versions.id"), nullable=False),
+    id_column(),
+    reference("product_id", "products"),
+    reference("version_id", "versions"),
     Column("phase", String(4), nullable=False),
     Column("sort_order", Integer(), nullable=False),
     Column("kind", String(10), nullable=False),
@@ -74,8 +73,8 @@ release_actions = Table(
 release_predecessors = Table(
     "release_predecessors",
     metadata,
-    Column("version_id", Id, ForeignKey("versions.id"), primary_key=True),
-    Column("product_id", Id, ForeignKey("products.id"), nullable=False),
+    reference("version_id", "versions", primary_key=True),
+    reference("product_id", "products"),
     Column("predecessor", String(100), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_release_predecessors_product_id", "product_id"),
@@ -84,11 +83,11 @@ release_predecessors = Table(
 release_positions = Table(
     "release_positions",
     metadata,
-    Column("product_id", Id, ForeignKey("products.id"), primary_key=True),
-    Column("environment_id", Id, ForeignKey("environments.id"), primary_key=True),
-    Column("version_id", Id, ForeignKey("versions.id"), nullable=True),
+    reference("product_id", "products", primary_key=True),
+    reference("environment_id", "environments", primary_key=True),
+    reference("version_id", "versions", nullable=True),
     Column("run_id", Id, nullable=True),
-    Column("deployment_id", Id, ForeignKey("deployments.id"), nullable=True),
+    reference("deployment_id", "deployments", nullable=True),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("lock_owner", String(255), nullable=True),
     Column("lock_until", UTCDateTime(), nullable=True),
@@ -97,10 +96,10 @@ release_positions = Table(
 release_action_runs = Table(
     "release_action_runs",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("product_id", Id, ForeignKey("products.id"), nullable=False),
-    Column("environment_id", Id, ForeignKey("environments.id"), nullable=False),
-    Column("action_id", Id, ForeignKey("release_actions.id"), nullable=False),
+    id_column(),
+    reference("product_id", "products"),
+    reference("environment_id", "environments"),
+    reference("action_id", "release_actions"),
     Column("version", String(100), nullable=False),
     Column("phase", String(4), nullable=False),
     Column("sort_order", Integer(), nullable=False),
@@ -108,7 +107,7 @@ release_action_runs = Table(
     Column("name", String(255), nullable=False),
     Column("checksum", String(64), nullable=False),
     Column("run_id", Id, nullable=True),
-    Column("deployment_id", Id, ForeignKey("deployments.id"), nullable=True),
+    reference("deployment_id", "deployments", nullable=True),
     Column("step_index", Integer(), nullable=False),
     Column("step_total", Integer(), nullable=False),
     Column("status", String(20), nullable=False),
@@ -116,8 +115,7 @@ release_action_runs = Table(
     Column("output", Text(), nullable=True),
     Column("error", Text(), nullable=True),
     Column("started_at", UTCDateTime(), nullable=False),
-    Column("finished_at", UTCDateTime(), nullable=True),
-    Column("duration_ms", BigInteger(), nullable=True),
+    *finish_columns(),
     Index("ix_release_action_runs_place", "product_id", "environment_id", "id"),
     Index("ix_release_action_runs_version", "product_id", "version"),
     Index("ix_release_action_runs_run_id", "run_id", "id"),

@@ -31,9 +31,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Column,
-    ForeignKey,
     Index,
     Integer,
     String,
@@ -42,7 +40,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from shipmate.store.schema import Id, metadata
+from shipmate.store.columns import finish_columns, id_column, reference
+from shipmate.store.schema import metadata
 from shipmate.store.types import UTCDateTime
 
 __all__ = ["run_steps", "runs"]
@@ -50,7 +49,7 @@ __all__ = ["run_steps", "runs"]
 runs = Table(
     "runs",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
+    id_column(),
     Column("kind", String(20), nullable=False),
     Column("product", String(255), nullable=False),
     Column("environment", String(100), nullable=False),
@@ -63,9 +62,9 @@ runs = Table(
     Column("lease_until", UTCDateTime(), nullable=True),
     Column("attempts", Integer(), nullable=False),
     Column("actor", String(255), nullable=True),
-    Column("deployment_id", Id, ForeignKey("deployments.id"), nullable=True),
-    Column("reverts_id", Id, ForeignKey("deployments.id"), nullable=True),
-    Column("rollback_deployment_id", Id, ForeignKey("deployments.id"), nullable=True),
+    reference("deployment_id", "deployments", nullable=True),
+    reference("reverts_id", "deployments", nullable=True),
+    reference("rollback_deployment_id", "deployments", nullable=True),
     Column("params", JSON(), nullable=False),
     Column("error", Text(), nullable=True),
     Column("error_code", String(50), nullable=True),
@@ -81,8 +80,8 @@ runs = Table(
 run_steps = Table(
     "run_steps",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("run_id", Id, ForeignKey("runs.id"), nullable=False),
+    id_column(),
+    reference("run_id", "runs"),
     Column("seq", Integer(), nullable=False),
     Column("name", String(50), nullable=False),
     Column("title", String(500), nullable=False),
@@ -93,7 +92,6 @@ run_steps = Table(
     Column("output", Text(), nullable=True),
     Column("error", Text(), nullable=True),
     Column("started_at", UTCDateTime(), nullable=False),
-    Column("finished_at", UTCDateTime(), nullable=True),
-    Column("duration_ms", BigInteger(), nullable=True),
+    *finish_columns(),
     UniqueConstraint("run_id", "seq"),
 )

@@ -10,9 +10,10 @@ at the next login: a session is access state, not history.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Index, String, Table
+from sqlalchemy import Column, Index, String, Table
 
-from shipmate.store.schema import Id, metadata
+from shipmate.store.columns import id_column, reference
+from shipmate.store.schema import metadata
 from shipmate.store.types import UTCDateTime
 
 __all__ = ["dashboard_sessions"]
@@ -20,9 +21,9 @@ __all__ = ["dashboard_sessions"]
 dashboard_sessions = Table(
     "dashboard_sessions",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
+    id_column(),
     Column("id_hash", String(64), nullable=False, unique=True),
-    Column("key_id", Id, ForeignKey("api_keys.id"), nullable=False),
+    reference("key_id", "api_keys"),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
     Column("revoked_at", UTCDateTime(), nullable=True),

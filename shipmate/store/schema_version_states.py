@@ -27,7 +27,6 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
-    ForeignKey,
     Index,
     Integer,
     String,
@@ -36,7 +35,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from shipmate.store.schema import Id, metadata
+from shipmate.store.columns import id_column, reference
+from shipmate.store.schema import metadata
 from shipmate.store.types import UTCDateTime
 
 __all__ = ["VERSION_STATES", "version_states"]
@@ -47,7 +47,7 @@ VERSION_STATES = ("active", "draining", "drained", "retired")
 version_states = Table(
     "version_states",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
+    id_column(),
     Column("product", String(255), nullable=False),
     Column("environment", String(100), nullable=False),
     Column("version", String(100), nullable=False),
@@ -57,7 +57,7 @@ version_states = Table(
     Column("pending", Integer(), nullable=True),
     Column("since", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
-    Column("run_id", Id, ForeignKey("runs.id"), nullable=True),
+    reference("run_id", "runs", nullable=True),
     Column("drain_check", String(500), nullable=True),
     Column("drain_started_at", UTCDateTime(), nullable=True),
     Column("drain_finished_at", UTCDateTime(), nullable=True),

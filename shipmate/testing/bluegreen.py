@@ -1,7 +1,7 @@
 """A blue-green setup of the sample app behind a private nginx, for tests, benchmarks and the demo.
 
 :func:`demoapp_deploy_table` returns a ``[deploy]`` table (as TOML would give it)
-that runs ``python -m shipmate.demoapp`` in two loopback slots with the ``process``
+that runs ``python -m shipmate.demo.app`` in two loopback slots with the ``process``
 target and switches a :class:`~shipmate.testing.nginx.NginxServer` with the
 ``nginx`` switch.  Timings are short, so a deploy takes about a second.
 :func:`served_version` asks nginx which version answers.
@@ -36,7 +36,7 @@ def demoapp_deploy_table(
     """A ``[deploy]`` table for the sample app in slots ``blue``/``green`` behind ``nginx``."""
     target: dict[str, Any] = {
         "type": "process",
-        "command": [sys.executable, "-m", "shipmate.demoapp", "--port", "{port}"],
+        "command": [sys.executable, "-m", "shipmate.demo.app", "--port", "{port}"],
         "env": {"PYTHONPATH": _ROOT, "DEMOAPP_QUIET": "1", **dict(env or {})},
         "stop_timeout": 5,
     }

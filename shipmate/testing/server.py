@@ -38,7 +38,10 @@ class ServerProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
+    def start(self, timeout: float = 120.0) -> ServerProcess:
+        """Start the server and wait until /readyz answers 200.  The deadline is generous:
+        on a loaded machine several workers importing the app take a while, and a
+        server that is alive is only given up on after two minutes."""
         env = {**os.environ, **self.env, "SHIPMATE_DATABASE_URL": self.database_url}
         if self.config_file is not None:
             env["SHIPMATE_CONFIG"] = str(self.config_file)

@@ -11,8 +11,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from shipmate.api.ratelimit import AuthFailureLimiter, client_address
 from shipmate.api.settings import ServerSettings
 from shipmate.errors import AuthenticationError, InvalidInputError, ShipmateError
-from shipmate.services.keys import Principal
-from shipmate.services.sessions import csrf_matches, end_session, start_session
+from shipmate.services.auth.keys import Principal
+from shipmate.services.auth.sessions import csrf_matches, end_session, start_session
 from shipmate.web import session
 from shipmate.web.responses import base_context, context_of, finish, unauthenticated
 from shipmate.web.templating import render

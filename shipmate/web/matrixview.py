@@ -13,10 +13,11 @@ from typing import Any
 
 from shipmate.domain.lifecycle import Status
 from shipmate.domain.records import DeploymentRecord, Matrix, MatrixCell
+from shipmate.domain.requests import HistoryFilter
 from shipmate.errors import ShipmateError
 from shipmate.services import queries
+from shipmate.services.auth.keys import Principal
 from shipmate.services.context import Context
-from shipmate.services.keys import Principal
 from shipmate.web.templating import Urls, ago, short
 
 __all__ = ["ATTEMPT_WINDOW", "MatrixEntry", "latest_event", "matrix_view", "newest_attempts"]
@@ -82,9 +83,9 @@ def newest_attempts(ctx: Context, principal: Principal) -> dict[tuple[str, str],
     """The newest deployment of the last week per product and environment."""
     since = ctx.now() - ATTEMPT_WINDOW
     filters = (
-        [queries.HistoryFilter(product=p, since=since) for p in principal.products]
+        [HistoryFilter(product=p, since=since) for p in principal.products]
         if principal.products
-        else [queries.HistoryFilter(since=since)]
+        else [HistoryFilter(since=since)]
     )
     newest: dict[tuple[str, str], DeploymentRecord] = {}
     for f in filters:

@@ -31,15 +31,17 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from shipmate.domain.fields import parse_id
+from shipmate.domain.inputs.fields import parse_id
 from shipmate.domain.lifecycle import DeploymentKind, Status
 from shipmate.domain.records import DeploymentRecord
+from shipmate.domain.requests import HistoryFilter
 from shipmate.errors import ShipmateError
 from shipmate.services import catalog, queries
-from shipmate.services.changelog import Changelog, deployment_changelog, repository_for
+from shipmate.services.auth.keys import Principal
+from shipmate.services.changelog.assembly import Changelog, deployment_changelog
+from shipmate.services.changelog.repository import repository_for
 from shipmate.services.context import Context
 from shipmate.services.dora import dora_report
-from shipmate.services.keys import Principal
 from shipmate.web.charts import COMPACT_HEIGHT, daily_bars
 from shipmate.web.matrixview import latest_event, matrix_view
 from shipmate.web.responses import (
@@ -75,13 +77,13 @@ _STATIC_TYPES = {
 def version_states(ctx: Context, product: str) -> list[dict[str, Any]] | None:
     """VERSION STATES HOOK: the product's versions as active / draining / retired.
 
-    Filled by the draining feature (:mod:`shipmate.services.versionstates`); None
+    Filled by the draining feature (:mod:`shipmate.services.draining.states`); None
     while shipmate has not run any of the product's deploys itself.  Each
     item: ``{"version", "environment", "state", "since", "pending"}``; the template
     ``_version_states.html`` shows them.
     """
-    from shipmate.domain.fields import format_time
-    from shipmate.services.versionstates import list_version_states
+    from shipmate.domain.inputs.fields import format_time
+    from shipmate.services.draining.states import list_version_states
 
     states = list_version_states(ctx, product)
     if not any(s.recorded for s in states):
@@ -152,9 +154,7 @@ def product_page(request: Request, name: str) -> Response:
         ctx = context_of(request)
         days = days_param(request)
         matrix = queries.current_matrix(ctx, product=name)
-        page = queries.history(
-            ctx, queries.HistoryFilter(product=name), limit=queries.MAX_PAGE_SIZE
-        )
+        page = queries.history(ctx, HistoryFilter(product=name), limit=queries.MAX_PAGE_SIZE)
         timeline: dict[str, list[DeploymentRecord]] = {}
         for env, _ in matrix.environments:
             items = [d for d in page.items if d.environment == env][:TIMELINE_LENGTH]
@@ -262,7 +262,7 @@ def history_page(request: Request) -> Response:
             chosen["product"] = products[0] if products else principal.products[0]
         limit = int_param(request, "limit", HISTORY_PAGE, 1, queries.MAX_PAGE_SIZE)
         cursor = param(request, "cursor", max_length=200)
-        f = queries.HistoryFilter(
+        f = HistoryFilter(
             product=chosen["product"],
             environment=chosen["environment"],
             status=chosen["status"],

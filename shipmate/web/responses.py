@@ -1,7 +1,7 @@
 """How dashboard pages answer: HTML or their JSON twin, errors as pages, login redirects.
 
 A page handler builds a :class:`Page` (template, context, JSON twin) from a
-:class:`~shipmate.services.keys.Principal`; :func:`handle` checks the session,
+:class:`~shipmate.services.auth.keys.Principal`; :func:`handle` checks the session,
 turns any :class:`~shipmate.errors.ShipmateError` into an HTML page naming the
 field (or the API's error object for a twin), and adds the security headers.
 """
@@ -18,9 +18,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from shipmate.api.errors import error_headers, public_store_error
 from shipmate.errors import AuthenticationError, InvalidInputError, ShipmateError, StoreError
 from shipmate.services import catalog
+from shipmate.services.auth.keys import Principal
 from shipmate.services.context import Context
 from shipmate.services.dora import DEFAULT_DAYS, MAX_DAYS
-from shipmate.services.keys import Principal
 from shipmate.web import session
 from shipmate.web.templating import Urls, render
 

@@ -1,7 +1,7 @@
 """Who is looking at the dashboard: a server-side session, opened by logging in with a key.
 
 Logging in (``POST /login`` with an API key) opens a session
-(:mod:`shipmate.services.sessions`): the cookie ``shipmate_session`` holds a random
+(:mod:`shipmate.services.auth.sessions`): the cookie ``shipmate_session`` holds a random
 session id, never the key; the database holds only the id's hash, the key it
 belongs to and when it expires (``[server] session_hours``).  Logging out ends
 it on the server, and revoking the key ends it too: every request reads the
@@ -16,7 +16,7 @@ What a session cookie is accepted for, exactly:
 * ``GET``/``HEAD`` of the dashboard's pages, their JSON twins (``?format=json``),
   ``/live``, and the API documentation (``/docs``, ``/redoc``, ``/openapi.json``);
 * a dashboard form (``POST``, e.g. ``/logout``) only together with the form's CSRF
-  token (:func:`shipmate.services.sessions.csrf_token`) and a same-site ``Origin``;
+  token (:func:`shipmate.services.auth.sessions.csrf_token`) and a same-site ``Origin``;
 * nothing else: ``/api/...``, the Versioner and bloqr routes read only the
   ``Authorization`` header, and a session id is not an API key.
 
@@ -34,9 +34,9 @@ from urllib.parse import parse_qs
 from fastapi import Request, Response
 
 from shipmate.errors import AuthenticationError, InvalidInputError
+from shipmate.services.auth.keys import Principal, Scope, authenticate
+from shipmate.services.auth.sessions import Session, csrf_matches, csrf_token, session_principal
 from shipmate.services.context import Context
-from shipmate.services.keys import Principal, Scope, authenticate
-from shipmate.services.sessions import Session, csrf_matches, csrf_token, session_principal
 
 __all__ = [
     "COOKIE_NAME",

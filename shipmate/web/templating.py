@@ -16,7 +16,7 @@ import jinja2
 
 from shipmate import __version__
 from shipmate.domain.dora import format_duration
-from shipmate.domain.fields import format_time
+from shipmate.domain.inputs.fields import format_time
 
 __all__ = ["STATUS_SYMBOLS", "Urls", "ago", "environment", "render", "short"]
 

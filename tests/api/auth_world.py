@@ -18,14 +18,22 @@ from typing import Any
 
 from sqlalchemy import select
 
-from shipmate.domain.runplan import FlowEnd, Step, StepResult
-from shipmate.services import gates, releases
-from shipmate.services.builds import BuildRequest, allocate_build
+from shipmate.domain.requests import BuildRequest, RecordRequest
+from shipmate.domain.runs.plan import FlowEnd, Step, StepResult
+from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, record_deployment
-from shipmate.services.keys import create_key
-from shipmate.services.releasehooks import RELEASE_ACTION_STEP
-from shipmate.services.runjournal import begin_step, create_run, finish_run, finish_step, new_owner
+from shipmate.services.gates import rules as gates
+from shipmate.services.records.builds import allocate_build
+from shipmate.services.records.deployments import record_deployment
+from shipmate.services.releases import actions as releases
+from shipmate.services.releases.hooks import RELEASE_ACTION_STEP
+from shipmate.services.runs.journal import (
+    begin_step,
+    create_run,
+    finish_run,
+    finish_step,
+    new_owner,
+)
 from shipmate.store.schema import api_keys, metadata
 
 PRODUCTS = ("api", "billing")

@@ -11,10 +11,12 @@ from sqlalchemy import func, select
 
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
-from shipmate.services import gates
+from shipmate.domain.requests import RecordRequest
+from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, record_deployment
-from shipmate.services.keys import create_key
+from shipmate.services.gates import approvals
+from shipmate.services.gates import rules as gates
+from shipmate.services.records.deployments import record_deployment
 from shipmate.store.schema import deployments
 
 A = {"product": "api", "version": "1.0.0", "environment": "production"}
@@ -101,7 +103,7 @@ def test_no_key_approves_as_another_identity(
             "/api/v1/approvals", json={**A, "approver": "alice"}, headers=h(tokens[who])
         )
         assert (r.status_code, r.json()["error"]["field"]) == (403, "approver")
-    assert gates.list_approvals(ctx, "api", "1.0.0", "production") == []
+    assert approvals.list_approvals(ctx, "api", "1.0.0", "production") == []
     same = client.post("/api/v1/approvals", json={**A, "approver": " CI "}, headers=h(tokens["ci"]))
     assert (same.status_code, same.json()["approver"]) == (201, "ci")
 

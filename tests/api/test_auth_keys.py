@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
 from shipmate.errors import InvalidInputError, PermissionDeniedError
-from shipmate.services import gates
+from shipmate.services.auth.keys import Principal, Scope, create_key, list_keys, revoke_key
 from shipmate.services.context import Context
-from shipmate.services.keys import Principal, Scope, create_key, list_keys, revoke_key
+from shipmate.services.gates import rules as gates
 from shipmate.store.schema import api_keys
 from shipmate.store.schema_gates import gate_rules
 from tests.api.auth_world import fingerprint

@@ -30,9 +30,9 @@ from fastapi.testclient import TestClient
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
 from shipmate.config import Settings
-from shipmate.services import gates
+from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
-from shipmate.services.keys import create_key
+from shipmate.services.gates import rules as gates
 from tests.api.auth_world import OWN, PRODUCTS, WHO, Who, World, fingerprint, record, seed, served
 
 SERVER = ServerSettings()

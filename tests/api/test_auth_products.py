@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
-from shipmate.services import gates
 from shipmate.services.context import Context
+from shipmate.services.gates import rules as gates
 from tests.api.auth_world import World, fingerprint, seed, served
 
 
@@ -135,8 +135,8 @@ def test_a_limited_admin_changes_only_rules_of_its_own_products(
 def test_the_guard_runs_inside_the_change(world: World) -> None:
     """The service checks the rule it is about to change, not one read earlier."""
     from shipmate.errors import PermissionDeniedError
-    from shipmate.services.access import rule_guard
-    from shipmate.services.keys import Principal, Scope
+    from shipmate.services.auth.access import rule_guard
+    from shipmate.services.auth.keys import Principal, Scope
 
     guard = rule_guard(Principal(name="a", scope=Scope.ADMIN, products=("api",)))
     assert guard is not None

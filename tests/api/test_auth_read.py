@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
-from shipmate.services import releases
 from shipmate.services.context import Context
-from shipmate.services.releaseruns import ApplyRequest, apply_release
+from shipmate.services.releases import actions as releases
+from shipmate.services.releases.apply import ApplyRequest, apply_release
 from tests.api.auth_world import SECRET_BODY, SECRET_OUTPUT, World, seed, served
 
 

@@ -18,8 +18,8 @@ import urllib.request
 from pathlib import Path
 
 from shipmate.config import Settings
+from shipmate.services.auth.keys import create_key, revoke_key
 from shipmate.services.context import Context
-from shipmate.services.keys import create_key, revoke_key
 from shipmate.store.engine import make_engine
 from shipmate.testing.server import ServerProcess
 

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from shipmate.cli import main
-from shipmate.domain.reservedkeys import RESERVED_BUILD_METADATA_KEYS
+from shipmate.domain.inputs.reservedkeys import RESERVED_BUILD_METADATA_KEYS
 from shipmate.services.context import Context
 from shipmate.store.schema import build_counters, builds
 from tests.api.conftest import auth

@@ -12,8 +12,8 @@ from sqlalchemy import func, select, text
 
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
-from shipmate.domain.fields import parse_metadata, parse_time
-from shipmate.domain.jsonlimits import readable
+from shipmate.domain.inputs.fields import parse_metadata, parse_time
+from shipmate.domain.inputs.jsonlimits import readable
 from shipmate.errors import InvalidInputError
 from shipmate.services.context import Context
 from shipmate.store.schema import builds, deployments, products

@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shipmate.api.app import create_app
+from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
-from shipmate.services.keys import create_key
 
 
 @pytest.mark.parametrize(

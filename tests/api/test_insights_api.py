@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
-from shipmate.domain.fields import format_time
-from shipmate.services.changelog import changelog
+from shipmate.domain.inputs.fields import format_time
+from shipmate.services.changelog.assembly import changelog
 from shipmate.services.context import Context
 from shipmate.services.dora import dora_report
 from shipmate.testing.clock import FakeClock

@@ -10,8 +10,7 @@ from sqlalchemy import event
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
 from shipmate.errors import ConfigError
-from shipmate.services.context import Context
-from shipmate.services.keys import (
+from shipmate.services.auth.keys import (
     REVOCATION_CHECK_SECONDS,
     Principal,
     Scope,
@@ -19,6 +18,7 @@ from shipmate.services.keys import (
     create_key,
     revoke_key,
 )
+from shipmate.services.context import Context
 
 
 class Ticks:

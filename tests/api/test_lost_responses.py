@@ -24,8 +24,8 @@ from typing import Any, BinaryIO
 import pytest
 
 from shipmate.config import Settings
+from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
-from shipmate.services.keys import create_key
 from shipmate.store.engine import make_engine
 from shipmate.testing.server import ServerProcess
 

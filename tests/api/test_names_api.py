@@ -6,9 +6,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from shipmate.domain import names
+from shipmate.domain.inputs import names
+from shipmate.domain.requests import RecordRequest
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, record_deployment
+from shipmate.services.records.deployments import record_deployment
 from shipmate.store.namecheck import names_outside_charset
 from shipmate.store.schema import builds, deployments, products
 from tests.api.conftest import auth

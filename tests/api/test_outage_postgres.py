@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy import select
 
 from shipmate.config import Settings
+from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
-from shipmate.services.keys import create_key
 from shipmate.store.engine import make_engine
 from shipmate.store.migrate import ensure_schema
 from shipmate.store.schema import deployments

@@ -21,8 +21,8 @@ from httpx import Response
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
 from shipmate.config import Settings
+from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
-from shipmate.services.keys import create_key
 from shipmate.store import engine as engine_module
 from shipmate.store.engine import make_engine
 from tests.api.conftest import auth

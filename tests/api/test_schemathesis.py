@@ -9,9 +9,10 @@ from schemathesis import checks
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
 from shipmate.config import Settings
+from shipmate.domain.requests import RecordRequest
+from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context, open_context
-from shipmate.services.deployments import RecordRequest, record_deployment
-from shipmate.services.keys import create_key
+from shipmate.services.records.deployments import record_deployment
 
 _STATE: dict[str, object] = {}
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from shipmate.config import Settings
+from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
-from shipmate.services.keys import create_key
 from shipmate.store.engine import make_engine
 from shipmate.store.schema import builds, deployments
 from shipmate.testing.server import ServerProcess

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from shipmate.cli import main
-from shipmate.cli.gates_commands import explain_refusal, relative
-from shipmate.domain.fields import format_time
+from shipmate.cli.gates.handlers import explain_refusal, relative
+from shipmate.domain.inputs.fields import format_time
 from shipmate.errors import GateBlockedError
+from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
-from shipmate.services.keys import create_key
 from shipmate.testing.server import ServerProcess
 
 Run = Callable[..., tuple[int, str, str]]

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from shipmate.cli import main
+from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
-from shipmate.services.keys import create_key
 from shipmate.store.schema import events
 from shipmate.testing.server import ServerProcess
 

@@ -8,9 +8,10 @@ import pytest
 
 from shipmate.cli import main
 from shipmate.config import load_settings
-from shipmate.domain import names
+from shipmate.domain.inputs import names
+from shipmate.domain.requests import RecordRequest
 from shipmate.services.context import open_context
-from shipmate.services.deployments import RecordRequest, record_deployment
+from shipmate.services.records.deployments import record_deployment
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from shipmate.cli import main
+from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
-from shipmate.services.keys import create_key
 from shipmate.testing.server import ServerProcess
 
 

@@ -17,8 +17,8 @@ from shipmate.cli import main
 from shipmate.config import load_settings
 from shipmate.domain.redaction import redact, redact_url, secrets_of_url
 from shipmate.errors import ConfigError
+from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
-from shipmate.services.keys import create_key
 from tests.web.liveserver import LiveServer, free_port
 
 PASSWORD = "Sup3r-s3cret"

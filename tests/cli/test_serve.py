@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from shipmate.cli.commands import bind_tcp
+from shipmate.cli.records.handlers import bind_tcp
 from shipmate.errors import InvalidInputError
 from shipmate.testing.server import ServerProcess
 

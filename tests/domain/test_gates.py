@@ -9,7 +9,18 @@ from typing import Any
 import pytest
 
 from shipmate.domain.cron import CronExpr
-from shipmate.domain.gates import (
+from shipmate.domain.gates.config import rule_from_dict, rule_to_dict, rules_from_list
+from shipmate.domain.gates.evaluate import (
+    GateCode,
+    GateFacts,
+    RuleResult,
+    blocking,
+    evaluate,
+    report_only_entries,
+    to_gate_error,
+    to_versioner_detail,
+)
+from shipmate.domain.gates.rules import (
     MAX_CHAINED_WINDOWS,
     ApprovalRule,
     BaseRule,
@@ -17,19 +28,8 @@ from shipmate.domain.gates import (
     FlowRule,
     FreezeRule,
     FreezeWindow,
-    GateCode,
-    GateFacts,
     RuleKind,
     RuleMode,
-    RuleResult,
-    blocking,
-    evaluate,
-    report_only_entries,
-    rule_from_dict,
-    rule_to_dict,
-    rules_from_list,
-    to_gate_error,
-    to_versioner_detail,
 )
 from shipmate.errors import GateBlockedError, InvalidInputError
 

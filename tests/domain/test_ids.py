@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shipmate.domain.fields import parse_id
+from shipmate.domain.inputs.fields import parse_id
 from shipmate.errors import InvalidInputError
 
 

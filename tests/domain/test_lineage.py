@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shipmate.domain.lineage import Direction, Lineage, VersionNode
+from shipmate.domain.releases.lineage import Direction, Lineage, VersionNode
 from shipmate.errors import ConflictError, InvalidInputError, NotFoundError
 
 

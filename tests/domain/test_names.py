@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shipmate.domain.fields import validate_lookup_name, validate_name
-from shipmate.domain.names import name_problem, path_component, validate_new_name
-from shipmate.domain.paths import escapes_root, template_root
+from shipmate.domain.inputs.fields import validate_lookup_name, validate_name
+from shipmate.domain.inputs.names import name_problem, path_component, validate_new_name
+from shipmate.domain.inputs.paths import escapes_root, template_root
 from shipmate.domain.versions import validate_version
 from shipmate.errors import InvalidInputError
 

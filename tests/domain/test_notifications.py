@@ -12,27 +12,25 @@ from typing import Any
 
 import pytest
 
-from shipmate.domain.notifications import (
+from shipmate.domain.notify.config import OPTION_KEYS, RULE_KEYS, parse_notify_config
+from shipmate.domain.notify.messages import (
+    SCHEMA,
+    build_message,
+    build_test_message,
+    format_duration,
+)
+from shipmate.domain.notify.retries import Outcome, classify_status, next_attempt_delay
+from shipmate.domain.notify.rules import (
     DEFAULT_EVENTS,
     EVENT_TYPES,
-    OPTION_KEYS,
-    RULE_KEYS,
-    SCHEMA,
     Channel,
     NotificationEvent,
     NotificationRule,
     NotifyConfig,
-    Outcome,
-    classify_status,
     matches,
-    next_attempt_delay,
-    parse_notify_config,
     redact_target,
-    sign,
-    verify_signature,
-    webhook_body,
 )
-from shipmate.domain.notifymessages import build_message, build_test_message, format_duration
+from shipmate.domain.notify.webhooks import sign, verify_signature, webhook_body
 from shipmate.domain.records import DeploymentRecord
 from shipmate.errors import ConfigError
 

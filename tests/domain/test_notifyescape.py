@@ -6,15 +6,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shipmate.domain.notifications import NotificationEvent
-from shipmate.domain.notifyescape import (
+from shipmate.domain.notify.escape import (
     ZWSP,
     MessageFormat,
     escape_teams_title,
     escape_value,
     message_format,
 )
-from shipmate.domain.notifymessages import build_message
+from shipmate.domain.notify.messages import build_message
+from shipmate.domain.notify.rules import NotificationEvent
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 

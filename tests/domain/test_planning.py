@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from shipmate.domain.lineage import Lineage, VersionNode
-from shipmate.domain.planning import (
+from shipmate.domain.releases.lineage import Lineage, VersionNode
+from shipmate.domain.releases.planning import (
     ActionKind,
     Direction,
     Phase,

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 import pytest
 
 from shipmate.services.context import Context, utcnow
-from shipmate.services.deploys import DeployRequest, RunOutcome, deploy
+from shipmate.services.deploys.deploy import DeployRequest, RunOutcome, deploy
 from tests.runs.conftest import Fakes, fake_table, make_fakes
 
 

@@ -11,12 +11,12 @@ from sqlalchemy import select
 
 from shipmate.errors import ConfigError
 from shipmate.services.context import Context
-from shipmate.services.deploys import DeployRequest
-from shipmate.services.draining import check_draining
-from shipmate.services.rollbacks import choose_rollback, rollback
-from shipmate.services.runobserver import CollectingObserver
-from shipmate.services.runs import get_run, list_runs
-from shipmate.services.versionstates import list_version_states
+from shipmate.services.deploys.deploy import DeployRequest
+from shipmate.services.deploys.rollback import choose_rollback, rollback
+from shipmate.services.draining.check import check_draining
+from shipmate.services.draining.states import list_version_states
+from shipmate.services.runs.control import get_run, list_runs
+from shipmate.services.runs.observer import CollectingObserver
 from shipmate.store.schema import events
 from tests.draining.conftest import Counter, DrainSetup, setup_with
 

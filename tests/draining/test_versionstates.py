@@ -13,12 +13,13 @@ from sqlalchemy import select
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
 from shipmate.cli import main
-from shipmate.cli.draining_commands import DrainProgress, describe_state, render_states
+from shipmate.cli.draining.handlers import DrainProgress, describe_state, render_states
+from shipmate.domain.requests import RecordRequest
 from shipmate.errors import IllegalTransitionError, InvalidInputError
+from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, record_deployment
-from shipmate.services.keys import create_key
-from shipmate.services.versionstates import VersionKey, list_version_states, transition
+from shipmate.services.draining.states import VersionKey, list_version_states, transition
+from shipmate.services.records.deployments import record_deployment
 from shipmate.store.schema import events
 from shipmate.web.pages import version_states
 

@@ -1,4 +1,4 @@
-"""Starting the sample app (``python -m shipmate.demoapp``) as a real process in tests."""
+"""Starting the sample app (``python -m shipmate.demo.app``) as a real process in tests."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tests.engine.nginxctl import wait_for_port
 __all__ = ["DEMOAPP", "fetch_json", "running_demoapp", "start_demoapp", "stop_process"]
 
 #: The command that runs the sample app with this interpreter.
-DEMOAPP = (sys.executable, "-m", "shipmate.demoapp")
+DEMOAPP = (sys.executable, "-m", "shipmate.demo.app")
 _ROOT = str(Path(__file__).resolve().parents[2])
 
 

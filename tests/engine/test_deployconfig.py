@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from shipmate.domain.deployconfig import (
+from shipmate.domain.deploy.config import (
     CommandProbe,
     CommandSwitchConfig,
     CommandTargetConfig,
@@ -21,11 +21,11 @@ from shipmate.domain.deployconfig import (
     parse_deploy_config,
     template_values,
 )
-from shipmate.domain.templates import render, render_argv, split_command
+from shipmate.domain.deploy.templates import render, render_argv, split_command
 from shipmate.errors import ConfigError
 
 BASE: dict[str, Any] = {
-    "target": {"type": "process", "command": "python -m shipmate.demoapp --port {port}"},
+    "target": {"type": "process", "command": "python -m shipmate.demo.app --port {port}"},
     "switch": {"type": "nginx", "upstream_file": "/etc/nginx/api.conf", "upstream_name": "api"},
 }
 
@@ -68,7 +68,7 @@ def test_minimal_table_gets_seed_002_defaults() -> None:
     # attempts × (interval + per-try timeout)
     assert config.health.deadline == 20 * (3.0 + 2.0)
     assert isinstance(config.target, ProcessTargetConfig)
-    assert config.target.command == ("python", "-m", "shipmate.demoapp", "--port", "{port}")
+    assert config.target.command == ("python", "-m", "shipmate.demo.app", "--port", "{port}")
     assert config.target.stop_timeout == 10.0
     assert isinstance(config.switch, NginxSwitchConfig)
     assert config.switch.test_command == ("{nginx_bin}", "-t")
@@ -331,7 +331,7 @@ def test_template_values_include_slot_ports() -> None:
 
 
 def test_tcp_health_port_defaults_to_the_slot_port() -> None:
-    from shipmate.domain.deployconfig import parse_deploy_config
+    from shipmate.domain.deploy.config import parse_deploy_config
 
     config = parse_deploy_config(
         {

@@ -27,20 +27,16 @@ from typing import Any
 
 import pytest
 
-from shipmate.engine.drain import (
+from shipmate.engine.drain.config import DrainConfig, make_drain_check, parse_drain_config
+from shipmate.engine.drain.dbos import (
     ACTIVE_STATUSES,
     DbosDrainCheck,
-    DrainCheck,
-    DrainConfig,
-    GraceDrainCheck,
-    HttpDrainCheck,
-    ScriptedDrainCheck,
     connect_postgres_readonly,
     connect_sqlite_readonly,
-    make_drain_check,
-    parse_drain_config,
-    wait_drained,
 )
+from shipmate.engine.drain.grace import GraceDrainCheck
+from shipmate.engine.drain.http_count import HttpDrainCheck
+from shipmate.engine.drain.waiting import DrainCheck, ScriptedDrainCheck, wait_drained
 from shipmate.errors import ConfigError, DeployError, InvalidInputError
 from tests.conftest import require_real_part
 

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from shipmate.engine.drain import DbosDrainCheck, make_drain_check, wait_drained
-from shipmate.engine.drainevidence import ConfirmedDbosDrainCheck
+from shipmate.engine.drain.config import make_drain_check
+from shipmate.engine.drain.dbos import DbosDrainCheck
+from shipmate.engine.drain.evidence import ConfirmedDbosDrainCheck
+from shipmate.engine.drain.waiting import wait_drained
 from shipmate.errors import ConfigError
 from tests.engine.test_drain import (  # noqa: F401  (fixtures)
     APP_NAME,

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from shipmate.domain.deployconfig import parse_deploy_config
+from shipmate.domain.deploy.config import parse_deploy_config
 from shipmate.engine.fakes import FakeHealthCheck
 from shipmate.engine.health import (
     CommandHealthCheck,

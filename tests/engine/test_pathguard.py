@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from shipmate.domain.deployconfig import DeployConfig, parse_deploy_config
+from shipmate.domain.deploy.config import DeployConfig, parse_deploy_config
 from shipmate.engine.release import DeployContext, Release
-from shipmate.engine.switches import SymlinkSwitch, build_switch
-from shipmate.engine.targets import CommandTarget, ProcessTarget, build_target
+from shipmate.engine.switches.factory import SymlinkSwitch, build_switch
+from shipmate.engine.targets.factory import CommandTarget, ProcessTarget, build_target
 from shipmate.errors import InvalidInputError
 from tests.engine.nginxctl import free_port
 

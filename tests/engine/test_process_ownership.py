@@ -18,19 +18,19 @@ from typing import Any
 
 import pytest
 
-from shipmate.domain.deployconfig import parse_deploy_config
-from shipmate.engine.processtarget import MARK_RUN, ProcessTarget, port_in_use
+from shipmate.domain.deploy.config import parse_deploy_config
 from shipmate.engine.release import Release
-from shipmate.engine.targets import build_target
+from shipmate.engine.targets.factory import build_target
+from shipmate.engine.targets.process import MARK_RUN, ProcessTarget, port_in_use
 from tests.engine.demoapps import DEMOAPP, demo_env, fetch_json
 from tests.engine.nginxctl import free_port, wait_for_port
 
 STARTER = textwrap.dedent(
     """
     import json, sys
-    from shipmate.domain.deployconfig import parse_deploy_config
+    from shipmate.domain.deploy.config import parse_deploy_config
     from shipmate.engine.release import Release
-    from shipmate.engine.targets import build_target
+    from shipmate.engine.targets.factory import build_target
     config = parse_deploy_config(json.loads(sys.argv[1]))
     target = build_target(config, product="api", state_dir=sys.argv[2])
     target.start(Release("api", "1.0.0", "1.0.0", None, run_id=int(sys.argv[3])), "blue")

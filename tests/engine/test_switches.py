@@ -15,11 +15,15 @@ from typing import Any
 
 import pytest
 
-from shipmate.domain.deployconfig import parse_deploy_config
-from shipmate.engine import nginxworkers
-from shipmate.engine.nginxswitch import NginxSwitch
+from shipmate.domain.deploy.config import parse_deploy_config
 from shipmate.engine.release import Release
-from shipmate.engine.switches import CommandSwitch, SymlinkSwitch, build_switch
+from shipmate.engine.switches import nginxworkers
+from shipmate.engine.switches.factory import (
+    CommandSwitch,
+    SymlinkSwitch,
+    build_switch,
+)
+from shipmate.engine.switches.nginx import NginxSwitch
 from shipmate.errors import SwitchError
 from tests.engine.demoapps import fetch_json, start_demoapp, stop_process
 from tests.engine.nginxctl import NginxServer, free_port

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from shipmate.domain.deployconfig import parse_deploy_config
+from shipmate.domain.deploy.config import parse_deploy_config
 from shipmate.engine import procfs
-from shipmate.engine.processtarget import ProcessTarget, port_in_use
 from shipmate.engine.release import Release
-from shipmate.engine.targets import CommandTarget, DockerTarget, build_target
+from shipmate.engine.targets.factory import CommandTarget, DockerTarget, build_target
+from shipmate.engine.targets.process import ProcessTarget, port_in_use
 from shipmate.errors import ArtifactMissingError, DeployError
 from tests.engine.demoapps import DEMOAPP, demo_env, fetch_json, running_demoapp
 from tests.engine.nginxctl import free_port, wait_for_port
@@ -231,9 +231,9 @@ def test_recycled_pid_is_not_ours(tmp_path: Path, base_env: dict[str, str]) -> N
 STARTER = textwrap.dedent(
     """
     import sys
-    from shipmate.domain.deployconfig import parse_deploy_config
+    from shipmate.domain.deploy.config import parse_deploy_config
     from shipmate.engine.release import Release
-    from shipmate.engine.targets import build_target
+    from shipmate.engine.targets.factory import build_target
     import json
     config = parse_deploy_config(json.loads(sys.argv[1]))
     target = build_target(config, product="api", state_dir=sys.argv[2])

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shipmate.services.context import Context
-from shipmate.services.releases import ActionSpec, add_action
+from shipmate.services.releases.actions import ActionSpec, add_action
 
 VERSIONS = ("1.0.0", "1.1.0", "1.2.0", "1.3.0")
 

@@ -7,14 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from shipmate.domain.planning import ReleaseAction
-from shipmate.engine.actions import (
-    MAX_OUTPUT_BYTES,
-    LocalActionRunner,
+from shipmate.domain.releases.planning import ReleaseAction
+from shipmate.engine.actions import LocalActionRunner
+from shipmate.engine.shell_actions import MAX_OUTPUT_BYTES, run_shell
+from shipmate.engine.sql_actions import parse_database_url, run_sql
+from shipmate.engine.sql_statements import (
     find_transaction_control,
-    parse_database_url,
-    run_shell,
-    run_sql,
     split_postgres_statements,
     split_sqlite_statements,
 )

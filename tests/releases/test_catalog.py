@@ -7,22 +7,17 @@ from pathlib import Path
 import pytest
 
 from shipmate.config import Settings
+from shipmate.domain.requests import RecordRequest
 from shipmate.errors import ConflictError, InvalidInputError, NotFoundError, ShipmateError
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, record_deployment
-from shipmate.services.releases import (
-    ActionSpec,
-    DeclaredVersion,
-    add_action,
-    list_actions,
-    load_lineage,
-    plan_for,
-    read_versions_dir,
-    release_settings,
-    set_position,
-    set_predecessor,
-    sync_versions,
-)
+from shipmate.services.records.deployments import record_deployment
+from shipmate.services.releases.actions import ActionSpec, add_action, list_actions
+from shipmate.services.releases.folder import read_versions_dir
+from shipmate.services.releases.lineage import load_lineage, set_predecessor
+from shipmate.services.releases.plans import plan_for
+from shipmate.services.releases.positions import set_position
+from shipmate.services.releases.settings import release_settings
+from shipmate.services.releases.sync import DeclaredVersion, sync_versions
 from tests.releases.scenario import VERSIONS, add_versions, write_versions_dir
 
 
@@ -104,7 +99,7 @@ def test_actions_are_immutable_once_the_version_was_deployed(ctx: Context) -> No
 def test_actions_are_immutable_once_they_ran_as_an_interim_version(
     ctx: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shipmate.services.releaseruns import run_interim_actions
+    from shipmate.services.releases.walk import run_interim_actions
 
     monkeypatch.setenv("APP_DB_URL", f"sqlite:///{tmp_path / 'app.db'}")
     monkeypatch.setenv("ACTION_LOG", str(tmp_path / "log"))
@@ -390,7 +385,7 @@ def test_plan_starts_from_the_schema_position(ctx: Context) -> None:
 def test_plan_changes_nothing(ctx: Context) -> None:
     add_versions(ctx)
     plan_for(ctx, "api", "brand-new-env", "1.3.0")
-    from shipmate.services.releases import get_position
+    from shipmate.services.releases.positions import get_position
 
     assert get_position(ctx, "api", "brand-new-env") is None
     from shipmate.services.queries import current_matrix

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from shipmate.cli import main
+from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
-from shipmate.services.keys import create_key
 from shipmate.testing.server import ServerProcess
 from tests.releases.conftest import AppDb
 from tests.releases.scenario import VERSIONS, log_lines, table, write_versions_dir

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shipmate.demo_rolling import run_rolling_demo
+from shipmate.demo.rolling import run_rolling_demo
 
 
 def test_demo_rolls_a_fresh_environment_forward_then_is_idempotent(

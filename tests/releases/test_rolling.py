@@ -1,4 +1,4 @@
-"""Rolling an environment forward and back through interim versions (issue 6).
+"""Rolling an environment forward and back through interim versions.
 
 shipmate's own database runs on SQLite and PostgreSQL (the ``backend`` fixture);
 the application database the actions migrate is of the same kind (``app_db``);
@@ -14,22 +14,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from shipmate.domain.requests import HistoryFilter, RecordRequest
 from shipmate.errors import ConflictError, NotFoundError
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, record_deployment
-from shipmate.services.queries import HistoryFilter, current_matrix, history, show_deployment
-from shipmate.services.releaseruns import (
-    ApplyRequest,
-    apply_release,
-    list_executions,
-    run_interim_actions,
-)
-from shipmate.services.releases import (
-    acquire_lease,
-    get_position,
-    plan_for,
-    set_predecessor,
-)
+from shipmate.services.queries import current_matrix, history, show_deployment
+from shipmate.services.records.deployments import record_deployment
+from shipmate.services.releases.apply import ApplyRequest, apply_release
+from shipmate.services.releases.executions import list_executions
+from shipmate.services.releases.lineage import set_predecessor
+from shipmate.services.releases.plans import plan_for
+from shipmate.services.releases.positions import acquire_lease, get_position
+from shipmate.services.releases.walk import run_interim_actions
 from shipmate.store.schema import deployments
 from shipmate.store.schema_releases import release_action_runs
 from tests.releases.conftest import AppDb
@@ -181,7 +176,7 @@ def test_failure_keeps_position_then_rerun_continues_without_repeating(
 ) -> None:
     add_versions(ctx, ("1.0.0", "1.1.0"))
     # 1.2.0 copies rows from a table the environment is missing: its up fails.
-    from shipmate.services.releases import ActionSpec, add_action
+    from shipmate.services.releases.actions import ActionSpec, add_action
 
     add_action(
         ctx,

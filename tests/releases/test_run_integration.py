@@ -15,21 +15,24 @@ from typing import Any, cast
 import pytest
 from sqlalchemy import func, select
 
+from shipmate.domain.requests import HistoryFilter
 from shipmate.errors import ConflictError
-from shipmate.services import runsteps
 from shipmate.services.context import Context
-from shipmate.services.deploys import DeployRequest, RunOutcome, deploy, preview_deploy
-from shipmate.services.queries import HistoryFilter, current_matrix, history, show_deployment
-from shipmate.services.releasehooks import (
+from shipmate.services.deploys.deploy import DeployRequest, RunOutcome, deploy, preview_deploy
+from shipmate.services.deploys.rollback import choose_rollback, rollback
+from shipmate.services.queries import current_matrix, history, show_deployment
+from shipmate.services.releases.actions import ActionSpec, add_action
+from shipmate.services.releases.executions import list_executions
+from shipmate.services.releases.hooks import (
     RELEASE_ACTION_STEP,
     execute_release_action,
     release_hooks,
 )
-from shipmate.services.releaseruns import list_executions
-from shipmate.services.releases import ActionSpec, add_action, get_position, set_predecessor
-from shipmate.services.rollbacks import choose_rollback, rollback
-from shipmate.services.runjournal import list_runs
-from shipmate.services.runsteps import StepEnv
+from shipmate.services.releases.lineage import set_predecessor
+from shipmate.services.releases.positions import get_position
+from shipmate.services.runs import steps as runsteps
+from shipmate.services.runs.journal import list_runs
+from shipmate.services.runs.steps import StepEnv
 from shipmate.store.schema_releases import release_action_runs
 from tests.releases.conftest import AppDb
 from tests.releases.scenario import VERSIONS, add_versions, log_lines, table
@@ -278,7 +281,7 @@ def test_a_resumed_action_step_that_succeeded_is_not_run_again(
 
 
 def _plan(fakes: Fakes, version: str) -> Any:
-    from shipmate.domain.runplan import RunPlan
+    from shipmate.domain.runs.plan import RunPlan
 
     return RunPlan(
         kind="deploy",

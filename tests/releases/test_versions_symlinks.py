@@ -10,7 +10,8 @@ import pytest
 from shipmate.cli import main
 from shipmate.errors import InvalidInputError, NotFoundError
 from shipmate.services.context import Context
-from shipmate.services.releases import list_actions, read_versions_dir
+from shipmate.services.releases.actions import list_actions
+from shipmate.services.releases.folder import read_versions_dir
 
 
 def folder(root: Path) -> Path:

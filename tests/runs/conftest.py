@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from shipmate.config import Settings
-from shipmate.domain.deployconfig import parse_deploy_config
+from shipmate.domain.deploy.config import parse_deploy_config
 from shipmate.engine.fakes import FakeHealth, FakeSwitch, FakeTarget
 from shipmate.engine.release import DeployContext
 from shipmate.services.context import Context
-from shipmate.services.deployconfigs import ProductDeploy, RunParts
-from shipmate.services.runjournal import RunRecord
+from shipmate.services.deploys.config import ProductDeploy, RunParts
+from shipmate.services.runs.journal import RunRecord
 
 
 def fake_table(**overrides: Any) -> dict[str, Any]:

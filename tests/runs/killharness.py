@@ -2,8 +2,8 @@
 
 ``python -m tests.runs.killharness`` imports shipmate once, then reads one JSON
 command per line on stdin.  For each it forks a child (a real process, with its
-own database connection) that runs :func:`~shipmate.services.deploys.deploy` or
-:func:`~shipmate.services.runs.resume_run`, exactly as ``shipmate deploy`` and
+own database connection) that runs :func:`~shipmate.services.deploys.deploy.deploy` or
+:func:`~shipmate.services.runs.control.resume_run`, exactly as ``shipmate deploy`` and
 ``shipmate runs resume`` do, with:
 
 * ``env``: e.g. ``SHIPMATE_TEST_KILL_AT`` (the child SIGKILLs itself at that point);
@@ -37,14 +37,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from shipmate.config import Settings
-from shipmate.domain.runplan import Step, StepResult
+from shipmate.domain.runs.plan import Step, StepResult
 from shipmate.services.context import open_context
-from shipmate.services.deployconfigs import load_product_deploy
-from shipmate.services.deploys import DeployRequest, deploy
-from shipmate.services.rundriver import CrashPoint
-from shipmate.services.runjournal import RunRecord
-from shipmate.services.runobserver import RunObserver
-from shipmate.services.runs import resume_run
+from shipmate.services.deploys.config import load_product_deploy
+from shipmate.services.deploys.deploy import DeployRequest, deploy
+from shipmate.services.runs.control import resume_run
+from shipmate.services.runs.driver import CrashPoint
+from shipmate.services.runs.journal import RunRecord
+from shipmate.services.runs.observer import RunObserver
 
 __all__ = ["main"]
 

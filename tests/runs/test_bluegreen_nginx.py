@@ -14,7 +14,7 @@ import pytest
 
 from shipmate.errors import HealthCheckError, SwitchError
 from shipmate.services.context import Context
-from shipmate.services.runs import get_run
+from shipmate.services.runs.control import get_run
 from tests.engine.nginxctl import NginxServer
 from tests.runs.loadclient import Load
 from tests.runs.stack import Stack

@@ -24,11 +24,12 @@ from sqlalchemy import update
 
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
+from shipmate.domain.requests import HistoryFilter
+from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
-from shipmate.services.keys import create_key
-from shipmate.services.queries import HistoryFilter, history, show_deployment
-from shipmate.services.releases import ActionSpec, add_action
-from shipmate.services.runs import get_run, list_runs
+from shipmate.services.queries import history, show_deployment
+from shipmate.services.releases.actions import ActionSpec, add_action
+from shipmate.services.runs.control import get_run, list_runs
 from shipmate.store.schema_runs import runs as runs_table
 from tests.engine.nginxctl import NginxServer
 from tests.runs.stack import Stack

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from shipmate.domain.runplan import RECORD_STARTED, Step, StepResult
+from shipmate.domain.requests import HistoryFilter
+from shipmate.domain.runs.plan import RECORD_STARTED, Step, StepResult
 from shipmate.errors import (
     ArtifactMissingError,
     ConflictError,
@@ -18,14 +19,14 @@ from shipmate.errors import (
     HealthCheckError,
     NotFoundError,
 )
-from shipmate.services import runsteps
 from shipmate.services.context import Context
-from shipmate.services.deploys import DeployRequest, RunOutcome, deploy, preview_deploy
-from shipmate.services.queries import HistoryFilter, current_matrix, history
-from shipmate.services.rollbacks import choose_rollback, preview_rollback, rollback
-from shipmate.services.runjournal import create_run, get_run, list_runs, new_owner
-from shipmate.services.runobserver import CollectingObserver
-from shipmate.services.runs import abort_run, resume_run
+from shipmate.services.deploys.deploy import DeployRequest, RunOutcome, deploy, preview_deploy
+from shipmate.services.deploys.rollback import choose_rollback, preview_rollback, rollback
+from shipmate.services.queries import current_matrix, history
+from shipmate.services.runs import steps as runsteps
+from shipmate.services.runs.control import abort_run, resume_run
+from shipmate.services.runs.journal import create_run, get_run, list_runs, new_owner
+from shipmate.services.runs.observer import CollectingObserver
 from shipmate.testing.clock import FakeClock
 from tests.runs.conftest import Fakes, fake_table, make_fakes
 

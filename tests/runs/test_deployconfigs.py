@@ -9,7 +9,7 @@ import pytest
 
 from shipmate.config import Settings, load_settings
 from shipmate.errors import ConfigError
-from shipmate.services.deployconfigs import load_product_deploy, product_deploy_from_params
+from shipmate.services.deploys.config import load_product_deploy, product_deploy_from_params
 from tests.runs.conftest import fake_table
 
 
@@ -80,7 +80,7 @@ def test_read_from_shipmate_toml(tmp_path: Path) -> None:
 keep_warm = 5
 [products.api.deploy.target]
 type = "process"
-command = "python -m shipmate.demoapp --port {port}"
+command = "python -m shipmate.demo.app --port {port}"
 [products.api.deploy.switch]
 type = "nginx"
 upstream_file = "/etc/nginx/conf.d/api-upstream.conf"

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from shipmate.domain.runplan import Step, StepResult
+from shipmate.domain.runs.plan import Step, StepResult
 from shipmate.errors import ConflictError
 from shipmate.services.context import Context
-from shipmate.services.runjournal import (
+from shipmate.services.runs.journal import (
     RunRecord,
     begin_step,
     claim_run,
@@ -97,7 +97,7 @@ def test_claim_and_fencing(ctx: Context, clock: FakeClock) -> None:
 def test_the_server_marks_an_interrupted_run_once_and_never_takes_it(
     ctx: Context, clock: FakeClock
 ) -> None:
-    from shipmate.services.runattention import mark_interrupted_runs
+    from shipmate.services.runs.attention import mark_interrupted_runs
 
     live = _create(ctx, new_owner(), env="staging")  # driven by this live process
     gone = _create(ctx, "another-host|9|9|b|y")  # its host stopped renewing

@@ -40,11 +40,11 @@ from typing import Any
 import pytest
 
 from shipmate.engine import procfs
-from shipmate.engine.processtarget import MARK_SLOT, ProcessTarget
+from shipmate.engine.targets.process import MARK_SLOT, ProcessTarget
 from shipmate.services.context import Context
-from shipmate.services.deployconfigs import build_parts
+from shipmate.services.deploys.config import build_parts
 from shipmate.services.queries import current_matrix, show_deployment
-from shipmate.services.runs import get_run, list_runs
+from shipmate.services.runs.control import get_run, list_runs
 from tests.engine.nginxctl import NginxServer
 from tests.runs.stack import Stack
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime
 
-from shipmate.cli.runprogress import PlainProgress, TerminalProgress, make_progress
-from shipmate.domain.runplan import FlowEnd, Step, StepResult
-from shipmate.services.runjournal import RunRecord
+from shipmate.cli.runs.progress import PlainProgress, TerminalProgress, make_progress
+from shipmate.domain.runs.plan import FlowEnd, Step, StepResult
+from shipmate.services.runs.journal import RunRecord
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 RUN = RunRecord(

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shipmate.domain.runplan import (
+from shipmate.domain.runs.plan import (
     FlowEnd,
     LiveState,
     RunPlan,

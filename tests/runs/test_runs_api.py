@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
+from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
-from shipmate.services.deploys import DeployRequest, deploy
-from shipmate.services.keys import create_key
+from shipmate.services.deploys.deploy import DeployRequest, deploy
 from tests.runs.conftest import make_fakes
 
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from shipmate.engine.processtarget import ProcessTarget
+from shipmate.engine.targets.process import ProcessTarget
 from shipmate.services.context import Context
-from shipmate.services.deployconfigs import build_parts
-from shipmate.services.runs import get_run, list_runs
+from shipmate.services.deploys.config import build_parts
+from shipmate.services.runs.control import get_run, list_runs
 from tests.engine.nginxctl import NginxServer
 from tests.runs.stack import Stack
 

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from shipmate.domain.requests import HistoryFilter
 from shipmate.errors import ConflictError, HealthCheckError, RolledBackError
-from shipmate.services import runsteps
 from shipmate.services.context import Context
-from shipmate.services.deploys import DeployRequest, RunOutcome, deploy
-from shipmate.services.queries import HistoryFilter, current_matrix, history
-from shipmate.services.rollbacks import choose_rollback, rollback
-from shipmate.services.runjournal import get_run, list_runs
+from shipmate.services.deploys.deploy import DeployRequest, RunOutcome, deploy
+from shipmate.services.deploys.rollback import choose_rollback, rollback
+from shipmate.services.queries import current_matrix, history
+from shipmate.services.runs import steps as runsteps
+from shipmate.services.runs.journal import get_run, list_runs
 from tests.runs.conftest import Fakes, fake_table, make_fakes
 
 #: v2 passes its check before the switch and the three after it, then fails for good.

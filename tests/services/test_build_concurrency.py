@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import select
 
 from shipmate.config import Settings
-from shipmate.services.builds import BuildRequest, allocate_build
+from shipmate.domain.requests import BuildRequest
 from shipmate.services.context import Context
+from shipmate.services.records.builds import allocate_build
 from shipmate.store.engine import make_engine
 from shipmate.store.schema import builds
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from shipmate.domain.requests import BuildRequest
 from shipmate.errors import InvalidInputError
-from shipmate.services.builds import BuildRequest, allocate_build
 from shipmate.services.context import Context
+from shipmate.services.records.builds import allocate_build
 from shipmate.store.schema import build_counters, builds, events, products
 
 

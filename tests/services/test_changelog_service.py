@@ -12,17 +12,13 @@ from pathlib import Path
 import pytest
 
 from shipmate.config import Settings
+from shipmate.domain.requests import RecordRequest
 from shipmate.errors import ConfigError, InvalidInputError, NotFoundError
-from shipmate.services.changelog import (
-    ChangelogRange,
-    changelog,
-    changelog_range,
-    deployment_changelog,
-    read_changelog,
-    repository_for,
-)
+from shipmate.services.changelog.assembly import changelog, deployment_changelog, read_changelog
+from shipmate.services.changelog.commit_range import ChangelogRange, changelog_range
+from shipmate.services.changelog.repository import repository_for
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, record_deployment
+from shipmate.services.records.deployments import record_deployment
 from shipmate.testing.clock import FakeClock
 from tests.conftest import require_real_part
 

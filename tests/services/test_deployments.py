@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
+from shipmate.domain.requests import BuildRequest, RecordRequest
 from shipmate.errors import (
     ConflictError,
     IllegalTransitionError,
@@ -13,11 +14,11 @@ from shipmate.errors import (
     PayloadTooLargeError,
     VersionCommitConflictError,
 )
-from shipmate.services.builds import BuildRequest, allocate_build
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, record_deployment
 from shipmate.services.queries import current_matrix, show_deployment
-from shipmate.services.rollbackmarks import mark_rollback
+from shipmate.services.records.builds import allocate_build
+from shipmate.services.records.deployments import record_deployment
+from shipmate.services.records.rollbackmarks import mark_rollback
 from shipmate.store.schema import current_state, deployments, environments, events, products
 from shipmate.testing.clock import FakeClock
 

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from shipmate.config import Settings
 from shipmate.domain.records import DeploymentRecord
+from shipmate.domain.requests import RecordRequest
 from shipmate.errors import (
     ConfigError,
     ConflictError,
@@ -20,10 +21,20 @@ from shipmate.errors import (
     InvalidInputError,
     NotFoundError,
 )
-from shipmate.services import gates
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, record_deployment
+from shipmate.services.gates.approvals import approve, list_approvals
+from shipmate.services.gates.rules import (
+    StoredRule,
+    add_rule,
+    list_rules,
+    remove_rule,
+    replace_rule,
+    set_rule_mode,
+)
+from shipmate.services.gates.unlock import unlock
+from shipmate.services.gates.verdicts import dry_run
 from shipmate.services.queries import list_events, show_deployment
+from shipmate.services.records.deployments import record_deployment
 from shipmate.store.engine import make_engine
 from shipmate.store.schema import deployments, events, products
 from shipmate.store.schema_gates import gate_approvals, gate_rules
@@ -45,8 +56,8 @@ def blocked(ctx: Context, status: str, **kw: Any) -> GateBlockedError:
     return err.value
 
 
-def add(ctx: Context, **definition: Any) -> gates.StoredRule:
-    return gates.add_rule(ctx, definition, actor="admin")
+def add(ctx: Context, **definition: Any) -> StoredRule:
+    return add_rule(ctx, definition, actor="admin")
 
 
 def counts(ctx: Context) -> dict[str, int]:
@@ -69,7 +80,7 @@ def test_no_rule_is_on_out_of_the_box(ctx: Context) -> None:
     b = rec(ctx, "started", ci_run_id="2", version="1.0.1")
     assert (a.status, b.status) == ("started", "started")
     assert "preflight_status" not in b.metadata
-    assert gates.list_rules(ctx) == []
+    assert list_rules(ctx) == []
 
 
 # --------------------------------------------------------------- concurrency
@@ -380,11 +391,11 @@ def test_flow_report_only_passes_and_reports_passed(ctx: Context) -> None:
 def test_approvals_by_distinct_people_and_self_approval_refused(ctx: Context) -> None:
     add(ctx, name="two-approvals", kind="approval", required=2, environments=["production"])
     rec(ctx, "completed", environment="staging")  # the version exists
-    first = gates.approve(ctx, "api", "1.0.0", "production", approver="alice")
+    first = approve(ctx, "api", "1.0.0", "production", approver="alice")
     assert (first.approver, first.created) == ("alice", True)
-    again = gates.approve(ctx, "api", "1.0.0+build.3", "production", approver=" ALICE ")
+    again = approve(ctx, "api", "1.0.0+build.3", "production", approver=" ALICE ")
     assert (again.id, again.created) == (first.id, False)
-    gates.approve(ctx, "api", "1.0.0", "production", approver="bob")
+    approve(ctx, "api", "1.0.0", "production", approver="bob")
     # alice deploys: her own approval does not count.
     err = blocked(ctx, "started", deployed_by="Alice")
     v = err.details["versioner_detail"]
@@ -400,11 +411,11 @@ def test_approvals_by_distinct_people_and_self_approval_refused(ctx: Context) ->
     # carol deploys: alice and bob count.
     assert rec(ctx, "started", deployed_by="carol").status == "started"
     # Approvals are per environment.
-    assert [a.approver for a in gates.list_approvals(ctx, "api", "1.0.0", "production")] == [
+    assert [a.approver for a in list_approvals(ctx, "api", "1.0.0", "production")] == [
         "alice",
         "bob",
     ]
-    assert gates.list_approvals(ctx, "api", "1.0.0", "staging") == []
+    assert list_approvals(ctx, "api", "1.0.0", "staging") == []
     [event, _] = gate_events(ctx, "gate.approved")
     assert (event.actor, event.data["version"]) == ("alice", "1.0.0")
 
@@ -413,7 +424,7 @@ def test_allow_self_approval_and_report_only(ctx: Context) -> None:
     add(ctx, name="own", kind="approval", allow_self_approval=True)
     add(ctx, name="two", kind="approval", required=2, mode="report_only")
     rec(ctx, "completed", environment="staging")
-    gates.approve(ctx, "api", "1.0.0", "production", approver="alice")
+    approve(ctx, "api", "1.0.0", "production", approver="alice")
     dep = rec(ctx, "started", deployed_by="alice")
     [entry] = dep.metadata["preflight_status"]["rules_evaluated"]
     assert (entry["rule_name"], entry["evaluation_result"]) == ("two", "failed")
@@ -421,17 +432,17 @@ def test_allow_self_approval_and_report_only(ctx: Context) -> None:
 
 def test_approve_bad_input(ctx: Context) -> None:
     with pytest.raises(NotFoundError) as nf:
-        gates.approve(ctx, "ghost", "1.0.0", "production", approver="alice")
+        approve(ctx, "ghost", "1.0.0", "production", approver="alice")
     assert nf.value.field == "product"
     rec(ctx, "completed", environment="staging")
     with pytest.raises(NotFoundError) as nv:
-        gates.approve(ctx, "api", "9.9.9", "production", approver="alice")
+        approve(ctx, "api", "9.9.9", "production", approver="alice")
     assert nv.value.field == "version"
     with pytest.raises(InvalidInputError) as ni:
-        gates.approve(ctx, "api", "1.0.0", "production", approver="  ")
+        approve(ctx, "api", "1.0.0", "production", approver="  ")
     assert ni.value.field == "approver"
     with pytest.raises(InvalidInputError) as ne:
-        gates.approve(ctx, "api", "1.0.0", "bad env!", approver="alice")
+        approve(ctx, "api", "1.0.0", "bad env!", approver="alice")
     assert ne.value.field == "environment"
 
 
@@ -520,11 +531,9 @@ def test_unlock_aborts_the_started_deployment_and_frees_the_environment(
     blocked(ctx, "started", ci_run_id="2")
     clock.advance(minutes=20)
     with pytest.raises(InvalidInputError) as no_reason:
-        gates.unlock(ctx, product="api", environment="production", reason=" ")
+        unlock(ctx, product="api", environment="production", reason=" ")
     assert no_reason.value.field == "reason"
-    freed = gates.unlock(
-        ctx, product="api", environment="production", reason="runner died", actor="ops"
-    )
+    freed = unlock(ctx, product="api", environment="production", reason="runner died", actor="ops")
     assert freed.id == stuck.id
     assert freed.status == "aborted"
     assert freed.finished_at == T0 + timedelta(minutes=20)
@@ -545,25 +554,25 @@ def test_unlock_aborts_the_started_deployment_and_frees_the_environment(
     assert rec(ctx, "started", ci_run_id="2").status == "started"
     # Nothing left to unlock by id: it is aborted.
     with pytest.raises(ConflictError):
-        gates.unlock(ctx, deployment_id=stuck.id, reason="again")
+        unlock(ctx, deployment_id=stuck.id, reason="again")
 
 
 def test_unlock_needs_one_started_deployment(ctx: Context) -> None:
     with pytest.raises(NotFoundError) as nf:
-        gates.unlock(ctx, product="api", environment="production", reason="x")
+        unlock(ctx, product="api", environment="production", reason="x")
     assert nf.value.field == "product"
     a = rec(ctx, "started", ci_run_id="1")
     b = rec(ctx, "started", ci_run_id="2")
     with pytest.raises(InvalidInputError) as many:
-        gates.unlock(ctx, product="api", environment="production", reason="x")
+        unlock(ctx, product="api", environment="production", reason="x")
     assert many.value.field == "id"
     assert f"({b.id}, {a.id})" in many.value.message
     with pytest.raises(InvalidInputError) as wrong:
-        gates.unlock(ctx, deployment_id=a.id, environment="staging", reason="x")
+        unlock(ctx, deployment_id=a.id, environment="staging", reason="x")
     assert wrong.value.field == "environment"
     with pytest.raises(NotFoundError):
-        gates.unlock(ctx, deployment_id=9999, reason="x")
-    assert gates.unlock(ctx, deployment_id=a.id, reason="x").status == "aborted"
+        unlock(ctx, deployment_id=9999, reason="x")
+    assert unlock(ctx, deployment_id=a.id, reason="x").status == "aborted"
 
 
 # --------------------------------------------------------------- management
@@ -577,24 +586,24 @@ def test_rule_management_and_audit_log(ctx: Context, clock: FakeClock) -> None:
         add(ctx, name="freeze", kind="concurrency")
     assert dup.value.field == "name"
     clock.advance(minutes=1)
-    changed = gates.set_rule_mode(ctx, "FREEZE", "report_only", actor="ops")
+    changed = set_rule_mode(ctx, "FREEZE", "report_only", actor="ops")
     assert changed.rule.mode.value == "report_only"
     assert changed.updated_at == T0 + timedelta(minutes=1) and changed.updated_by == "ops"
-    replaced = gates.replace_rule(
+    replaced = replace_rule(
         ctx, "freeze", {"kind": "freeze", "cron": "0 1 * * *", "duration": "2h"}, actor="ops"
     )
     assert replaced.to_dict()["cron"] == "0 1 * * *" and replaced.rule.name == "freeze"
     with pytest.raises(InvalidInputError) as kind:
-        gates.replace_rule(ctx, "freeze", {"kind": "concurrency"})
+        replace_rule(ctx, "freeze", {"kind": "concurrency"})
     assert kind.value.field == "kind"
     with pytest.raises(InvalidInputError) as mode:
-        gates.set_rule_mode(ctx, "freeze", "sometimes")
+        set_rule_mode(ctx, "freeze", "sometimes")
     assert mode.value.field == "mode"
-    removed = gates.remove_rule(ctx, "freeze", actor="ops")
+    removed = remove_rule(ctx, "freeze", actor="ops")
     assert removed.rule.name == "freeze"
-    assert gates.list_rules(ctx) == []
+    assert list_rules(ctx) == []
     with pytest.raises(NotFoundError):
-        gates.remove_rule(ctx, "freeze")
+        remove_rule(ctx, "freeze")
     types = [e.type for e in gate_events(ctx, "gate.rule")]
     assert types == [
         "gate.rule_added",
@@ -621,7 +630,7 @@ def test_bad_rule_definitions_name_the_field(
     ctx: Context, definition: dict[str, Any], field: str
 ) -> None:
     with pytest.raises(InvalidInputError) as err:
-        gates.add_rule(ctx, definition)
+        add_rule(ctx, definition)
     assert err.value.field == field
     assert counts(ctx)["gate_rules"] == 0
 
@@ -633,7 +642,7 @@ def test_config_rules_apply_and_are_read_only(ctx: Context) -> None:
         sections={"gates": [{"name": "one", "kind": "concurrency", "lease": "10m"}]},
     )
     cfg = Context(settings=settings, engine=ctx.engine, clock=ctx.clock)
-    [stored] = gates.list_rules(cfg)
+    [stored] = list_rules(cfg)
     assert (stored.source, stored.read_only, stored.to_dict()["lease_seconds"]) == (
         "config",
         True,
@@ -642,9 +651,9 @@ def test_config_rules_apply_and_are_read_only(ctx: Context) -> None:
     rec(cfg, "started", ci_run_id="1")
     assert blocked(cfg, "started", ci_run_id="2").details["rule_name"] == "one"
     calls: list[Callable[[], object]] = [
-        lambda: gates.set_rule_mode(cfg, "one", "disabled"),
-        lambda: gates.remove_rule(cfg, "one"),
-        lambda: gates.replace_rule(cfg, "one", {"kind": "concurrency"}),
+        lambda: set_rule_mode(cfg, "one", "disabled"),
+        lambda: remove_rule(cfg, "one"),
+        lambda: replace_rule(cfg, "one", {"kind": "concurrency"}),
     ]
     for call in calls:
         with pytest.raises(ConflictError) as err:
@@ -652,7 +661,7 @@ def test_config_rules_apply_and_are_read_only(ctx: Context) -> None:
         assert "/srv/app/shipmate.toml" in err.value.message
         assert "read-only" in err.value.message
     with pytest.raises(ConflictError) as taken:
-        gates.add_rule(cfg, {"name": "ONE", "kind": "concurrency"})
+        add_rule(cfg, {"name": "ONE", "kind": "concurrency"})
     assert "/srv/app/shipmate.toml" in taken.value.message
 
 
@@ -666,7 +675,7 @@ def test_bad_config_rules_are_a_config_error(ctx: Context) -> None:
         rec(cfg, "started")
     assert err.value.field == "gates[0].cron"
     with pytest.raises(ConfigError):
-        gates.list_rules(replace(cfg, settings=replace(settings, sections={"gates": {"a": 1}})))
+        list_rules(replace(cfg, settings=replace(settings, sections={"gates": {"a": 1}})))
 
 
 # ------------------------------------------------------------------ dry run
@@ -676,13 +685,13 @@ def test_dry_run_evaluates_and_records_nothing(ctx: Context, clock: FakeClock) -
     add(ctx, name="one", kind="concurrency")
     add(ctx, name="flow", kind="flow", required_environments=["staging"], environments=["prod*"])
     add(ctx, name="ok", kind="approval", mode="report_only")
-    empty = gates.dry_run(ctx, "new-product", "0.1.0", "production")
+    empty = dry_run(ctx, "new-product", "0.1.0", "production")
     assert empty.allowed is False  # flow: never completed in staging
     assert [r.rule_name for r in empty.results] == ["one", "flow", "ok"]
     rec(ctx, "completed", environment="staging")
     rec(ctx, "started", ci_run_id="1")
     before = counts(ctx)
-    outcome = gates.dry_run(ctx, "api", "1.0.0+build.9", "production", deployer="carol")
+    outcome = dry_run(ctx, "api", "1.0.0+build.9", "production", deployer="carol")
     assert counts(ctx) == before
     body = outcome.to_dict()
     assert body["allowed"] is False
@@ -695,7 +704,7 @@ def test_dry_run_evaluates_and_records_nothing(ctx: Context, clock: FakeClock) -
     assert body["rules_evaluated"][0]["rule_name"] == "ok"
     assert body["evaluated_at"] == "2026-11-22T10:00:00.000Z"
     with pytest.raises(InvalidInputError) as bad:
-        gates.dry_run(ctx, "api", "", "production")
+        dry_run(ctx, "api", "", "production")
     assert bad.value.field == "version"
 
 

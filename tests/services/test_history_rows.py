@@ -8,9 +8,10 @@ from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 
 from shipmate.domain.records import DeploymentRecord
+from shipmate.domain.requests import HistoryFilter, RecordRequest
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, record_deployment
-from shipmate.services.queries import HistoryFilter, history
+from shipmate.services.queries import history
+from shipmate.services.records.deployments import record_deployment
 from shipmate.store.deployments import get_deployment
 from shipmate.testing.clock import FakeClock
 

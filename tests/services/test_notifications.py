@@ -29,23 +29,19 @@ from sqlalchemy import func, select
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
 from shipmate.cli import main
-from shipmate.domain.notifications import NotificationRule, NotifyConfig, parse_notify_config
-from shipmate.domain.notifyescape import ZWSP
+from shipmate.domain.notify.config import parse_notify_config
+from shipmate.domain.notify.escape import ZWSP
+from shipmate.domain.notify.rules import NotificationRule, NotifyConfig
+from shipmate.domain.requests import RecordRequest
 from shipmate.errors import ConfigError, InvalidInputError, NotFoundError
+from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, record_deployment
-from shipmate.services.keys import create_key
-from shipmate.services.notifications import (
-    NotificationWorker,
-    Outgoing,
-    SendResult,
-    check_apprise_urls,
-    get_delivery,
-    list_deliveries,
-    load_notify_config,
-    scan_events,
-    send_test,
-)
+from shipmate.services.notify.config import check_apprise_urls, load_notify_config
+from shipmate.services.notify.delivery_log import get_delivery, list_deliveries
+from shipmate.services.notify.scanning import scan_events
+from shipmate.services.notify.sending import Outgoing, SendResult, send_test
+from shipmate.services.notify.worker import NotificationWorker
+from shipmate.services.records.deployments import record_deployment
 from shipmate.store.deployments import append_event
 from shipmate.store.engine import make_engine
 from shipmate.store.schema import events, products

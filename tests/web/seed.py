@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from shipmate.domain.requests import RecordRequest
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, record_deployment
+from shipmate.services.records.deployments import record_deployment
 from shipmate.testing.clock import FakeClock
 
 PEOPLE = ["alice", "bob", "chen", "dana"]

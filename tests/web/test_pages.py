@@ -14,9 +14,10 @@ from fastapi.testclient import TestClient
 
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
+from shipmate.domain.requests import RecordRequest
 from shipmate.services.context import Context
-from shipmate.services.deployments import RecordRequest, record_deployment
-from shipmate.services.rollbackmarks import mark_rollback
+from shipmate.services.records.deployments import record_deployment
+from shipmate.services.records.rollbackmarks import mark_rollback
 from shipmate.testing.clock import FakeClock
 from shipmate.web.charts import daily_bars
 from shipmate.web.session import COOKIE_NAME, safe_next
@@ -109,7 +110,7 @@ def test_login_refuses_other_sites_and_open_redirects(
 def test_a_revoked_key_ends_the_session(
     web: TestClient, ctx: Context, seeded: Seeded, tokens: dict[str, str]
 ) -> None:
-    from shipmate.services.keys import revoke_key
+    from shipmate.services.auth.keys import revoke_key
 
     login(web, tokens["read"])
     assert web.get("/").status_code == 200

@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
+from shipmate.services.auth.keys import revoke_key
 from shipmate.services.context import Context
-from shipmate.services.keys import revoke_key
 from shipmate.store.schema_sessions import dashboard_sessions
 from shipmate.testing.clock import FakeClock
 from shipmate.web.session import COOKIE_NAME, LOGIN_COOKIE

@@ -1,0 +1,1 @@
+"""The HTTP routes, one module per feature; ``shipmate.api.app`` registers them."""

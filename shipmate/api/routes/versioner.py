@@ -1,0 +1,126 @@
+"""Versioner's wire protocol (../shared/reference/versioner-api.md), served at a base path.
+
+``POST {base}/build-events/``, ``{base}/version-events/`` (the old name) and
+``{base}/deployment-events/``, with and without the trailing slash (a doubled
+leading slash is collapsed by middleware).  Answers carry string ids, string
+statuses and RFC 3339 times with a zone; errors use Versioner's ``{"detail": ...}``
+shapes (see :mod:`shipmate.api.errors`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from shipmate.api.auth import writer
+from shipmate.api.recordmapping import versioner_build_request, versioner_deployment_request
+from shipmate.api.schemas import (
+    COMMON_ERRORS,
+    BuildEvent,
+    DeploymentEvent,
+    VersionerErrorBody,
+    error_responses,
+)
+from shipmate.domain.inputs.fields import format_time
+from shipmate.domain.records import BuildRecord, DeploymentRecord
+from shipmate.services.auth.keys import Principal
+from shipmate.services.context import Context
+from shipmate.services.records.builds import record_build_event
+from shipmate.services.records.deployments import record_deployment_event
+
+__all__ = ["make_router"]
+
+Writer = Annotated[Principal, Depends(writer)]
+
+
+def _ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+def build_response(b: BuildRecord) -> dict[str, Any]:
+    return {
+        "id": str(b.id),
+        "product_id": str(b.product_id),
+        "product_name": b.product,
+        "version_id": str(b.version_id),
+        "version": b.version,
+        "build_number": str(b.build_number),
+        "full_version": b.full_version,
+        "status": b.status,
+        "scm_sha": b.commit_sha,
+        "started_at": format_time(b.started_at),
+        "completed_at": format_time(b.completed_at),
+        "created_at": format_time(b.created_at),
+        "extra_metadata": b.metadata,
+    }
+
+
+def deployment_response(d: DeploymentRecord) -> dict[str, Any]:
+    return {
+        "id": str(d.id),
+        "product_id": str(d.product_id),
+        "product_name": d.product,
+        "version_id": str(d.version_id),
+        "version": d.version,
+        "environment_id": str(d.environment_id),
+        "environment_name": d.environment,
+        "status": d.status,
+        "deployed_by": d.deployed_by,
+        "deployed_at": format_time(d.deployed_at),
+        "started_at": format_time(d.started_at),
+        "completed_at": format_time(d.finished_at),
+        "scm_sha": d.commit_sha,
+        "extra_metadata": d.metadata,
+    }
+
+
+def make_router(base: str) -> APIRouter:
+    router = APIRouter(
+        prefix=base,
+        tags=["versioner"],
+        responses=error_responses(VersionerErrorBody, *COMMON_ERRORS),
+    )
+
+    def build_event(
+        request: Request, response: Response, body: BuildEvent, principal: Writer
+    ) -> dict[str, Any]:
+        principal.require_product(body.product_name)
+        recorded = record_build_event(_ctx(request), versioner_build_request(body, principal))
+        if recorded.replayed:
+            response.status_code = 200  # a retry of an event already recorded
+        return build_response(recorded.build)
+
+    def deployment_event(
+        request: Request, response: Response, body: DeploymentEvent, principal: Writer
+    ) -> dict[str, Any]:
+        principal.require_product(body.product_name)
+        recorded = record_deployment_event(
+            _ctx(request), versioner_deployment_request(body, principal)
+        )
+        if recorded.replayed:
+            response.status_code = 200  # a retry of an event already recorded
+        return deployment_response(recorded.deployment)
+
+    for path in ("/build-events/", "/build-events", "/version-events/", "/version-events"):
+        router.add_api_route(
+            path,
+            build_event,
+            methods=["POST"],
+            status_code=201,
+            include_in_schema=path == "/build-events/",
+            summary="Versioner: record a build event",
+            responses={200: {"description": "A retry: the build as already recorded"}},
+        )
+    for path in ("/deployment-events/", "/deployment-events"):
+        router.add_api_route(
+            path,
+            deployment_event,
+            methods=["POST"],
+            status_code=201,
+            include_in_schema=path == "/deployment-events/",
+            summary="Versioner: record a deployment event",
+            responses={200: {"description": "A retry: the deployment as already recorded"}},
+        )
+    return router

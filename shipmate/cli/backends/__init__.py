@@ -1,0 +1,1 @@
+"""Where CLI commands send their calls: the local database, or a server (remote mode)."""

@@ -1,0 +1,511 @@
+"""Remote mode: the CLI's calls go to a shipmate server over HTTP.
+
+Uses only the standard library (``urllib``) so the CLI stays quick to start.
+Network errors and 5xx answers are retried with exponential backoff for a bounded
+time (``SHIPMATE_RETRY_SECONDS``, default 30).  Every write carries an
+``Idempotency-Key`` made once per command, so a retried ``record`` or ``version
+next`` never records twice nor burns a build number.  Error answers are turned
+back into the same exception classes the local backend raises, so exit codes and
+messages match.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from datetime import datetime
+from typing import Any, Unpack
+
+from shipmate import errors
+from shipmate.cli.backends.interface import (
+    Backend,
+    ChangelogQuery,
+    DoraQuery,
+    RollbackMarkTarget,
+    UnlockTarget,
+)
+from shipmate.config import Settings
+from shipmate.domain.inputs.fields import format_time, parse_time
+from shipmate.domain.records import (
+    BuildRecord,
+    DeploymentRecord,
+    EventRecord,
+    HistoryPage,
+    Matrix,
+    MatrixCell,
+    Stats,
+    VersionCount,
+)
+from shipmate.domain.redaction import redact, redact_url
+from shipmate.domain.repeats import rollback_mark_target
+from shipmate.domain.requests import MAX_CANDIDATES, BuildRequest, HistoryFilter, RecordRequest
+
+__all__ = ["RemoteBackend"]
+
+_BY_CODE: dict[str, type[errors.ShipmateError]] = {}
+
+
+def _register(cls: type[errors.ShipmateError]) -> None:
+    _BY_CODE.setdefault(cls.code, cls)
+    for sub in cls.__subclasses__():
+        _register(sub)
+
+
+_register(errors.ShipmateError)
+
+
+def _t(value: Any) -> datetime | None:
+    return None if value is None else parse_time(value, field="time")
+
+
+def _i(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _deployment(d: dict[str, Any]) -> DeploymentRecord:
+    return DeploymentRecord(
+        id=int(d["id"]),
+        product=d["product"],
+        environment=d["environment"],
+        environment_kind=d["environment_kind"],
+        version=d["version"],
+        build_number=d["build_number"],
+        full_version=d["full_version"],
+        status=d["status"],
+        kind=d["kind"],
+        reverts_id=_i(d.get("reverts_id")),
+        commit_sha=d.get("commit_sha"),
+        commit_time=_t(d.get("commit_time")),
+        branch=d.get("branch"),
+        repository=d.get("repository"),
+        deployed_by=d.get("deployed_by"),
+        ci_platform=d.get("ci_platform"),
+        ci_run_id=d.get("ci_run_id"),
+        ci_run_url=d.get("ci_run_url"),
+        source_system=d.get("source_system"),
+        metadata=d.get("metadata") or {},
+        deployed_at=parse_time(d["deployed_at"], field="deployed_at"),
+        created_at=parse_time(d["created_at"], field="created_at"),
+        updated_at=parse_time(d["updated_at"], field="updated_at"),
+        started_at=_t(d.get("started_at")),
+        finished_at=_t(d.get("finished_at")),
+        duration_ms=d.get("duration_ms"),
+        product_id=int(d.get("product_id") or 0),
+        environment_id=int(d.get("environment_id") or 0),
+        version_id=int(d.get("version_id") or 0),
+        events=tuple(
+            EventRecord(
+                id=int(e["id"]),
+                type=e["type"],
+                at=parse_time(e["at"], field="at"),
+                actor=e.get("actor"),
+                key_name=e.get("key_name"),
+                product=e.get("product"),
+                environment=e.get("environment"),
+                deployment_id=_i(e.get("deployment_id")),
+                from_status=e.get("from_status"),
+                to_status=e.get("to_status"),
+                data=e.get("data") or {},
+            )
+            for e in d.get("events", ())
+        ),
+    )
+
+
+def _build(b: dict[str, Any]) -> BuildRecord:
+    return BuildRecord(
+        id=int(b["id"]),
+        product=b["product"],
+        version=b["version"],
+        build_number=int(b["build_number"]),
+        full_version=b["full_version"],
+        status=b["status"],
+        commit_sha=b.get("commit_sha"),
+        branch=b.get("branch"),
+        repository=b.get("repository"),
+        built_by=b.get("built_by"),
+        ci_platform=b.get("ci_platform"),
+        ci_run_id=b.get("ci_run_id"),
+        ci_run_url=b.get("ci_run_url"),
+        source_system=b.get("source_system"),
+        metadata=b.get("metadata") or {},
+        created_at=parse_time(b["created_at"], field="created_at"),
+        started_at=_t(b.get("started_at")),
+        completed_at=_t(b.get("completed_at")),
+        product_id=int(b.get("product_id") or 0),
+        version_id=int(b.get("version_id") or 0),
+    )
+
+
+def _override(req: RecordRequest) -> dict[str, Any]:
+    """Sent only when used, so servers without gates keep accepting the body."""
+    if not req.override_gates and req.override_reason is None:
+        return {}
+    return {"override_gates": req.override_gates, "override_reason": req.override_reason}
+
+
+def _filter_query(f: HistoryFilter) -> dict[str, str]:
+    query: dict[str, str] = {}
+    for key in ("product", "environment", "status", "version", "branch", "actor", "kind"):
+        value = getattr(f, key)
+        if value is not None:
+            query[key] = value
+    for key in ("since", "until"):
+        value = getattr(f, key)
+        if value is not None:
+            query[key] = format_time(value) or ""
+    return query
+
+
+class RemoteBackend(Backend):
+    """The :class:`~shipmate.cli.backends.interface.Backend` that talks to ``shipmate serve``."""
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.url
+        self.base = settings.url.rstrip("/")
+        if not self.base.startswith(("http://", "https://")):
+            raise errors.ConfigError(
+                f"url {redact_url(settings.url)!r} must start with http:// or https://", field="url"
+            )
+        if "@" in urllib.parse.urlsplit(self.base).netloc:
+            raise errors.ConfigError(
+                f"url {redact_url(settings.url)!r} holds a user name or password; shipmate sends "
+                "only the API key (SHIPMATE_TOKEN_FILE), so leave them out of the URL",
+                field="url",
+            )
+        self.token = settings.token
+        self.retry_seconds = settings.retry_seconds
+        self.timeout = 15.0
+
+    # -- transport --------------------------------------------------------------
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        write: bool = False,
+    ) -> Any:
+        url = self.base + path
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        headers = {"Accept": "application/json", "User-Agent": "shipmate-cli"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if write:
+            headers["Idempotency-Key"] = str(uuid.uuid4())
+        deadline = time.monotonic() + self.retry_seconds
+        delay = 0.25
+        while True:
+            req = urllib.request.Request(url, data=data, method=method, headers=headers)
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                    return json.loads(resp.read() or b"null")
+            except urllib.error.HTTPError as exc:
+                payload = exc.read()
+                if exc.code < 500:
+                    raise self._error(exc.code, payload) from None
+                problem = f"server answered {exc.code}"
+            except (urllib.error.URLError, OSError) as exc:
+                reason = getattr(exc, "reason", exc)
+                problem = f"cannot reach {redact_url(self.base)}: {reason}"
+            except (ValueError, http.client.InvalidURL) as exc:  # a bad port, a stray space
+                raise errors.ConfigError(
+                    f"url {redact_url(self.base)!r} is not a valid URL ({redact(str(exc))})",
+                    field="url",
+                ) from None
+            except http.client.HTTPException as exc:  # a broken answer: retried like a 5xx
+                problem = f"{redact_url(self.base)} sent a broken answer ({type(exc).__name__})"
+            if time.monotonic() + delay > deadline:
+                raise errors.RemoteError(
+                    f"{problem} (gave up after retrying for {self.retry_seconds:.0f} s)",
+                    field="url",
+                )
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 5.0)
+
+    def _error(self, status: int, payload: bytes) -> errors.ShipmateError:
+        try:
+            body = json.loads(payload)
+        except ValueError:
+            body = {}
+        info = body.get("error") if isinstance(body, dict) else None
+        if isinstance(info, dict):
+            cls = _BY_CODE.get(str(info.get("code")), errors.ShipmateError)
+            details = info.get("details") or {}
+            return cls(str(info.get("message")), field=info.get("field"), **details)
+        message = body.get("detail") if isinstance(body, dict) else None
+        if status == 401:
+            return errors.AuthenticationError(
+                f"the server refused the token ({message or 'unauthorized'}); check SHIPMATE_TOKEN",
+                field="token",
+            )
+        return errors.RemoteError(f"server answered {status}: {message or payload[:200]!r}")
+
+    # -- Backend ---------------------------------------------------------------
+    def allocate_build(self, req: BuildRequest) -> BuildRecord:
+        body = {
+            "product": req.product,
+            "version": req.version,
+            "commit": req.commit_sha,
+            "branch": req.branch,
+            "repository": req.repository,
+            "built_by": req.built_by,
+            "ci_platform": req.ci_platform,
+            "ci_run_id": req.ci_run_id,
+            "ci_run_url": req.ci_run_url,
+            "metadata": req.metadata,
+        }
+        return _build(self._request("POST", "/api/v1/builds", body=body, write=True))
+
+    def record(self, req: RecordRequest) -> DeploymentRecord:
+        times = {
+            "started_at": format_time(req.started_at),
+            "completed_at": format_time(req.completed_at),
+        }
+        if req.deployment_id is not None:
+            body: dict[str, Any] = {
+                "status": req.status,
+                "deployed_by": req.deployed_by,
+                "metadata": req.metadata,
+                **times,
+                **_override(req),
+            }
+            path = f"/api/v1/deployments/{req.deployment_id}/events"
+            return _deployment(self._request("POST", path, body=body, write=True))
+        body = {
+            "product": req.product,
+            "environment": req.environment,
+            "version": req.version,
+            "status": req.status,
+            "build_number": req.build_number,
+            "kind": req.kind,
+            "reverts_id": None if req.reverts_id is None else str(req.reverts_id),
+            "commit": req.commit_sha,
+            "commit_time": format_time(req.commit_time),
+            "branch": req.branch,
+            "repository": req.repository,
+            "deployed_by": req.deployed_by,
+            "ci_platform": req.ci_platform,
+            "ci_run_id": req.ci_run_id,
+            "ci_run_url": req.ci_run_url,
+            "environment_kind": req.environment_kind,
+            "metadata": req.metadata,
+            **times,
+            **_override(req),
+        }
+        return _deployment(self._request("POST", "/api/v1/deployments", body=body, write=True))
+
+    def mark_rollback(self, ref: str, **target: Unpack[RollbackMarkTarget]) -> DeploymentRecord:
+        product, environment = target["product"], target["environment"]
+        dep_id = ref
+        if not ref.isdigit():  # the same rule as local mode: domain.repeats
+            query = {"version": ref, "limit": str(MAX_CANDIDATES)}
+            query |= {k: v for k, v in (("product", product), ("environment", environment)) if v}
+            items = self._request("GET", "/api/v1/deployments", query=query)["items"]
+            found = [_deployment(d) for d in items if d["full_version"] == ref]
+            dep_id = str(rollback_mark_target(ref, found).id)
+        path = f"/api/v1/deployments/{dep_id}/rollback-mark"
+        body = {"reason": target["reason"]}
+        return _deployment(self._request("POST", path, body=body, write=True))
+
+    def history(self, f: HistoryFilter, *, limit: int, cursor: str | None) -> HistoryPage:
+        query = {**_filter_query(f), "limit": str(limit)}
+        if cursor:
+            query["cursor"] = cursor
+        data = self._request("GET", "/api/v1/deployments", query=query)
+        return HistoryPage(
+            items=tuple(_deployment(d) for d in data["items"]), next_cursor=data.get("next_cursor")
+        )
+
+    def show(self, deployment_id: int) -> DeploymentRecord:
+        return _deployment(self._request("GET", f"/api/v1/deployments/{deployment_id}"))
+
+    def current(self, product: str | None) -> Matrix:
+        data = self._request(
+            "GET", "/api/v1/current", query={"product": product} if product else None
+        )
+        return Matrix(
+            products=tuple(data["products"]),
+            environments=tuple((e["name"], e["kind"]) for e in data["environments"]),
+            cells=tuple(
+                MatrixCell(
+                    product=c["product"],
+                    environment=c["environment"],
+                    deployment_id=int(c["deployment_id"]),
+                    version=c["version"],
+                    full_version=c["full_version"],
+                    status=c["status"],
+                    since=parse_time(c["since"], field="since"),
+                    age_seconds=float(c["age_seconds"]),
+                    deployed_by=c.get("deployed_by"),
+                    commit_sha=c.get("commit_sha"),
+                    drift=bool(c["drift"]),
+                )
+                for c in data["cells"]
+            ),
+        )
+
+    def stats(self, f: HistoryFilter) -> Stats:
+        data = self._request("GET", "/api/v1/stats", query=_filter_query(f))
+        return Stats(
+            total=data["total"],
+            by_status=data["by_status"],
+            success_rate=data["success_rate"],
+            latest_full_version=data["latest_full_version"],
+            latest_deployed_at=_t(data.get("latest_deployed_at")),
+            versions=tuple(VersionCount(**v) for v in data["versions"]),
+        )
+
+    # -- gates -----------------------------------------------------------------
+    def gate_rules(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self._request("GET", "/api/v1/gates/rules")["items"]
+        return items
+
+    def add_gate_rule(self, definition: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._request(
+            "POST", "/api/v1/gates/rules", body=definition, write=True
+        )
+        return result
+
+    def set_gate_rule_mode(self, name: str, mode: str) -> dict[str, Any]:
+        path = "/api/v1/gates/rules/" + urllib.parse.quote(name, safe="")
+        result: dict[str, Any] = self._request("PATCH", path, body={"mode": mode}, write=True)
+        return result
+
+    def remove_gate_rule(self, name: str) -> dict[str, Any]:
+        path = "/api/v1/gates/rules/" + urllib.parse.quote(name, safe="")
+        result: dict[str, Any] = self._request("DELETE", path, write=True)
+        return result
+
+    def check_gates(
+        self, product: str, version: str, environment: str, deployer: str | None
+    ) -> dict[str, Any]:
+        body = {
+            "product": product,
+            "version": version,
+            "environment": environment,
+            "deployer": deployer,
+        }
+        result: dict[str, Any] = self._request("POST", "/api/v1/gates/check", body=body)
+        return result
+
+    def approve(
+        self, product: str, version: str, environment: str, *, comment: str | None
+    ) -> dict[str, Any]:
+        body = {  # the server approves as the key: no approver to send
+            "product": product,
+            "version": version,
+            "environment": environment,
+            "comment": comment,
+        }
+        result: dict[str, Any] = self._request("POST", "/api/v1/approvals", body=body, write=True)
+        return result
+
+    def unlock(self, **target: Unpack[UnlockTarget]) -> DeploymentRecord:
+        product, environment = target["product"], target["environment"]
+        deployment_id = target["deployment_id"]
+        if deployment_id is None:
+            if not product or not environment:
+                raise errors.InvalidInputError(
+                    "name the deployment to unlock: --id, or --product and --env",
+                    field="product" if not product else "environment",
+                )
+            query = {
+                "product": product,
+                "environment": environment,
+                "status": "started",
+                "limit": "20",
+            }
+            items = self._request("GET", "/api/v1/deployments", query=query)["items"]
+            if not items:
+                raise errors.NotFoundError(
+                    f"no deployment of {product} to {environment} is started; nothing to unlock",
+                    field="environment",
+                )
+            if len(items) > 1:
+                ids = ", ".join(str(d["id"]) for d in items)
+                raise errors.InvalidInputError(
+                    f"{len(items)} deployments of {product} to {environment} are started "
+                    f"({ids}); give the one to unlock with --id",
+                    field="id",
+                )
+            deployment_id = int(items[0]["id"])
+        elif product or environment:
+            found = self._request("GET", f"/api/v1/deployments/{deployment_id}")
+            for name, given in (("product", product), ("environment", environment)):
+                if given and given != found[name]:
+                    raise errors.InvalidInputError(
+                        f"deployment {deployment_id} is for {name} {found[name]!r}, not {given!r}",
+                        field=name,
+                    )
+        path = f"/api/v1/deployments/{deployment_id}/unlock"
+        return _deployment(
+            self._request("POST", path, body={"reason": target["reason"] or ""}, write=True)
+        )
+
+    def create_key(self, name: str, scope: str, products: tuple[str, ...]) -> dict[str, Any]:
+        body = {"name": name, "scope": scope, "products": list(products)}
+        result: dict[str, Any] = self._request("POST", "/api/v1/keys", body=body, write=True)
+        return result
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self._request("GET", "/api/v1/keys")["items"]
+        return items
+
+    def revoke_key(self, name: str) -> dict[str, Any]:
+        path = "/api/v1/keys/" + urllib.parse.quote(name, safe="")
+        result: dict[str, Any] = self._request("DELETE", path, write=True)
+        return result
+
+    def dora(self, **query: Unpack[DoraQuery]) -> dict[str, Any]:
+        if query["repo"]:
+            raise errors.InvalidInputError(
+                "--repo works only with a local database; the server reads the "
+                "repositories its configuration names ([products.<name>] repository)",
+                field="repo",
+            )
+        days = query["days"]
+        given = {"product": query["product"], "environment": query["environment"]}
+        given |= {"days": None if days is None else str(days)}
+        given |= {"since": format_time(query["since"]), "until": format_time(query["until"])}
+        result: dict[str, Any] = self._request(
+            "GET", "/api/v1/dora", query={k: v for k, v in given.items() if v is not None}
+        )
+        return result
+
+    def changelog(self, **query: Unpack[ChangelogQuery]) -> dict[str, Any]:
+        product, repo = query["product"], query["repo"]
+        given = {
+            "product": product,
+            "environment": query["environment"],
+            "from": query["from_ref"],
+            "to": query["to_ref"],
+        }
+        ask = {k: v for k, v in given.items() if v is not None}
+        if not repo:  # the server reads its configured repository
+            result: dict[str, Any] = self._request("GET", "/api/v1/changelog", query=ask)
+            return result
+        # The server knows the deployments, this machine has the checkout.
+        from shipmate.services.changelog.assembly import read_changelog
+        from shipmate.services.changelog.commit_range import ChangelogRange
+        from shipmate.services.changelog.repository import repository_for
+
+        ends = self._request("GET", "/api/v1/changelog", query={**ask, "commits": "false"})
+        local = repository_for(Settings(), product, repo)
+        assert local is not None
+        return read_changelog(ChangelogRange.from_dict(ends), local).to_dict()
+
+    def close(self) -> None:
+        return None

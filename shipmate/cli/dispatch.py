@@ -1,0 +1,73 @@
+"""Running the command the parser chose: settings from the flags, then its handler.
+
+Every parser sets ``handler="module:function"``; the module is imported only now,
+and the function is called as ``handler(args, settings)``.  Database errors become
+one :class:`~shipmate.errors.StoreError`, and no error message shows a secret.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from shipmate.config import Settings, load_settings
+from shipmate.errors import StoreError
+
+__all__ = ["dispatch"]
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {
+        "database_url": args.database_url,
+        "url": args.url,
+        "token": args.token,
+        "token_file": args.token_file,
+    }
+    if getattr(args, "strict_semver", False):
+        overrides["strict_semver"] = True
+    settings = load_settings(overrides=overrides)
+    warnings = list(settings.warnings)
+    if args.token:
+        warnings.insert(
+            0,
+            "--token puts the API key in the process list and the shell history; "
+            "use --token-file PATH (or - for standard input) or SHIPMATE_TOKEN_FILE",
+        )
+    for warning in warnings:
+        print(f"shipmate: warning: {warning}", file=sys.stderr)
+    return settings
+
+
+def _secrets(settings: Settings) -> list[str | None]:
+    """What no error message may show: the token and the passwords in the URLs."""
+    from shipmate.domain.redaction import secrets_of_url
+
+    return [
+        settings.token,
+        *secrets_of_url(settings.database_url),
+        *secrets_of_url(settings.url),
+    ]
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import DBAPIError
+
+    from shipmate.domain.redaction import redact
+    from shipmate.errors import ShipmateError
+
+    settings = _settings(args)
+    module, _, function = args.handler.partition(":")
+    handler: Callable[[argparse.Namespace, Settings], int] = getattr(
+        importlib.import_module(module), function
+    )
+    try:
+        return handler(args, settings)
+    except DBAPIError as exc:
+        raise StoreError(f"database error: {redact(str(exc.orig), _secrets(settings))}") from None
+    except ShipmateError as exc:
+        exc.message = redact(exc.message, _secrets(settings))
+        exc.args = (exc.message,)
+        raise

@@ -1,0 +1,1 @@
+"""The ``versions`` and ``drain`` commands."""

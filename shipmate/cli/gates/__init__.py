@@ -1,0 +1,1 @@
+"""The ``gates``, ``approve`` and ``unlock`` commands."""

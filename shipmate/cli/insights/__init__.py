@@ -1,0 +1,1 @@
+"""The ``dora`` and ``changelog`` commands."""

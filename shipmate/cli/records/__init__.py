@@ -1,0 +1,1 @@
+"""The record commands: ``version``, ``record``, ``history``, ``current``, ``show``, ``stats``, ..."""

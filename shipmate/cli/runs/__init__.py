@@ -1,0 +1,1 @@
+"""The ``deploy``, ``rollback`` and ``runs`` commands, and their live progress."""

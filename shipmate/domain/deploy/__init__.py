@@ -1,0 +1,1 @@
+"""A product's ``[deploy]`` table: its parsed values, its sections and the templates they hold."""

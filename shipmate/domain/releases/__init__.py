@@ -1,0 +1,1 @@
+"""Release actions as pure rules: the lineage of versions and the plans that walk it."""

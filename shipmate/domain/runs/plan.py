@@ -1,0 +1,504 @@
+"""The steps of a blue-green deploy and of a rollback, as data: a sans-I/O flow.
+
+:func:`blue_green_flow` is a generator.  It *yields* a :class:`Step` (what to do
+next) and *receives* a :class:`StepResult` (what happened); when the run is over it
+*returns* a :class:`FlowEnd`.  It performs no I/O and reads no clock, so the same
+flow serves the real run (a service executes each step and journals it), ``--dry-run``
+(:func:`preview` feeds it successes), a resumed run (the journal feeds it the
+recorded results of the steps that already finished) and tests (literal results).
+Because it is deterministic, replaying recorded results brings it back to exactly
+the step where a crashed run stopped.
+
+The happy path of a deploy::
+
+    record_started     record the deployment `started` (deployment gates are evaluated here)
+    inspect            where traffic goes now, what runs in each slot
+    <before_start>     extension point: interim-version actions (roll forward/back)
+    check_artifact     the version can be started (image, folder, command)
+    start              start it in the idle slot
+    health             health check it there
+    switch             move traffic to it (atomic)
+    post_switch_health health check it again through the switch
+    record_completed   the deployment is `completed`
+    keep_warm          the old slot keeps running for ``keep_warm`` seconds while
+                       the serving slot is watched (a bake time)
+    <before_retire>    extension point: drain checks (wait for in-flight work)
+    retire             check the serving slot once more, then stop the old slot
+
+Rules:
+
+* The deployment is recorded ``completed`` as soon as the new version serves
+  traffic and passed its post-switch check.  Keeping the old slot warm, draining
+  it and retiring it happen after that, still inside the run: a manual rollback
+  during that time reverts a *completed* deployment (which can be marked
+  ``rolled_back``) and finds the old slot warm.
+* A failure before the switch stops what the run started in the new slot (nothing
+  if it started nothing), leaves traffic alone and records the deployment
+  ``failed`` with the failing step's error and output.
+* A failure of the switch itself also leaves traffic alone (a switch that fails
+  puts its previous state back).
+* A failure of the post-switch check switches traffic back to the previous state
+  (``restore``), stops the new slot, records the deployment ``failed`` and, for a
+  deploy, records the automatic rollback as its own deployment of kind
+  ``rollback`` naming the failed one.  A rollback run that fails after its switch
+  switches back too, and records the rollback ``failed``.
+* The serving slot failing while the old slot is still warm (the ``keep_warm``
+  watch fails, or ``retire`` finds it unhealthy just before stopping anything) is
+  the same for a deploy: traffic goes back to the old slot, the new slot is stopped
+  (the restore waits until the switch no longer sends to it) and the automatic
+  rollback is recorded, which marks the completed deployment ``rolled_back``.  A
+  rollback run in that case leaves the old slot running and traffic alone.
+* A rollback whose target still runs, warm, in a slot other than the live one is a
+  switch back and nothing else: no artifact check, no start, no health check
+  before the switch.
+* Hook steps (``before_start``, ``before_retire``) come from other features as
+  data; their results may carry ``{"retire": false}`` (a ``before_retire`` step
+  that wants the old slot kept running).  A failed ``before_start`` hook is a
+  failure before the switch; a failed ``before_retire`` hook leaves the old slot
+  running and fails the run, while the deployment stays completed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shipmate.domain.runs.model import (
+    CHECK_ARTIFACT,
+    HEALTH,
+    INSPECT,
+    KEEP_WARM,
+    POST_SWITCH_HEALTH,
+    RECORD_COMPLETED,
+    RECORD_FAILED,
+    RECORD_ROLLBACK,
+    RECORD_STARTED,
+    RESTORE,
+    RETIRE,
+    START,
+    STOP_NEW,
+    SWITCH,
+    Flow,
+    FlowEnd,
+    LiveState,
+    RunPlan,
+    Step,
+    StepResult,
+)
+from shipmate.domain.runs.model import clip as _clip
+
+__all__ = [
+    "CHECK_ARTIFACT",
+    "HEALTH",
+    "INSPECT",
+    "KEEP_WARM",
+    "POST_SWITCH_HEALTH",
+    "RECORD_COMPLETED",
+    "RECORD_FAILED",
+    "RECORD_ROLLBACK",
+    "RECORD_STARTED",
+    "RESTORE",
+    "RETIRE",
+    "START",
+    "STOP_NEW",
+    "SWITCH",
+    "Flow",
+    "FlowEnd",
+    "LiveState",
+    "RunPlan",
+    "Step",
+    "StepResult",
+    "blue_green_flow",
+    "choose_slot",
+    "describe_failure_handling",
+    "preview",
+]
+
+
+def choose_slot(plan: RunPlan, live: LiveState) -> tuple[str, bool] | str:
+    """The slot the release goes to and whether it is already warm there, or why none fits.
+
+    A rollback whose target already runs in a slot that takes no traffic uses that
+    slot (warm).  Otherwise: a slot other than the live one, preferring one where
+    nothing runs.  When the switch does not say which slot is live, only a slot
+    where nothing runs is safe.
+    """
+    if plan.kind == "rollback":
+        for slot in plan.slots:
+            if slot != live.slot and live.running.get(slot) == plan.full_version:
+                return slot, True
+    if live.slot in plan.slots:
+        others = [s for s in plan.slots if s != live.slot]
+        free = [s for s in others if not live.running.get(s)]
+        return (free or others)[0], False
+    free = [s for s in plan.slots if not live.running.get(s)]
+    if free:
+        return free[0], False
+    return (
+        "the switch does not say which slot takes traffic (it holds a configuration "
+        "shipmate did not write) and every slot runs something, so no slot is safely "
+        "idle; stop the slot that takes no traffic and run again"
+    )
+
+
+def blue_green_flow(plan: RunPlan) -> Flow:
+    """The steps of a blue-green deploy or rollback; see the module docstring."""
+    release = plan.full_version
+    what = f"{plan.kind} of {release} to {plan.environment}"
+    r = yield Step(
+        RECORD_STARTED,
+        f"record the {what} as started (gates are checked)",
+        {"status": "started"},
+    )
+    if not r.ok:
+        return FlowEnd(
+            "failed",
+            f"the {what} was not started: {r.error}",
+            failed_step=RECORD_STARTED,
+            error=r.error,
+            error_code=r.error_code,
+        )
+    dep = int(r.data["deployment_id"])
+
+    r = yield Step(INSPECT, "read where traffic goes and what runs in each slot")
+    if not r.ok:
+        return (yield from _failed_before_switch(plan, dep, INSPECT, r, None, LiveState()))
+    live = LiveState.from_dict(r.data)
+    choice = choose_slot(plan, live)
+    if isinstance(choice, str):
+        failed = StepResult.failure(choice, code="deploy_failed")
+        return (yield from _failed_before_switch(plan, dep, INSPECT, failed, None, live))
+    slot, warm = choice
+
+    for hook in plan.before_start:
+        r = yield hook
+        if not r.ok:
+            return (yield from _failed_before_switch(plan, dep, hook.name, r, None, live))
+
+    if not warm:
+        r = yield Step(CHECK_ARTIFACT, f"check that {release} is available", {"slot": slot})
+        if not r.ok:
+            return (yield from _failed_before_switch(plan, dep, CHECK_ARTIFACT, r, None, live))
+        r = yield Step(START, f"start {release} in slot {slot}", {"slot": slot})
+        if not r.ok:
+            return (yield from _failed_before_switch(plan, dep, START, r, slot, live))
+        r = yield Step(HEALTH, f"health check {release} in slot {slot}", {"slot": slot})
+        if not r.ok:
+            return (yield from _failed_before_switch(plan, dep, HEALTH, r, slot, live))
+
+    verb = "switch traffic back" if warm else "switch traffic"
+    r = yield Step(SWITCH, f"{verb} to slot {slot} ({release})", {"slot": slot, "warm": warm})
+    if not r.ok:
+        stop = None if warm else slot
+        return (yield from _failed_before_switch(plan, dep, SWITCH, r, stop, live))
+
+    if plan.post_switch_check:
+        r = yield Step(
+            POST_SWITCH_HEALTH, f"health check {release} through the switch", {"slot": slot}
+        )
+        if not r.ok:
+            return (yield from _failed_after_switch(plan, dep, r, slot, warm, live))
+
+    r = yield Step(RECORD_COMPLETED, f"record the {what} as completed", {"deployment_id": dep})
+    if not r.ok:
+        return FlowEnd(
+            "failed",
+            f"{release} serves traffic in slot {slot}, but recording it failed: {r.error}",
+            deployment_id=dep,
+            failed_step=RECORD_COMPLETED,
+            error=r.error,
+            error_code=r.error_code,
+            slot=slot,
+        )
+
+    old = live.slot if live.slot is not None and live.slot != slot else None
+    if old is None:
+        return FlowEnd("completed", f"{release} serves traffic in slot {slot}", dep, slot=slot)
+    old_version = live.running.get(old) or live.full_version or "the old version"
+    if live.running.get(old) and plan.keep_warm > 0:
+        r = yield Step(
+            KEEP_WARM,
+            f"keep slot {old} ({old_version}) warm for {plan.keep_warm:g}s, watching slot {slot}",
+            {"slot": old, "seconds": plan.keep_warm, "serving": slot},
+        )
+        if not r.ok:
+            return (yield from _failed_while_warm(plan, dep, KEEP_WARM, r, slot, old, live))
+    retire = True
+    draining = False
+    for hook in plan.before_retire:
+        r = yield hook
+        if not r.ok:
+            return FlowEnd(
+                "failed",
+                f"{release} serves traffic in slot {slot}; {hook.name} failed, so slot {old} "
+                f"({old_version}) is left running: {r.error}",
+                deployment_id=dep,
+                failed_step=hook.name,
+                error=r.error,
+                error_code=r.error_code,
+                slot=slot,
+            )
+        if r.data.get("retire") is False:
+            retire = False
+            draining = draining or bool(r.data.get("draining"))
+    if not retire:
+        return FlowEnd(
+            "completed_draining" if draining else "completed",
+            f"{release} serves traffic in slot {slot}; slot {old} ({old_version}) is left running"
+            + (" until its in-flight work drains" if draining else ""),
+            dep,
+            slot=slot,
+        )
+    r = yield Step(RETIRE, f"retire slot {old} ({old_version})", {"slot": old, "serving": slot})
+    if not r.ok and r.data.get("serving_unhealthy"):
+        return (yield from _failed_while_warm(plan, dep, RETIRE, r, slot, old, live))
+    if not r.ok:
+        return FlowEnd(
+            "failed",
+            f"{release} serves traffic in slot {slot}, but slot {old} could not be stopped: "
+            f"{r.error}",
+            deployment_id=dep,
+            failed_step=RETIRE,
+            error=r.error,
+            error_code=r.error_code,
+            slot=slot,
+        )
+    return FlowEnd(
+        "completed",
+        f"{release} serves traffic in slot {slot}; slot {old} retired",
+        dep,
+        retired=True,
+        slot=slot,
+    )
+
+
+def _record_failed_step(plan: RunPlan, dep: int, step: str, result: StepResult) -> Step:
+    return Step(
+        RECORD_FAILED,
+        f"record the {plan.kind} of {plan.full_version} as failed",
+        {
+            "deployment_id": dep,
+            "failed_step": step,
+            "error": _clip(result.error, 1000),
+            "error_code": result.error_code,
+            "output": _clip(result.output),
+        },
+        compensating=True,
+    )
+
+
+def _failed_before_switch(
+    plan: RunPlan,
+    dep: int,
+    step: str,
+    result: StepResult,
+    stop_slot: str | None,
+    live: LiveState,
+) -> Flow:
+    if stop_slot is not None:
+        yield Step(
+            STOP_NEW,
+            f"stop slot {stop_slot} ({plan.full_version})",
+            {"slot": stop_slot},
+            compensating=True,
+        )
+    yield _record_failed_step(plan, dep, step, result)
+    return FlowEnd(
+        "failed",
+        f"{step} failed: {result.error}; traffic is unchanged ({live.describe()})",
+        deployment_id=dep,
+        failed_step=step,
+        error=result.error,
+        error_code=result.error_code,
+        slot=stop_slot,
+    )
+
+
+def _failed_after_switch(
+    plan: RunPlan, dep: int, result: StepResult, slot: str, warm: bool, live: LiveState
+) -> Flow:
+    restored = False
+    restore_error = "nothing to switch back to: the switch was never set before this run"
+    if live.switch_state is not None:
+        r = yield Step(
+            RESTORE,
+            f"switch traffic back to {live.describe()}",
+            {"previous": dict(live.switch_state)},
+            compensating=True,
+        )
+        restored = r.ok
+        restore_error = r.error or ""
+    if restored and not warm:
+        yield Step(
+            STOP_NEW, f"stop slot {slot} ({plan.full_version})", {"slot": slot}, compensating=True
+        )
+    yield _record_failed_step(plan, dep, POST_SWITCH_HEALTH, result)
+    rollback_id: int | None = None
+    note = ""
+    if restored and plan.kind == "deploy":
+        if live.full_version is not None:
+            r = yield Step(
+                RECORD_ROLLBACK,
+                f"record the automatic rollback to {live.full_version}",
+                {"version": live.full_version, "reverts_id": dep},
+                compensating=True,
+            )
+            if r.ok and r.data.get("deployment_id") is not None:
+                rollback_id = int(r.data["deployment_id"])
+            elif not r.ok:
+                note = f" (recording the automatic rollback failed: {r.error})"
+        else:
+            note = " (the previous version is unknown, so no rollback is recorded)"
+    if restored:
+        where = f"traffic is back on {live.describe()}{note}"
+    else:
+        where = f"traffic could NOT be switched back ({restore_error}); it still goes to {slot}"
+    return FlowEnd(
+        "failed",
+        f"{POST_SWITCH_HEALTH} failed after the switch: {result.error}; {where}",
+        deployment_id=dep,
+        rollback_deployment_id=rollback_id,
+        failed_step=POST_SWITCH_HEALTH,
+        error=result.error,
+        error_code=result.error_code,
+        switched_back=restored,
+        slot=slot,
+    )
+
+
+def _failed_while_warm(
+    plan: RunPlan,
+    dep: int,
+    step: str,
+    result: StepResult,
+    slot: str,
+    old: str,
+    live: LiveState,
+) -> Flow:
+    """The serving slot failed while the old one was still warm (its watch, or retire's check).
+
+    A deploy switches back to the old slot and records the automatic rollback (the
+    completed deployment becomes ``rolled_back``), like a failed post-switch check.
+    A rollback run leaves traffic where it is and the old slot running: switching
+    back would bring back the version it was rolling away from.
+    """
+    release = plan.full_version
+    if plan.kind != "deploy" or live.switch_state is None:
+        return FlowEnd(
+            "failed",
+            f"{step} failed: {result.error}; slot {old} "
+            f"({live.full_version or 'the old version'}) is left running and traffic is "
+            "unchanged",
+            deployment_id=dep,
+            failed_step=step,
+            error=result.error,
+            error_code=result.error_code,
+            slot=slot,
+        )
+    r = yield Step(
+        RESTORE,
+        f"switch traffic back to {live.describe()}",
+        {"previous": dict(live.switch_state)},
+        compensating=True,
+    )
+    if not r.ok:
+        return FlowEnd(
+            "failed",
+            f"{step} failed: {result.error}; traffic could NOT be switched back "
+            f"({r.error}); slot {old} is left running",
+            deployment_id=dep,
+            failed_step=step,
+            error=result.error,
+            error_code=result.error_code,
+            slot=slot,
+        )
+    yield Step(STOP_NEW, f"stop slot {slot} ({release})", {"slot": slot}, compensating=True)
+    rollback_id: int | None = None
+    note = ""
+    if live.full_version is not None:
+        r = yield Step(
+            RECORD_ROLLBACK,
+            f"record the automatic rollback to {live.full_version}",
+            {
+                "version": live.full_version,
+                "reverts_id": dep,
+                "reason": f"deployment {dep} ({release}) failed while slot {old} was kept "
+                f"warm: {_clip(result.error, 500)}",
+            },
+            compensating=True,
+        )
+        if r.ok and r.data.get("deployment_id") is not None:
+            rollback_id = int(r.data["deployment_id"])
+        elif not r.ok:
+            note = f" (recording the automatic rollback failed: {r.error})"
+    else:
+        note = " (the previous version is unknown, so no rollback is recorded)"
+    return FlowEnd(
+        "failed",
+        f"{step} failed: {result.error}; traffic is back on {live.describe()}{note}",
+        deployment_id=dep,
+        rollback_deployment_id=rollback_id,
+        failed_step=step,
+        error=result.error,
+        error_code=result.error_code,
+        switched_back=True,
+        slot=slot,
+    )
+
+
+def preview(plan: RunPlan, live: LiveState) -> list[Step]:
+    """The steps the run takes when every step succeeds (``--dry-run``)."""
+    flow = blue_green_flow(plan)
+    steps: list[Step] = []
+    try:
+        step = next(flow)
+        while True:
+            steps.append(step)
+            if step.name == RECORD_STARTED:
+                result = StepResult.success({"deployment_id": 0})
+            elif step.name == INSPECT:
+                result = StepResult.success(live.to_dict())
+            else:
+                result = StepResult.success()
+            step = flow.send(result)
+    except StopIteration:
+        pass
+    return steps
+
+
+def describe_failure_handling(plan: RunPlan, live: LiveState) -> Sequence[str]:
+    """What the run does when a step fails, in words (for ``--dry-run``)."""
+    choice = choose_slot(plan, live)
+    slot = choice[0] if isinstance(choice, tuple) else "the new slot"
+    lines = [
+        f"a step before the switch fails: stop slot {slot}, leave traffic on "
+        f"{live.describe()}, record the {plan.kind} failed",
+    ]
+    if plan.post_switch_check:
+        if live.switch_state is not None:
+            extra = (
+                ", record the automatic rollback as its own deployment"
+                if plan.kind == "deploy"
+                else ""
+            )
+            lines.append(
+                f"the check after the switch fails: switch back to {live.describe()}, stop "
+                f"slot {slot}, record the {plan.kind} failed{extra}"
+            )
+        else:
+            lines.append(
+                "the check after the switch fails: there is nothing to switch back to; "
+                f"record the {plan.kind} failed and leave slot {slot} serving"
+            )
+    if live.slot is not None and live.slot != slot and live.running.get(live.slot):
+        if plan.kind == "deploy" and live.switch_state is not None:
+            lines.append(
+                f"it fails while slot {live.slot} is kept warm, or just before that slot is "
+                f"retired: switch back to {live.describe()}, stop slot {slot}, record the "
+                "automatic rollback (the deployment becomes rolled_back)"
+            )
+        else:
+            lines.append(
+                f"it fails while slot {live.slot} is kept warm, or just before that slot is "
+                f"retired: leave slot {live.slot} running and traffic where it is"
+            )
+    return lines

@@ -1,0 +1,1 @@
+"""Drain checks: how much in-flight work an old application version still has."""

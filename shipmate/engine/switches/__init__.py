@@ -1,0 +1,1 @@
+"""Traffic switches: move traffic to a slot atomically, and back (nginx, symlink)."""

@@ -1,0 +1,1 @@
+"""Deploy targets: how a version starts and stops in a slot (process, docker, command)."""

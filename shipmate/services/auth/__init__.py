@@ -1,0 +1,1 @@
+"""Who may do what: API keys, product limits on shared things, dashboard sessions."""

@@ -1,0 +1,1 @@
+"""Deployment gates: where rules come from, the facts they need and what a verdict does."""

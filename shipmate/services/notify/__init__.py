@@ -1,0 +1,1 @@
+"""Notification delivery: the event log is the outbox, a worker sends it through Apprise."""

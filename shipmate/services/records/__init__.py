@@ -1,0 +1,1 @@
+"""The record of builds and deployments: allocation, recording, repeats, rollback marks."""

@@ -1,0 +1,371 @@
+"""Build numbers: allocated per (product, version), gapless and unique under concurrency.
+
+The counter is one row per version, bumped with ``INSERT ... ON CONFLICT DO UPDATE
+... RETURNING`` inside the same transaction that inserts the build, so a number is
+either both allocated and recorded, or neither: no gap, no duplicate, on SQLite
+(writers serialized by ``BEGIN IMMEDIATE``) and PostgreSQL (row lock on the
+counter) alike.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from shipmate.domain.inputs.fields import parse_metadata, validate_name, validate_text
+from shipmate.domain.inputs.reservedkeys import RESERVED_BUILD_METADATA_KEYS, check_client_metadata
+from shipmate.domain.lifecycle import Status, parse_status
+from shipmate.domain.records import BuildRecord
+from shipmate.domain.repeats import FINISHES, FinishEvent
+from shipmate.domain.requests import BuildRequest
+from shipmate.domain.versions import format_full_version, parse_semver, validate_version
+from shipmate.errors import NotFoundError, VersionCommitConflictError
+from shipmate.services.context import Context
+from shipmate.services.records.repeats import RecordedBuild, find_repeated_build_finish
+from shipmate.store.catalog import (
+    dialect_insert,
+    ensure_product,
+    ensure_version,
+    lock_version,
+    pin_version_commit,
+)
+from shipmate.store.decoding import metadata_dict
+from shipmate.store.deployments import append_event
+from shipmate.store.idempotency import lookup, remember, request_hash, validate_key
+from shipmate.store.schema import build_counters, builds, products, versions
+
+__all__ = ["RecordedBuild", "allocate_build", "get_build", "record_build_event"]
+
+
+def _clean(req: BuildRequest, strict_semver: bool) -> dict[str, Any]:
+    return {
+        "product": validate_name(req.product, field="product", max_length=255),
+        "version": validate_version(req.version, strict_semver=strict_semver),
+        "status": parse_status(req.status).value,
+        "commit_sha": validate_text(req.commit_sha, field="commit", max_length=64),
+        "branch": validate_text(req.branch, field="branch", max_length=255),
+        "repository": validate_text(req.repository, field="repository", max_length=500),
+        "built_by": validate_text(req.built_by, field="built_by", max_length=255),
+        "ci_platform": validate_text(req.ci_platform, field="ci_platform", max_length=50),
+        "ci_run_id": validate_text(req.ci_run_id, field="ci_run_id", max_length=255),
+        "ci_run_url": validate_text(req.ci_run_url, field="ci_run_url", max_length=500),
+        "source_system": validate_text(req.source_system, field="source_system", max_length=50),
+        "extra": _metadata(req),
+    }
+
+
+def _metadata(req: BuildRequest) -> dict[str, Any]:
+    client = parse_metadata(req.metadata)
+    check_client_metadata(client, reserved=RESERVED_BUILD_METADATA_KEYS)
+    return parse_metadata({**client, **req.own_metadata}) if req.own_metadata else client
+
+
+_COUNTER_UPSERT: dict[str, Any] = {}
+_INSERT_BUILD = insert(builds).returning(builds.c.id)
+
+
+def _counter_upsert(conn: Connection) -> Any:
+    """``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``, built once per dialect."""
+    stmt = _COUNTER_UPSERT.get(conn.dialect.name)
+    if stmt is None:
+        ins = dialect_insert(conn, build_counters).values(
+            version_id=bindparam("version_id"),
+            last_build_number=1,
+            updated_at=bindparam("now"),
+        )
+        stmt = ins.on_conflict_do_update(
+            index_elements=["version_id"],
+            set_={
+                "last_build_number": build_counters.c.last_build_number + 1,
+                "updated_at": ins.excluded.updated_at,
+            },
+        ).returning(build_counters.c.last_build_number)
+        _COUNTER_UPSERT[conn.dialect.name] = stmt
+    return stmt
+
+
+def next_build_number(conn: Connection, version_id: int, now: datetime) -> int:
+    return int(
+        conn.execute(_counter_upsert(conn), {"version_id": version_id, "now": now}).scalar_one()
+    )
+
+
+def _ids(
+    conn: Connection, ctx: Context, product: str, version: str, now: datetime
+) -> tuple[int, int]:
+    """(product_id, version_id), created on first use.  Ids never change and rows are
+    never deleted, so they are cached on the context once their transaction commits."""
+    cached: tuple[int, int] | None = ctx.cache.get(("version", product, version))
+    if cached is not None:
+        return cached
+    product_id = ensure_product(conn, product, now)
+    version_row = ensure_version(conn, product_id, version, parse_semver(version) is not None, now)
+    ids = (product_id, version_row.id)
+    ctx.after_commit(conn, lambda: ctx.cache.__setitem__(("version", product, version), ids))
+    return ids
+
+
+def allocate_build(ctx: Context, req: BuildRequest) -> BuildRecord:
+    """Allocate the next build number of ``req.version`` and record the build."""
+    values = _clean(req, ctx.settings.strict_semver)
+    product = values.pop("product")
+    version = values.pop("version")
+    key = validate_key(req.idempotency_key)
+    digest = request_hash(req) if key else ""
+    if key:
+        replayed = _replay(ctx, key, digest)
+        if replayed is not None:
+            return replayed
+    try:
+        return _allocate(ctx, product, version, values, req, key, digest)
+    except IntegrityError:
+        replayed = _replay(ctx, key, digest) if key else None
+        if replayed is None:
+            raise
+        return replayed
+
+
+def _replay(ctx: Context, key: str, digest: str) -> BuildRecord | None:
+    with ctx.read() as conn:
+        build_id = lookup(conn, key, "allocate_build", digest)
+        return None if build_id is None else _load(conn, build_id)
+
+
+def _allocate(
+    ctx: Context,
+    product: str,
+    version: str,
+    values: dict[str, Any],
+    req: BuildRequest,
+    key: str | None,
+    digest: str,
+) -> BuildRecord:
+    now = ctx.now()
+    started = req.started_at or (now if values["status"] == Status.STARTED else None)
+    with ctx.write() as conn:
+        product_id, version_id = _ids(conn, ctx, product, version, now)
+        record = _insert_build(
+            conn,
+            ids=(product_id, version_id),
+            names=(product, version),
+            values=values,
+            key_name=req.key_name,
+            now=now,
+            started=started,
+            completed=req.completed_at,
+        )
+        if key:
+            remember(conn, key, "allocate_build", digest, record.id, now)
+    return record
+
+
+def _insert_build(
+    conn: Connection,
+    *,
+    ids: tuple[int, int],
+    names: tuple[str, str],
+    values: dict[str, Any],
+    key_name: str | None,
+    now: datetime,
+    started: datetime | None,
+    completed: datetime | None,
+) -> BuildRecord:
+    """Allocate the next number of the version and insert its build, in ``conn``'s
+    transaction (so the number is recorded or not allocated at all)."""
+    product_id, version_id = ids
+    product, version = names
+    number = next_build_number(conn, version_id, now)
+    full = format_full_version(version, number)
+    row = {
+        "product_id": product_id,
+        "version_id": version_id,
+        "build_number": number,
+        "full_version": full,
+        "created_at": now,
+        "updated_at": now,
+        "started_at": started,
+        "completed_at": completed,
+        **values,
+    }
+    build_id = int(conn.execute(_INSERT_BUILD, row).scalar_one())
+    append_event(
+        conn,
+        type="build.allocated",
+        at=now,
+        actor=values["built_by"],
+        key_name=key_name,
+        product_id=product_id,
+        data={"full_version": full, "build_id": str(build_id), "commit": values["commit_sha"]},
+    )
+    return BuildRecord(
+        id=build_id,
+        product=product,
+        version=version,
+        build_number=number,
+        full_version=full,
+        status=values["status"],
+        commit_sha=values["commit_sha"],
+        branch=values["branch"],
+        repository=values["repository"],
+        built_by=values["built_by"],
+        ci_platform=values["ci_platform"],
+        ci_run_id=values["ci_run_id"],
+        ci_run_url=values["ci_run_url"],
+        source_system=values["source_system"],
+        metadata=values["extra"],
+        created_at=now,
+        started_at=started,
+        completed_at=completed,
+        product_id=product_id,
+        version_id=version_id,
+    )
+
+
+def _load(conn: Connection, build_id: int) -> BuildRecord | None:
+    row = conn.execute(
+        select(*builds.c, products.c.name.label("product_name"), versions.c.version)
+        .select_from(
+            builds.join(products, products.c.id == builds.c.product_id).join(
+                versions, versions.c.id == builds.c.version_id
+            )
+        )
+        .where(builds.c.id == build_id)
+    ).first()
+    if row is None:
+        return None
+    m = row._mapping
+    return BuildRecord(
+        id=m["id"],
+        product=m["product_name"],
+        version=m["version"],
+        build_number=m["build_number"],
+        full_version=m["full_version"],
+        status=m["status"],
+        commit_sha=m["commit_sha"],
+        branch=m["branch"],
+        repository=m["repository"],
+        built_by=m["built_by"],
+        ci_platform=m["ci_platform"],
+        ci_run_id=m["ci_run_id"],
+        ci_run_url=m["ci_run_url"],
+        source_system=m["source_system"],
+        metadata=metadata_dict(m["extra"]),
+        created_at=m["created_at"],
+        started_at=m["started_at"],
+        completed_at=m["completed_at"],
+        product_id=m["product_id"],
+        version_id=m["version_id"],
+    )
+
+
+def get_build(ctx: Context, build_id: int) -> BuildRecord:
+    with ctx.read() as conn:
+        record = _load(conn, build_id)
+    if record is None:
+        raise NotFoundError(f"build {build_id} does not exist", field="id")
+    return record
+
+
+def record_build_event(ctx: Context, req: BuildRequest) -> RecordedBuild:
+    """A CI system's build status (Versioner's build events), and whether it was a replay.
+
+    The version is the artifact here, so its commit is pinned: the same version
+    reported with another commit is a conflict.  A ``completed``/``failed`` after
+    a ``started`` of the same product, version and CI run advances that build; a
+    finish that repeats the newest build of its version and run (a retry whose
+    answer was lost: :func:`shipmate.domain.repeats.is_repeated_finish`) is
+    answered with that build unchanged; anything else records a new build with
+    the next number.  All in one transaction under the version's row lock, so
+    two copies of one event arriving together record one build.
+    """
+    values = _clean(req, ctx.settings.strict_semver)
+    product = values.pop("product")
+    version = values.pop("version")
+    status = Status(values["status"])
+    finished = status in FINISHES
+    now = ctx.now()
+    with ctx.write() as conn:
+        product_id = ensure_product(conn, product, now)
+        version_id = ensure_version(
+            conn, product_id, version, parse_semver(version) is not None, now
+        ).id
+        pinned = lock_version(conn, version_id)
+        commit = values["commit_sha"]
+        if commit is not None:
+            if pinned is not None and pinned != commit:
+                raise VersionCommitConflictError(
+                    f"version {version} of {product} was recorded with commit "
+                    f"{pinned}, not {commit}",
+                    field="scm_sha",
+                )
+            pin_version_commit(conn, version_id, commit)
+        open_build = None
+        if status not in (Status.PENDING, Status.STARTED) or values["ci_run_id"] is not None:
+            query = (
+                select(builds.c.id, builds.c.status, builds.c.started_at)
+                .where(
+                    builds.c.version_id == version_id,
+                    builds.c.status.in_([Status.PENDING.value, Status.STARTED.value]),
+                )
+                .order_by(builds.c.id.desc())
+                .limit(1)
+            )
+            if values["ci_run_id"] is not None:
+                query = query.where(builds.c.ci_run_id == values["ci_run_id"])
+            open_build = conn.execute(query).first()
+        if open_build is not None and open_build.status != status.value:
+            changes: dict[str, Any] = {"status": status.value, "updated_at": now}
+            if status == Status.STARTED:
+                changes["started_at"] = req.started_at or now
+            elif finished:
+                changes["completed_at"] = req.completed_at or now
+                if open_build.started_at is None and req.started_at is not None:
+                    changes["started_at"] = req.started_at
+            conn.execute(update(builds).where(builds.c.id == open_build.id).values(**changes))
+            append_event(
+                conn,
+                type=f"build.{status.value}",
+                at=now,
+                actor=values["built_by"],
+                key_name=req.key_name,
+                product_id=product_id,
+                from_status=open_build.status,
+                to_status=status.value,
+                data={"build_id": str(open_build.id)},
+            )
+            return RecordedBuild(_loaded(conn, int(open_build.id)))
+        if open_build is not None:
+            return RecordedBuild(_loaded(conn, int(open_build.id)), replayed=True)
+        event = FinishEvent(
+            status,
+            version,
+            None,  # a Versioner build_number is the client's, not shipmate's
+            values["ci_run_id"],
+            None,
+            commit_sha=commit,
+            started_at=req.started_at,
+            completed_at=req.completed_at,
+        )
+        repeated = find_repeated_build_finish(conn, version, version_id, event, now)
+        if repeated is not None:
+            return RecordedBuild(_loaded(conn, repeated), replayed=True)
+        record = _insert_build(
+            conn,
+            ids=(product_id, version_id),
+            names=(product, version),
+            values=values,
+            key_name=req.key_name,
+            now=now,
+            started=req.started_at or (now if status == Status.STARTED else None),
+            completed=(req.completed_at or now) if finished else None,
+        )
+    return RecordedBuild(record)
+
+
+def _loaded(conn: Connection, build_id: int) -> BuildRecord:
+    record = _load(conn, build_id)
+    assert record is not None  # a build found in this transaction; builds are never deleted
+    return record

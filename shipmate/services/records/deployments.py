@@ -1,0 +1,555 @@
+"""Recording deployments: create or advance through the lifecycle, in one transaction.
+
+``record_deployment`` is what the CLI's ``record``, the REST API and the
+Versioner endpoints all call.  A status event either opens a deployment or
+advances the open one it belongs to (same product, environment and version, and
+the same CI run when both sides know it), so a CI job's ``started`` then
+``completed`` is one deployment with a duration.  The deployment row, its event
+and the current-state row change together or not at all.
+"""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, desc
+from sqlalchemy.exc import IntegrityError
+
+from shipmate.domain.environments import infer_kind
+from shipmate.domain.environments import parse_kind as parse_env_kind
+from shipmate.domain.inputs.fields import parse_metadata, validate_name, validate_text
+from shipmate.domain.inputs.reservedkeys import check_client_metadata
+from shipmate.domain.lifecycle import (
+    OPEN,
+    DeploymentKind,
+    Status,
+    check_transition,
+    parse_kind,
+    parse_status,
+)
+from shipmate.domain.records import DeploymentRecord
+from shipmate.domain.repeats import FinishEvent
+from shipmate.domain.requests import RecordRequest
+from shipmate.domain.versions import (
+    format_full_version,
+    parse_full_version,
+    parse_semver,
+    validate_build_number,
+    validate_version,
+)
+from shipmate.errors import (
+    GateBlockedError,
+    InvalidInputError,
+    NotFoundError,
+)
+from shipmate.services.context import Context
+from shipmate.services.gates.facts import GateSubject
+from shipmate.services.gates.verdicts import (
+    GateOutcome,
+    apply_outcome,
+    check_gates,
+    record_blocked,
+    validate_override,
+)
+from shipmate.services.records.buildlink import check_commit, fill_from_build, find_build
+from shipmate.services.records.repeats import Recorded, find_repeated_finish
+from shipmate.store.catalog import (
+    apply_environment_kind,
+    ensure_environment,
+    ensure_product,
+    ensure_version,
+    lock_product_environment,
+)
+from shipmate.store.deployments import (
+    append_event,
+    deployment_select,
+    find_open_deployment,
+    get_deployment,
+    insert_deployment,
+    refresh_current_state,
+    row_to_deployment,
+    update_deployment,
+)
+from shipmate.store.idempotency import lookup, remember, request_hash, validate_key
+from shipmate.store.schema import deployments
+
+__all__ = [
+    "Recorded",
+    "default_actor",
+    "record_deployment",
+    "record_deployment_event",
+]
+
+
+def default_actor() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+@dataclass(frozen=True)
+class _Clean:
+    environment: str
+    status: Status
+    product: str | None
+    version: str | None
+    build_number: int | None
+    kind: DeploymentKind
+    env_kind: str | None
+    text: dict[str, str | None]
+    metadata: dict[str, Any]
+
+
+def _clean(req: RecordRequest, strict_semver: bool) -> _Clean:
+    product = (
+        None if req.product is None else validate_name(req.product, field="product", max_length=255)
+    )
+    version = None
+    build_number = req.build_number
+    if req.version is not None:
+        full = parse_full_version(str(req.version))
+        version = validate_version(full.version, strict_semver=strict_semver)
+        if full.build_number is not None:
+            if build_number is not None and build_number != full.build_number:
+                raise InvalidInputError(
+                    f"version names build {full.build_number} but build is {build_number}",
+                    field="build",
+                )
+            build_number = full.build_number
+    if build_number is not None:
+        build_number = validate_build_number(build_number)
+    if req.deployment_id is None:
+        if product is None:
+            raise InvalidInputError(
+                "product is required (or give a deployment id)", field="product"
+            )
+        if version is None:
+            raise InvalidInputError(
+                "version is required (or give a deployment id)", field="version"
+            )
+    text = {
+        "commit_sha": validate_text(req.commit_sha, field="commit", max_length=64),
+        "branch": validate_text(req.branch, field="branch", max_length=255),
+        "repository": validate_text(req.repository, field="repository", max_length=500),
+        "deployed_by": validate_text(req.deployed_by, field="deployed_by", max_length=255),
+        "ci_platform": validate_text(req.ci_platform, field="ci_platform", max_length=50),
+        "ci_run_id": validate_text(req.ci_run_id, field="ci_run_id", max_length=255),
+        "ci_run_url": validate_text(req.ci_run_url, field="ci_run_url", max_length=500),
+        "source_system": validate_text(req.source_system, field="source_system", max_length=50),
+    }
+    return _Clean(
+        environment=validate_name(req.environment, field="environment"),
+        status=parse_status(req.status),
+        product=product,
+        version=version,
+        build_number=build_number,
+        kind=parse_kind(req.kind),
+        env_kind=None
+        if req.environment_kind is None
+        else parse_env_kind(req.environment_kind, field="environment_kind"),
+        text=text,
+        metadata=_metadata(req),
+    )
+
+
+def _metadata(req: RecordRequest) -> dict[str, Any]:
+    client = parse_metadata(req.metadata)
+    check_client_metadata(client)
+    return parse_metadata({**client, **req.own_metadata}) if req.own_metadata else client
+
+
+def _duration_ms(start: datetime | None, end: datetime | None) -> int | None:
+    if start is None or end is None:
+        return None
+    return int((end - start).total_seconds() * 1000)
+
+
+def _check_times(started: datetime | None, finished: datetime | None) -> None:
+    if started is not None and finished is not None and finished < started:
+        raise InvalidInputError(
+            "completed_at is before started_at; check both times and their zones",
+            field="completed_at",
+        )
+
+
+def record_deployment(ctx: Context, req: RecordRequest) -> DeploymentRecord:
+    """Create or advance a deployment; returns it as stored."""
+    return record_deployment_event(ctx, req).deployment
+
+
+def record_deployment_event(ctx: Context, req: RecordRequest) -> Recorded:
+    """Create or advance a deployment, and say whether the event was a replay."""
+    c = _clean(req, ctx.settings.strict_semver)
+    validate_override(req.override_gates, req.override_reason)
+    key = validate_key(req.idempotency_key)
+    digest = request_hash(req) if key else ""
+    if key and (replayed := _replay(ctx, key, digest)) is not None:
+        return Recorded(replayed, replayed=True)
+    now = ctx.now()
+    actor = c.text["deployed_by"] or req.key_name
+    try:
+        with ctx.write() as conn:
+            if req.deployment_id is not None:
+                dep_id, repeat = _advance_by_id(conn, ctx, req, c, now, actor)
+            else:
+                dep_id, repeat = _record_by_match(conn, ctx, req, c, now, actor)
+            if key:
+                remember(conn, key, "record_deployment", digest, dep_id, now)
+            record = get_deployment(conn, dep_id)
+    except IntegrityError:
+        if not key or (replayed := _replay(ctx, key, digest)) is None:
+            raise
+        return Recorded(replayed, replayed=True)
+    except GateBlockedError as exc:
+        # The refused write rolled back; its gate.blocked event is kept on its own.
+        record_blocked(ctx, exc, now=now, actor=actor, key_name=req.key_name)
+        raise
+    assert record is not None
+    return Recorded(record, replayed=repeat)
+
+
+def _replay(ctx: Context, key: str, digest: str) -> DeploymentRecord | None:
+    with ctx.read() as conn:
+        dep_id = lookup(conn, key, "record_deployment", digest)
+        return None if dep_id is None else get_deployment(conn, dep_id)
+
+
+def _advance_by_id(
+    conn: Connection, ctx: Context, req: RecordRequest, c: _Clean, now: datetime, actor: str | None
+) -> tuple[int, bool]:
+    assert req.deployment_id is not None
+    current = get_deployment(conn, req.deployment_id, for_update=True)
+    if current is None:
+        raise NotFoundError(f"deployment {req.deployment_id} does not exist", field="id")
+    for name, given, actual in (
+        ("product", c.product, current.product),
+        ("environment", c.environment, current.environment),
+        ("version", c.version, current.version),
+    ):
+        if given is not None and given != actual:
+            raise InvalidInputError(
+                f"deployment {current.id} is for {name} {actual!r}, not {given!r}", field=name
+            )
+    lock_product_environment(conn, current.product_id, current.environment_id)
+    if c.status == Status(current.status):
+        return current.id, True  # a repeated event: nothing to change
+    outcome = None
+    if c.status == Status.STARTED:
+        outcome = _check_gates(conn, ctx, req, c, now, actor, current=current)
+    _advance(conn, current, req, c, now, actor)
+    apply_outcome(conn, outcome, current.id, now=now, actor=actor, key_name=req.key_name)
+    return current.id, False
+
+
+def _record_by_match(
+    conn: Connection, ctx: Context, req: RecordRequest, c: _Clean, now: datetime, actor: str | None
+) -> tuple[int, bool]:
+    assert c.product is not None and c.version is not None
+    product_id = ensure_product(conn, c.product, now)
+    environment_id = ensure_environment(
+        conn,
+        c.environment,
+        now,
+        c.env_kind or infer_kind(c.environment),
+        inferred=c.env_kind is None,
+    )
+    if c.env_kind is not None:
+        apply_environment_kind(conn, environment_id, c.environment, c.env_kind)
+    version_row = ensure_version(
+        conn, product_id, c.version, parse_semver(c.version) is not None, now
+    )
+    lock_product_environment(conn, product_id, environment_id)
+    commit = c.text["commit_sha"]
+    if commit is not None:
+        check_commit(
+            conn,
+            product=c.product,
+            version=c.version,
+            version_id=version_row.id,
+            build_number=c.build_number,
+            pinned=version_row.commit_sha,
+            commit=commit,
+        )
+    if c.build_number is not None:
+        fill_from_build(c.text, find_build(conn, version_row.id, c.build_number, None))
+
+    if c.status == Status.ROLLED_BACK:
+        target = _rollback_target(conn, product_id, environment_id, version_row.id, c.build_number)
+        if target is None:
+            raise NotFoundError(
+                f"no completed deployment of {c.product} "
+                f"{format_full_version(c.version, c.build_number)} in {c.environment} "
+                "to mark rolled back",
+                field="version",
+            )
+        if target.status == Status.ROLLED_BACK.value:
+            return target.id, True  # already marked: a retry changes nothing
+        _advance(conn, target, req, c, now, actor)
+        return target.id, False
+
+    if c.status != Status.PENDING:
+        open_statuses = [Status.PENDING.value]
+        if c.status != Status.STARTED:
+            open_statuses.append(Status.STARTED.value)
+        match = find_open_deployment(
+            conn,
+            product_id=product_id,
+            environment_id=environment_id,
+            version_id=version_row.id,
+            ci_run_id=c.text["ci_run_id"],
+            statuses=open_statuses if c.status != Status.STARTED else OPEN,
+        )
+        if match is not None and (
+            c.build_number is None or match.build_number in (None, c.build_number)
+        ):
+            if Status(match.status) == c.status:
+                return match.id, True  # the same start sent twice
+            outcome = None
+            if c.status == Status.STARTED:
+                outcome = _check_gates(conn, ctx, req, c, now, actor, current=match)
+            _advance(conn, match, req, c, now, actor)
+            apply_outcome(conn, outcome, match.id, now=now, actor=actor, key_name=req.key_name)
+            return match.id, False
+    event = FinishEvent(
+        c.status,
+        c.version,
+        c.build_number,
+        c.text["ci_run_id"],
+        c.kind.value,
+        req.reverts_id,
+        commit,
+        req.started_at,
+        req.completed_at,
+    )
+    repeated = find_repeated_finish(conn, product_id, environment_id, event, now)
+    if repeated is not None:
+        return repeated.id, True  # a retried finish whose answer was lost: one deployment
+    build_number = c.build_number
+    if build_number is None:
+        link = find_build(conn, version_row.id, None, commit)
+        fill_from_build(c.text, link)
+        build_number = None if link is None else link.build_number
+    started = req.started_at if c.status != Status.PENDING else None
+    finished = None
+    if c.status == Status.STARTED:
+        started = started or now
+    elif c.status in (Status.COMPLETED, Status.FAILED, Status.ABORTED):
+        finished = req.completed_at or now
+    _check_times(started, finished)
+    reverts_id = _check_reverts(conn, req.reverts_id, product_id, environment_id)
+    outcome = None
+    if c.status in OPEN:
+        ids = (product_id, environment_id, version_row.id)
+        outcome = _check_gates(conn, ctx, req, c, now, actor, ids=ids)
+    values = {
+        "product_id": product_id,
+        "environment_id": environment_id,
+        "version_id": version_row.id,
+        "version": c.version,
+        "build_number": build_number,
+        "full_version": format_full_version(c.version, build_number),
+        "status": c.status.value,
+        "kind": c.kind.value,
+        "reverts_id": reverts_id,
+        **{k: v for k, v in c.text.items()},
+        "commit_time": req.commit_time,
+        "deployed_by": actor,
+        "extra": c.metadata,
+        "deployed_at": started or finished or now,
+        "created_at": now,
+        "updated_at": now,
+        "started_at": started,
+        "finished_at": finished,
+        "duration_ms": _duration_ms(started, finished),
+    }
+    dep_id = insert_deployment(conn, values)
+    append_event(
+        conn,
+        type=f"deployment.{c.status.value}",
+        at=now,
+        actor=actor,
+        key_name=req.key_name,
+        product_id=product_id,
+        environment_id=environment_id,
+        deployment_id=dep_id,
+        from_status=None,
+        to_status=c.status.value,
+        data={"full_version": values["full_version"], "kind": c.kind.value},
+    )
+    apply_outcome(conn, outcome, dep_id, now=now, actor=actor, key_name=req.key_name)
+    if c.status == Status.COMPLETED:
+        _on_completed(conn, dep_id, c.kind, reverts_id, now, actor, req.key_name)
+        refresh_current_state(conn, product_id, environment_id)
+    return dep_id, False
+
+
+def _check_gates(
+    conn: Connection,
+    ctx: Context,
+    req: RecordRequest,
+    c: _Clean,
+    now: datetime,
+    actor: str | None,
+    *,
+    current: DeploymentRecord | None = None,
+    ids: tuple[int, int, int] | None = None,
+) -> GateOutcome:
+    """Gates guard a deployment entering started (or created pending); after the lock."""
+    if current is not None:
+        ids = (current.product_id, current.environment_id, current.version_id)
+    assert ids is not None
+    return check_gates(
+        conn,
+        ctx,
+        GateSubject(
+            product=current.product if current else str(c.product),
+            environment=c.environment,
+            version=current.version if current else str(c.version),
+            deployer=req.key_name
+            or req.identity
+            or c.text["deployed_by"]
+            or (current.deployed_by if current else None)
+            or actor,
+            product_id=ids[0],
+            environment_id=ids[1],
+            version_id=ids[2],
+            deployment_id=current.id if current else None,
+            status=c.status.value,
+        ),
+        now=now,
+        override_reason=validate_override(req.override_gates, req.override_reason),
+    )
+
+
+def _check_reverts(
+    conn: Connection, reverts_id: int | None, product_id: int, environment_id: int
+) -> int | None:
+    if reverts_id is None:
+        return None
+    target = get_deployment(conn, reverts_id)
+    if target is None:
+        raise NotFoundError(f"deployment {reverts_id} (reverts) does not exist", field="reverts")
+    if target.product_id != product_id or target.environment_id != environment_id:
+        raise InvalidInputError(
+            f"deployment {reverts_id} is {target.product} in {target.environment}; a rollback "
+            "reverts a deployment of the same product in the same environment",
+            field="reverts",
+        )
+    return reverts_id
+
+
+def _rollback_target(
+    conn: Connection, product_id: int, environment_id: int, version_id: int, build: int | None
+) -> DeploymentRecord | None:
+    """The newest completed or rolled-back deployment of the version (and build) here:
+    a rolled-back one means the mark was made already (a retry)."""
+    query = (
+        deployment_select()
+        .where(
+            deployments.c.product_id == product_id,
+            deployments.c.environment_id == environment_id,
+            deployments.c.version_id == version_id,
+            deployments.c.status.in_([Status.COMPLETED.value, Status.ROLLED_BACK.value]),
+        )
+        .order_by(desc(deployments.c.finished_at), desc(deployments.c.id))
+        .limit(1)
+    )
+    if build is not None:
+        query = query.where(deployments.c.build_number == build)
+    row = conn.execute(query).first()
+    return None if row is None else row_to_deployment(row)
+
+
+def _advance(
+    conn: Connection,
+    current: DeploymentRecord,
+    req: RecordRequest,
+    c: _Clean,
+    now: datetime,
+    actor: str | None,
+) -> None:
+    old = Status(current.status)
+    check_transition(old, c.status, deployment_id=current.id)
+    values: dict[str, Any] = {"status": c.status.value, "updated_at": now}
+    started = current.started_at
+    if c.status == Status.STARTED:
+        started = req.started_at or now
+        values["started_at"] = started
+        values["deployed_at"] = started
+    elif c.status in (Status.COMPLETED, Status.FAILED, Status.ABORTED):
+        if started is None and req.started_at is not None:
+            started = req.started_at
+            values["started_at"] = started
+        finished = req.completed_at or now
+        _check_times(started, finished)
+        values["finished_at"] = finished
+        values["duration_ms"] = _duration_ms(started, finished)
+    for key, value in c.text.items():
+        if value is not None and getattr(current, key) is None:
+            values[key] = value
+    if req.commit_time is not None and current.commit_time is None:
+        values["commit_time"] = req.commit_time
+    if c.metadata:
+        merged = {**current.metadata, **c.metadata}
+        values["extra"] = parse_metadata(merged)
+    update_deployment(conn, current.id, values)
+    append_event(
+        conn,
+        type=f"deployment.{c.status.value}",
+        at=now,
+        actor=actor,
+        key_name=req.key_name,
+        product_id=current.product_id,
+        environment_id=current.environment_id,
+        deployment_id=current.id,
+        from_status=old.value,
+        to_status=c.status.value,
+        data={"full_version": current.full_version},
+    )
+    if c.status == Status.COMPLETED:
+        _on_completed(
+            conn,
+            current.id,
+            DeploymentKind(current.kind),
+            current.reverts_id,
+            now,
+            actor,
+            req.key_name,
+        )
+    if c.status in (Status.COMPLETED, Status.ROLLED_BACK):
+        refresh_current_state(conn, current.product_id, current.environment_id)
+
+
+def _on_completed(
+    conn: Connection,
+    dep_id: int,
+    kind: DeploymentKind,
+    reverts_id: int | None,
+    now: datetime,
+    actor: str | None,
+    key_name: str | None,
+) -> None:
+    """A completed rollback marks the deployment it reverts rolled back."""
+    if kind != DeploymentKind.ROLLBACK or reverts_id is None:
+        return
+    reverted = get_deployment(conn, reverts_id, for_update=True)
+    if reverted is None or reverted.status != Status.COMPLETED.value:
+        return
+    update_deployment(conn, reverted.id, {"status": Status.ROLLED_BACK.value, "updated_at": now})
+    append_event(
+        conn,
+        type="deployment.rolled_back",
+        at=now,
+        actor=actor,
+        key_name=key_name,
+        product_id=reverted.product_id,
+        environment_id=reverted.environment_id,
+        deployment_id=reverted.id,
+        from_status=Status.COMPLETED.value,
+        to_status=Status.ROLLED_BACK.value,
+        data={"full_version": reverted.full_version, "rolled_back_by": str(dep_id)},
+    )

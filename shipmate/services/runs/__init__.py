@@ -1,0 +1,1 @@
+"""Runs: the journal, the driver and its step executors, progress, resume and the keep-warm watch."""
