@@ -19,6 +19,7 @@ from sqlalchemy import (
     update,
 )
 
+from shipmate.domain.lifecycle import Status
 from shipmate.domain.records import DeploymentRecord, EventRecord
 from shipmate.store.catalog import dialect_insert
 from shipmate.store.decoding import CompiledQuery, metadata_dict, time_decoder
@@ -33,6 +34,7 @@ __all__ = [
     "get_deployment",
     "insert_deployment",
     "load_events",
+    "mark_rolled_back",
     "refresh_current_state",
     "row_to_deployment",
     "update_deployment",
@@ -175,6 +177,32 @@ def append_event(
             "to_status": to_status,
             "data": data or {},
         },
+    )
+
+
+def mark_rolled_back(
+    conn: Connection,
+    target: DeploymentRecord,
+    *,
+    at: datetime,
+    actor: str | None,
+    key_name: str | None,
+    data: dict[str, Any],
+) -> None:
+    """Set ``target`` rolled back and append its ``deployment.rolled_back`` event."""
+    update_deployment(conn, target.id, {"status": Status.ROLLED_BACK.value, "updated_at": at})
+    append_event(
+        conn,
+        type="deployment.rolled_back",
+        at=at,
+        actor=actor,
+        key_name=key_name,
+        product_id=target.product_id,
+        environment_id=target.environment_id,
+        deployment_id=target.id,
+        from_status=target.status,
+        to_status=Status.ROLLED_BACK.value,
+        data={"full_version": target.full_version, **data},
     )
 
 

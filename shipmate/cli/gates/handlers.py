@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shipmate.cli import render
+from shipmate.cli.arguments import product_of
 from shipmate.cli.backends.interface import Backend, open_backend
 from shipmate.config import Settings
 from shipmate.domain.inputs.fields import parse_time
@@ -86,17 +87,6 @@ def explain_refusal(exc: GateBlockedError, now: datetime | None = None) -> GateB
         now or datetime.now(UTC),
     )
     return GateBlockedError("deployment " + message, field=exc.field, **details)
-
-
-def _product(value: str | None, settings: Settings) -> str:
-    product = value or settings.product
-    if not product:
-        raise InvalidInputError(
-            "product is required: pass --product, set SHIPMATE_PRODUCT, "
-            'or put product = "..." in shipmate.toml',
-            field="product",
-        )
-    return product
 
 
 def _scope(items: list[str]) -> str:
@@ -169,7 +159,7 @@ def _print_rule(verb: str, rule: dict[str, Any], as_json: bool) -> None:
 
 
 def _check(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
-    product = _product(args.product, settings)
+    product = product_of(args.product, settings)
     result = backend.check_gates(product, args.semver, args.env, args.deployer)
     if args.json:
         render.print_json(result)
@@ -252,7 +242,7 @@ def cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
     backend = open_backend(settings)
     try:
         approval = backend.approve(
-            _product(args.product, settings),
+            product_of(args.product, settings),
             args.semver,
             args.env,
             comment=args.comment,
@@ -296,7 +286,7 @@ def cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_unlock(args: argparse.Namespace, settings: Settings) -> int:
     product = args.product or settings.product
     if args.deployment_id is None:
-        product = _product(args.product, settings)
+        product = product_of(args.product, settings)
         if not args.env:
             raise InvalidInputError("--env is required (or give --id)", field="env")
     backend = open_backend(settings)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipmate.cli import render
+from shipmate.cli.arguments import product_of, read_version_file
 from shipmate.cli.backends.interface import Backend, open_backend
 from shipmate.config import Settings
 from shipmate.domain.inputs.fields import parse_id, parse_metadata, parse_time
@@ -62,28 +63,6 @@ def _time(value: str | None, flag: str) -> Any:
     return None if value is None else parse_time(value, field=flag)
 
 
-def _version_file(path: Path) -> dict[str, Any]:
-    """The .deployment-version.json `version next` wrote, if any."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(f"{path} is not readable JSON: {exc}", field=str(path)) from None
-    return data if isinstance(data, dict) else {}
-
-
-def _product(args: argparse.Namespace, settings: Settings, fallback: Any = None) -> str:
-    product = args.product or settings.product or fallback
-    if not product:
-        raise InvalidInputError(
-            "product is required: pass --product, set SHIPMATE_PRODUCT, "
-            'or put product = "..." in shipmate.toml',
-            field="product",
-        )
-    return str(product)
-
-
 def _filter(args: argparse.Namespace) -> Any:
     from shipmate.domain.requests import HistoryFilter
 
@@ -113,7 +92,7 @@ def cmd_version_next(args: argparse.Namespace, settings: Settings, backend: Back
     ci = collect_ci_info(os.environ, cwd)
     build = backend.allocate_build(
         BuildRequest(
-            product=_product(args, settings),
+            product=product_of(args.product, settings),
             version=version,
             commit_sha=args.commit or ci.commit_sha,
             branch=args.branch or ci.branch,
@@ -177,7 +156,7 @@ def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -
             raise InvalidInputError(
                 f"--metadata-file {args.metadata_file}: {exc.strerror}", field="metadata"
             ) from None
-    by_file = {} if args.deployment_id else _version_file(Path(".deployment-version.json"))
+    by_file = {} if args.deployment_id else read_version_file()
     version = args.semver
     build = args.build
     if version is None and args.deployment_id is None and by_file.get("version"):
@@ -192,7 +171,7 @@ def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -
         when = commit_time(Path.cwd(), commit)
     product = args.product or settings.product or by_file.get("product")
     if args.deployment_id is None:
-        product = _product(args, settings, by_file.get("product"))
+        product = product_of(args.product, settings, by_file.get("product"))
     request = RecordRequest(
         environment=args.env,
         status=args.status,

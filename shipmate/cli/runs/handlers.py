@@ -11,13 +11,13 @@ process with SIGKILL at that step boundary, so tests can prove a run resumes.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
 from shipmate.cli import render
+from shipmate.cli.arguments import product_of, read_version_file
 from shipmate.config import Settings
 from shipmate.domain.inputs.fields import parse_id
 from shipmate.errors import InvalidInputError
@@ -50,28 +50,6 @@ def _local(settings: Settings, command: str) -> None:
             "(SHIPMATE_DATABASE_URL) instead",
             field="url",
         )
-
-
-def _product(args: argparse.Namespace, settings: Settings, fallback: Any = None) -> str:
-    product = args.product or settings.product or fallback
-    if not product:
-        raise InvalidInputError(
-            "product is required: pass --product, set SHIPMATE_PRODUCT, "
-            'or put product = "..." in shipmate.toml',
-            field="product",
-        )
-    return str(product)
-
-
-def _version_file() -> dict[str, Any]:
-    path = Path(".deployment-version.json")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(f"{path} is not readable JSON: {exc}", field=str(path)) from None
-    return data if isinstance(data, dict) else {}
 
 
 def _progress_stream(args: argparse.Namespace) -> TextIO:
@@ -134,7 +112,7 @@ def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
     from shipmate.services.deploys.deploy import DeployRequest, deploy, preview_deploy
     from shipmate.services.project import collect_ci_info
 
-    by_file = _version_file() if args.semver is None else {}
+    by_file = read_version_file() if args.semver is None else {}
     version = args.semver or by_file.get("version")
     build = args.build if args.build is not None else by_file.get("buildNumber")
     if not version:
@@ -142,7 +120,7 @@ def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
             "version is required: pass --version (or run shipmate version next first)",
             field="version",
         )
-    product = _product(args, settings, by_file.get("product"))
+    product = product_of(args.product, settings, by_file.get("product"))
     config = load_product_deploy(settings, product)
     ci = collect_ci_info(os.environ, Path.cwd())
     request = DeployRequest(
@@ -246,7 +224,7 @@ def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
     from shipmate.services.deploys.deploy import DeployRequest
     from shipmate.services.deploys.rollback import choose_rollback, preview_rollback, rollback
 
-    product = _product(args, settings)
+    product = product_of(args.product, settings)
     config = load_product_deploy(settings, product)
     ctx = open_context(settings)
     try:

@@ -69,6 +69,7 @@ from shipmate.store.deployments import (
     find_open_deployment,
     get_deployment,
     insert_deployment,
+    mark_rolled_back,
     refresh_current_state,
     row_to_deployment,
     update_deployment,
@@ -539,17 +540,6 @@ def _on_completed(
     reverted = get_deployment(conn, reverts_id, for_update=True)
     if reverted is None or reverted.status != Status.COMPLETED.value:
         return
-    update_deployment(conn, reverted.id, {"status": Status.ROLLED_BACK.value, "updated_at": now})
-    append_event(
-        conn,
-        type="deployment.rolled_back",
-        at=now,
-        actor=actor,
-        key_name=key_name,
-        product_id=reverted.product_id,
-        environment_id=reverted.environment_id,
-        deployment_id=reverted.id,
-        from_status=Status.COMPLETED.value,
-        to_status=Status.ROLLED_BACK.value,
-        data={"full_version": reverted.full_version, "rolled_back_by": str(dep_id)},
+    mark_rolled_back(
+        conn, reverted, at=now, actor=actor, key_name=key_name, data={"rolled_back_by": str(dep_id)}
     )

@@ -22,12 +22,11 @@ from shipmate.errors import InvalidInputError, NotFoundError
 from shipmate.services.context import Context
 from shipmate.store.catalog import find_environment_id, find_product_id, lock_product_environment
 from shipmate.store.deployments import (
-    append_event,
     deployment_select,
     get_deployment,
+    mark_rolled_back,
     refresh_current_state,
     row_to_deployment,
-    update_deployment,
 )
 from shipmate.store.schema import deployments
 
@@ -61,19 +60,8 @@ def mark_rollback(
         if target.status == Status.ROLLED_BACK.value:
             return target  # already marked: a retry changes nothing
         check_transition(Status(target.status), Status.ROLLED_BACK, deployment_id=target.id)
-        update_deployment(conn, target.id, {"status": Status.ROLLED_BACK.value, "updated_at": now})
-        append_event(
-            conn,
-            type="deployment.rolled_back",
-            at=now,
-            actor=actor,
-            key_name=key_name,
-            product_id=target.product_id,
-            environment_id=target.environment_id,
-            deployment_id=target.id,
-            from_status=target.status,
-            to_status=Status.ROLLED_BACK.value,
-            data={"full_version": target.full_version, "reason": reason},
+        mark_rolled_back(
+            conn, target, at=now, actor=actor, key_name=key_name, data={"reason": reason}
         )
         refresh_current_state(conn, target.product_id, target.environment_id)
         record = get_deployment(conn, target.id)

@@ -1,0 +1,39 @@
+"""What several command groups read the same way: the product a command is for, and
+the ``.deployment-version.json`` that ``version next`` wrote."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from shipmate.config import Settings
+from shipmate.errors import InvalidInputError
+
+__all__ = ["VERSION_FILE", "product_of", "read_version_file"]
+
+#: Where ``shipmate version next`` writes the version it allocated.
+VERSION_FILE = Path(".deployment-version.json")
+
+
+def product_of(value: str | None, settings: Settings, fallback: Any = None) -> str:
+    """``--product``, else the configured product, else ``fallback``; refused when none."""
+    product = value or settings.product or fallback
+    if not product:
+        raise InvalidInputError(
+            "product is required: pass --product, set SHIPMATE_PRODUCT, "
+            'or put product = "..." in shipmate.toml',
+            field="product",
+        )
+    return str(product)
+
+
+def read_version_file(path: Path = VERSION_FILE) -> dict[str, Any]:
+    """The version file ``version next`` wrote, or ``{}`` when there is none."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(f"{path} is not readable JSON: {exc}", field=str(path)) from None
+    return data if isinstance(data, dict) else {}
