@@ -40,6 +40,8 @@ _LEAKY_PREFIXES = (
     "SYSTEM_",
     "BITBUCKET_",
 )
+# ...and variables that change what the CLI prints (colours).
+_LEAKY_NAMES = ("CI", "JENKINS_URL", "GIT_DIR", "NO_COLOR", "FORCE_COLOR")
 
 
 def require_real_part(what: str, why: str) -> None:
@@ -53,7 +55,7 @@ def require_real_part(what: str, why: str) -> None:
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in list(os.environ):
-        if name.startswith(_LEAKY_PREFIXES) or name in ("CI", "JENKINS_URL", "GIT_DIR"):
+        if name.startswith(_LEAKY_PREFIXES) or name in _LEAKY_NAMES:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SHIPMATE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))

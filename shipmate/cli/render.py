@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -46,8 +46,22 @@ _COLOURS = {
 p = printable
 
 
+def colour_wanted(environ: Mapping[str, str], is_tty: bool) -> bool:
+    """The usual conventions, in the order Python itself follows: a non-empty
+    ``NO_COLOR`` turns colour off; else a non-empty ``FORCE_COLOR`` turns it on, even
+    when the output is not a terminal (CI logs that render ANSI); else ``TERM=dumb``
+    turns it off; else colour only on a terminal."""
+    if environ.get("NO_COLOR"):
+        return False
+    if environ.get("FORCE_COLOR"):
+        return True
+    if environ.get("TERM") == "dumb":
+        return False
+    return is_tty
+
+
 def _use_colour() -> bool:
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    return colour_wanted(os.environ, sys.stdout.isatty())
 
 
 def colour(text: str, code: str | None) -> str:
