@@ -6,32 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from shipmate.cli import main
 from shipmate.config import load_settings
 from shipmate.domain.inputs import names
 from shipmate.domain.requests import RecordRequest
 from shipmate.services.context import open_context
 from shipmate.services.records.deployments import record_deployment
-
-
-@pytest.fixture
-def cli(
-    database_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-):  # type: ignore[no-untyped-def]
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    monkeypatch.setenv("SHIPMATE_DATABASE_URL", database_url)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 @pytest.mark.parametrize(
