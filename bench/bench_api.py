@@ -1,6 +1,6 @@
 """The HTTP API under load: requests per second and latency against a bare endpoint.
 
-One real ``shipmate serve --workers 2`` (``shipmate.testing.server``) on a copy of
+One real ``shipmate serve --workers 2`` (``tests.support.server``) on a copy of
 the generated history (``bench.dataset``), driven by ``wrk`` on loopback.  The
 baseline of every figure is ``GET /api/v1/ping`` (a constant body, no database)
 on the same server in the same run, so the ratio is what the database work and
@@ -25,7 +25,7 @@ from bench.stats import median
 from shipmate.config import Settings
 from shipmate.services.context import Context
 from shipmate.store.engine import make_engine
-from shipmate.testing.server import ServerProcess
+from tests.support.server import ServerProcess
 
 __all__ = ["bench_api"]
 

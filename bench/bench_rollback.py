@@ -25,8 +25,8 @@ from pathlib import Path
 
 from bench.registry import BenchRun, Check, Result, Target, benchmark
 from bench.stats import median, percentile
-from shipmate.testing.bluegreen import demoapp_deploy_table, served_version, toml_table
-from shipmate.testing.nginx import NginxServer, find_nginx, free_port
+from shipmate.demo.deploytable import demoapp_deploy_table, served_version, toml_table
+from shipmate.demo.nginx import NginxServer, find_nginx, free_port
 
 __all__ = ["bench_rollback"]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from shipmate.store.engine import make_engine
 from shipmate.store.migrate import ensure_schema
-from shipmate.testing.postgres import PostgresServer
+from tests.support.postgres import PostgresServer
 
 __all__ = ["Databases"]
 
@@ -34,7 +34,7 @@ class Databases:
     def postgres(self) -> PostgresServer:
         """The run's PostgreSQL server, started on first call.
 
-        Raises :class:`shipmate.testing.postgres.PostgresNotAvailable` when the
+        Raises :class:`tests.support.postgres.PostgresNotAvailable` when the
         server binaries are missing.
         """
         if self._postgres is None:

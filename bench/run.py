@@ -114,7 +114,7 @@ def run_section(
     commit: str = "",
 ) -> dict[str, Any]:
     """Run one benchmark (on every backend, if it is per-backend) into a section."""
-    from shipmate.testing.postgres import PostgresNotAvailable
+    from tests.support.postgres import PostgresNotAvailable
 
     print(f"\n== {bench.title} ({bench.name})", flush=True)
     load_start = os.getloadavg()[0]

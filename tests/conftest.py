@@ -17,12 +17,12 @@ import pytest
 from sqlalchemy import text
 
 from shipmate.config import Settings
+from shipmate.demo.clock import FakeClock
 from shipmate.services.context import Context
 from shipmate.store.engine import make_engine
 from shipmate.store.migrate import ensure_schema
 from shipmate.store.schema import metadata
-from shipmate.testing.clock import FakeClock
-from shipmate.testing.postgres import PostgresNotAvailable, PostgresServer
+from tests.support.postgres import PostgresNotAvailable, PostgresServer
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

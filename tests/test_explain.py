@@ -40,6 +40,7 @@ from bench.hotqueries import HotQuery, Subjects, hot_queries, pick_subjects
 from bench.plans import Plan, capture, explain_all
 from bench.seed import SeedParams, SeedReport, generate, main, seed_database
 from shipmate.config import Settings
+from shipmate.demo.clock import FakeClock
 from shipmate.domain.requests import HistoryFilter, RecordRequest
 from shipmate.services.context import Context
 from shipmate.services.queries import current_matrix, history, stats
@@ -47,7 +48,6 @@ from shipmate.services.records.deployments import record_deployment
 from shipmate.store.deployments import refresh_current_state
 from shipmate.store.engine import make_engine
 from shipmate.store.schema import current_state, deployments, events, products
-from shipmate.testing.clock import FakeClock
 
 SIZE = 20_000
 END = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

@@ -26,8 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "api": {"root", "errors", "domain", "config", "services", "web"},
     "web": {"root", "errors", "domain", "config", "services", "api"},
     "cli": {"root", "errors", "domain", "config", "services", "api", "demo"},
-    "demo": {"root", "errors", "domain", "config", "services", "cli", "testing"},
-    "testing": {"root", "errors", "domain", "config", "store", "engine", "services", "api"},
+    "demo": {"root", "errors", "domain", "config", "services", "cli"},
     "__main__": {"cli"},
 }
 

@@ -17,12 +17,12 @@ from pathlib import Path
 from shipmate.cli import render
 from shipmate.cli.runs.progress import PlainProgress
 from shipmate.config import Settings
+from shipmate.demo.deploytable import demoapp_deploy_table, served_version, toml_table
+from shipmate.demo.nginx import NginxServer, find_nginx, free_port
 from shipmate.services.context import open_context
 from shipmate.services.deploys.config import build_parts, load_product_deploy
 from shipmate.services.deploys.deploy import DeployRequest, RunOutcome, deploy
 from shipmate.services.deploys.rollback import choose_rollback, preview_rollback, rollback
-from shipmate.testing.bluegreen import demoapp_deploy_table, served_version, toml_table
-from shipmate.testing.nginx import NginxServer, find_nginx, free_port
 
 __all__ = ["run_bluegreen_demo"]
 

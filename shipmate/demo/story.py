@@ -17,13 +17,13 @@ from typing import Any
 
 from shipmate.cli import render
 from shipmate.config import Settings
+from shipmate.demo.clock import FakeClock
 from shipmate.domain.requests import BuildRequest, HistoryFilter, RecordRequest
 from shipmate.services.context import Context, open_context
 from shipmate.services.queries import current_matrix, history, stats
 from shipmate.services.records.builds import allocate_build
 from shipmate.services.records.deployments import record_deployment
 from shipmate.services.records.rollbackmarks import mark_rollback
-from shipmate.testing.clock import FakeClock
 
 __all__ = ["run_demo"]
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from shipmate.domain.extras import require
 from shipmate.engine.action_outcome import ActionOutcome, ms_since
 from shipmate.engine.sql_statements import (
     find_transaction_control,
@@ -243,6 +244,7 @@ def _pg_message(exc: Exception) -> str:
 def _run_postgres(
     target: DatabaseTarget, statements: list[str], timeout: float
 ) -> tuple[list[str], str | None]:
+    require("psycopg", needed_for=f"the SQL action on {target.label}")
     import psycopg
 
     assert target.conninfo is not None

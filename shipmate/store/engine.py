@@ -18,6 +18,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
+from shipmate.domain.extras import require
 from shipmate.domain.redaction import redact_url
 from shipmate.errors import RETRY_AFTER_SECONDS, ConfigError, DatabaseUnavailableError
 from shipmate.store.decoding import load_stored_json
@@ -66,6 +67,7 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     text = normalize_url(url)
     if text.startswith("sqlite"):
         return _sqlite_engine(text)
+    require("psycopg", needed_for="PostgreSQL (database_url)", field="database_url")
     engine = create_engine(
         text,
         pool_pre_ping=True,

@@ -21,7 +21,7 @@ from shipmate.config import Settings
 from shipmate.services.auth.keys import create_key, revoke_key
 from shipmate.services.context import Context
 from shipmate.store.engine import make_engine
-from shipmate.testing.server import ServerProcess
+from tests.support.server import ServerProcess
 
 #: The documented bound, and a margin for the request itself to get going.
 BOUND_SECONDS = 1.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from shipmate.testing.clock import FakeClock
+from shipmate.demo.clock import FakeClock
 from tests.api.conftest import auth
 
 

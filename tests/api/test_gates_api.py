@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from shipmate.demo.clock import FakeClock
 from shipmate.domain.requests import RecordRequest
 from shipmate.services.context import Context
 from shipmate.services.gates import rules as gates
 from shipmate.services.queries import list_events
 from shipmate.services.records.deployments import record_deployment
-from shipmate.testing.clock import FakeClock
 from tests.api.conftest import auth
 
 EVENTS = "/versioner/deployment-events/"

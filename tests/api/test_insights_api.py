@@ -11,11 +11,11 @@ from fastapi.testclient import TestClient
 
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
+from shipmate.demo.clock import FakeClock
 from shipmate.domain.inputs.fields import format_time
 from shipmate.services.changelog.assembly import changelog
 from shipmate.services.context import Context
 from shipmate.services.dora import dora_report
-from shipmate.testing.clock import FakeClock
 from tests.api.conftest import auth
 from tests.services.test_changelog_service import T0, GitRepo, deploy, with_repository
 from tests.services.test_dora_service import END, START, rollback_chain

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from shipmate.store.engine import make_engine
 from shipmate.store.schema import builds
-from shipmate.testing.server import ServerProcess
 from tests.api.test_lost_responses import LossyProxy, served, versioner_cli_post
+from tests.support.server import ServerProcess
 
 __all__ = ["served"]  # the fixture, imported for these tests
 

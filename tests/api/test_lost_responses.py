@@ -27,7 +27,7 @@ from shipmate.config import Settings
 from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
 from shipmate.store.engine import make_engine
-from shipmate.testing.server import ServerProcess
+from tests.support.server import ServerProcess
 
 BACKOFF = (1.0, 2.0, 4.0)  # the Versioner CLI's
 

@@ -27,9 +27,9 @@ from shipmate.services.context import Context
 from shipmate.store.engine import make_engine
 from shipmate.store.migrate import ensure_schema
 from shipmate.store.schema import deployments
-from shipmate.testing.postgres import PostgresNotAvailable, PostgresServer
-from shipmate.testing.server import ServerProcess
 from tests.conftest import require_real_part
+from tests.support.postgres import PostgresNotAvailable, PostgresServer
+from tests.support.server import ServerProcess
 
 WORKERS = 2
 PASSWORD = "pw-Outage-7"  # trust auth ignores it; it must never show up anywhere

@@ -10,11 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from shipmate.demo.clock import FakeClock
 from shipmate.domain.requests import BuildRequest
 from shipmate.services.context import Context
 from shipmate.services.records.builds import record_build_event
 from shipmate.store.schema import build_counters, builds, events
-from shipmate.testing.clock import FakeClock
 from tests.api.conftest import auth
 
 BUILDS = "/versioner/build-events/"

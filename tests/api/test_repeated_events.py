@@ -7,9 +7,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from shipmate.demo.clock import FakeClock
 from shipmate.services.context import Context
 from shipmate.store.schema import deployments, events
-from shipmate.testing.clock import FakeClock
 from tests.api.conftest import auth
 from tests.api.test_versioner import deployment
 

@@ -14,7 +14,7 @@ from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
 from shipmate.store.engine import make_engine
 from shipmate.store.schema import builds, deployments
-from shipmate.testing.server import ServerProcess
+from tests.support.server import ServerProcess
 
 CLIENTS = 8
 ROUNDS = 20

@@ -5,9 +5,9 @@ import json
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from shipmate.demo.clock import FakeClock
 from shipmate.services.context import Context
 from shipmate.store.schema import deployments, events
-from shipmate.testing.clock import FakeClock
 from tests.api.conftest import auth
 
 

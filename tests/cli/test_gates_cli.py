@@ -16,7 +16,7 @@ from shipmate.domain.inputs.fields import format_time
 from shipmate.errors import GateBlockedError
 from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
-from shipmate.testing.server import ServerProcess
+from tests.support.server import ServerProcess
 
 Run = Callable[..., tuple[int, str, str]]
 

@@ -12,10 +12,10 @@ import pytest
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
 from shipmate.cli import main
+from shipmate.demo.clock import FakeClock
 from shipmate.domain.inputs.fields import format_time
 from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
-from shipmate.testing.clock import FakeClock
 from tests.services.test_changelog_service import T0, GitRepo, deploy, with_repository
 from tests.services.test_dora_service import END, START, rollback_chain
 from tests.web.liveserver import LiveServer

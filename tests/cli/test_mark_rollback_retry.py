@@ -13,7 +13,7 @@ from shipmate.cli import main
 from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
 from shipmate.store.schema import events
-from shipmate.testing.server import ServerProcess
+from tests.support.server import ServerProcess
 
 Run = Callable[..., tuple[int, str, str]]
 

@@ -11,7 +11,7 @@ import pytest
 from shipmate.cli import main
 from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
-from shipmate.testing.server import ServerProcess
+from tests.support.server import ServerProcess
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 
 from shipmate.cli.records.handlers import bind_tcp
 from shipmate.errors import InvalidInputError
-from shipmate.testing.server import ServerProcess
+from tests.support.server import ServerProcess
 
 
 def _nodelay_of_accepted(listening: socket.socket) -> int:

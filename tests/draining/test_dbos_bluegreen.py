@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from shipmate.demo.deploytable import toml_table
 from shipmate.engine.targets.process import port_in_use
 from shipmate.services.context import Context, utcnow
 from shipmate.services.deploys.config import build_parts, load_product_deploy
@@ -28,7 +29,6 @@ from shipmate.services.deploys.deploy import DeployRequest, RunOutcome, deploy
 from shipmate.services.draining.states import list_version_states
 from shipmate.services.runs.control import get_run
 from shipmate.store.schema import events
-from shipmate.testing.bluegreen import toml_table
 from tests.conftest import require_real_part
 from tests.engine.nginxctl import NginxServer, free_port
 

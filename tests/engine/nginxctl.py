@@ -1,4 +1,4 @@
-"""A private nginx for tests (see :mod:`shipmate.testing.nginx`), skipping without nginx.
+"""A private nginx for tests (see :mod:`shipmate.demo.nginx`), skipping without nginx.
 
 ::
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shipmate.testing import nginx as _nginx
-from shipmate.testing.nginx import find_nginx, free_port, wait_for_port
+from shipmate.demo import nginx as _nginx
+from shipmate.demo.nginx import find_nginx, free_port, wait_for_port
 from tests.conftest import require_real_part
 
 __all__ = ["NginxServer", "find_nginx", "free_port", "require_nginx", "wait_for_port"]

@@ -12,9 +12,9 @@ import pytest
 from shipmate.cli import main
 from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
-from shipmate.testing.server import ServerProcess
 from tests.releases.conftest import AppDb
 from tests.releases.scenario import VERSIONS, log_lines, table, write_versions_dir
+from tests.support.server import ServerProcess
 
 
 @pytest.fixture

@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from shipmate.config import Settings
+from shipmate.demo.deploytable import demoapp_deploy_table, served_version, toml_table
+from shipmate.demo.nginx import NginxServer, free_port
 from shipmate.domain.requests import HistoryFilter
 from shipmate.engine.targets.process import port_in_use
 from shipmate.services.context import Context
 from shipmate.services.deploys.config import ProductDeploy, build_parts, load_product_deploy
 from shipmate.services.deploys.deploy import DeployRequest, RunOutcome, deploy
 from shipmate.services.queries import history
-from shipmate.testing.bluegreen import demoapp_deploy_table, served_version, toml_table
-from shipmate.testing.nginx import NginxServer, free_port
 
 __all__ = ["Stack"]
 

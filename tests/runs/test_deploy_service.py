@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from shipmate.demo.clock import FakeClock
 from shipmate.domain.requests import HistoryFilter
 from shipmate.domain.runs.plan import RECORD_STARTED, Step, StepResult
 from shipmate.errors import (
@@ -27,7 +28,6 @@ from shipmate.services.runs import steps as runsteps
 from shipmate.services.runs.control import abort_run, resume_run
 from shipmate.services.runs.journal import create_run, get_run, list_runs, new_owner
 from shipmate.services.runs.observer import CollectingObserver
-from shipmate.testing.clock import FakeClock
 from tests.runs.conftest import Fakes, fake_table, make_fakes
 
 

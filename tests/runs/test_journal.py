@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from shipmate.demo.clock import FakeClock
 from shipmate.domain.runs.plan import Step, StepResult
 from shipmate.errors import ConflictError
 from shipmate.services.context import Context
@@ -22,7 +23,6 @@ from shipmate.services.runs.journal import (
     new_owner,
     owner_alive,
 )
-from shipmate.testing.clock import FakeClock
 
 
 def _create(ctx: Context, owner: str, env: str = "production") -> RunRecord:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from shipmate.config import Settings
+from shipmate.demo.clock import FakeClock
 from shipmate.domain.requests import RecordRequest
 from shipmate.errors import ConfigError, InvalidInputError, NotFoundError
 from shipmate.services.changelog.assembly import changelog, deployment_changelog, read_changelog
@@ -19,7 +20,6 @@ from shipmate.services.changelog.commit_range import ChangelogRange, changelog_r
 from shipmate.services.changelog.repository import repository_for
 from shipmate.services.context import Context
 from shipmate.services.records.deployments import record_deployment
-from shipmate.testing.clock import FakeClock
 from tests.conftest import require_real_part
 
 T0 = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)

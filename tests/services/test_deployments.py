@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
+from shipmate.demo.clock import FakeClock
 from shipmate.domain.requests import BuildRequest, RecordRequest
 from shipmate.errors import (
     ConflictError,
@@ -20,7 +21,6 @@ from shipmate.services.records.builds import allocate_build
 from shipmate.services.records.deployments import record_deployment
 from shipmate.services.records.rollbackmarks import mark_rollback
 from shipmate.store.schema import current_state, deployments, environments, events, products
-from shipmate.testing.clock import FakeClock
 
 
 def rec(ctx: Context, status: str, **kw: object) -> object:

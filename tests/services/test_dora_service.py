@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+from shipmate.demo.clock import FakeClock
 from shipmate.domain.requests import RecordRequest
 from shipmate.errors import ConfigError, InvalidInputError, NotFoundError
 from shipmate.services.catalog import set_environment_kind
 from shipmate.services.context import Context
 from shipmate.services.dora import dora_report, gather_facts, resolve_period
 from shipmate.services.records.deployments import record_deployment
-from shipmate.testing.clock import FakeClock
 from tests.services.test_changelog_service import GitRepo, deploy, with_repository
 
 END = datetime(2026, 11, 1, 0, 0, tzinfo=UTC)

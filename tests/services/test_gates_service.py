@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from shipmate.config import Settings
+from shipmate.demo.clock import FakeClock
 from shipmate.domain.records import DeploymentRecord
 from shipmate.domain.requests import RecordRequest
 from shipmate.errors import (
@@ -38,7 +39,6 @@ from shipmate.services.records.deployments import record_deployment
 from shipmate.store.engine import make_engine
 from shipmate.store.schema import deployments, events, products
 from shipmate.store.schema_gates import gate_approvals, gate_rules
-from shipmate.testing.clock import FakeClock
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)  # FakeClock's start: a Sunday
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 
+from shipmate.demo.clock import FakeClock
 from shipmate.domain.records import DeploymentRecord
 from shipmate.domain.requests import HistoryFilter, RecordRequest
 from shipmate.services.context import Context
 from shipmate.services.queries import history
 from shipmate.services.records.deployments import record_deployment
 from shipmate.store.deployments import get_deployment
-from shipmate.testing.clock import FakeClock
 
 
 def _seed(ctx: Context, clock: FakeClock) -> None:

@@ -29,6 +29,7 @@ from sqlalchemy import func, select
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
 from shipmate.cli import main
+from shipmate.demo.clock import FakeClock
 from shipmate.domain.notify.config import parse_notify_config
 from shipmate.domain.notify.escape import ZWSP
 from shipmate.domain.notify.rules import NotificationRule, NotifyConfig
@@ -46,7 +47,6 @@ from shipmate.store.deployments import append_event
 from shipmate.store.engine import make_engine
 from shipmate.store.schema import events, products
 from shipmate.store.schema_notify import notification_cursor, notification_deliveries
-from shipmate.testing.clock import FakeClock
 
 SECRET = "correct horse battery staple"
 
@@ -928,7 +928,7 @@ def test_disabling_a_rule_stops_its_pending_deliveries(ctx: Context, receiver: A
 def test_a_real_serve_with_two_workers_delivers_each_event_once(
     ctx: Context, receiver: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    from shipmate.testing.server import ServerProcess
+    from tests.support.server import ServerProcess
 
     hook = receiver()
     config_file = tmp_path / "shipmate.toml"

@@ -4,13 +4,13 @@ from datetime import timedelta
 
 import pytest
 
+from shipmate.demo.clock import FakeClock
 from shipmate.domain.requests import HistoryFilter, RecordRequest
 from shipmate.errors import InvalidInputError, NotFoundError
 from shipmate.services.context import Context
 from shipmate.services.queries import current_matrix, history, list_events, stats
 from shipmate.services.records.deployments import record_deployment
 from shipmate.services.records.rollbackmarks import mark_rollback
-from shipmate.testing.clock import FakeClock
 
 
 def seed(ctx: Context, clock: FakeClock) -> None:

@@ -8,9 +8,9 @@ from fastapi.testclient import TestClient
 
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
+from shipmate.demo.clock import FakeClock
 from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
-from shipmate.testing.clock import FakeClock
 from tests.web.seed import Seeded, seed
 
 

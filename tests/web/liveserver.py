@@ -9,7 +9,7 @@ from types import TracebackType
 import uvicorn
 from fastapi import FastAPI
 
-from shipmate.testing.ports import free_port
+from shipmate.demo.ports import free_port
 
 __all__ = ["LiveServer"]
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from shipmate.demo.clock import FakeClock
 from shipmate.domain.requests import RecordRequest
 from shipmate.services.context import Context
 from shipmate.services.records.deployments import record_deployment
-from shipmate.testing.clock import FakeClock
 
 PEOPLE = ["alice", "bob", "chen", "dana"]
 ENVS = ["dev", "staging", "production"]

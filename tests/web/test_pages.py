@@ -14,11 +14,11 @@ from fastapi.testclient import TestClient
 
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
+from shipmate.demo.clock import FakeClock
 from shipmate.domain.requests import RecordRequest
 from shipmate.services.context import Context
 from shipmate.services.records.deployments import record_deployment
 from shipmate.services.records.rollbackmarks import mark_rollback
-from shipmate.testing.clock import FakeClock
 from shipmate.web.charts import daily_bars
 from shipmate.web.session import COOKIE_NAME, safe_next
 from tests.services.test_changelog_service import GitRepo, with_repository

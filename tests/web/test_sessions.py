@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
+from shipmate.demo.clock import FakeClock
 from shipmate.services.auth.keys import revoke_key
 from shipmate.services.context import Context
 from shipmate.store.schema_sessions import dashboard_sessions
-from shipmate.testing.clock import FakeClock
 from shipmate.web.session import COOKIE_NAME, LOGIN_COOKIE
 from tests.web.conftest import login, login_csrf, page_csrf
 from tests.web.seed import Seeded

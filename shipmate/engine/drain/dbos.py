@@ -39,6 +39,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from shipmate.domain.extras import require
 from shipmate.domain.redaction import redact_url
 from shipmate.errors import ConfigError, DeployError, InvalidInputError
 
@@ -170,6 +171,7 @@ def postgres_reading(
     ``system_database_url`` whose message starts with ``where``; the connection is
     closed on the way out.
     """
+    require("psycopg", needed_for=where, field="system_database_url")
     import psycopg
 
     try:

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from shipmate.testing.ports import free_port
+from shipmate.demo.ports import free_port
 
 __all__ = ["NginxServer", "find_nginx", "free_port", "wait_for_port"]
 

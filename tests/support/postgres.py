@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from shipmate.testing.ports import free_port
+from shipmate.demo.ports import free_port
 
 __all__ = ["PostgresNotAvailable", "PostgresServer", "find_pg_bin"]
 

@@ -2,7 +2,7 @@
 
 :func:`demoapp_deploy_table` returns a ``[deploy]`` table (as TOML would give it)
 that runs ``python -m shipmate.demo.app`` in two loopback slots with the ``process``
-target and switches a :class:`~shipmate.testing.nginx.NginxServer` with the
+target and switches a :class:`~shipmate.demo.nginx.NginxServer` with the
 ``nginx`` switch.  Timings are short, so a deploy takes about a second.
 :func:`served_version` asks nginx which version answers.
 """
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from shipmate.testing.nginx import NginxServer
+from shipmate.demo.nginx import NginxServer
 
 __all__ = ["demoapp_deploy_table", "served_version", "toml_table"]
 

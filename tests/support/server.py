@@ -9,7 +9,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from shipmate.testing.ports import free_port
+from shipmate.demo.ports import free_port
 
 __all__ = ["ServerProcess", "free_port"]
 

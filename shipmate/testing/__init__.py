@@ -1,1 +1,0 @@
-"""Helpers for tests and benchmarks: throwaway databases, a settable clock."""
