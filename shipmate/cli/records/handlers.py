@@ -88,7 +88,9 @@ def cmd_version_next(args: argparse.Namespace, settings: Settings, backend: Back
     version = args.semver
     source = "--version"
     if version is None:
-        version, source = find_project_version(cwd, settings.version_sources)
+        version, source = find_project_version(
+            cwd, settings.version_sources, settings.version_prefix
+        )
     ci = collect_ci_info(os.environ, cwd)
     build = backend.allocate_build(
         BuildRequest(
@@ -131,7 +133,9 @@ def cmd_version_next(args: argparse.Namespace, settings: Settings, backend: Back
 def cmd_version_show(args: argparse.Namespace, settings: Settings) -> int:
     from shipmate.services.project import find_project_version
 
-    version, source = find_project_version(Path.cwd(), settings.version_sources)
+    version, source = find_project_version(
+        Path.cwd(), settings.version_sources, settings.version_prefix
+    )
     if args.json:
         render.print_json({"version": version, "source": source})
     else:
