@@ -12,6 +12,7 @@ import pytest
 
 from shipmate.cli import build_parser
 from shipmate.cli.arguments import VERSION_ARGUMENTS
+from tests.services.test_project import commit, git, git_env  # noqa: F401 (a fixture)
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
@@ -111,4 +112,39 @@ def test_record_refuses_a_full_version_with_two_builds(cli) -> None:  # type: ig
         "--version", "1.4.0+build.3+build.1",
     )  # fmt: skip
     assert code == 2 and "give the base version 1.4.0" in err
+    assert json.loads(cli("history", "--json")[1])["items"] == []
+
+
+# --- record in a job that did not run version next --------------------------------
+
+
+def test_record_without_a_version_file_reads_the_version_sources(cli) -> None:  # type: ignore[no-untyped-def]
+    Path("pyproject.toml").write_text('[project]\nname = "x"\nversion = "2.1.0"\n')
+    code, out, err = cli("record", "--product", "api", "--env", "prod", "--status", "started")
+    assert code == 0
+    assert out.split()[2] == "2.1.0"
+    assert err == "shipmate: version 2.1.0 from pyproject.toml (no .deployment-version.json here)\n"
+
+
+@pytest.mark.usefixtures("git_env")
+def test_record_without_a_version_file_takes_the_git_tag(cli) -> None:  # type: ignore[no-untyped-def]
+    work = Path.cwd()
+    git(work, "init", "-q", "-b", "main")
+    (work / "log.txt").write_text("")
+    commit(work, "first")
+    git(work, "tag", "v3.0.0")
+    code, out, err = cli(
+        "record", "--product", "api", "--env", "prod", "--status", "started", "--no-detect"
+    )
+    assert code == 0, err
+    assert out.split()[2] == "3.0.0"
+    assert "version 3.0.0 from git" in err
+
+
+def test_record_without_any_version_names_the_file_the_command_and_the_flag(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = cli("record", "--product", "api", "--env", "prod", "--status", "started")
+    assert (code, out) == (2, "")
+    assert err.startswith("shipmate: error [version]: no version to record: ")
+    for needle in (".deployment-version.json", "shipmate version next", "--version", "VERSION"):
+        assert needle in err
     assert json.loads(cli("history", "--json")[1])["items"] == []

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipmate.cli import render
-from shipmate.cli.arguments import product_of, read_version_file
+from shipmate.cli.arguments import VERSION_FILE, product_of, read_version_file
 from shipmate.cli.backends.interface import Backend, open_backend
 from shipmate.config import Settings
 from shipmate.domain.inputs.fields import parse_id, parse_metadata, parse_time
-from shipmate.errors import GateBlockedError, InvalidInputError, StoreError
+from shipmate.errors import GateBlockedError, InvalidInputError, NotFoundError, StoreError
 
 if TYPE_CHECKING:
     import socket
@@ -166,6 +166,8 @@ def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -
     if version is None and args.deployment_id is None and by_file.get("version"):
         version = by_file["version"]
         build = build if build is not None else by_file.get("buildNumber")
+    elif version is None and args.deployment_id is None:
+        version = _version_without_file(settings)
     ci = CiInfo() if args.no_detect else collect_ci_info(os.environ, Path.cwd())
     # The build's own commit (from the version file) beats the checkout this job runs in.
     from_file = by_file.get("gitCommit") if version == by_file.get("version") else None
@@ -216,6 +218,27 @@ def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -
             )
         )
     return 0
+
+
+def _version_without_file(settings: Settings) -> str:
+    """The version sources' version, for a ``record`` in a job that did not run
+    ``version next``; where it came from goes to stderr."""
+    from shipmate.services.project import find_project_version
+
+    try:
+        version, source = find_project_version(
+            Path.cwd(), settings.version_sources, settings.version_prefix
+        )
+    except NotFoundError as exc:
+        tried = "; ".join(exc.details.get("tried", []))
+        raise InvalidInputError(
+            f"no version to record: there is no {VERSION_FILE} here (run `shipmate version "
+            f"next` in this job first, or pass --version), and no version source states one "
+            f"(tried {tried})",
+            field="version",
+        ) from None
+    print(f"shipmate: version {version} from {source} (no {VERSION_FILE} here)", file=sys.stderr)
+    return version
 
 
 @_with_backend
