@@ -81,6 +81,7 @@ def _filter(args: argparse.Namespace) -> Any:
 
 @_with_backend
 def cmd_version_next(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
+    from shipmate.cli.ciworkflow import report_build
     from shipmate.domain.requests import BuildRequest
     from shipmate.services.project import collect_ci_info, find_project_version
 
@@ -116,13 +117,7 @@ def cmd_version_next(args: argparse.Namespace, settings: Settings, backend: Back
     }
     if not args.no_file:
         Path(args.output_file).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    gh_output = os.environ.get("GITHUB_OUTPUT")
-    if gh_output:
-        with open(gh_output, "a", encoding="utf-8") as fh:
-            fh.write(
-                f"version={build.version}\nbuild_number={build.build_number}\n"
-                f"full_version={build.full_version}\n"
-            )
+    report_build(build)
     if args.json:
         render.print_json({**build.to_dict(), "source": source})
     else:
@@ -145,6 +140,7 @@ def cmd_version_show(args: argparse.Namespace, settings: Settings) -> int:
 
 @_with_backend
 def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
+    from shipmate.cli.ciworkflow import environment_of, report_deployment
     from shipmate.domain.ci import CiInfo
     from shipmate.domain.requests import RecordRequest
     from shipmate.services.project import collect_ci_info, commit_time
@@ -179,7 +175,7 @@ def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -
     if args.deployment_id is None:
         product = product_of(args.product, settings, by_file.get("product"))
     request = RecordRequest(
-        environment=args.env,
+        environment=environment_of(args.env),
         status=args.status,
         product=product,
         version=version,
@@ -209,6 +205,7 @@ def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -
         from shipmate.cli.gates.handlers import explain_refusal
 
         raise explain_refusal(exc) from None
+    report_deployment(dep, settings)
     if args.json:
         render.print_json(dep.to_dict())
     else:
