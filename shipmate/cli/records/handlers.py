@@ -20,7 +20,13 @@ from shipmate.cli.arguments import VERSION_FILE, product_of, read_version_file
 from shipmate.cli.backends.interface import Backend, open_backend
 from shipmate.config import Settings
 from shipmate.domain.inputs.fields import parse_id, parse_metadata, parse_time
-from shipmate.errors import GateBlockedError, InvalidInputError, NotFoundError, StoreError
+from shipmate.errors import (
+    ConflictError,
+    GateBlockedError,
+    InvalidInputError,
+    NotFoundError,
+    StoreError,
+)
 
 if TYPE_CHECKING:
     import socket
@@ -360,6 +366,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     config_rules(settings)
     load_notify_config(settings)
     open_context(settings).close()  # migrate once, before the workers start
+    # One socket for any worker count, bound before "serving" is printed: a busy port
+    # is one ConflictError (exit 1), not uvicorn's start-up failure (exit 3).
+    sock = bind_tcp(args.host, args.port)
     print(
         f"shipmate serving http://{args.host}:{args.port} "
         f"(API docs at /docs, {args.workers} worker(s))",
@@ -374,20 +383,27 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         log_level=args.log_level,
     )
     if args.workers == 1:
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=[sock])
         return 0
     from uvicorn.supervisors import Multiprocess
 
-    # uvicorn binds the workers' shared socket with protocol 0, and asyncio turns Nagle
-    # off (TCP_NODELAY) only on sockets whose protocol is IPPROTO_TCP: every response
-    # then waited ~40 ms for the client's delayed ACK.  Bind it ourselves, as TCP.
-    Multiprocess(config, sockets=[bind_tcp(args.host, args.port)]).run()
+    Multiprocess(config, sockets=[sock]).run()
     return 0
 
 
+#: uvicorn's default listen backlog.
+_BACKLOG = 2048
+
+
 def bind_tcp(host: str, port: int) -> socket.socket:
-    """A listening-ready TCP socket on ``host``:``port``, inheritable by workers,
-    created with IPPROTO_TCP so the connections it accepts get TCP_NODELAY."""
+    """A listening TCP socket on ``host``:``port``, inheritable by workers.
+
+    Created with IPPROTO_TCP: uvicorn binds with protocol 0, and asyncio turns Nagle
+    off (TCP_NODELAY) only on sockets whose protocol is IPPROTO_TCP, so every response
+    would wait ~40 ms for the client's delayed ACK.  A port in use is a
+    :class:`ConflictError` naming it; any other refusal an :class:`InvalidInputError`.
+    """
+    import errno
     import socket  # here, not at the top: the CLI's start-up time is measured
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -397,9 +413,16 @@ def bind_tcp(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConflictError(
+                f"cannot listen on {host}:{port}: the address is already in use (another "
+                "server runs there; stop it or pick another --port)",
+                field="port",
+            ) from None
         raise InvalidInputError(
             f"cannot listen on {host}:{port}: {exc.strerror}", field="port"
         ) from None
+    sock.listen(_BACKLOG)  # connections queue from now on, before uvicorn has started
     sock.set_inheritable(True)
     return sock
 
