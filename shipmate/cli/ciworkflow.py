@@ -16,7 +16,6 @@ The escaping is :mod:`shipmate.domain.ci_output`'s.
 from __future__ import annotations
 
 import os
-import secrets
 import sys
 from collections.abc import Mapping
 
@@ -62,6 +61,8 @@ def report_build(build: BuildRecord, env: Mapping[str, str] | None = None) -> No
             "full_version": build.full_version,
         },
     )
+    if _summary_path(env) is None:
+        return
     _write_summary(
         env,
         summary_table(
@@ -84,6 +85,8 @@ def report_deployment(
     _write_outputs(
         env, {"deployment_id": str(dep.id), "full_version": dep.full_version, "status": dep.status}
     )
+    if _summary_path(env) is None:
+        return
     base = _server_url(settings, env)
     _write_summary(
         env,
@@ -123,6 +126,8 @@ def _write_outputs(env: Mapping[str, str], values: Mapping[str, str]) -> None:
     path = env.get("GITHUB_OUTPUT")
     if not path:
         return
+    import secrets  # here: only a run with step outputs pays for it
+
     delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
     text = "".join(output_entry(name, value, delimiter) for name, value in values.items())
     try:
@@ -135,9 +140,14 @@ def _write_outputs(env: Mapping[str, str], values: Mapping[str, str]) -> None:
         ) from None
 
 
-def _write_summary(env: Mapping[str, str], markdown: str) -> None:
+def _summary_path(env: Mapping[str, str]) -> str | None:
     path = env.get("GITHUB_STEP_SUMMARY")
-    if not path or not in_github_actions(env):
+    return path if path and in_github_actions(env) else None
+
+
+def _write_summary(env: Mapping[str, str], markdown: str) -> None:
+    path = _summary_path(env)
+    if path is None:
         return
     try:
         with open(path, "a", encoding="utf-8") as fh:
