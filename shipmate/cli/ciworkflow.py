@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from shipmate.config import Settings
 from shipmate.domain.ci import default_environment
@@ -52,56 +52,67 @@ def environment_of(flag: str | None, env: Mapping[str, str] | None = None) -> st
 
 def report_build(build: BuildRecord, env: Mapping[str, str] | None = None) -> None:
     """Step outputs and the job summary of a ``version next``."""
-    env = os.environ if env is None else env
-    _write_outputs(
-        env,
-        {
-            "version": build.version,
-            "build_number": str(build.build_number),
-            "full_version": build.full_version,
-        },
-    )
-    if _summary_path(env) is None:
-        return
-    _write_summary(
-        env,
-        summary_table(
-            f"shipmate: {build.product} {build.full_version} built",
-            [
-                ("Product", build.product),
-                ("Version", build.full_version),
-                ("Commit", build.commit_sha),
-                ("Branch", build.branch),
-            ],
-        ),
+    outputs = {
+        "version": build.version,
+        "build_number": str(build.build_number),
+        "full_version": build.full_version,
+    }
+    rows = [
+        ("Product", build.product),
+        ("Version", build.full_version),
+        ("Commit", build.commit_sha),
+        ("Branch", build.branch),
+    ]
+    _report(
+        os.environ if env is None else env,
+        outputs,
+        f"{build.product} {build.full_version} built",
+        rows,
     )
 
 
 def report_deployment(
     dep: DeploymentRecord, settings: Settings, env: Mapping[str, str] | None = None
 ) -> None:
-    """Step outputs and the job summary of a ``record``."""
-    env = os.environ if env is None else env
-    _write_outputs(
-        env, {"deployment_id": str(dep.id), "full_version": dep.full_version, "status": dep.status}
-    )
-    if _summary_path(env) is None:
+    """Step outputs and the job summary of a ``record``, linking the deployment's page."""
+    outputs = {"deployment_id": str(dep.id), "full_version": dep.full_version, "status": dep.status}
+    rows = [
+        ("Product", dep.product),
+        ("Version", dep.full_version),
+        ("Environment", dep.environment),
+        ("Status", dep.status),
+        ("Commit", dep.commit_sha),
+    ]
+
+    def link() -> tuple[str, str, str | None]:
+        base = _server_url(settings, os.environ if env is None else env)
+        return "Deployment", f"#{dep.id}", base and f"{base}/deployments/{dep.id}"
+
+    title = f"{dep.product} {dep.full_version} in {dep.environment}: {dep.status}"
+    _report(os.environ if env is None else env, outputs, title, rows, link)
+
+
+def _report(
+    env: Mapping[str, str],
+    outputs: Mapping[str, str],
+    title: str,
+    rows: list[tuple[str, str | None]],
+    link: Callable[[], tuple[str, str, str | None]] | None = None,
+) -> None:
+    _write_outputs(env, outputs)
+    path = _summary_path(env)
+    if path is None:
         return
-    base = _server_url(settings, env)
-    _write_summary(
-        env,
-        summary_table(
-            f"shipmate: {dep.product} {dep.full_version} in {dep.environment}: {dep.status}",
-            [
-                ("Product", dep.product),
-                ("Version", dep.full_version),
-                ("Environment", dep.environment),
-                ("Status", dep.status),
-                ("Commit", dep.commit_sha),
-            ],
-            link=("Deployment", f"#{dep.id}", base and f"{base}/deployments/{dep.id}"),
-        ),
-    )
+    markdown = summary_table(f"shipmate: {title}", rows, link and link())
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(markdown)
+    except OSError as exc:
+        print(
+            f"shipmate: warning: cannot append the job summary to $GITHUB_STEP_SUMMARY "
+            f"({path}): {exc.strerror}",
+            file=sys.stderr,
+        )
 
 
 def annotate_error(message: str, env: Mapping[str, str] | None = None) -> None:
@@ -143,18 +154,3 @@ def _write_outputs(env: Mapping[str, str], values: Mapping[str, str]) -> None:
 def _summary_path(env: Mapping[str, str]) -> str | None:
     path = env.get("GITHUB_STEP_SUMMARY")
     return path if path and in_github_actions(env) else None
-
-
-def _write_summary(env: Mapping[str, str], markdown: str) -> None:
-    path = _summary_path(env)
-    if path is None:
-        return
-    try:
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(markdown)
-    except OSError as exc:
-        print(
-            f"shipmate: warning: cannot append the job summary to $GITHUB_STEP_SUMMARY "
-            f"({path}): {exc.strerror}",
-            file=sys.stderr,
-        )
