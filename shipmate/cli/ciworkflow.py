@@ -5,7 +5,7 @@
   ``full_version`` and ``status``.
 - ``$GITHUB_STEP_SUMMARY`` (with ``GITHUB_ACTIONS=true``): a Markdown table of what
   was built or recorded, linking the deployment's dashboard page when a server URL
-  is known (``[notifications] base_url``, else ``SHIPMATE_URL``).
+  is known (``[notifications] base_url``, ``[server] public_url`` or ``SHIPMATE_URL``).
 - A failure of any command prints an ``::error title=shipmate::`` annotation on
   stdout (with ``GITHUB_ACTIONS=true``).
 - GitLab: a job's ``CI_ENVIRONMENT_NAME`` is ``record``'s ``--env`` when none is given.
@@ -122,14 +122,22 @@ def annotate_error(message: str, env: Mapping[str, str] | None = None) -> None:
 
 
 def _server_url(settings: Settings, env: Mapping[str, str]) -> str | None:
+    """The dashboard's address: ``[notifications] base_url``, else ``[server]
+    public_url``, else the remote-mode ``url``; a setting that does not parse is
+    left out (the summary is no place to fail a deploy)."""
+    from shipmate.api.settings import ServerSettings
     from shipmate.domain.notify.config import parse_notify_config
 
     try:
+        public = ServerSettings.from_table(settings.sections.get("server", {})).public_url
+    except ConfigError:
+        public = None
+    try:
         config = parse_notify_config(
-            settings.sections.get("notifications"), env=env, default_base_url=settings.url
+            settings.sections.get("notifications"), env=env, default_base_url=public or settings.url
         )
     except ConfigError:
-        return None
+        return public or settings.url
     return config.base_url
 
 

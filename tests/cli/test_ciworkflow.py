@@ -115,3 +115,13 @@ def test_without_env_outside_gitlab_the_error_names_the_flag(cli, monkeypatch) -
     code, _, err = cli("record", "--product", "api", "--status", "started", "--version", "1.0")
     assert code == 2
     assert err.startswith("shipmate: error [env]: --env is required")
+
+
+def test_without_a_base_url_the_link_goes_to_the_public_url(cli, github) -> None:  # type: ignore[no-untyped-def]
+    Path("shipmate.toml").write_text('[server]\npublic_url = "https://deploy.example.com"\n')
+    code, out, err = cli(
+        "record", "--product", "api", "--env", "prod", "--status", "started", "--version", "1.0"
+    )
+    assert code == 0, err
+    dep_id = out.split()[0]
+    assert f"(https://deploy.example.com/deployments/{dep_id})" in github["summary"].read_text()
