@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.test_remote import remote, server  # noqa: F401 (fixtures)
+
 
 @pytest.fixture
 def github(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
@@ -125,3 +127,19 @@ def test_without_a_base_url_the_link_goes_to_the_public_url(cli, github) -> None
     assert code == 0, err
     dep_id = out.split()[0]
     assert f"(https://deploy.example.com/deployments/{dep_id})" in github["summary"].read_text()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_in_remote_mode_the_link_goes_to_the_server_and_the_prefix_comes_off(  # type: ignore[no-untyped-def]
+    remote,  # noqa: F811 (the fixture imported above)
+    server,  # noqa: F811
+    github,
+) -> None:
+    code, out, err = remote(
+        "record", "--product", "api", "--env", "prod", "--status", "started", "--version", "v1.2.0"
+    )
+    assert code == 0, err
+    dep_id, _, full_version = out.split()[:3]
+    assert full_version == "1.2.0"
+    assert f"({server.base_url}/deployments/{dep_id})" in github["summary"].read_text()
+    assert f"deployment_id={dep_id}\n" in github["output"].read_text()
