@@ -39,6 +39,7 @@ __all__ = [
 SECTIONS = frozenset({"products", "deploy", "gates", "server", "notifications", "releases"})
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_VERSION_PREFIX = re.compile(r"[A-Za-z._/\-]{1,20}")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ class Settings:
         "VERSION",
         "git",
     )
+    #: What comes off a version given as ``v1.4.0`` (CLI flags, git tags); "" keeps it.
+    version_prefix: str = "v"
     #: Remote mode: the shipmate server's base URL and API key.
     url: str | None = None
     token: str | None = None
@@ -92,6 +95,7 @@ _ENV_KEYS = {
     "SHIPMATE_PRODUCT": "product",
     "SHIPMATE_STRICT_SEMVER": "strict_semver",
     "SHIPMATE_VERSION_SOURCES": "version_sources",
+    "SHIPMATE_VERSION_PREFIX": "version_prefix",
     "SHIPMATE_URL": "url",
     "SHIPMATE_TOKEN": "token",
     "SHIPMATE_TOKEN_FILE": "token_file",
@@ -200,6 +204,8 @@ def _coerce(key: str, value: Any, origin: str) -> Any:
         return seconds
     if value is not None and not isinstance(value, str):
         raise ConfigError(f"{where} must be a string, not {type(value).__name__}", field=key)
+    if key == "version_prefix" and value and not _VERSION_PREFIX.fullmatch(value):
+        raise ConfigError(f"{where} must be up to 20 letters, . _ - or /, not {value!r}", field=key)
     return value
 
 

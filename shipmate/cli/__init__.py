@@ -113,6 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         where = f" [{exc.field}]" if exc.field else ""
         print(f"shipmate: error{where}: {redact(exc.message)}", file=sys.stderr)
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            from shipmate.cli.ciworkflow import annotate_error
+
+            annotate_error(f"error{where}: {redact(exc.message)}")
         return exc.exit_code
     except KeyboardInterrupt:
         print("shipmate: interrupted", file=sys.stderr)

@@ -1,8 +1,10 @@
-"""What several command groups read the same way: the product a command is for, and
-the ``.deployment-version.json`` that ``version next`` wrote."""
+"""What several command groups read the same way: the product a command is for, the
+versions the flags name (``v1.4.0`` means ``1.4.0``), and the ``.deployment-version.json``
+that ``version next`` wrote."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -10,10 +12,31 @@ from typing import Any
 from shipmate.config import Settings
 from shipmate.errors import InvalidInputError
 
-__all__ = ["VERSION_FILE", "product_of", "read_version_file"]
+__all__ = [
+    "VERSION_ARGUMENTS",
+    "VERSION_FILE",
+    "product_of",
+    "read_version_file",
+    "strip_version_arguments",
+]
 
 #: Where ``shipmate version next`` writes the version it allocated.
 VERSION_FILE = Path(".deployment-version.json")
+
+#: The parsed arguments (``dest``) that hold a version or a full version, in any command:
+#: ``--version`` (``semver``; ``version`` for the history filters), ``rollback --to``,
+#: ``plan``/``release apply --to`` (``target``), ``--predecessor``, ``mark-rollback REF``.
+VERSION_ARGUMENTS = ("semver", "version", "to", "target", "predecessor", "ref")
+
+
+def strip_version_arguments(args: argparse.Namespace, settings: Settings) -> None:
+    """Take the ``version_prefix`` off every version flag: ``--version v1.4.0`` is ``1.4.0``."""
+    from shipmate.domain.versions import strip_version_prefix
+
+    for name in VERSION_ARGUMENTS:
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            setattr(args, name, strip_version_prefix(value, settings.version_prefix))
 
 
 def product_of(value: str | None, settings: Settings, fallback: Any = None) -> str:

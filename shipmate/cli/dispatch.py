@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from shipmate.cli.arguments import strip_version_arguments
 from shipmate.config import Settings, load_settings
 from shipmate.errors import StoreError
 
@@ -59,6 +60,7 @@ def dispatch(args: argparse.Namespace) -> int:
     from shipmate.errors import ShipmateError
 
     settings = _settings(args)
+    strip_version_arguments(args, settings)
     module, _, function = args.handler.partition(":")
     handler: Callable[[argparse.Namespace, Settings], int] = getattr(
         importlib.import_module(module), function

@@ -27,6 +27,10 @@ request build reports its source branch; ``refs/heads/x`` becomes ``x``; any oth
 Repository URLs lose any credentials (:func:`strip_url_credentials`).
 
 No CI detected gives ``CiInfo()``: platform ``None`` and every field ``None``.
+
+:func:`default_environment` is the environment a CI job deploys to when the job
+says so: GitLab's ``CI_ENVIRONMENT_NAME`` (set by a job's ``environment:``) under
+``GITLAB_CI``.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from urllib.parse import quote
 
-__all__ = ["CiInfo", "detect_ci", "strip_url_credentials"]
+__all__ = ["CiInfo", "default_environment", "detect_ci", "strip_url_credentials"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,12 @@ def detect_ci(env: Mapping[str, str]) -> CiInfo:
         if _flag(get(marker)):
             return reader(get)
     return CiInfo()
+
+
+def default_environment(env: Mapping[str, str]) -> str | None:
+    """``CI_ENVIRONMENT_NAME`` in a GitLab CI job; None anywhere else."""
+    get = _getter(env)
+    return get("CI_ENVIRONMENT_NAME") if _flag(get("GITLAB_CI")) else None
 
 
 Getter = Callable[[str], str | None]

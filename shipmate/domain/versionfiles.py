@@ -17,8 +17,8 @@ Rules, per source:
   ``[workspace.package].version`` when that is in the same file, else ``None``.
 - ``VERSION``: the first non-empty line, stripped.
 - ``git describe --tags`` output: ``v1.2.3``, ``v1.2.3-4-gabc123``, ``release-1.2.3``
-  all give ``1.2.3`` (a leading ``v`` and the ``-N-gSHA`` suffix are dropped; a
-  pre-release such as ``-rc.1`` is kept).  Output that holds no ``X.Y[.Z...]`` version
+  all give ``1.2.3`` (the ``version_prefix``, ``v`` by default, and the ``-N-gSHA``
+  suffix are dropped; a pre-release such as ``-rc.1`` is kept).  Output that holds no ``X.Y[.Z...]`` version
   gives ``None``.
 
 A version value that is present but not a string (``version = 1.2`` in TOML) is
@@ -33,6 +33,7 @@ import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from shipmate.domain.versions import DEFAULT_VERSION_PREFIX, strip_version_prefix
 from shipmate.errors import InvalidInputError
 
 __all__ = [
@@ -103,20 +104,27 @@ def parse_version_text(text: str) -> str | None:
 
 _DESCRIBE_SUFFIX = re.compile(r"-\d+-g[0-9a-fA-F]+$")
 _DESCRIBED_VERSION = re.compile(
-    r"(?:^|[^0-9A-Za-z.])v?"
-    r"(?P<version>\d+\.\d+(?:\.\d+)*(?:-[0-9A-Za-z.\-]+)?(?:\+[0-9A-Za-z.\-]+)?)$"
+    r"(?:^|[^0-9A-Za-z.])(?P<tagged>[A-Za-z]*"
+    r"(?P<version>\d+\.\d+(?:\.\d+)*(?:-[0-9A-Za-z.\-]+)?(?:\+[0-9A-Za-z.\-]+)?))$"
 )
 
 
-def parse_git_describe(output: str) -> str | None:
-    """The version in a ``git describe --tags`` line, or ``None`` if it holds none."""
+def parse_git_describe(output: str, prefix: str = DEFAULT_VERSION_PREFIX) -> str | None:
+    """The version in a ``git describe --tags`` line, or ``None`` if it holds none.
+
+    The letters right before the version must be ``prefix`` (the ``version_prefix``
+    setting, stripped by :func:`~shipmate.domain.versions.strip_version_prefix`) or
+    nothing: ``v1.2.3`` and ``release-1.2.3`` hold ``1.2.3``, ``build1.2.3`` nothing.
+    """
     lines = output.strip().splitlines()
     if not lines:
         return None
     described = lines[0].strip().removesuffix("-dirty")
     described = _DESCRIBE_SUFFIX.sub("", described)
     match = _DESCRIBED_VERSION.search(described)
-    return match.group("version") if match else None
+    if match is None or strip_version_prefix(match["tagged"], prefix) != match["version"]:
+        return None
+    return match["version"]
 
 
 _PARSERS: Mapping[str, Callable[..., str | None]] = {

@@ -14,6 +14,7 @@ from shipmate.domain.inputs.names import NAME_RULE, name_problem
 from shipmate.errors import InvalidInputError
 
 __all__ = [
+    "DEFAULT_VERSION_PREFIX",
     "MAX_BUILD_NUMBER",
     "MAX_VERSION_LENGTH",
     "FullVersion",
@@ -21,6 +22,8 @@ __all__ = [
     "format_full_version",
     "parse_full_version",
     "parse_semver",
+    "strip_version_prefix",
+    "validate_base_version",
     "validate_build_number",
     "validate_version",
 ]
@@ -37,6 +40,21 @@ _SEMVER = re.compile(
 #: What older versions accepted for an opaque version; lookups take it.
 _LEGACY_OPAQUE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._\-+/:~]*$")
 _FULL = re.compile(r"^(?P<version>.+)\+build\.(?P<build>[1-9]\d*)$")
+#: What ``version_prefix`` is when the settings do not say: tags such as ``v1.4.0``.
+DEFAULT_VERSION_PREFIX = "v"
+_DIGITS = frozenset("0123456789")
+
+
+def strip_version_prefix(text: str, prefix: str = DEFAULT_VERSION_PREFIX) -> str:
+    """``text`` without ``prefix`` when a digit follows it: ``v1.4.0`` gives ``1.4.0``.
+
+    Anything else is kept as it is (``vnext``, ``1.4.0``, ``v.1``); an empty prefix
+    strips nothing.  Every version a user hands the CLI, and every git tag, goes
+    through here, with the ``version_prefix`` setting.
+    """
+    if prefix and text.startswith(prefix) and text[len(prefix) : len(prefix) + 1] in _DIGITS:
+        return text[len(prefix) :]
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +140,23 @@ def validate_version(
             f"{field} {value!r} {problem}: a version may contain only {NAME_RULE}",
             field=field,
             rule=NAME_RULE,
+        )
+    return value
+
+
+def validate_base_version(
+    text: object, *, field: str = "version", strict_semver: bool = False, lookup: bool = False
+) -> str:
+    """:func:`validate_version` for a version that gets a build number added to it.
+
+    ``1.4.0+build.3`` is refused: a build of it would be ``1.4.0+build.3+build.1``.
+    """
+    value = validate_version(text, field=field, strict_semver=strict_semver, lookup=lookup)
+    match = _FULL.match(value)
+    if match is not None:
+        raise InvalidInputError(
+            f"{value} already carries build metadata; give the base version {match['version']}",
+            field=field,
         )
     return value
 

@@ -35,6 +35,7 @@ from shipmate.domain.versionfiles import (
     parse_version_file,
     validate_version_sources,
 )
+from shipmate.domain.versions import DEFAULT_VERSION_PREFIX, strip_version_prefix
 from shipmate.errors import InvalidInputError, NotFoundError
 
 __all__ = [
@@ -48,10 +49,13 @@ __all__ = [
 GIT_TIMEOUT_SECONDS = 5.0
 
 
-def find_project_version(cwd: Path, sources: Sequence[str]) -> tuple[str, str]:
+def find_project_version(
+    cwd: Path, sources: Sequence[str], prefix: str = DEFAULT_VERSION_PREFIX
+) -> tuple[str, str]:
     """``(version, source)`` from the first of ``sources`` that states a version.
 
     File names are relative to ``cwd``; the word ``git`` asks git for the nearest tag.
+    ``prefix`` (the ``version_prefix`` setting) comes off what a file or a tag says.
     Raises :class:`InvalidInputError` for an unsupported source name
     (``field="version_sources"``) or a malformed file (``field=<file name>``), and
     :class:`NotFoundError` (``field="version"``, ``details["tried"]``) when no source
@@ -60,11 +64,11 @@ def find_project_version(cwd: Path, sources: Sequence[str]) -> tuple[str, str]:
     tried: list[str] = []
     for source in validate_version_sources(sources):
         if source == GIT_SOURCE:
-            version, why_not = _version_from_git(cwd)
+            version, why_not = _version_from_git(cwd, prefix)
         else:
             version, why_not = _version_from_file(cwd, source)
         if version is not None:
-            return version, source
+            return strip_version_prefix(version, prefix), source
         tried.append(f"{source} ({why_not})")
     raise NotFoundError(
         f"no version found in {cwd}; tried {'; '.join(tried)}. "
@@ -128,13 +132,13 @@ def _version_from_file(cwd: Path, source: str) -> tuple[str | None, str]:
     return version, "states no version"
 
 
-def _version_from_git(cwd: Path) -> tuple[str | None, str]:
+def _version_from_git(cwd: Path, prefix: str) -> tuple[str | None, str]:
     nearest = _git(cwd, "describe", "--tags", "--abbrev=0")
-    version = parse_git_describe(nearest.stdout) if nearest.stdout else None
+    version = parse_git_describe(nearest.stdout, prefix) if nearest.stdout else None
     if version is not None:
         return version, ""
     described = _git(cwd, "describe", "--tags")
-    version = parse_git_describe(described.stdout) if described.stdout else None
+    version = parse_git_describe(described.stdout, prefix) if described.stdout else None
     if version is not None:
         return version, ""
     if described.stdout:

@@ -237,10 +237,10 @@ def test_traceback_flag(cli) -> None:  # type: ignore[no-untyped-def]
 
 def test_usage_error_exits_2(cli, capsys) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SystemExit) as exc:
-        main(["record", "--status", "completed"])
+        main(["record", "--env", "prod"])
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("shipmate: error [usage]:") and "--env" in err
+    assert err.count("\n") == 1 and err.startswith("shipmate: error [usage]:") and "--status" in err
 
 
 def test_metadata_and_metadata_file_conflict(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from shipmate.cli.records.handlers import bind_tcp
-from shipmate.errors import InvalidInputError
+from shipmate.errors import ConflictError
 from tests.support.server import ServerProcess
 
 
@@ -51,10 +51,19 @@ def test_a_port_in_use_is_one_clear_error() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(InvalidInputError) as err:
+        with pytest.raises(ConflictError) as err:
             bind_tcp("127.0.0.1", port)
     assert err.value.field == "port"
     assert f"127.0.0.1:{port}" in str(err.value)
+
+
+def test_the_socket_queues_connections_once_bound() -> None:
+    sock = bind_tcp("127.0.0.1", 0)
+    try:
+        with socket.create_connection(sock.getsockname(), timeout=10):
+            pass  # accepted by the kernel before any server runs
+    finally:
+        sock.close()
 
 
 def test_two_workers_serve_requests(tmp_path: Path) -> None:
@@ -71,7 +80,8 @@ def test_two_workers_serve_requests(tmp_path: Path) -> None:
             conn.close()
 
 
-def test_serve_on_a_taken_port_exits_with_the_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_on_a_taken_port_exits_1_naming_it(tmp_path: Path, workers: int) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -87,12 +97,15 @@ def test_serve_on_a_taken_port_exits_with_the_error(tmp_path: Path) -> None:
                 "--port",
                 str(port),
                 "--workers",
-                "2",
+                str(workers),
             ],
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=120,
         )
-    assert done.returncode != 0
-    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == (
+        f"shipmate: error [port]: cannot listen on 127.0.0.1:{port}: the address is already "
+        "in use (another server runs there; stop it or pick another --port)\n"
+    )
+    assert "serving" not in done.stdout

@@ -254,6 +254,24 @@ def test_git_describe(output: str, expected: str | None) -> None:
     assert parse_git_describe(output) == expected
 
 
+@pytest.mark.parametrize(
+    ("output", "prefix", "expected"),
+    [
+        ("rel1.2.3", "rel", "1.2.3"),
+        ("api/rel1.2.3-4-gabc123", "rel", "1.2.3"),
+        ("v1.2.3", "rel", None),
+        ("v1.2.3", "", None),
+        ("1.2.3", "", "1.2.3"),
+        ("release-1.2.3", "", "1.2.3"),
+        ("build1.2.3", "v", None),
+    ],
+)
+def test_git_describe_strips_the_configured_prefix(
+    output: str, prefix: str, expected: str | None
+) -> None:
+    assert parse_git_describe(output, prefix) == expected
+
+
 # --- dispatcher -------------------------------------------------------------------
 
 

@@ -22,10 +22,12 @@ from shipmate.config import Settings
 from shipmate.errors import InvalidInputError
 
 __all__ = [
+    "STILL_DRAINING",
     "DrainProgress",
     "cmd_drain_check",
     "cmd_versions",
     "describe_state",
+    "drain_exit_code",
     "render_states",
     "version_state_of",
 ]
@@ -205,5 +207,20 @@ def cmd_drain_check(args: argparse.Namespace, settings: Settings) -> int:
                     colour,
                 )
             )
-    left = [r for r in reports if r.outcome not in ("retired", "active")]
-    return 1 if left else 0
+    return drain_exit_code(reports)
+
+
+#: ``drain check``'s exit code when a version is still draining (or waits for a run).
+STILL_DRAINING = 5
+
+
+def drain_exit_code(reports: list[Any]) -> int:
+    """1 when a version could not be checked (``error``), else :data:`STILL_DRAINING`
+    when one is left ``draining`` or ``busy`` (a run is in progress: checked again
+    later), else 0: every version is retired or active again."""
+    outcomes = {r.outcome for r in reports}
+    if "error" in outcomes:
+        return 1
+    if outcomes & {"draining", "busy"}:
+        return STILL_DRAINING
+    return 0

@@ -42,7 +42,8 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
         "on_deadline = keep): read its drain check again and, once it reads zero "
         "consecutive_zeros times, stop its slot and mark it retired. A version that takes "
         "traffic again (rolled back to) becomes active. Exit 0 when nothing is left "
-        "draining, 1 otherwise.",
+        "draining, 5 while a version is still draining (or waits for a run), 1 when one "
+        "could not be checked.",
     )
     check.add_argument("--product", help="only this product")
     check.add_argument("--env", help="only this environment")

@@ -16,11 +16,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipmate.cli import render
-from shipmate.cli.arguments import product_of, read_version_file
+from shipmate.cli.arguments import VERSION_FILE, product_of, read_version_file
 from shipmate.cli.backends.interface import Backend, open_backend
 from shipmate.config import Settings
 from shipmate.domain.inputs.fields import parse_id, parse_metadata, parse_time
-from shipmate.errors import GateBlockedError, InvalidInputError, StoreError
+from shipmate.errors import (
+    ConflictError,
+    GateBlockedError,
+    InvalidInputError,
+    NotFoundError,
+    StoreError,
+)
 
 if TYPE_CHECKING:
     import socket
@@ -81,6 +87,7 @@ def _filter(args: argparse.Namespace) -> Any:
 
 @_with_backend
 def cmd_version_next(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
+    from shipmate.cli.ciworkflow import report_build
     from shipmate.domain.requests import BuildRequest
     from shipmate.services.project import collect_ci_info, find_project_version
 
@@ -88,7 +95,9 @@ def cmd_version_next(args: argparse.Namespace, settings: Settings, backend: Back
     version = args.semver
     source = "--version"
     if version is None:
-        version, source = find_project_version(cwd, settings.version_sources)
+        version, source = find_project_version(
+            cwd, settings.version_sources, settings.version_prefix
+        )
     ci = collect_ci_info(os.environ, cwd)
     build = backend.allocate_build(
         BuildRequest(
@@ -114,13 +123,7 @@ def cmd_version_next(args: argparse.Namespace, settings: Settings, backend: Back
     }
     if not args.no_file:
         Path(args.output_file).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    gh_output = os.environ.get("GITHUB_OUTPUT")
-    if gh_output:
-        with open(gh_output, "a", encoding="utf-8") as fh:
-            fh.write(
-                f"version={build.version}\nbuild_number={build.build_number}\n"
-                f"full_version={build.full_version}\n"
-            )
+    report_build(build)
     if args.json:
         render.print_json({**build.to_dict(), "source": source})
     else:
@@ -131,7 +134,9 @@ def cmd_version_next(args: argparse.Namespace, settings: Settings, backend: Back
 def cmd_version_show(args: argparse.Namespace, settings: Settings) -> int:
     from shipmate.services.project import find_project_version
 
-    version, source = find_project_version(Path.cwd(), settings.version_sources)
+    version, source = find_project_version(
+        Path.cwd(), settings.version_sources, settings.version_prefix
+    )
     if args.json:
         render.print_json({"version": version, "source": source})
     else:
@@ -141,6 +146,7 @@ def cmd_version_show(args: argparse.Namespace, settings: Settings) -> int:
 
 @_with_backend
 def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
+    from shipmate.cli.ciworkflow import environment_of, report_deployment
     from shipmate.domain.ci import CiInfo
     from shipmate.domain.requests import RecordRequest
     from shipmate.services.project import collect_ci_info, commit_time
@@ -162,6 +168,8 @@ def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -
     if version is None and args.deployment_id is None and by_file.get("version"):
         version = by_file["version"]
         build = build if build is not None else by_file.get("buildNumber")
+    elif version is None and args.deployment_id is None:
+        version = _version_without_file(settings)
     ci = CiInfo() if args.no_detect else collect_ci_info(os.environ, Path.cwd())
     # The build's own commit (from the version file) beats the checkout this job runs in.
     from_file = by_file.get("gitCommit") if version == by_file.get("version") else None
@@ -173,7 +181,7 @@ def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -
     if args.deployment_id is None:
         product = product_of(args.product, settings, by_file.get("product"))
     request = RecordRequest(
-        environment=args.env,
+        environment=environment_of(args.env),
         status=args.status,
         product=product,
         version=version,
@@ -203,6 +211,7 @@ def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -
         from shipmate.cli.gates.handlers import explain_refusal
 
         raise explain_refusal(exc) from None
+    report_deployment(dep, settings)
     if args.json:
         render.print_json(dep.to_dict())
     else:
@@ -212,6 +221,27 @@ def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -
             )
         )
     return 0
+
+
+def _version_without_file(settings: Settings) -> str:
+    """The version sources' version, for a ``record`` in a job that did not run
+    ``version next``; where it came from goes to stderr."""
+    from shipmate.services.project import find_project_version
+
+    try:
+        version, source = find_project_version(
+            Path.cwd(), settings.version_sources, settings.version_prefix
+        )
+    except NotFoundError as exc:
+        tried = "; ".join(exc.details.get("tried", []))
+        raise InvalidInputError(
+            f"no version to record: there is no {VERSION_FILE} here (run `shipmate version "
+            f"next` in this job first, or pass --version), and no version source states one "
+            f"(tried {tried})",
+            field="version",
+        ) from None
+    print(f"shipmate: version {version} from {source} (no {VERSION_FILE} here)", file=sys.stderr)
+    return version
 
 
 @_with_backend
@@ -336,6 +366,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     config_rules(settings)
     load_notify_config(settings)
     open_context(settings).close()  # migrate once, before the workers start
+    # One socket for any worker count, bound before "serving" is printed: a busy port
+    # is one ConflictError (exit 1), not uvicorn's start-up failure (exit 3).
+    sock = bind_tcp(args.host, args.port)
     print(
         f"shipmate serving http://{args.host}:{args.port} "
         f"(API docs at /docs, {args.workers} worker(s))",
@@ -350,20 +383,27 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         log_level=args.log_level,
     )
     if args.workers == 1:
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=[sock])
         return 0
     from uvicorn.supervisors import Multiprocess
 
-    # uvicorn binds the workers' shared socket with protocol 0, and asyncio turns Nagle
-    # off (TCP_NODELAY) only on sockets whose protocol is IPPROTO_TCP: every response
-    # then waited ~40 ms for the client's delayed ACK.  Bind it ourselves, as TCP.
-    Multiprocess(config, sockets=[bind_tcp(args.host, args.port)]).run()
+    Multiprocess(config, sockets=[sock]).run()
     return 0
 
 
+#: uvicorn's default listen backlog.
+_BACKLOG = 2048
+
+
 def bind_tcp(host: str, port: int) -> socket.socket:
-    """A listening-ready TCP socket on ``host``:``port``, inheritable by workers,
-    created with IPPROTO_TCP so the connections it accepts get TCP_NODELAY."""
+    """A listening TCP socket on ``host``:``port``, inheritable by workers.
+
+    Created with IPPROTO_TCP: uvicorn binds with protocol 0, and asyncio turns Nagle
+    off (TCP_NODELAY) only on sockets whose protocol is IPPROTO_TCP, so every response
+    would wait ~40 ms for the client's delayed ACK.  A port in use is a
+    :class:`ConflictError` naming it; any other refusal an :class:`InvalidInputError`.
+    """
+    import errno
     import socket  # here, not at the top: the CLI's start-up time is measured
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -373,9 +413,16 @@ def bind_tcp(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConflictError(
+                f"cannot listen on {host}:{port}: the address is already in use (another "
+                "server runs there; stop it or pick another --port)",
+                field="port",
+            ) from None
         raise InvalidInputError(
             f"cannot listen on {host}:{port}: {exc.strerror}", field="port"
         ) from None
+    sock.listen(_BACKLOG)  # connections queue from now on, before uvicorn has started
     sock.set_inheritable(True)
     return sock
 

@@ -79,7 +79,7 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
         ".deployment-version.json when present; git and CI metadata are detected.",
     )
     _handler(record, "cmd_record")
-    record.add_argument("--env", required=True, help="environment name")
+    record.add_argument("--env", help="environment name (required; GitLab: CI_ENVIRONMENT_NAME)")
     record.add_argument("--status", required=True, help="status or alias")
     record.add_argument("--product", help="product name")
     record.add_argument(

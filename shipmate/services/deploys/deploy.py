@@ -36,8 +36,8 @@ from shipmate.domain.runs.plan import (
 from shipmate.domain.versions import (
     format_full_version,
     parse_full_version,
+    validate_base_version,
     validate_build_number,
-    validate_version,
 )
 from shipmate.errors import DeployError, InvalidInputError, RolledBackError, ShipmateError
 from shipmate.services.context import Context
@@ -236,7 +236,7 @@ def make_plan(
     product = validate_name(deploy.product, field="product", max_length=255)
     environment = validate_name(environment, field="environment")
     full = parse_full_version(str(version))
-    version_text = validate_version(full.version, strict_semver=ctx.settings.strict_semver)
+    version_text = validate_base_version(full.version, strict_semver=ctx.settings.strict_semver)
     if full.build_number is not None:
         if build_number is not None and build_number != full.build_number:
             raise InvalidInputError(

@@ -21,7 +21,11 @@ from shipmate.domain.lifecycle import Status, parse_status
 from shipmate.domain.records import BuildRecord
 from shipmate.domain.repeats import FINISHES, FinishEvent
 from shipmate.domain.requests import BuildRequest
-from shipmate.domain.versions import format_full_version, parse_semver, validate_version
+from shipmate.domain.versions import (
+    format_full_version,
+    parse_semver,
+    validate_base_version,
+)
 from shipmate.errors import NotFoundError, VersionCommitConflictError
 from shipmate.services.context import Context
 from shipmate.services.records.repeats import RecordedBuild, find_repeated_build_finish
@@ -43,7 +47,7 @@ __all__ = ["RecordedBuild", "allocate_build", "get_build", "record_build_event"]
 def _clean(req: BuildRequest, strict_semver: bool) -> dict[str, Any]:
     return {
         "product": validate_name(req.product, field="product", max_length=255),
-        "version": validate_version(req.version, strict_semver=strict_semver),
+        "version": validate_base_version(req.version, strict_semver=strict_semver),
         "status": parse_status(req.status).value,
         "commit_sha": validate_text(req.commit_sha, field="commit", max_length=64),
         "branch": validate_text(req.branch, field="branch", max_length=255),

@@ -37,8 +37,8 @@ from shipmate.domain.versions import (
     format_full_version,
     parse_full_version,
     parse_semver,
+    validate_base_version,
     validate_build_number,
-    validate_version,
 )
 from shipmate.errors import (
     GateBlockedError,
@@ -113,7 +113,7 @@ def _clean(req: RecordRequest, strict_semver: bool) -> _Clean:
     build_number = req.build_number
     if req.version is not None:
         full = parse_full_version(str(req.version))
-        version = validate_version(full.version, strict_semver=strict_semver)
+        version = validate_base_version(full.version, strict_semver=strict_semver)
         if full.build_number is not None:
             if build_number is not None and build_number != full.build_number:
                 raise InvalidInputError(

@@ -32,7 +32,7 @@ from sqlalchemy import Connection, func, select, update
 
 from shipmate.domain.inputs.fields import format_time
 from shipmate.domain.releases.planning import ReleaseAction
-from shipmate.domain.versions import validate_version
+from shipmate.domain.versions import validate_base_version, validate_version
 from shipmate.errors import ConflictError, InvalidInputError, NotFoundError, PayloadTooLargeError
 from shipmate.services.context import Context
 from shipmate.services.releases.lookups import (
@@ -281,7 +281,7 @@ def add_action(
 ) -> ActionChange:
     """Register one action (see the module doc for order, replacement and immutability)."""
     product = product_name(product)
-    version = validate_version(spec.version, strict_semver=ctx.settings.strict_semver)
+    version = validate_base_version(spec.version, strict_semver=ctx.settings.strict_semver)
     if source not in _SOURCES:
         raise InvalidInputError(f"source must be one of {', '.join(_SOURCES)}", field="source")
     if spec.order is not None and (

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, select
 
 from shipmate.domain.releases.lineage import Lineage, VersionNode
-from shipmate.domain.versions import validate_version
+from shipmate.domain.versions import validate_base_version
 from shipmate.errors import InvalidInputError
 from shipmate.services.context import Context
 from shipmate.services.releases.lookups import (
@@ -42,9 +42,9 @@ def set_predecessor(
     reports the gap (``predecessor_known`` in the answer says so up front).
     """
     product = product_name(product)
-    version = validate_version(version, strict_semver=ctx.settings.strict_semver)
+    version = validate_base_version(version, strict_semver=ctx.settings.strict_semver)
     if predecessor is not None:
-        predecessor = validate_version(predecessor, field="predecessor")
+        predecessor = validate_base_version(predecessor, field="predecessor")
         if predecessor == version:
             raise InvalidInputError(
                 f"version {version} cannot be its own predecessor", field="predecessor"
