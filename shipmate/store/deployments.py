@@ -22,7 +22,13 @@ from sqlalchemy import (
 from shipmate.domain.lifecycle import Status
 from shipmate.domain.records import DeploymentRecord, EventRecord
 from shipmate.store.catalog import dialect_insert
-from shipmate.store.decoding import CompiledQuery, metadata_dict, time_decoder
+from shipmate.store.decoding import (
+    CompiledQuery,
+    RowDecoder,
+    json_object,
+    metadata_dict,
+    time_decoder,
+)
 from shipmate.store.schema import current_state, deployments, environments, events, products
 
 __all__ = [
@@ -56,40 +62,20 @@ def deployment_select() -> Select[Any]:
     )
 
 
+_deployment_decoder = RowDecoder(
+    DeploymentRecord,
+    columns={
+        "product": "product_name",
+        "environment": "environment_name",
+        "metadata": "extra",
+    },
+    convert={"metadata": metadata_dict},
+    skip=("events",),
+)
+
+
 def row_to_deployment(row: Row[Any], events_: Sequence[EventRecord] = ()) -> DeploymentRecord:
-    m = row._mapping
-    return DeploymentRecord(
-        id=m["id"],
-        product=m["product_name"],
-        environment=m["environment_name"],
-        environment_kind=m["environment_kind"],
-        version=m["version"],
-        build_number=m["build_number"],
-        full_version=m["full_version"],
-        status=m["status"],
-        kind=m["kind"],
-        reverts_id=m["reverts_id"],
-        commit_sha=m["commit_sha"],
-        branch=m["branch"],
-        repository=m["repository"],
-        deployed_by=m["deployed_by"],
-        ci_platform=m["ci_platform"],
-        ci_run_id=m["ci_run_id"],
-        ci_run_url=m["ci_run_url"],
-        source_system=m["source_system"],
-        metadata=metadata_dict(m["extra"]),
-        deployed_at=m["deployed_at"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-        started_at=m["started_at"],
-        finished_at=m["finished_at"],
-        duration_ms=m["duration_ms"],
-        product_id=m["product_id"],
-        environment_id=m["environment_id"],
-        version_id=m["version_id"],
-        commit_time=m["commit_time"],
-        events=tuple(events_),
-    )
+    return _deployment_decoder(row, events=tuple(events_))
 
 
 def get_deployment(
@@ -218,21 +204,15 @@ def event_select() -> Select[Any]:
     )
 
 
+_event_decoder = RowDecoder(
+    EventRecord,
+    columns={"product": "product_name", "environment": "environment_name"},
+    convert={"data": json_object},
+)
+
+
 def row_to_event(row: Row[Any]) -> EventRecord:
-    m = row._mapping
-    return EventRecord(
-        id=m["id"],
-        type=m["type"],
-        at=m["at"],
-        actor=m["actor"],
-        key_name=m["key_name"],
-        product=m["product_name"],
-        environment=m["environment_name"],
-        deployment_id=m["deployment_id"],
-        from_status=m["from_status"],
-        to_status=m["to_status"],
-        data=dict(m["data"] or {}),
-    )
+    return _event_decoder(row)
 
 
 def load_events(conn: Connection, deployment_id: int) -> list[EventRecord]:

@@ -26,8 +26,9 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
-from shipmate.domain.inputs.fields import format_time, validate_lookup_name
+from shipmate.domain.inputs.fields import validate_lookup_name
 from shipmate.domain.inputs.segments import validate_segment
+from shipmate.domain.record_dicts import Formats, record_dict, time_fields
 from shipmate.errors import (
     AuthenticationError,
     ConflictError,
@@ -36,6 +37,7 @@ from shipmate.errors import (
     PermissionDeniedError,
 )
 from shipmate.services.context import Context
+from shipmate.store.decoding import RowDecoder
 from shipmate.store.deployments import append_event
 from shipmate.store.schema import api_keys
 
@@ -127,6 +129,13 @@ class Principal:
         return bool(products) and set(products) <= set(self.products)
 
 
+_KEY_FORMATS: Formats = {
+    "id": str,
+    "products": list,
+    **time_fields("created_at", "last_used_at", "revoked_at"),
+}
+
+
 @dataclass(frozen=True)
 class ApiKey:
     id: int
@@ -140,18 +149,9 @@ class ApiKey:
     revoked_at: datetime | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": str(self.id),
-            "name": self.name,
-            "prefix": self.prefix,
-            "scope": self.scope,
-            "products": list(self.products),
-            "created_at": format_time(self.created_at),
-            "created_by": self.created_by,
-            "last_used_at": format_time(self.last_used_at),
-            "revoked_at": format_time(self.revoked_at),
-            "active": self.revoked_at is None,
-        }
+        body = record_dict(self, _KEY_FORMATS)
+        body["active"] = self.revoked_at is None
+        return body
 
 
 @dataclass(frozen=True)
@@ -167,19 +167,11 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _row_to_key(row: Any) -> ApiKey:
-    m = row._mapping
-    return ApiKey(
-        id=m["id"],
-        name=m["name"],
-        prefix=m["prefix"],
-        scope=m["scope"],
-        products=tuple(m["products"] or ()),
-        created_at=m["created_at"],
-        created_by=m["created_by"],
-        last_used_at=m["last_used_at"],
-        revoked_at=m["revoked_at"],
-    )
+def _products(value: Any) -> tuple[str, ...]:
+    return tuple(value or ())
+
+
+_row_to_key = RowDecoder(ApiKey, convert={"products": _products})
 
 
 def validate_key_name(value: object) -> str:

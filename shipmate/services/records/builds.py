@@ -32,7 +32,7 @@ from shipmate.store.catalog import (
     lock_version,
     pin_version_commit,
 )
-from shipmate.store.decoding import metadata_dict
+from shipmate.store.decoding import RowDecoder, metadata_dict
 from shipmate.store.deployments import append_event
 from shipmate.store.idempotency import lookup, remember, request_hash, validate_key
 from shipmate.store.schema import build_counters, builds, products, versions
@@ -224,6 +224,13 @@ def _insert_build(
     )
 
 
+_build_decoder = RowDecoder(
+    BuildRecord,
+    columns={"product": "product_name", "metadata": "extra"},
+    convert={"metadata": metadata_dict},
+)
+
+
 def _load(conn: Connection, build_id: int) -> BuildRecord | None:
     row = conn.execute(
         select(*builds.c, products.c.name.label("product_name"), versions.c.version)
@@ -236,29 +243,7 @@ def _load(conn: Connection, build_id: int) -> BuildRecord | None:
     ).first()
     if row is None:
         return None
-    m = row._mapping
-    return BuildRecord(
-        id=m["id"],
-        product=m["product_name"],
-        version=m["version"],
-        build_number=m["build_number"],
-        full_version=m["full_version"],
-        status=m["status"],
-        commit_sha=m["commit_sha"],
-        branch=m["branch"],
-        repository=m["repository"],
-        built_by=m["built_by"],
-        ci_platform=m["ci_platform"],
-        ci_run_id=m["ci_run_id"],
-        ci_run_url=m["ci_run_url"],
-        source_system=m["source_system"],
-        metadata=metadata_dict(m["extra"]),
-        created_at=m["created_at"],
-        started_at=m["started_at"],
-        completed_at=m["completed_at"],
-        product_id=m["product_id"],
-        version_id=m["version_id"],
-    )
+    return _build_decoder(row)
 
 
 def get_build(ctx: Context, build_id: int) -> BuildRecord:
