@@ -224,7 +224,11 @@ class RowDecoder(Generic[R]):
 
     def __call__(self, row: Any, **given: Any) -> R:
         """The record of ``row`` (a SQLAlchemy row), with ``given`` for skipped fields."""
-        m = row._mapping
+        return self.decode(row._mapping, **given)
+
+    def decode(self, m: Mapping[str, Any], **given: Any) -> R:
+        """The record of the column values ``m`` (a row's mapping, or the values just
+        inserted), with ``given`` for skipped fields."""
         values = {
             name: m[column] if to is None else to(m[column]) for name, column, to in self._plan
         }

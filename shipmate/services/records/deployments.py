@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from shipmate.domain.environments import infer_kind
 from shipmate.domain.environments import parse_kind as parse_env_kind
-from shipmate.domain.inputs.fields import parse_metadata, validate_name, validate_text
+from shipmate.domain.inputs.fields import parse_metadata, validate_name
 from shipmate.domain.inputs.reservedkeys import check_client_metadata
 from shipmate.domain.lifecycle import (
     OPEN,
@@ -55,6 +55,7 @@ from shipmate.services.gates.verdicts import (
     validate_override,
 )
 from shipmate.services.records.buildlink import check_commit, fill_from_build, find_build
+from shipmate.services.records.provenance import clean_provenance
 from shipmate.services.records.repeats import Recorded, find_repeated_finish
 from shipmate.store.catalog import (
     apply_environment_kind,
@@ -132,16 +133,7 @@ def _clean(req: RecordRequest, strict_semver: bool) -> _Clean:
             raise InvalidInputError(
                 "version is required (or give a deployment id)", field="version"
             )
-    text = {
-        "commit_sha": validate_text(req.commit_sha, field="commit", max_length=64),
-        "branch": validate_text(req.branch, field="branch", max_length=255),
-        "repository": validate_text(req.repository, field="repository", max_length=500),
-        "deployed_by": validate_text(req.deployed_by, field="deployed_by", max_length=255),
-        "ci_platform": validate_text(req.ci_platform, field="ci_platform", max_length=50),
-        "ci_run_id": validate_text(req.ci_run_id, field="ci_run_id", max_length=255),
-        "ci_run_url": validate_text(req.ci_run_url, field="ci_run_url", max_length=500),
-        "source_system": validate_text(req.source_system, field="source_system", max_length=50),
-    }
+    text = clean_provenance(req, actor="deployed_by")
     return _Clean(
         environment=validate_name(req.environment, field="environment"),
         status=parse_status(req.status),
