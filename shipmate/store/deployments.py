@@ -33,10 +33,12 @@ from shipmate.store.schema import current_state, deployments, environments, even
 
 __all__ = [
     "DEPLOYMENT_COLUMNS",
+    "append_deployment_event",
     "append_event",
     "current_cells",
     "deployment_select",
     "find_open_deployment",
+    "first_deployment",
     "get_deployment",
     "insert_deployment",
     "load_events",
@@ -78,14 +80,19 @@ def row_to_deployment(row: Row[Any], events_: Sequence[EventRecord] = ()) -> Dep
     return _deployment_decoder(row, events=tuple(events_))
 
 
+def first_deployment(conn: Connection, query: Select[Any]) -> DeploymentRecord | None:
+    """The first deployment ``query`` (a :func:`deployment_select`) finds, if any."""
+    row = conn.execute(query).first()
+    return None if row is None else row_to_deployment(row)
+
+
 def get_deployment(
     conn: Connection, deployment_id: int, *, for_update: bool = False
 ) -> DeploymentRecord | None:
     query = deployment_select().where(deployments.c.id == deployment_id)
     if for_update and conn.dialect.name == "postgresql":
         query = query.with_for_update(of=deployments)
-    row = conn.execute(query).first()
-    return None if row is None else row_to_deployment(row)
+    return first_deployment(conn, query)
 
 
 def find_open_deployment(
@@ -119,8 +126,7 @@ def find_open_deployment(
         )
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(of=deployments)
-    row = conn.execute(query).first()
-    return None if row is None else row_to_deployment(row)
+    return first_deployment(conn, query)
 
 
 def insert_deployment(conn: Connection, values: dict[str, Any]) -> int:
@@ -166,6 +172,33 @@ def append_event(
     )
 
 
+def append_deployment_event(
+    conn: Connection,
+    deployment: DeploymentRecord,
+    *,
+    to_status: str,
+    at: datetime,
+    actor: str | None,
+    key_name: str | None,
+    data: dict[str, Any],
+) -> None:
+    """Append the ``deployment.<to_status>`` event of ``deployment`` leaving the status
+    it was read with."""
+    append_event(
+        conn,
+        type=f"deployment.{to_status}",
+        at=at,
+        actor=actor,
+        key_name=key_name,
+        product_id=deployment.product_id,
+        environment_id=deployment.environment_id,
+        deployment_id=deployment.id,
+        from_status=deployment.status,
+        to_status=to_status,
+        data=data,
+    )
+
+
 def mark_rolled_back(
     conn: Connection,
     target: DeploymentRecord,
@@ -177,17 +210,13 @@ def mark_rolled_back(
 ) -> None:
     """Set ``target`` rolled back and append its ``deployment.rolled_back`` event."""
     update_deployment(conn, target.id, {"status": Status.ROLLED_BACK.value, "updated_at": at})
-    append_event(
+    append_deployment_event(
         conn,
-        type="deployment.rolled_back",
+        target,
+        to_status=Status.ROLLED_BACK.value,
         at=at,
         actor=actor,
         key_name=key_name,
-        product_id=target.product_id,
-        environment_id=target.environment_id,
-        deployment_id=target.id,
-        from_status=target.status,
-        to_status=Status.ROLLED_BACK.value,
         data={"full_version": target.full_version, **data},
     )
 

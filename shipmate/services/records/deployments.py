@@ -65,14 +65,15 @@ from shipmate.store.catalog import (
     lock_product_environment,
 )
 from shipmate.store.deployments import (
+    append_deployment_event,
     append_event,
     deployment_select,
     find_open_deployment,
+    first_deployment,
     get_deployment,
     insert_deployment,
     mark_rolled_back,
     refresh_current_state,
-    row_to_deployment,
     update_deployment,
 )
 from shipmate.store.idempotency import lookup, remember, request_hash, validate_key
@@ -230,6 +231,20 @@ def _advance_by_id(
     lock_product_environment(conn, current.product_id, current.environment_id)
     if c.status == Status(current.status):
         return current.id, True  # a repeated event: nothing to change
+    return _advance_through_gates(conn, ctx, req, c, now, actor, current)
+
+
+def _advance_through_gates(
+    conn: Connection,
+    ctx: Context,
+    req: RecordRequest,
+    c: _Clean,
+    now: datetime,
+    actor: str | None,
+    current: DeploymentRecord,
+) -> tuple[int, bool]:
+    """Move ``current`` to the requested status; a start first passes the gates, and
+    their outcome (a report-only result, an override) is applied with it."""
     outcome = None
     if c.status == Status.STARTED:
         outcome = _check_gates(conn, ctx, req, c, now, actor, current=current)
@@ -301,12 +316,7 @@ def _record_by_match(
         ):
             if Status(match.status) == c.status:
                 return match.id, True  # the same start sent twice
-            outcome = None
-            if c.status == Status.STARTED:
-                outcome = _check_gates(conn, ctx, req, c, now, actor, current=match)
-            _advance(conn, match, req, c, now, actor)
-            apply_outcome(conn, outcome, match.id, now=now, actor=actor, key_name=req.key_name)
-            return match.id, False
+            return _advance_through_gates(conn, ctx, req, c, now, actor, match)
     event = FinishEvent(
         c.status,
         c.version,
@@ -453,8 +463,7 @@ def _rollback_target(
     )
     if build is not None:
         query = query.where(deployments.c.build_number == build)
-    row = conn.execute(query).first()
-    return None if row is None else row_to_deployment(row)
+    return first_deployment(conn, query)
 
 
 def _advance(
@@ -490,17 +499,13 @@ def _advance(
         merged = {**current.metadata, **c.metadata}
         values["extra"] = parse_metadata(merged)
     update_deployment(conn, current.id, values)
-    append_event(
+    append_deployment_event(
         conn,
-        type=f"deployment.{c.status.value}",
+        current,
+        to_status=c.status.value,
         at=now,
         actor=actor,
         key_name=req.key_name,
-        product_id=current.product_id,
-        environment_id=current.environment_id,
-        deployment_id=current.id,
-        from_status=old.value,
-        to_status=c.status.value,
         data={"full_version": current.full_version},
     )
     if c.status == Status.COMPLETED:

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, desc, select
 
 from shipmate.domain.records import BuildRecord, DeploymentRecord
 from shipmate.domain.repeats import FINISHES, FinishEvent, RecordedFinish, is_repeated_finish
-from shipmate.store.deployments import deployment_select, row_to_deployment
+from shipmate.store.deployments import deployment_select, first_deployment
 from shipmate.store.schema import builds, deployments
 
 __all__ = ["Recorded", "RecordedBuild", "find_repeated_build_finish", "find_repeated_finish"]
@@ -49,16 +49,16 @@ def find_repeated_finish(
     """The deployment ``event`` repeats, or None when it is a new one."""
     if event.status not in FINISHES:
         return None
-    row = conn.execute(
+    latest = first_deployment(
+        conn,
         deployment_select()
         .where(
             deployments.c.product_id == product_id,
             deployments.c.environment_id == environment_id,
         )
         .order_by(desc(deployments.c.deployed_at), desc(deployments.c.id))
-        .limit(1)
-    ).first()
-    latest = None if row is None else row_to_deployment(row)
+        .limit(1),
+    )
     if latest is None or not is_repeated_finish(RecordedFinish.of_deployment(latest), event, now):
         return None
     return latest
