@@ -97,13 +97,21 @@ def _select_run(conn: Connection, run_id: int, *, for_update: bool = False) -> R
     return conn.execute(query).first()
 
 
+def _read_run(
+    conn: Connection, run_id: int, *, for_update: bool = False, with_steps: bool = False
+) -> RunRecord:
+    """The run ``run_id`` as this transaction sees it (locked with ``for_update``, with
+    its steps with ``with_steps``); NotFoundError when there is none."""
+    row = _select_run(conn, run_id, for_update=for_update)
+    if row is None:
+        raise NotFoundError(f"run {run_id} does not exist", field="run")
+    return row_to_run(row, _load_steps(conn, run_id) if with_steps else ())
+
+
 def get_run(ctx: Context, run_id: int) -> RunRecord:
     """One run with its steps."""
     with ctx.read() as conn:
-        row = _select_run(conn, run_id)
-        if row is None:
-            raise NotFoundError(f"run {run_id} does not exist", field="run")
-        return row_to_run(row, _load_steps(conn, run_id))
+        return _read_run(conn, run_id, with_steps=True)
 
 
 def list_runs(
@@ -278,10 +286,7 @@ def claim_run(ctx: Context, run_id: int, owner: str, *, force: bool = False) -> 
     """Take over a running run whose owner is gone; ConflictError when it is still driven."""
     now = ctx.now()
     with ctx.write() as conn:
-        row = _select_run(conn, run_id, for_update=True)
-        if row is None:
-            raise NotFoundError(f"run {run_id} does not exist", field="run")
-        run = row_to_run(row)
+        run = _read_run(conn, run_id, for_update=True)
         if not run.running:
             raise ConflictError(
                 f"run {run_id} is {run.status}; only a running run can be resumed",
@@ -311,9 +316,7 @@ def claim_run(ctx: Context, run_id: int, owner: str, *, force: bool = False) -> 
         )
         if result.rowcount != 1:
             raise ConflictError(f"run {run_id} was taken over by another process", field="run")
-        claimed = _select_run(conn, run_id)
-        assert claimed is not None
-        return row_to_run(claimed, _load_steps(conn, run_id))
+        return _read_run(conn, run_id, with_steps=True)
 
 
 def _same_owner(owner: str | None) -> Any:
@@ -436,9 +439,7 @@ def finish_run(ctx: Context, run_id: int, owner: str, end: FlowEnd) -> RunRecord
                 finished_at=now,
             )
         )
-        row = _select_run(conn, run_id)
-        assert row is not None
-        return row_to_run(row, _load_steps(conn, run_id))
+        return _read_run(conn, run_id, with_steps=True)
 
 
 def release_run(ctx: Context, run_id: int, owner: str) -> None:
@@ -455,10 +456,7 @@ def abort_run(ctx: Context, run_id: int, *, reason: str) -> RunRecord:
     """End an interrupted run as ``aborted`` (traffic and slots are left as they are)."""
     now = ctx.now()
     with ctx.write() as conn:
-        row = _select_run(conn, run_id, for_update=True)
-        if row is None:
-            raise NotFoundError(f"run {run_id} does not exist", field="run")
-        run = row_to_run(row)
+        run = _read_run(conn, run_id, for_update=True)
         if not run.running:
             raise ConflictError(f"run {run_id} is {run.status}, not running", field="run")
         if not run.owner_gone(now):
@@ -481,6 +479,4 @@ def abort_run(ctx: Context, run_id: int, *, reason: str) -> RunRecord:
                 finished_at=now,
             )
         )
-        fresh = _select_run(conn, run_id)
-        assert fresh is not None
-        return row_to_run(fresh, _load_steps(conn, run_id))
+        return _read_run(conn, run_id, with_steps=True)
