@@ -38,7 +38,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from shipmate.store.columns import Id, finish_columns, id_column, reference
+from shipmate.store.columns import Id, id_column, outcome_columns, reference, written_columns
 from shipmate.store.schema import metadata
 from shipmate.store.types import UTCDateTime
 
@@ -64,8 +64,7 @@ release_actions = Table(
     Column("checksum", String(64), nullable=False),
     # Where it came from: "cli", "api" or "sync".
     Column("source", String(20), nullable=False),
-    Column("created_at", UTCDateTime(), nullable=False),
-    Column("updated_at", UTCDateTime(), nullable=False),
+    *written_columns(),
     UniqueConstraint("version_id", "phase", "sort_order"),
     Index("ix_release_actions_product_id", "product_id", "version_id"),
 )
@@ -112,10 +111,7 @@ release_action_runs = Table(
     Column("step_total", Integer(), nullable=False),
     Column("status", String(20), nullable=False),
     Column("exit_code", Integer(), nullable=True),
-    Column("output", Text(), nullable=True),
-    Column("error", Text(), nullable=True),
-    Column("started_at", UTCDateTime(), nullable=False),
-    *finish_columns(),
+    *outcome_columns(),
     Index("ix_release_action_runs_place", "product_id", "environment_id", "id"),
     Index("ix_release_action_runs_version", "product_id", "version"),
     Index("ix_release_action_runs_run_id", "run_id", "id"),
