@@ -42,6 +42,7 @@ from shipmate.store.deployments import append_event
 from shipmate.store.schema import api_keys
 
 __all__ = [
+    "PRINCIPAL_COLUMNS",
     "ApiKey",
     "CreatedKey",
     "Principal",
@@ -50,6 +51,7 @@ __all__ = [
     "authenticate",
     "create_key",
     "list_keys",
+    "principal_of",
     "revocation_mark",
     "revoke_key",
     "validate_key_name",
@@ -293,6 +295,14 @@ def revocation_mark(ctx: Context) -> int:
 
 _INVALID = "Invalid authentication credentials"
 
+#: The columns of ``api_keys`` a :class:`Principal` is read from (see :func:`principal_of`).
+PRINCIPAL_COLUMNS = (api_keys.c.name, api_keys.c.scope, api_keys.c.products)
+
+
+def principal_of(row: Any) -> Principal:
+    """Whom a key stands for, from a row holding :data:`PRINCIPAL_COLUMNS`."""
+    return Principal(name=row.name, scope=Scope(row.scope), products=_products(row.products))
+
 
 def authenticate(ctx: Context, token: str | None) -> Principal:
     """The principal a bearer token stands for; AuthenticationError when none."""
@@ -306,12 +316,10 @@ def authenticate(ctx: Context, token: str | None) -> Principal:
         row = conn.execute(
             select(
                 api_keys.c.id,
-                api_keys.c.name,
                 api_keys.c.secret_hash,
-                api_keys.c.scope,
-                api_keys.c.products,
                 api_keys.c.revoked_at,
                 api_keys.c.last_used_at,
+                *PRINCIPAL_COLUMNS,
             ).where(api_keys.c.prefix == prefix)
         ).first()
     expected = row.secret_hash if row is not None else _hash("")
@@ -322,7 +330,7 @@ def authenticate(ctx: Context, token: str | None) -> Principal:
     if row.last_used_at is None or now - row.last_used_at >= _LAST_USED_RESOLUTION:
         with ctx.write() as conn:
             conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(last_used_at=now))
-    return Principal(name=row.name, scope=Scope(row.scope), products=tuple(row.products or ()))
+    return principal_of(row)
 
 
 #: How often each server process re-reads :func:`revocation_mark` while it trusts
