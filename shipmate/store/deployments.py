@@ -46,6 +46,7 @@ __all__ = [
     "refresh_current_state",
     "row_to_deployment",
     "update_deployment",
+    "version_deployments",
 ]
 
 DEPLOYMENT_COLUMNS = (
@@ -95,6 +96,18 @@ def get_deployment(
     return first_deployment(conn, query)
 
 
+def version_deployments(
+    product_id: int, environment_id: int, version_id: int, statuses: Iterable[str]
+) -> Select[Any]:
+    """The deployments of one version in one place that have one of ``statuses``."""
+    return deployment_select().where(
+        deployments.c.product_id == product_id,
+        deployments.c.environment_id == environment_id,
+        deployments.c.version_id == version_id,
+        deployments.c.status.in_(list(statuses)),
+    )
+
+
 def find_open_deployment(
     conn: Connection,
     *,
@@ -110,13 +123,7 @@ def find_open_deployment(
     run id matches any run.
     """
     query = (
-        deployment_select()
-        .where(
-            deployments.c.product_id == product_id,
-            deployments.c.environment_id == environment_id,
-            deployments.c.version_id == version_id,
-            deployments.c.status.in_(list(statuses)),
-        )
+        version_deployments(product_id, environment_id, version_id, statuses)
         .order_by(desc(deployments.c.id))
         .limit(1)
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import getpass
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, desc
 from sqlalchemy.exc import IntegrityError
@@ -67,7 +67,6 @@ from shipmate.store.catalog import (
 from shipmate.store.deployments import (
     append_deployment_event,
     append_event,
-    deployment_select,
     find_open_deployment,
     first_deployment,
     get_deployment,
@@ -75,6 +74,7 @@ from shipmate.store.deployments import (
     mark_rolled_back,
     refresh_current_state,
     update_deployment,
+    version_deployments,
 )
 from shipmate.store.idempotency import lookup, remember, request_hash, validate_key
 from shipmate.store.schema import deployments
@@ -105,6 +105,17 @@ class _Clean:
     env_kind: str | None
     text: dict[str, str | None]
     metadata: dict[str, Any]
+
+
+class _Write(NamedTuple):
+    """One recording, as every step of it needs it: the context, the request, its
+    checked values, the time and who acts."""
+
+    ctx: Context
+    req: RecordRequest
+    clean: _Clean
+    now: datetime
+    actor: str | None
 
 
 def _clean(req: RecordRequest, strict_semver: bool) -> _Clean:
@@ -185,12 +196,13 @@ def record_deployment_event(ctx: Context, req: RecordRequest) -> Recorded:
         return Recorded(replayed, replayed=True)
     now = ctx.now()
     actor = c.text["deployed_by"] or req.key_name
+    w = _Write(ctx, req, c, now, actor)
     try:
         with ctx.write() as conn:
             if req.deployment_id is not None:
-                dep_id, repeat = _advance_by_id(conn, ctx, req, c, now, actor)
+                dep_id, repeat = _advance_by_id(conn, w)
             else:
-                dep_id, repeat = _record_by_match(conn, ctx, req, c, now, actor)
+                dep_id, repeat = _record_by_match(conn, w)
             if key:
                 remember(conn, key, "record_deployment", digest, dep_id, now)
             record = get_deployment(conn, dep_id)
@@ -212,9 +224,8 @@ def _replay(ctx: Context, key: str, digest: str) -> DeploymentRecord | None:
         return None if dep_id is None else get_deployment(conn, dep_id)
 
 
-def _advance_by_id(
-    conn: Connection, ctx: Context, req: RecordRequest, c: _Clean, now: datetime, actor: str | None
-) -> tuple[int, bool]:
+def _advance_by_id(conn: Connection, w: _Write) -> tuple[int, bool]:
+    req, c = w.req, w.clean
     assert req.deployment_id is not None
     current = get_deployment(conn, req.deployment_id, for_update=True)
     if current is None:
@@ -231,31 +242,24 @@ def _advance_by_id(
     lock_product_environment(conn, current.product_id, current.environment_id)
     if c.status == Status(current.status):
         return current.id, True  # a repeated event: nothing to change
-    return _advance_through_gates(conn, ctx, req, c, now, actor, current)
+    return _advance_through_gates(conn, w, current)
 
 
 def _advance_through_gates(
-    conn: Connection,
-    ctx: Context,
-    req: RecordRequest,
-    c: _Clean,
-    now: datetime,
-    actor: str | None,
-    current: DeploymentRecord,
+    conn: Connection, w: _Write, current: DeploymentRecord
 ) -> tuple[int, bool]:
     """Move ``current`` to the requested status; a start first passes the gates, and
     their outcome (a report-only result, an override) is applied with it."""
     outcome = None
-    if c.status == Status.STARTED:
-        outcome = _check_gates(conn, ctx, req, c, now, actor, current=current)
-    _advance(conn, current, req, c, now, actor)
-    apply_outcome(conn, outcome, current.id, now=now, actor=actor, key_name=req.key_name)
+    if w.clean.status == Status.STARTED:
+        outcome = _check_gates(conn, w, current=current)
+    _advance(conn, w, current)
+    apply_outcome(conn, outcome, current.id, now=w.now, actor=w.actor, key_name=w.req.key_name)
     return current.id, False
 
 
-def _record_by_match(
-    conn: Connection, ctx: Context, req: RecordRequest, c: _Clean, now: datetime, actor: str | None
-) -> tuple[int, bool]:
+def _record_by_match(conn: Connection, w: _Write) -> tuple[int, bool]:
+    req, c, now, actor = w.req, w.clean, w.now, w.actor
     assert c.product is not None and c.version is not None
     product_id = ensure_product(conn, c.product, now)
     environment_id = ensure_environment(
@@ -296,7 +300,7 @@ def _record_by_match(
             )
         if target.status == Status.ROLLED_BACK.value:
             return target.id, True  # already marked: a retry changes nothing
-        _advance(conn, target, req, c, now, actor)
+        _advance(conn, w, target)
         return target.id, False
 
     if c.status != Status.PENDING:
@@ -316,7 +320,7 @@ def _record_by_match(
         ):
             if Status(match.status) == c.status:
                 return match.id, True  # the same start sent twice
-            return _advance_through_gates(conn, ctx, req, c, now, actor, match)
+            return _advance_through_gates(conn, w, match)
     event = FinishEvent(
         c.status,
         c.version,
@@ -347,7 +351,7 @@ def _record_by_match(
     outcome = None
     if c.status in OPEN:
         ids = (product_id, environment_id, version_row.id)
-        outcome = _check_gates(conn, ctx, req, c, now, actor, ids=ids)
+        outcome = _check_gates(conn, w, ids=ids)
     values = {
         "product_id": product_id,
         "environment_id": environment_id,
@@ -392,16 +396,13 @@ def _record_by_match(
 
 def _check_gates(
     conn: Connection,
-    ctx: Context,
-    req: RecordRequest,
-    c: _Clean,
-    now: datetime,
-    actor: str | None,
+    w: _Write,
     *,
     current: DeploymentRecord | None = None,
     ids: tuple[int, int, int] | None = None,
 ) -> GateOutcome:
     """Gates guard a deployment entering started (or created pending); after the lock."""
+    ctx, req, c, now, actor = w
     if current is not None:
         ids = (current.product_id, current.environment_id, current.version_id)
     assert ids is not None
@@ -450,14 +451,9 @@ def _rollback_target(
 ) -> DeploymentRecord | None:
     """The newest completed or rolled-back deployment of the version (and build) here:
     a rolled-back one means the mark was made already (a retry)."""
+    finished = (Status.COMPLETED.value, Status.ROLLED_BACK.value)
     query = (
-        deployment_select()
-        .where(
-            deployments.c.product_id == product_id,
-            deployments.c.environment_id == environment_id,
-            deployments.c.version_id == version_id,
-            deployments.c.status.in_([Status.COMPLETED.value, Status.ROLLED_BACK.value]),
-        )
+        version_deployments(product_id, environment_id, version_id, finished)
         .order_by(desc(deployments.c.finished_at), desc(deployments.c.id))
         .limit(1)
     )
@@ -466,14 +462,8 @@ def _rollback_target(
     return first_deployment(conn, query)
 
 
-def _advance(
-    conn: Connection,
-    current: DeploymentRecord,
-    req: RecordRequest,
-    c: _Clean,
-    now: datetime,
-    actor: str | None,
-) -> None:
+def _advance(conn: Connection, w: _Write, current: DeploymentRecord) -> None:
+    _, req, c, now, actor = w
     old = Status(current.status)
     check_transition(old, c.status, deployment_id=current.id)
     values: dict[str, Any] = {"status": c.status.value, "updated_at": now}
