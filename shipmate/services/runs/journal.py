@@ -108,6 +108,24 @@ def _read_run(
     return row_to_run(row, _load_steps(conn, run_id) if with_steps else ())
 
 
+def _end_run(conn: Connection, run_id: int, status: str, now: datetime, **values: Any) -> None:
+    """End the run with ``status`` (and ``values`` besides): its lock and its lease are
+    given up, so another run may start in its environment."""
+    conn.execute(
+        update(runs)
+        .where(runs.c.id == run_id)
+        .values(
+            status=status,
+            lock_key=None,
+            owner=None,
+            lease_until=None,
+            updated_at=now,
+            finished_at=now,
+            **values,
+        )
+    )
+
+
 def get_run(ctx: Context, run_id: int) -> RunRecord:
     """One run with its steps."""
     with ctx.read() as conn:
@@ -224,18 +242,7 @@ def create_run(
                             run_id=str(holder.id),
                             state=holder.state(now),
                         )
-                    conn.execute(
-                        update(runs)
-                        .where(runs.c.id == holder.id)
-                        .values(
-                            status="superseded",
-                            lock_key=None,
-                            owner=None,
-                            lease_until=None,
-                            updated_at=now,
-                            finished_at=now,
-                        )
-                    )
+                    _end_run(conn, holder.id, "superseded", now)
                 run_id = conn.execute(
                     insert(runs)
                     .values(
@@ -423,21 +430,15 @@ def finish_run(ctx: Context, run_id: int, owner: str, end: FlowEnd) -> RunRecord
     now = ctx.now()
     with ctx.write() as conn:
         _fence(conn, run_id, owner, now)
-        conn.execute(
-            update(runs)
-            .where(runs.c.id == run_id)
-            .values(
-                status=end.status,
-                lock_key=None,
-                owner=None,
-                lease_until=None,
-                deployment_id=end.deployment_id,
-                rollback_deployment_id=end.rollback_deployment_id,
-                error=None if end.status != "failed" and not end.error else end.message,
-                error_code=end.error_code,
-                updated_at=now,
-                finished_at=now,
-            )
+        _end_run(
+            conn,
+            run_id,
+            end.status,
+            now,
+            deployment_id=end.deployment_id,
+            rollback_deployment_id=end.rollback_deployment_id,
+            error=None if end.status != "failed" and not end.error else end.message,
+            error_code=end.error_code,
         )
         return _read_run(conn, run_id, with_steps=True)
 
@@ -465,18 +466,5 @@ def abort_run(ctx: Context, run_id: int, *, reason: str) -> RunRecord:
                 "run can be aborted",
                 field="run",
             )
-        conn.execute(
-            update(runs)
-            .where(runs.c.id == run_id)
-            .values(
-                status="aborted",
-                lock_key=None,
-                owner=None,
-                lease_until=None,
-                error=reason,
-                error_code="aborted",
-                updated_at=now,
-                finished_at=now,
-            )
-        )
+        _end_run(conn, run_id, "aborted", now, error=reason, error_code="aborted")
         return _read_run(conn, run_id, with_steps=True)
