@@ -305,22 +305,22 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
+#: Per lead-time source, in the page's order: what one sample is, and the phrase.
+_LEAD_TIME_SOURCES = (
+    ("repository", "deployment", "{} with every new commit read from git"),
+    ("recorded_commit_time", "deployment", "{} with the deployed commit's recorded time"),
+    ("unchanged", "redeployment", "none from {} of the same commit"),
+    ("unknown", "deployment", "none from {} without a commit time"),
+)
+
+
 def lead_time_sources(sources: dict[str, int]) -> list[str]:
     """Where the lead-time samples came from, as phrases for the page."""
-    phrases = []
-    if sources.get("repository"):
-        n = sources["repository"]
-        phrases.append(f"{_plural(n, 'deployment')} with every new commit read from git")
-    if sources.get("recorded_commit_time"):
-        n = sources["recorded_commit_time"]
-        phrases.append(f"{_plural(n, 'deployment')} with the deployed commit's recorded time")
-    if sources.get("unchanged"):
-        n = sources["unchanged"]
-        phrases.append(f"none from {_plural(n, 'redeployment')} of the same commit")
-    if sources.get("unknown"):
-        n = sources["unknown"]
-        phrases.append(f"none from {_plural(n, 'deployment')} without a commit time")
-    return phrases
+    return [
+        phrase.format(_plural(sources[key], word))
+        for key, word, phrase in _LEAD_TIME_SOURCES
+        if sources.get(key)
+    ]
 
 
 @router.get("/dora")
