@@ -28,6 +28,8 @@ id when a deploy run executed it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     Column,
     Index,
@@ -49,16 +51,25 @@ __all__ = [
     "release_predecessors",
 ]
 
+
+def _action_slot_columns() -> tuple[Column[Any], ...]:
+    """Which action of a version: its phase (``up``, ``down``), its place in the phase,
+    its kind and name; an action run keeps its own copy."""
+    return (
+        Column("phase", String(4), nullable=False),
+        Column("sort_order", Integer(), nullable=False),
+        Column("kind", String(10), nullable=False),
+        Column("name", String(255), nullable=False),
+    )
+
+
 release_actions = Table(
     "release_actions",
     metadata,
     id_column(),
     reference("product_id", "products"),
     reference("version_id", "versions"),
-    Column("phase", String(4), nullable=False),
-    Column("sort_order", Integer(), nullable=False),
-    Column("kind", String(10), nullable=False),
-    Column("name", String(255), nullable=False),
+    *_action_slot_columns(),
     Column("body", Text(), nullable=False),
     Column("database_ref", String(255), nullable=True),
     Column("checksum", String(64), nullable=False),
@@ -100,10 +111,7 @@ release_action_runs = Table(
     reference("environment_id", "environments"),
     reference("action_id", "release_actions"),
     Column("version", String(100), nullable=False),
-    Column("phase", String(4), nullable=False),
-    Column("sort_order", Integer(), nullable=False),
-    Column("kind", String(10), nullable=False),
-    Column("name", String(255), nullable=False),
+    *_action_slot_columns(),
     Column("checksum", String(64), nullable=False),
     Column("run_id", Id, nullable=True),
     reference("deployment_id", "deployments", nullable=True),
