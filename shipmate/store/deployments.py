@@ -45,6 +45,7 @@ __all__ = [
     "mark_rolled_back",
     "refresh_current_state",
     "row_to_deployment",
+    "select_with_event_place",
     "update_deployment",
     "version_deployments",
 ]
@@ -228,16 +229,23 @@ def mark_rolled_back(
     )
 
 
-def event_select() -> Select[Any]:
+def select_with_event_place(columns: Iterable[Any], source: Any) -> Select[Any]:
+    """``columns`` of ``source`` (``events``, or a table joined to it), with the names of
+    the event's product and environment (``product_name``, ``environment_name``; NULL
+    for an event about neither)."""
     return select(
-        *events.c,
+        *columns,
         products.c.name.label("product_name"),
         environments.c.name.label("environment_name"),
     ).select_from(
-        events.outerjoin(products, products.c.id == events.c.product_id).outerjoin(
+        source.outerjoin(products, products.c.id == events.c.product_id).outerjoin(
             environments, environments.c.id == events.c.environment_id
         )
     )
+
+
+def event_select() -> Select[Any]:
+    return select_with_event_place(events.c, events)
 
 
 _event_decoder = RowDecoder(

@@ -12,6 +12,7 @@ from shipmate.domain.record_dicts import Formats, id_text, record_dict, time_fie
 from shipmate.errors import InvalidInputError, NotFoundError
 from shipmate.services.context import Context
 from shipmate.store.decoding import RowDecoder
+from shipmate.store.deployments import select_with_event_place
 from shipmate.store.schema import environments, events, products
 from shipmate.store.schema_notify import notification_attempts, notification_deliveries
 
@@ -86,15 +87,7 @@ class DeliveryRecord:
 
 def _delivery_select() -> Any:
     d = notification_deliveries
-    return select(
-        *d.c,
-        products.c.name.label("product_name"),
-        environments.c.name.label("environment_name"),
-    ).select_from(
-        d.join(events, events.c.id == d.c.event_id)
-        .outerjoin(products, products.c.id == events.c.product_id)
-        .outerjoin(environments, environments.c.id == events.c.environment_id)
-    )
+    return select_with_event_place(d.c, d.join(events, events.c.id == d.c.event_id))
 
 
 _delivery_decoder = RowDecoder(
