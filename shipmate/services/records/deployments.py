@@ -279,11 +279,10 @@ def _record_by_match(conn: Connection, w: _Write) -> tuple[int, bool]:
     if commit is not None:
         check_commit(
             conn,
+            version_row,
             product=c.product,
             version=c.version,
-            version_id=version_row.id,
             build_number=c.build_number,
-            pinned=version_row.commit_sha,
             commit=commit,
         )
     if c.build_number is not None:
