@@ -52,6 +52,7 @@ __all__ = [
     "create_key",
     "list_keys",
     "principal_of",
+    "refuse_beyond_products",
     "revocation_mark",
     "revoke_key",
     "validate_key_name",
@@ -193,19 +194,30 @@ def _check_within(creator: Principal, scope: Scope, products: Sequence[str]) -> 
         )
     if not creator.products:
         return
-    if not products:
-        raise PermissionDeniedError(
-            f"key {creator.name!r} is limited to {', '.join(creator.products)}; a key it "
-            "creates must be limited to some of them (give products)",
-            field="products",
-        )
-    outside = [p for p in products if p not in creator.products]
+    limited = f"key {creator.name!r} is limited to {', '.join(creator.products)}"
+    refuse_beyond_products(
+        creator.products,
+        products,
+        every=f"{limited}; a key it creates must be limited to some of them (give products)",
+        beyond=lambda product: f"{limited}; it cannot create a key for {product!r}",
+    )
+
+
+def refuse_beyond_products(
+    limited: Sequence[str],
+    wanted: Sequence[str],
+    *,
+    every: str,
+    beyond: Callable[[str], str],
+) -> None:
+    """Refuse (403 on ``products``) what reaches beyond a key limited to ``limited``:
+    ``wanted`` empty (every product), with the message ``every``, or naming a product
+    outside, with ``beyond`` of the first such product."""
+    if not wanted:
+        raise PermissionDeniedError(every, field="products")
+    outside = [p for p in wanted if p not in limited]
     if outside:
-        raise PermissionDeniedError(
-            f"key {creator.name!r} is limited to {', '.join(creator.products)}; it cannot "
-            f"create a key for {outside[0]!r}",
-            field="products",
-        )
+        raise PermissionDeniedError(beyond(outside[0]), field="products")
 
 
 def create_key(
