@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import IO, Any
 
+from shipmate.domain.envrefs import ENV_REF, resolve_env_refs
 from shipmate.errors import ConfigError
 
 __all__ = [
@@ -38,7 +39,6 @@ __all__ = [
 #: Top-level tables later features read; accepted here without validation.
 SECTIONS = frozenset({"products", "deploy", "gates", "server", "notifications", "releases"})
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _VERSION_PREFIX = re.compile(r"[A-Za-z._/\-]{1,20}")
 
 
@@ -153,19 +153,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _substitute(value: Any, env: Mapping[str, str], key: str) -> Any:
-    if isinstance(value, str):
-
-        def sub(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in env:
-                raise ConfigError(
-                    f"{key} refers to ${{{name}}}, which is not set in the environment",
-                    field=key,
-                )
-            return env[name]
-
-        return _ENV_REF.sub(sub, value)
-    return value
+    return resolve_env_refs(value, env, key) if isinstance(value, str) else value
 
 
 def _coerce(key: str, value: Any, origin: str) -> Any:
@@ -243,7 +231,7 @@ def read_token_file(name: str, origin: str, stdin: IO[str] | None = None) -> tup
 
 
 def _literal_token_warning(path: Path, value: Any) -> list[str]:
-    if isinstance(value, str) and value and not _ENV_REF.search(value):
+    if isinstance(value, str) and value and not ENV_REF.search(value):
         return [
             f"{path} holds a literal API key in 'token': anyone who can read the file can "
             'use it; write token = "${SHIPMATE_TOKEN}" or token_file = "path" instead'

@@ -60,11 +60,32 @@ __all__ = [
 
 
 class ShipmateError(Exception):
-    """Root of every error shipmate raises on purpose."""
+    """Root of every error shipmate raises on purpose.
+
+    A subclass names what differs from its parent in its class line
+    (``class NotFoundError(ShipmateError, code="not_found", http_status=404)``);
+    what it does not name it inherits.
+    """
 
     code: ClassVar[str] = "error"
     exit_code: ClassVar[int] = 1
     http_status: ClassVar[int] = 500
+
+    def __init_subclass__(
+        cls,
+        *,
+        code: str | None = None,
+        exit_code: int | None = None,
+        http_status: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.code = code
+        if exit_code is not None:
+            cls.exit_code = exit_code
+        if http_status is not None:
+            cls.http_status = http_status
 
     def __init__(self, message: str, *, field: str | None = None, **details: Any) -> None:
         super().__init__(message)
@@ -85,78 +106,48 @@ class ShipmateError(Exception):
         return body
 
 
-class InvalidInputError(ShipmateError):
+class InvalidInputError(ShipmateError, code="invalid_input", exit_code=2, http_status=422):
     """A value given by the user is malformed, out of range or missing."""
 
-    code = "invalid_input"
-    exit_code = 2
-    http_status = 422
 
-
-class PayloadTooLargeError(InvalidInputError):
+class PayloadTooLargeError(InvalidInputError, code="payload_too_large", http_status=413):
     """A body or a metadata object is over its size limit."""
 
-    code = "payload_too_large"
-    http_status = 413
 
-
-class ConfigError(ShipmateError):
+class ConfigError(ShipmateError, code="config_error", exit_code=2):
     """The configuration file or environment holds something unusable."""
 
-    code = "config_error"
-    exit_code = 2
 
-
-class NotFoundError(ShipmateError):
+class NotFoundError(ShipmateError, code="not_found", http_status=404):
     """A named product, environment, deployment, build or key does not exist."""
 
-    code = "not_found"
-    http_status = 404
 
-
-class ConflictError(ShipmateError):
+class ConflictError(ShipmateError, code="conflict", http_status=409):
     """The write contradicts what is already recorded."""
 
-    code = "conflict"
-    http_status = 409
 
-
-class VersionCommitConflictError(ConflictError):
+class VersionCommitConflictError(ConflictError, code="version_commit_conflict"):
     """A version (or build) was recorded with one commit and reported with another."""
 
-    code = "version_commit_conflict"
 
-
-class IllegalTransitionError(ShipmateError):
+class IllegalTransitionError(ShipmateError, code="illegal_transition", http_status=409):
     """A deployment cannot move from its status to the one requested."""
 
-    code = "illegal_transition"
-    http_status = 409
 
-
-class AuthenticationError(ShipmateError):
+class AuthenticationError(ShipmateError, code="unauthenticated", http_status=401):
     """No key, or a key that is unknown or revoked."""
 
-    code = "unauthenticated"
-    http_status = 401
 
-
-class PermissionDeniedError(ShipmateError):
+class PermissionDeniedError(ShipmateError, code="forbidden", http_status=403):
     """The key is valid but its scope or products do not allow this."""
 
-    code = "forbidden"
-    http_status = 403
 
-
-class RateLimitedError(ShipmateError):
+class RateLimitedError(ShipmateError, code="rate_limited", http_status=429):
     """Too many failed authentications from one client address; ``retry_after`` says
     in how many seconds it may try again (also the ``Retry-After`` header)."""
 
-    code = "rate_limited"
-    http_status = 429
 
-
-class GateBlockedError(ShipmateError):
+class GateBlockedError(ShipmateError, code="gate_blocked", exit_code=3, http_status=409):
     """A deployment gate refused the deployment.
 
     ``details`` carries ``gate_code`` (``DEPLOYMENT_IN_PROGRESS``, ``NO_DEPLOY_WINDOW``,
@@ -164,39 +155,24 @@ class GateBlockedError(ShipmateError):
     and optionally ``retry_after``.
     """
 
-    code = "gate_blocked"
-    exit_code = 3
-    http_status = 409
 
-
-class DeployError(ShipmateError):
+class DeployError(ShipmateError, code="deploy_failed"):
     """A deploy, rollback or roll-forward run failed."""
 
-    code = "deploy_failed"
 
-
-class ArtifactMissingError(DeployError):
+class ArtifactMissingError(DeployError, code="artifact_missing", http_status=409):
     """The artifact (image, release folder, ...) for a version is not available."""
 
-    code = "artifact_missing"
-    http_status = 409
 
-
-class HealthCheckError(DeployError):
+class HealthCheckError(DeployError, code="health_check_failed", http_status=502):
     """A health check did not pass before its deadline."""
 
-    code = "health_check_failed"
-    http_status = 502
 
-
-class SwitchError(DeployError):
+class SwitchError(DeployError, code="switch_failed", http_status=502):
     """The traffic switch could not be applied (nginx -t failed, ...)."""
 
-    code = "switch_failed"
-    http_status = 502
 
-
-class RolledBackError(DeployError):
+class RolledBackError(DeployError, code="rolled_back", exit_code=4, http_status=409):
     """A deploy ended rolled back: the version it deployed is not serving.
 
     Traffic went back to the previous version automatically (its check after the
@@ -205,23 +181,13 @@ class RolledBackError(DeployError):
     is one.
     """
 
-    code = "rolled_back"
-    exit_code = 4
-    http_status = 409
 
-
-class RemoteError(ShipmateError):
+class RemoteError(ShipmateError, code="remote_error", http_status=502):
     """The shipmate server could not be reached or answered with a server error."""
 
-    code = "remote_error"
-    http_status = 502
 
-
-class StoreError(ShipmateError):
+class StoreError(ShipmateError, code="store_error", http_status=503):
     """The database could not be reached or is not at the expected schema."""
-
-    code = "store_error"
-    http_status = 503
 
 
 #: What a refused request's ``Retry-After`` says: long enough for a restart to finish.

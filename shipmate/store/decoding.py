@@ -12,15 +12,19 @@ itself.  Those reads run their SQL with ``exec_driver_sql`` (see
 
 ``tests/services/test_history_rows.py`` checks records decoded here equal the same
 rows decoded through SQLAlchemy's types, on both backends.
+
+The ordinary reads (one record, a short list) decode a SQLAlchemy row with a
+:class:`RowDecoder`: every field of the record from the column of its name.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Select
 from sqlalchemy.engine import Dialect
@@ -28,10 +32,15 @@ from sqlalchemy.exc import DBAPIError
 
 from shipmate.domain.inputs.jsonlimits import readable
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 __all__ = [
     "CompiledQuery",
+    "RowDecoder",
     "bind_time",
     "fast_record",
+    "json_object",
     "load_stored_json",
     "metadata_dict",
     "pg_time",
@@ -40,6 +49,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+R = TypeVar("R", bound="DataclassInstance")
 
 _fromiso = datetime.fromisoformat
 
@@ -175,3 +185,51 @@ class CompiledQuery:
             raise DBAPIError.instance(sql, bound, exc, dbapi.Error) from exc
         finally:
             cursor.close()
+
+
+def json_object(value: Any) -> dict[str, Any]:
+    """A JSON object column that may be NULL, as a fresh dict (NULL: empty)."""
+    return dict(value or {})
+
+
+class RowDecoder(Generic[R]):
+    """Turns a row into a ``cls`` record: each field from the column of its name.
+
+    ``columns`` names the column of a field stored under another name
+    (``{"product": "product_name"}`` for a joined label); ``convert`` the function
+    a field's value goes through (``int``, :func:`metadata_dict`, ...).  The fields
+    in ``skip`` are not read from the row: the call passes them (a record's steps
+    or events) or they keep their default.
+    """
+
+    __slots__ = ("_cls", "_plan")
+
+    def __init__(
+        self,
+        cls: type[R],
+        *,
+        columns: Mapping[str, str] | None = None,
+        convert: Mapping[str, Callable[[Any], Any]] | None = None,
+        skip: Iterable[str] = (),
+    ) -> None:
+        renamed = columns or {}
+        converters = convert or {}
+        skipped = set(skip)
+        self._cls = cls
+        self._plan = tuple(
+            (f.name, renamed.get(f.name, f.name), converters.get(f.name))
+            for f in dataclasses.fields(cls)
+            if f.name not in skipped
+        )
+
+    def __call__(self, row: Any, **given: Any) -> R:
+        """The record of ``row`` (a SQLAlchemy row), with ``given`` for skipped fields."""
+        return self.decode(row._mapping, **given)
+
+    def decode(self, m: Mapping[str, Any], **given: Any) -> R:
+        """The record of the column values ``m`` (a row's mapping, or the values just
+        inserted), with ``given`` for skipped fields."""
+        values = {
+            name: m[column] if to is None else to(m[column]) for name, column, to in self._plan
+        }
+        return self._cls(**values, **given)

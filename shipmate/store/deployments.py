@@ -22,22 +22,32 @@ from sqlalchemy import (
 from shipmate.domain.lifecycle import Status
 from shipmate.domain.records import DeploymentRecord, EventRecord
 from shipmate.store.catalog import dialect_insert
-from shipmate.store.decoding import CompiledQuery, metadata_dict, time_decoder
+from shipmate.store.decoding import (
+    CompiledQuery,
+    RowDecoder,
+    json_object,
+    metadata_dict,
+    time_decoder,
+)
 from shipmate.store.schema import current_state, deployments, environments, events, products
 
 __all__ = [
     "DEPLOYMENT_COLUMNS",
+    "append_deployment_event",
     "append_event",
     "current_cells",
     "deployment_select",
     "find_open_deployment",
+    "first_deployment",
     "get_deployment",
     "insert_deployment",
     "load_events",
     "mark_rolled_back",
     "refresh_current_state",
     "row_to_deployment",
+    "select_with_event_place",
     "update_deployment",
+    "version_deployments",
 ]
 
 DEPLOYMENT_COLUMNS = (
@@ -56,40 +66,26 @@ def deployment_select() -> Select[Any]:
     )
 
 
+_deployment_decoder = RowDecoder(
+    DeploymentRecord,
+    columns={
+        "product": "product_name",
+        "environment": "environment_name",
+        "metadata": "extra",
+    },
+    convert={"metadata": metadata_dict},
+    skip=("events",),
+)
+
+
 def row_to_deployment(row: Row[Any], events_: Sequence[EventRecord] = ()) -> DeploymentRecord:
-    m = row._mapping
-    return DeploymentRecord(
-        id=m["id"],
-        product=m["product_name"],
-        environment=m["environment_name"],
-        environment_kind=m["environment_kind"],
-        version=m["version"],
-        build_number=m["build_number"],
-        full_version=m["full_version"],
-        status=m["status"],
-        kind=m["kind"],
-        reverts_id=m["reverts_id"],
-        commit_sha=m["commit_sha"],
-        branch=m["branch"],
-        repository=m["repository"],
-        deployed_by=m["deployed_by"],
-        ci_platform=m["ci_platform"],
-        ci_run_id=m["ci_run_id"],
-        ci_run_url=m["ci_run_url"],
-        source_system=m["source_system"],
-        metadata=metadata_dict(m["extra"]),
-        deployed_at=m["deployed_at"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-        started_at=m["started_at"],
-        finished_at=m["finished_at"],
-        duration_ms=m["duration_ms"],
-        product_id=m["product_id"],
-        environment_id=m["environment_id"],
-        version_id=m["version_id"],
-        commit_time=m["commit_time"],
-        events=tuple(events_),
-    )
+    return _deployment_decoder(row, events=tuple(events_))
+
+
+def first_deployment(conn: Connection, query: Select[Any]) -> DeploymentRecord | None:
+    """The first deployment ``query`` (a :func:`deployment_select`) finds, if any."""
+    row = conn.execute(query).first()
+    return None if row is None else row_to_deployment(row)
 
 
 def get_deployment(
@@ -98,8 +94,19 @@ def get_deployment(
     query = deployment_select().where(deployments.c.id == deployment_id)
     if for_update and conn.dialect.name == "postgresql":
         query = query.with_for_update(of=deployments)
-    row = conn.execute(query).first()
-    return None if row is None else row_to_deployment(row)
+    return first_deployment(conn, query)
+
+
+def version_deployments(
+    product_id: int, environment_id: int, version_id: int, statuses: Iterable[str]
+) -> Select[Any]:
+    """The deployments of one version in one place that have one of ``statuses``."""
+    return deployment_select().where(
+        deployments.c.product_id == product_id,
+        deployments.c.environment_id == environment_id,
+        deployments.c.version_id == version_id,
+        deployments.c.status.in_(list(statuses)),
+    )
 
 
 def find_open_deployment(
@@ -117,13 +124,7 @@ def find_open_deployment(
     run id matches any run.
     """
     query = (
-        deployment_select()
-        .where(
-            deployments.c.product_id == product_id,
-            deployments.c.environment_id == environment_id,
-            deployments.c.version_id == version_id,
-            deployments.c.status.in_(list(statuses)),
-        )
+        version_deployments(product_id, environment_id, version_id, statuses)
         .order_by(desc(deployments.c.id))
         .limit(1)
     )
@@ -133,8 +134,7 @@ def find_open_deployment(
         )
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(of=deployments)
-    row = conn.execute(query).first()
-    return None if row is None else row_to_deployment(row)
+    return first_deployment(conn, query)
 
 
 def insert_deployment(conn: Connection, values: dict[str, Any]) -> int:
@@ -180,6 +180,33 @@ def append_event(
     )
 
 
+def append_deployment_event(
+    conn: Connection,
+    deployment: DeploymentRecord,
+    *,
+    to_status: str,
+    at: datetime,
+    actor: str | None,
+    key_name: str | None,
+    data: dict[str, Any],
+) -> None:
+    """Append the ``deployment.<to_status>`` event of ``deployment`` leaving the status
+    it was read with."""
+    append_event(
+        conn,
+        type=f"deployment.{to_status}",
+        at=at,
+        actor=actor,
+        key_name=key_name,
+        product_id=deployment.product_id,
+        environment_id=deployment.environment_id,
+        deployment_id=deployment.id,
+        from_status=deployment.status,
+        to_status=to_status,
+        data=data,
+    )
+
+
 def mark_rolled_back(
     conn: Connection,
     target: DeploymentRecord,
@@ -191,48 +218,45 @@ def mark_rolled_back(
 ) -> None:
     """Set ``target`` rolled back and append its ``deployment.rolled_back`` event."""
     update_deployment(conn, target.id, {"status": Status.ROLLED_BACK.value, "updated_at": at})
-    append_event(
+    append_deployment_event(
         conn,
-        type="deployment.rolled_back",
+        target,
+        to_status=Status.ROLLED_BACK.value,
         at=at,
         actor=actor,
         key_name=key_name,
-        product_id=target.product_id,
-        environment_id=target.environment_id,
-        deployment_id=target.id,
-        from_status=target.status,
-        to_status=Status.ROLLED_BACK.value,
         data={"full_version": target.full_version, **data},
     )
 
 
-def event_select() -> Select[Any]:
+def select_with_event_place(columns: Iterable[Any], source: Any) -> Select[Any]:
+    """``columns`` of ``source`` (``events``, or a table joined to it), with the names of
+    the event's product and environment (``product_name``, ``environment_name``; NULL
+    for an event about neither)."""
     return select(
-        *events.c,
+        *columns,
         products.c.name.label("product_name"),
         environments.c.name.label("environment_name"),
     ).select_from(
-        events.outerjoin(products, products.c.id == events.c.product_id).outerjoin(
+        source.outerjoin(products, products.c.id == events.c.product_id).outerjoin(
             environments, environments.c.id == events.c.environment_id
         )
     )
 
 
+def event_select() -> Select[Any]:
+    return select_with_event_place(events.c, events)
+
+
+_event_decoder = RowDecoder(
+    EventRecord,
+    columns={"product": "product_name", "environment": "environment_name"},
+    convert={"data": json_object},
+)
+
+
 def row_to_event(row: Row[Any]) -> EventRecord:
-    m = row._mapping
-    return EventRecord(
-        id=m["id"],
-        type=m["type"],
-        at=m["at"],
-        actor=m["actor"],
-        key_name=m["key_name"],
-        product=m["product_name"],
-        environment=m["environment_name"],
-        deployment_id=m["deployment_id"],
-        from_status=m["from_status"],
-        to_status=m["to_status"],
-        data=dict(m["data"] or {}),
-    )
+    return _event_decoder(row)
 
 
 def load_events(conn: Connection, deployment_id: int) -> list[EventRecord]:

@@ -20,7 +20,14 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from shipmate.store.columns import Id, ci_columns, finish_columns, id_column, reference
+from shipmate.store.columns import (
+    Id,
+    ci_columns,
+    finish_columns,
+    id_column,
+    reference,
+    written_columns,
+)
 from shipmate.store.types import UTCDateTime
 
 __all__ = [
@@ -132,8 +139,7 @@ deployments = Table(
     Column("extra", JSON(), nullable=False),
     # deployed_at orders history: the start time when known, else when recorded.
     Column("deployed_at", UTCDateTime(), nullable=False),
-    Column("created_at", UTCDateTime(), nullable=False),
-    Column("updated_at", UTCDateTime(), nullable=False),
+    *written_columns(),
     Column("started_at", UTCDateTime(), nullable=True),
     *finish_columns(),
     Index("ix_deployments_product_env_at", "product_id", "environment_id", "deployed_at", "id"),

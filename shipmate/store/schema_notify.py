@@ -31,7 +31,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from shipmate.store.columns import Id, id_column, reference
+from shipmate.store.columns import Id, id_column, reference, written_columns
 from shipmate.store.schema import metadata
 from shipmate.store.types import UTCDateTime
 
@@ -66,8 +66,7 @@ notification_deliveries = Table(
     Column("last_error", String(1000), nullable=True),
     # The exact JSON body sent (and signed) on every attempt.
     Column("body", Text(), nullable=False),
-    Column("created_at", UTCDateTime(), nullable=False),
-    Column("updated_at", UTCDateTime(), nullable=False),
+    *written_columns(),
     UniqueConstraint("rule", "event_id"),
     Index("ix_notification_deliveries_due", "status", "next_attempt_at"),
     Index("ix_notification_deliveries_event_id", "event_id"),

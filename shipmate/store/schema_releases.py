@@ -28,6 +28,8 @@ id when a deploy run executed it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     Column,
     Index,
@@ -38,7 +40,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from shipmate.store.columns import Id, finish_columns, id_column, reference
+from shipmate.store.columns import Id, id_column, outcome_columns, reference, written_columns
 from shipmate.store.schema import metadata
 from shipmate.store.types import UTCDateTime
 
@@ -49,23 +51,31 @@ __all__ = [
     "release_predecessors",
 ]
 
+
+def _action_slot_columns() -> tuple[Column[Any], ...]:
+    """Which action of a version: its phase (``up``, ``down``), its place in the phase,
+    its kind and name; an action run keeps its own copy."""
+    return (
+        Column("phase", String(4), nullable=False),
+        Column("sort_order", Integer(), nullable=False),
+        Column("kind", String(10), nullable=False),
+        Column("name", String(255), nullable=False),
+    )
+
+
 release_actions = Table(
     "release_actions",
     metadata,
     id_column(),
     reference("product_id", "products"),
     reference("version_id", "versions"),
-    Column("phase", String(4), nullable=False),
-    Column("sort_order", Integer(), nullable=False),
-    Column("kind", String(10), nullable=False),
-    Column("name", String(255), nullable=False),
+    *_action_slot_columns(),
     Column("body", Text(), nullable=False),
     Column("database_ref", String(255), nullable=True),
     Column("checksum", String(64), nullable=False),
     # Where it came from: "cli", "api" or "sync".
     Column("source", String(20), nullable=False),
-    Column("created_at", UTCDateTime(), nullable=False),
-    Column("updated_at", UTCDateTime(), nullable=False),
+    *written_columns(),
     UniqueConstraint("version_id", "phase", "sort_order"),
     Index("ix_release_actions_product_id", "product_id", "version_id"),
 )
@@ -101,10 +111,7 @@ release_action_runs = Table(
     reference("environment_id", "environments"),
     reference("action_id", "release_actions"),
     Column("version", String(100), nullable=False),
-    Column("phase", String(4), nullable=False),
-    Column("sort_order", Integer(), nullable=False),
-    Column("kind", String(10), nullable=False),
-    Column("name", String(255), nullable=False),
+    *_action_slot_columns(),
     Column("checksum", String(64), nullable=False),
     Column("run_id", Id, nullable=True),
     reference("deployment_id", "deployments", nullable=True),
@@ -112,10 +119,7 @@ release_action_runs = Table(
     Column("step_total", Integer(), nullable=False),
     Column("status", String(20), nullable=False),
     Column("exit_code", Integer(), nullable=True),
-    Column("output", Text(), nullable=True),
-    Column("error", Text(), nullable=True),
-    Column("started_at", UTCDateTime(), nullable=False),
-    *finish_columns(),
+    *outcome_columns(),
     Index("ix_release_action_runs_place", "product_id", "environment_id", "id"),
     Index("ix_release_action_runs_version", "product_id", "version"),
     Index("ix_release_action_runs_run_id", "run_id", "id"),

@@ -40,7 +40,13 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from shipmate.store.columns import finish_columns, id_column, reference
+from shipmate.store.columns import (
+    id_column,
+    outcome_columns,
+    reference,
+    version_name_columns,
+    written_columns,
+)
 from shipmate.store.schema import metadata
 from shipmate.store.types import UTCDateTime
 
@@ -51,9 +57,7 @@ runs = Table(
     metadata,
     id_column(),
     Column("kind", String(20), nullable=False),
-    Column("product", String(255), nullable=False),
-    Column("environment", String(100), nullable=False),
-    Column("version", String(100), nullable=False),
+    *version_name_columns(),
     Column("build_number", Integer(), nullable=True),
     Column("full_version", String(150), nullable=False),
     Column("status", String(20), nullable=False),
@@ -68,8 +72,7 @@ runs = Table(
     Column("params", JSON(), nullable=False),
     Column("error", Text(), nullable=True),
     Column("error_code", String(50), nullable=True),
-    Column("created_at", UTCDateTime(), nullable=False),
-    Column("updated_at", UTCDateTime(), nullable=False),
+    *written_columns(),
     Column("finished_at", UTCDateTime(), nullable=True),
     Column("attention", Text(), nullable=True),
     Column("attention_at", UTCDateTime(), nullable=True),
@@ -89,9 +92,6 @@ run_steps = Table(
     Column("attempts", Integer(), nullable=False),
     Column("args", JSON(), nullable=False),
     Column("result", JSON(), nullable=True),
-    Column("output", Text(), nullable=True),
-    Column("error", Text(), nullable=True),
-    Column("started_at", UTCDateTime(), nullable=False),
-    *finish_columns(),
+    *outcome_columns(),
     UniqueConstraint("run_id", "seq"),
 )

@@ -35,7 +35,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from shipmate.store.columns import id_column, reference
+from shipmate.store.columns import id_column, reference, version_name_columns
 from shipmate.store.schema import metadata
 from shipmate.store.types import UTCDateTime
 
@@ -48,9 +48,7 @@ version_states = Table(
     "version_states",
     metadata,
     id_column(),
-    Column("product", String(255), nullable=False),
-    Column("environment", String(100), nullable=False),
-    Column("version", String(100), nullable=False),
+    *version_name_columns(),
     Column("full_version", String(150), nullable=False),
     Column("slot", String(31), nullable=True),
     Column("state", String(20), nullable=False),

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["COMPACT_HEIGHT", "MAX_BARS", "Bar", "BarChart", "daily_bars"]
+__all__ = ["COMPACT_HEIGHT", "MAX_BARS", "Bar", "BarChart", "daily_bars", "plural"]
 
 MAX_BARS = 120
 PLOT_WIDTH = 720.0
@@ -63,7 +63,8 @@ class BarChart:
         return self.total_deployments == 0 and self.total_failures == 0
 
 
-def _plural(n: int, word: str) -> str:
+def plural(n: int, word: str) -> str:
+    """``1 deployment``, ``2 deployments``."""
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
@@ -103,7 +104,7 @@ def daily_bars(daily: Sequence[Mapping[str, Any]], *, plot_height: float = PLOT_
                 failure_width=round(step * 0.34, 2),
                 failure_y=round(bottom - fh, 2),
                 failure_height=round(fh, 2),
-                title=f"{when}: {_plural(n, 'deployment')}, {_plural(f, 'failure')}",
+                title=f"{when}: {plural(n, 'deployment')}, {plural(f, 'failure')}",
             )
         )
     ticks: list[Tick] = []

@@ -42,7 +42,7 @@ from shipmate.services.changelog.assembly import Changelog, deployment_changelog
 from shipmate.services.changelog.repository import repository_for
 from shipmate.services.context import Context
 from shipmate.services.dora import dora_report
-from shipmate.web.charts import COMPACT_HEIGHT, daily_bars
+from shipmate.web.charts import COMPACT_HEIGHT, daily_bars, plural
 from shipmate.web.matrixview import latest_event, matrix_view
 from shipmate.web.responses import (
     Page,
@@ -301,26 +301,22 @@ def _charts(data: dict[str, Any]) -> dict[str, Any]:
     return charts
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
+#: Per lead-time source, in the page's order: what one sample is, and the phrase.
+_LEAD_TIME_SOURCES = (
+    ("repository", "deployment", "{} with every new commit read from git"),
+    ("recorded_commit_time", "deployment", "{} with the deployed commit's recorded time"),
+    ("unchanged", "redeployment", "none from {} of the same commit"),
+    ("unknown", "deployment", "none from {} without a commit time"),
+)
 
 
 def lead_time_sources(sources: dict[str, int]) -> list[str]:
     """Where the lead-time samples came from, as phrases for the page."""
-    phrases = []
-    if sources.get("repository"):
-        n = sources["repository"]
-        phrases.append(f"{_plural(n, 'deployment')} with every new commit read from git")
-    if sources.get("recorded_commit_time"):
-        n = sources["recorded_commit_time"]
-        phrases.append(f"{_plural(n, 'deployment')} with the deployed commit's recorded time")
-    if sources.get("unchanged"):
-        n = sources["unchanged"]
-        phrases.append(f"none from {_plural(n, 'redeployment')} of the same commit")
-    if sources.get("unknown"):
-        n = sources["unknown"]
-        phrases.append(f"none from {_plural(n, 'deployment')} without a commit time")
-    return phrases
+    return [
+        phrase.format(plural(sources[key], word))
+        for key, word, phrase in _LEAD_TIME_SOURCES
+        if sources.get(key)
+    ]
 
 
 @router.get("/dora")

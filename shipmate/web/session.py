@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from dataclasses import dataclass
+from typing import Any, Literal
 from urllib.parse import parse_qs
 
 from fastapi import Request, Response
@@ -119,22 +121,42 @@ def is_https(request: Request) -> bool:
     return request.url.scheme == "https" or forwarded == "https"
 
 
+@dataclass(frozen=True)
+class _Cookie:
+    """One of the dashboard's cookies: HTTP-only, secure over HTTPS, sent only to
+    ``path`` and with the ``samesite`` policy it needs."""
+
+    name: str
+    path: str
+    samesite: Literal["lax", "strict"]
+
+    def _attributes(self, request: Request) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "httponly": True,
+            "samesite": self.samesite,
+            "secure": is_https(request),
+        }
+
+    def set(self, response: Response, request: Request, value: str, *, max_age: int) -> None:
+        response.set_cookie(self.name, value, max_age=max_age, **self._attributes(request))
+
+    def clear(self, response: Response, request: Request) -> None:
+        response.delete_cookie(self.name, **self._attributes(request))
+
+
+_SESSION_COOKIE = _Cookie(COOKIE_NAME, path="/", samesite="lax")
+_LOGIN_TOKEN_COOKIE = _Cookie(LOGIN_COOKIE, path="/login", samesite="strict")
+
+
 def set_session(response: Response, request: Request, session: Session) -> None:
-    response.set_cookie(
-        COOKIE_NAME,
-        session.id,
-        max_age=int(session.lifetime.total_seconds()),
-        path="/",
-        httponly=True,
-        samesite="lax",
-        secure=is_https(request),
+    _SESSION_COOKIE.set(
+        response, request, session.id, max_age=int(session.lifetime.total_seconds())
     )
 
 
 def clear_session(response: Response, request: Request) -> None:
-    response.delete_cookie(
-        COOKIE_NAME, path="/", httponly=True, samesite="lax", secure=is_https(request)
-    )
+    _SESSION_COOKIE.clear(response, request)
 
 
 def login_token(request: Request) -> str:
@@ -146,21 +168,11 @@ def login_token(request: Request) -> str:
 
 
 def set_login_token(response: Response, request: Request, token: str) -> None:
-    response.set_cookie(
-        LOGIN_COOKIE,
-        token,
-        max_age=_LOGIN_COOKIE_MAX_AGE,
-        path="/login",
-        httponly=True,
-        samesite="strict",
-        secure=is_https(request),
-    )
+    _LOGIN_TOKEN_COOKIE.set(response, request, token, max_age=_LOGIN_COOKIE_MAX_AGE)
 
 
 def clear_login_token(response: Response, request: Request) -> None:
-    response.delete_cookie(
-        LOGIN_COOKIE, path="/login", httponly=True, samesite="strict", secure=is_https(request)
-    )
+    _LOGIN_TOKEN_COOKIE.clear(response, request)
 
 
 def login_token_matches(request: Request, form: dict[str, str]) -> bool:

@@ -9,11 +9,11 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from shipmate.domain.envrefs import resolve_env_refs
 from shipmate.engine.drain.evidence import confirmed_dbos_check
 from shipmate.engine.drain.grace import GraceDrainCheck
 from shipmate.engine.drain.http_count import HttpDrainCheck
@@ -39,7 +39,6 @@ _REQUIRED: Final[Mapping[str, str]] = {
     "http": "url",
     "grace": "seconds",
 }
-_ENV_REF: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 @dataclass(frozen=True)
@@ -77,17 +76,7 @@ def _string(table: Mapping[str, Any], key: str, where: str, env: Mapping[str, st
     field = _name(where, key)
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{field} must be a non-empty string, not {value!r}", field=field)
-
-    def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in env:
-            raise ConfigError(
-                f"{field} refers to ${{{name}}}, which is not set in the environment",
-                field=field,
-            )
-        return env[name]
-
-    result = _ENV_REF.sub(substitute, value).strip()
+    result = resolve_env_refs(value, env, field).strip()
     if not result:
         raise ConfigError(f"{field} is empty after substituting the environment", field=field)
     return result

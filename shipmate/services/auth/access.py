@@ -26,8 +26,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from shipmate.domain.gates.rules import Rule
-from shipmate.errors import PermissionDeniedError
-from shipmate.services.auth.keys import Principal, Scope
+from shipmate.services.auth.keys import Principal, Scope, refuse_beyond_products
 from shipmate.services.releases.hooks import RELEASE_ACTION_STEP
 
 __all__ = [
@@ -72,20 +71,14 @@ def require_manage(principal: Principal, patterns: Sequence[str], what: str) -> 
     principal.require(Scope.ADMIN)
     if principal.unrestricted:
         return
-    limited = ", ".join(principal.products)
-    if not patterns:
-        raise PermissionDeniedError(
-            f"{what} applies to every product; key {principal.name!r} is limited to "
-            f"{limited}: only an admin key not limited to products may change it "
-            "(name your products in the rule's products)",
-            field="products",
-        )
-    outside = [p for p in patterns if p not in principal.products]
-    if outside:
-        raise PermissionDeniedError(
-            f"{what} covers {outside[0]!r}; key {principal.name!r} is limited to {limited}",
-            field="products",
-        )
+    limited = f"key {principal.name!r} is limited to {', '.join(principal.products)}"
+    refuse_beyond_products(
+        principal.products,
+        patterns,
+        every=f"{what} applies to every product; {limited}: only an admin key not limited "
+        "to products may change it (name your products in the rule's products)",
+        beyond=lambda pattern: f"{what} covers {pattern!r}; {limited}",
+    )
 
 
 def rule_guard(principal: Principal) -> Callable[[Rule], None] | None:

@@ -26,8 +26,9 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
-from shipmate.domain.inputs.fields import format_time, validate_lookup_name
+from shipmate.domain.inputs.fields import validate_lookup_name
 from shipmate.domain.inputs.segments import validate_segment
+from shipmate.domain.record_dicts import Formats, record_dict, time_fields
 from shipmate.errors import (
     AuthenticationError,
     ConflictError,
@@ -36,10 +37,12 @@ from shipmate.errors import (
     PermissionDeniedError,
 )
 from shipmate.services.context import Context
+from shipmate.store.decoding import RowDecoder
 from shipmate.store.deployments import append_event
 from shipmate.store.schema import api_keys
 
 __all__ = [
+    "PRINCIPAL_COLUMNS",
     "ApiKey",
     "CreatedKey",
     "Principal",
@@ -48,6 +51,8 @@ __all__ = [
     "authenticate",
     "create_key",
     "list_keys",
+    "principal_of",
+    "refuse_beyond_products",
     "revocation_mark",
     "revoke_key",
     "validate_key_name",
@@ -127,6 +132,13 @@ class Principal:
         return bool(products) and set(products) <= set(self.products)
 
 
+_KEY_FORMATS: Formats = {
+    "id": str,
+    "products": list,
+    **time_fields("created_at", "last_used_at", "revoked_at"),
+}
+
+
 @dataclass(frozen=True)
 class ApiKey:
     id: int
@@ -140,18 +152,9 @@ class ApiKey:
     revoked_at: datetime | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": str(self.id),
-            "name": self.name,
-            "prefix": self.prefix,
-            "scope": self.scope,
-            "products": list(self.products),
-            "created_at": format_time(self.created_at),
-            "created_by": self.created_by,
-            "last_used_at": format_time(self.last_used_at),
-            "revoked_at": format_time(self.revoked_at),
-            "active": self.revoked_at is None,
-        }
+        body = record_dict(self, _KEY_FORMATS)
+        body["active"] = self.revoked_at is None
+        return body
 
 
 @dataclass(frozen=True)
@@ -167,19 +170,11 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _row_to_key(row: Any) -> ApiKey:
-    m = row._mapping
-    return ApiKey(
-        id=m["id"],
-        name=m["name"],
-        prefix=m["prefix"],
-        scope=m["scope"],
-        products=tuple(m["products"] or ()),
-        created_at=m["created_at"],
-        created_by=m["created_by"],
-        last_used_at=m["last_used_at"],
-        revoked_at=m["revoked_at"],
-    )
+def _products(value: Any) -> tuple[str, ...]:
+    return tuple(value or ())
+
+
+_row_to_key = RowDecoder(ApiKey, convert={"products": _products})
 
 
 def validate_key_name(value: object) -> str:
@@ -199,19 +194,30 @@ def _check_within(creator: Principal, scope: Scope, products: Sequence[str]) -> 
         )
     if not creator.products:
         return
-    if not products:
-        raise PermissionDeniedError(
-            f"key {creator.name!r} is limited to {', '.join(creator.products)}; a key it "
-            "creates must be limited to some of them (give products)",
-            field="products",
-        )
-    outside = [p for p in products if p not in creator.products]
+    limited = f"key {creator.name!r} is limited to {', '.join(creator.products)}"
+    refuse_beyond_products(
+        creator.products,
+        products,
+        every=f"{limited}; a key it creates must be limited to some of them (give products)",
+        beyond=lambda product: f"{limited}; it cannot create a key for {product!r}",
+    )
+
+
+def refuse_beyond_products(
+    limited: Sequence[str],
+    wanted: Sequence[str],
+    *,
+    every: str,
+    beyond: Callable[[str], str],
+) -> None:
+    """Refuse (403 on ``products``) what reaches beyond a key limited to ``limited``:
+    ``wanted`` empty (every product), with the message ``every``, or naming a product
+    outside, with ``beyond`` of the first such product."""
+    if not wanted:
+        raise PermissionDeniedError(every, field="products")
+    outside = [p for p in wanted if p not in limited]
     if outside:
-        raise PermissionDeniedError(
-            f"key {creator.name!r} is limited to {', '.join(creator.products)}; it cannot "
-            f"create a key for {outside[0]!r}",
-            field="products",
-        )
+        raise PermissionDeniedError(beyond(outside[0]), field="products")
 
 
 def create_key(
@@ -301,6 +307,14 @@ def revocation_mark(ctx: Context) -> int:
 
 _INVALID = "Invalid authentication credentials"
 
+#: The columns of ``api_keys`` a :class:`Principal` is read from (see :func:`principal_of`).
+PRINCIPAL_COLUMNS = (api_keys.c.name, api_keys.c.scope, api_keys.c.products)
+
+
+def principal_of(row: Any) -> Principal:
+    """Whom a key stands for, from a row holding :data:`PRINCIPAL_COLUMNS`."""
+    return Principal(name=row.name, scope=Scope(row.scope), products=_products(row.products))
+
 
 def authenticate(ctx: Context, token: str | None) -> Principal:
     """The principal a bearer token stands for; AuthenticationError when none."""
@@ -314,12 +328,10 @@ def authenticate(ctx: Context, token: str | None) -> Principal:
         row = conn.execute(
             select(
                 api_keys.c.id,
-                api_keys.c.name,
                 api_keys.c.secret_hash,
-                api_keys.c.scope,
-                api_keys.c.products,
                 api_keys.c.revoked_at,
                 api_keys.c.last_used_at,
+                *PRINCIPAL_COLUMNS,
             ).where(api_keys.c.prefix == prefix)
         ).first()
     expected = row.secret_hash if row is not None else _hash("")
@@ -330,7 +342,7 @@ def authenticate(ctx: Context, token: str | None) -> Principal:
     if row.last_used_at is None or now - row.last_used_at >= _LAST_USED_RESOLUTION:
         with ctx.write() as conn:
             conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(last_used_at=now))
-    return Principal(name=row.name, scope=Scope(row.scope), products=tuple(row.products or ()))
+    return principal_of(row)
 
 
 #: How often each server process re-reads :func:`revocation_mark` while it trusts

@@ -26,7 +26,12 @@ from datetime import timedelta
 from sqlalchemy import delete, insert, select, update
 
 from shipmate.errors import AuthenticationError
-from shipmate.services.auth.keys import Principal, Scope, authenticate
+from shipmate.services.auth.keys import (
+    PRINCIPAL_COLUMNS,
+    Principal,
+    authenticate,
+    principal_of,
+)
 from shipmate.services.context import Context
 from shipmate.store.schema import api_keys
 from shipmate.store.schema_sessions import dashboard_sessions
@@ -101,9 +106,7 @@ def session_principal(ctx: Context, session_id: str | None) -> Principal | None:
             select(
                 dashboard_sessions.c.expires_at,
                 dashboard_sessions.c.revoked_at,
-                api_keys.c.name,
-                api_keys.c.scope,
-                api_keys.c.products,
+                *PRINCIPAL_COLUMNS,
                 api_keys.c.revoked_at.label("key_revoked_at"),
             )
             .join(api_keys, api_keys.c.id == dashboard_sessions.c.key_id)
@@ -113,7 +116,7 @@ def session_principal(ctx: Context, session_id: str | None) -> Principal | None:
         return None
     if row.expires_at <= ctx.now():
         return None
-    return Principal(name=row.name, scope=Scope(row.scope), products=tuple(row.products or ()))
+    return principal_of(row)
 
 
 def end_session(ctx: Context, session_id: str) -> bool:

@@ -30,12 +30,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from shipmate.domain.inputs.fields import format_time, validate_lookup_name
 from shipmate.errors import IllegalTransitionError, InvalidInputError, NotFoundError
 from shipmate.services.context import Context
 from shipmate.store.catalog import find_environment_id, find_product_id
+from shipmate.store.decoding import RowDecoder
 from shipmate.store.deployments import append_event
 from shipmate.store.schema import current_state, deployments, environments, products
 from shipmate.store.schema_version_states import VERSION_STATES, version_states
@@ -125,26 +126,7 @@ class VersionState:
         }
 
 
-def _row(row: Row[Any]) -> VersionState:
-    m = row._mapping
-    return VersionState(
-        product=m["product"],
-        environment=m["environment"],
-        version=m["version"],
-        full_version=m["full_version"],
-        state=m["state"],
-        since=m["since"],
-        updated_at=m["updated_at"],
-        slot=m["slot"],
-        pending=m["pending"],
-        run_id=m["run_id"],
-        drain_check=m["drain_check"],
-        drain_started_at=m["drain_started_at"],
-        drain_finished_at=m["drain_finished_at"],
-        forced=bool(m["forced"]),
-        forced_pending=m["forced_pending"],
-        note=m["note"],
-    )
+_row = RowDecoder(VersionState, convert={"forced": bool}, skip=("recorded",))
 
 
 def _where(key: VersionKey) -> Any:

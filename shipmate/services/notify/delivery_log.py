@@ -8,9 +8,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, desc, select
 
-from shipmate.domain.inputs.fields import format_time
+from shipmate.domain.record_dicts import Formats, id_text, record_dict, time_fields
 from shipmate.errors import InvalidInputError, NotFoundError
 from shipmate.services.context import Context
+from shipmate.store.decoding import RowDecoder
+from shipmate.store.deployments import select_with_event_place
 from shipmate.store.schema import environments, events, products
 from shipmate.store.schema_notify import notification_attempts, notification_deliveries
 
@@ -38,15 +40,15 @@ class AttemptRecord:
     worker: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "attempt": self.attempt,
-            "at": format_time(self.at),
-            "outcome": self.outcome,
-            "status_code": self.status_code,
-            "error": self.error,
-            "duration_ms": self.duration_ms,
-            "worker": self.worker,
-        }
+        return record_dict(self, time_fields("at"))
+
+
+_DELIVERY_FORMATS: Formats = {
+    "id": str,
+    "event_id": str,
+    "deployment_id": id_text,
+    **time_fields("next_attempt_at", "last_attempt_at", "delivered_at", "created_at", "updated_at"),
+}
 
 
 @dataclass(frozen=True)
@@ -73,26 +75,9 @@ class DeliveryRecord:
     attempt_log: tuple[AttemptRecord, ...] = ()
 
     def to_dict(self, *, with_body: bool = False) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "id": str(self.id),
-            "rule": self.rule,
-            "event_id": str(self.event_id),
-            "event_type": self.event_type,
-            "deployment_id": None if self.deployment_id is None else str(self.deployment_id),
-            "product": self.product,
-            "environment": self.environment,
-            "via": self.channel,
-            "target": self.target,
-            "status": self.status,
-            "attempts": self.attempts,
-            "next_attempt_at": format_time(self.next_attempt_at),
-            "last_attempt_at": format_time(self.last_attempt_at),
-            "delivered_at": format_time(self.delivered_at),
-            "last_status_code": self.last_status_code,
-            "last_error": self.last_error,
-            "created_at": format_time(self.created_at),
-            "updated_at": format_time(self.updated_at),
-        }
+        data = record_dict(
+            self, _DELIVERY_FORMATS, keys={"channel": "via"}, omit=("body", "attempt_log")
+        )
         if self.attempt_log:
             data["attempt_log"] = [a.to_dict() for a in self.attempt_log]
         if with_body:
@@ -102,41 +87,20 @@ class DeliveryRecord:
 
 def _delivery_select() -> Any:
     d = notification_deliveries
-    return select(
-        *d.c,
-        products.c.name.label("product_name"),
-        environments.c.name.label("environment_name"),
-    ).select_from(
-        d.join(events, events.c.id == d.c.event_id)
-        .outerjoin(products, products.c.id == events.c.product_id)
-        .outerjoin(environments, environments.c.id == events.c.environment_id)
-    )
+    return select_with_event_place(d.c, d.join(events, events.c.id == d.c.event_id))
+
+
+_delivery_decoder = RowDecoder(
+    DeliveryRecord,
+    columns={"product": "product_name", "environment": "environment_name"},
+    convert={"id": int, "event_id": int, "attempts": int},
+    skip=("attempt_log",),
+)
+_attempt_decoder = RowDecoder(AttemptRecord, convert={"attempt": int, "duration_ms": int})
 
 
 def _row_to_delivery(row: Row[Any], attempts: tuple[AttemptRecord, ...] = ()) -> DeliveryRecord:
-    m = row._mapping
-    return DeliveryRecord(
-        id=int(m["id"]),
-        rule=m["rule"],
-        event_id=int(m["event_id"]),
-        event_type=m["event_type"],
-        deployment_id=m["deployment_id"],
-        product=m["product_name"],
-        environment=m["environment_name"],
-        channel=m["channel"],
-        target=m["target"],
-        status=m["status"],
-        attempts=int(m["attempts"]),
-        next_attempt_at=m["next_attempt_at"],
-        last_attempt_at=m["last_attempt_at"],
-        delivered_at=m["delivered_at"],
-        last_status_code=m["last_status_code"],
-        last_error=m["last_error"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-        body=m["body"],
-        attempt_log=attempts,
-    )
+    return _delivery_decoder(row, attempt_log=attempts)
 
 
 def _attempts(conn: Connection, ids: list[int]) -> dict[int, list[AttemptRecord]]:
@@ -147,17 +111,7 @@ def _attempts(conn: Connection, ids: list[int]) -> dict[int, list[AttemptRecord]
     for r in conn.execute(
         select(a).where(a.c.delivery_id.in_(ids)).order_by(a.c.delivery_id, a.c.attempt, a.c.id)
     ):
-        out[int(r.delivery_id)].append(
-            AttemptRecord(
-                attempt=int(r.attempt),
-                at=r.at,
-                outcome=r.outcome,
-                status_code=r.status_code,
-                error=r.error,
-                duration_ms=int(r.duration_ms),
-                worker=r.worker,
-            )
-        )
+        out[int(r.delivery_id)].append(_attempt_decoder(r))
     return out
 
 

@@ -27,7 +27,7 @@ from sqlalchemy import Connection, case, desc, select
 from shipmate.domain.lifecycle import Status
 from shipmate.domain.versions import format_full_version
 from shipmate.errors import VersionCommitConflictError
-from shipmate.store.catalog import pin_version_commit
+from shipmate.store.catalog import VersionRow, pin_version_commit
 from shipmate.store.schema import builds, deployments
 
 __all__ = ["BuildLink", "check_commit", "fill_from_build", "find_build"]
@@ -78,19 +78,20 @@ def fill_from_build(text: dict[str, str | None], link: BuildLink | None) -> None
 
 def check_commit(
     conn: Connection,
+    stored: VersionRow,
     *,
     product: str,
     version: str,
-    version_id: int,
     build_number: int | None,
-    pinned: str | None,
     commit: str,
 ) -> None:
-    """A build's commit is fixed; so is a version's when reported without builds.
+    """A build's commit is fixed; so is a version's (``stored``, its row, holds the
+    commit it was pinned to) when reported without builds.
 
     The conflict's details carry both commits (``recorded_commit``,
     ``reported_commit``) so that every front end can show them.
     """
+    version_id, pinned = stored.id, stored.commit_sha
     if build_number is not None:
         link = find_build(conn, version_id, build_number, None)
         known = link.commit_sha if link is not None else None

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from shipmate.domain.inputs.fields import parse_metadata, validate_name, validate_text
+from shipmate.domain.inputs.fields import parse_metadata, validate_name
 from shipmate.domain.inputs.reservedkeys import RESERVED_BUILD_METADATA_KEYS, check_client_metadata
 from shipmate.domain.lifecycle import Status, parse_status
 from shipmate.domain.records import BuildRecord
@@ -28,6 +28,7 @@ from shipmate.domain.versions import (
 )
 from shipmate.errors import NotFoundError, VersionCommitConflictError
 from shipmate.services.context import Context
+from shipmate.services.records.provenance import clean_provenance
 from shipmate.services.records.repeats import RecordedBuild, find_repeated_build_finish
 from shipmate.store.catalog import (
     dialect_insert,
@@ -36,7 +37,7 @@ from shipmate.store.catalog import (
     lock_version,
     pin_version_commit,
 )
-from shipmate.store.decoding import metadata_dict
+from shipmate.store.decoding import RowDecoder, metadata_dict
 from shipmate.store.deployments import append_event
 from shipmate.store.idempotency import lookup, remember, request_hash, validate_key
 from shipmate.store.schema import build_counters, builds, products, versions
@@ -49,14 +50,7 @@ def _clean(req: BuildRequest, strict_semver: bool) -> dict[str, Any]:
         "product": validate_name(req.product, field="product", max_length=255),
         "version": validate_base_version(req.version, strict_semver=strict_semver),
         "status": parse_status(req.status).value,
-        "commit_sha": validate_text(req.commit_sha, field="commit", max_length=64),
-        "branch": validate_text(req.branch, field="branch", max_length=255),
-        "repository": validate_text(req.repository, field="repository", max_length=500),
-        "built_by": validate_text(req.built_by, field="built_by", max_length=255),
-        "ci_platform": validate_text(req.ci_platform, field="ci_platform", max_length=50),
-        "ci_run_id": validate_text(req.ci_run_id, field="ci_run_id", max_length=255),
-        "ci_run_url": validate_text(req.ci_run_url, field="ci_run_url", max_length=500),
-        "source_system": validate_text(req.source_system, field="source_system", max_length=50),
+        **clean_provenance(req, actor="built_by"),
         "extra": _metadata(req),
     }
 
@@ -148,17 +142,15 @@ def _allocate(
     digest: str,
 ) -> BuildRecord:
     now = ctx.now()
-    started = req.started_at or (now if values["status"] == Status.STARTED else None)
     with ctx.write() as conn:
-        product_id, version_id = _ids(conn, ctx, product, version, now)
+        ids = _ids(conn, ctx, product, version, now)
         record = _insert_build(
             conn,
-            ids=(product_id, version_id),
+            req,
+            values,
+            ids=ids,
             names=(product, version),
-            values=values,
-            key_name=req.key_name,
             now=now,
-            started=started,
             completed=req.completed_at,
         )
         if key:
@@ -168,19 +160,20 @@ def _allocate(
 
 def _insert_build(
     conn: Connection,
+    req: BuildRequest,
+    values: dict[str, Any],
     *,
     ids: tuple[int, int],
     names: tuple[str, str],
-    values: dict[str, Any],
-    key_name: str | None,
     now: datetime,
-    started: datetime | None,
     completed: datetime | None,
 ) -> BuildRecord:
     """Allocate the next number of the version and insert its build, in ``conn``'s
-    transaction (so the number is recorded or not allocated at all)."""
+    transaction (so the number is recorded or not allocated at all).  A build
+    recorded ``started`` started now unless ``req`` says when."""
     product_id, version_id = ids
     product, version = names
+    started = req.started_at or (now if values["status"] == Status.STARTED else None)
     number = next_build_number(conn, version_id, now)
     full = format_full_version(version, number)
     row = {
@@ -200,32 +193,20 @@ def _insert_build(
         type="build.allocated",
         at=now,
         actor=values["built_by"],
-        key_name=key_name,
+        key_name=req.key_name,
         product_id=product_id,
         data={"full_version": full, "build_id": str(build_id), "commit": values["commit_sha"]},
     )
-    return BuildRecord(
-        id=build_id,
-        product=product,
-        version=version,
-        build_number=number,
-        full_version=full,
-        status=values["status"],
-        commit_sha=values["commit_sha"],
-        branch=values["branch"],
-        repository=values["repository"],
-        built_by=values["built_by"],
-        ci_platform=values["ci_platform"],
-        ci_run_id=values["ci_run_id"],
-        ci_run_url=values["ci_run_url"],
-        source_system=values["source_system"],
-        metadata=values["extra"],
-        created_at=now,
-        started_at=started,
-        completed_at=completed,
-        product_id=product_id,
-        version_id=version_id,
+    return _build_decoder.decode(
+        {**row, "id": build_id, "product_name": product, "version": version}
     )
+
+
+_build_decoder = RowDecoder(
+    BuildRecord,
+    columns={"product": "product_name", "metadata": "extra"},
+    convert={"metadata": metadata_dict},
+)
 
 
 def _load(conn: Connection, build_id: int) -> BuildRecord | None:
@@ -240,29 +221,7 @@ def _load(conn: Connection, build_id: int) -> BuildRecord | None:
     ).first()
     if row is None:
         return None
-    m = row._mapping
-    return BuildRecord(
-        id=m["id"],
-        product=m["product_name"],
-        version=m["version"],
-        build_number=m["build_number"],
-        full_version=m["full_version"],
-        status=m["status"],
-        commit_sha=m["commit_sha"],
-        branch=m["branch"],
-        repository=m["repository"],
-        built_by=m["built_by"],
-        ci_platform=m["ci_platform"],
-        ci_run_id=m["ci_run_id"],
-        ci_run_url=m["ci_run_url"],
-        source_system=m["source_system"],
-        metadata=metadata_dict(m["extra"]),
-        created_at=m["created_at"],
-        started_at=m["started_at"],
-        completed_at=m["completed_at"],
-        product_id=m["product_id"],
-        version_id=m["version_id"],
-    )
+    return _build_decoder(row)
 
 
 def get_build(ctx: Context, build_id: int) -> BuildRecord:
@@ -356,15 +315,10 @@ def record_build_event(ctx: Context, req: BuildRequest) -> RecordedBuild:
         repeated = find_repeated_build_finish(conn, version, version_id, event, now)
         if repeated is not None:
             return RecordedBuild(_loaded(conn, repeated), replayed=True)
+        completed = (req.completed_at or now) if finished else None
+        ids = (product_id, version_id)
         record = _insert_build(
-            conn,
-            ids=(product_id, version_id),
-            names=(product, version),
-            values=values,
-            key_name=req.key_name,
-            now=now,
-            started=req.started_at or (now if status == Status.STARTED else None),
-            completed=(req.completed_at or now) if finished else None,
+            conn, req, values, ids=ids, names=(product, version), now=now, completed=completed
         )
     return RecordedBuild(record)
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 import getpass
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, desc
 from sqlalchemy.exc import IntegrityError
 
 from shipmate.domain.environments import infer_kind
 from shipmate.domain.environments import parse_kind as parse_env_kind
-from shipmate.domain.inputs.fields import parse_metadata, validate_name, validate_text
+from shipmate.domain.inputs.fields import parse_metadata, validate_name
 from shipmate.domain.inputs.reservedkeys import check_client_metadata
 from shipmate.domain.lifecycle import (
     OPEN,
@@ -55,6 +55,7 @@ from shipmate.services.gates.verdicts import (
     validate_override,
 )
 from shipmate.services.records.buildlink import check_commit, fill_from_build, find_build
+from shipmate.services.records.provenance import clean_provenance
 from shipmate.services.records.repeats import Recorded, find_repeated_finish
 from shipmate.store.catalog import (
     apply_environment_kind,
@@ -64,15 +65,16 @@ from shipmate.store.catalog import (
     lock_product_environment,
 )
 from shipmate.store.deployments import (
+    append_deployment_event,
     append_event,
-    deployment_select,
     find_open_deployment,
+    first_deployment,
     get_deployment,
     insert_deployment,
     mark_rolled_back,
     refresh_current_state,
-    row_to_deployment,
     update_deployment,
+    version_deployments,
 )
 from shipmate.store.idempotency import lookup, remember, request_hash, validate_key
 from shipmate.store.schema import deployments
@@ -105,6 +107,17 @@ class _Clean:
     metadata: dict[str, Any]
 
 
+class _Write(NamedTuple):
+    """One recording, as every step of it needs it: the context, the request, its
+    checked values, the time and who acts."""
+
+    ctx: Context
+    req: RecordRequest
+    clean: _Clean
+    now: datetime
+    actor: str | None
+
+
 def _clean(req: RecordRequest, strict_semver: bool) -> _Clean:
     product = (
         None if req.product is None else validate_name(req.product, field="product", max_length=255)
@@ -132,16 +145,7 @@ def _clean(req: RecordRequest, strict_semver: bool) -> _Clean:
             raise InvalidInputError(
                 "version is required (or give a deployment id)", field="version"
             )
-    text = {
-        "commit_sha": validate_text(req.commit_sha, field="commit", max_length=64),
-        "branch": validate_text(req.branch, field="branch", max_length=255),
-        "repository": validate_text(req.repository, field="repository", max_length=500),
-        "deployed_by": validate_text(req.deployed_by, field="deployed_by", max_length=255),
-        "ci_platform": validate_text(req.ci_platform, field="ci_platform", max_length=50),
-        "ci_run_id": validate_text(req.ci_run_id, field="ci_run_id", max_length=255),
-        "ci_run_url": validate_text(req.ci_run_url, field="ci_run_url", max_length=500),
-        "source_system": validate_text(req.source_system, field="source_system", max_length=50),
-    }
+    text = clean_provenance(req, actor="deployed_by")
     return _Clean(
         environment=validate_name(req.environment, field="environment"),
         status=parse_status(req.status),
@@ -192,12 +196,13 @@ def record_deployment_event(ctx: Context, req: RecordRequest) -> Recorded:
         return Recorded(replayed, replayed=True)
     now = ctx.now()
     actor = c.text["deployed_by"] or req.key_name
+    w = _Write(ctx, req, c, now, actor)
     try:
         with ctx.write() as conn:
             if req.deployment_id is not None:
-                dep_id, repeat = _advance_by_id(conn, ctx, req, c, now, actor)
+                dep_id, repeat = _advance_by_id(conn, w)
             else:
-                dep_id, repeat = _record_by_match(conn, ctx, req, c, now, actor)
+                dep_id, repeat = _record_by_match(conn, w)
             if key:
                 remember(conn, key, "record_deployment", digest, dep_id, now)
             record = get_deployment(conn, dep_id)
@@ -219,9 +224,8 @@ def _replay(ctx: Context, key: str, digest: str) -> DeploymentRecord | None:
         return None if dep_id is None else get_deployment(conn, dep_id)
 
 
-def _advance_by_id(
-    conn: Connection, ctx: Context, req: RecordRequest, c: _Clean, now: datetime, actor: str | None
-) -> tuple[int, bool]:
+def _advance_by_id(conn: Connection, w: _Write) -> tuple[int, bool]:
+    req, c = w.req, w.clean
     assert req.deployment_id is not None
     current = get_deployment(conn, req.deployment_id, for_update=True)
     if current is None:
@@ -238,17 +242,24 @@ def _advance_by_id(
     lock_product_environment(conn, current.product_id, current.environment_id)
     if c.status == Status(current.status):
         return current.id, True  # a repeated event: nothing to change
+    return _advance_through_gates(conn, w, current)
+
+
+def _advance_through_gates(
+    conn: Connection, w: _Write, current: DeploymentRecord
+) -> tuple[int, bool]:
+    """Move ``current`` to the requested status; a start first passes the gates, and
+    their outcome (a report-only result, an override) is applied with it."""
     outcome = None
-    if c.status == Status.STARTED:
-        outcome = _check_gates(conn, ctx, req, c, now, actor, current=current)
-    _advance(conn, current, req, c, now, actor)
-    apply_outcome(conn, outcome, current.id, now=now, actor=actor, key_name=req.key_name)
+    if w.clean.status == Status.STARTED:
+        outcome = _check_gates(conn, w, current=current)
+    _advance(conn, w, current)
+    apply_outcome(conn, outcome, current.id, now=w.now, actor=w.actor, key_name=w.req.key_name)
     return current.id, False
 
 
-def _record_by_match(
-    conn: Connection, ctx: Context, req: RecordRequest, c: _Clean, now: datetime, actor: str | None
-) -> tuple[int, bool]:
+def _record_by_match(conn: Connection, w: _Write) -> tuple[int, bool]:
+    req, c, now, actor = w.req, w.clean, w.now, w.actor
     assert c.product is not None and c.version is not None
     product_id = ensure_product(conn, c.product, now)
     environment_id = ensure_environment(
@@ -268,11 +279,10 @@ def _record_by_match(
     if commit is not None:
         check_commit(
             conn,
+            version_row,
             product=c.product,
             version=c.version,
-            version_id=version_row.id,
             build_number=c.build_number,
-            pinned=version_row.commit_sha,
             commit=commit,
         )
     if c.build_number is not None:
@@ -289,7 +299,7 @@ def _record_by_match(
             )
         if target.status == Status.ROLLED_BACK.value:
             return target.id, True  # already marked: a retry changes nothing
-        _advance(conn, target, req, c, now, actor)
+        _advance(conn, w, target)
         return target.id, False
 
     if c.status != Status.PENDING:
@@ -309,12 +319,7 @@ def _record_by_match(
         ):
             if Status(match.status) == c.status:
                 return match.id, True  # the same start sent twice
-            outcome = None
-            if c.status == Status.STARTED:
-                outcome = _check_gates(conn, ctx, req, c, now, actor, current=match)
-            _advance(conn, match, req, c, now, actor)
-            apply_outcome(conn, outcome, match.id, now=now, actor=actor, key_name=req.key_name)
-            return match.id, False
+            return _advance_through_gates(conn, w, match)
     event = FinishEvent(
         c.status,
         c.version,
@@ -345,7 +350,7 @@ def _record_by_match(
     outcome = None
     if c.status in OPEN:
         ids = (product_id, environment_id, version_row.id)
-        outcome = _check_gates(conn, ctx, req, c, now, actor, ids=ids)
+        outcome = _check_gates(conn, w, ids=ids)
     values = {
         "product_id": product_id,
         "environment_id": environment_id,
@@ -390,16 +395,13 @@ def _record_by_match(
 
 def _check_gates(
     conn: Connection,
-    ctx: Context,
-    req: RecordRequest,
-    c: _Clean,
-    now: datetime,
-    actor: str | None,
+    w: _Write,
     *,
     current: DeploymentRecord | None = None,
     ids: tuple[int, int, int] | None = None,
 ) -> GateOutcome:
     """Gates guard a deployment entering started (or created pending); after the lock."""
+    ctx, req, c, now, actor = w
     if current is not None:
         ids = (current.product_id, current.environment_id, current.version_id)
     assert ids is not None
@@ -448,31 +450,19 @@ def _rollback_target(
 ) -> DeploymentRecord | None:
     """The newest completed or rolled-back deployment of the version (and build) here:
     a rolled-back one means the mark was made already (a retry)."""
+    finished = (Status.COMPLETED.value, Status.ROLLED_BACK.value)
     query = (
-        deployment_select()
-        .where(
-            deployments.c.product_id == product_id,
-            deployments.c.environment_id == environment_id,
-            deployments.c.version_id == version_id,
-            deployments.c.status.in_([Status.COMPLETED.value, Status.ROLLED_BACK.value]),
-        )
+        version_deployments(product_id, environment_id, version_id, finished)
         .order_by(desc(deployments.c.finished_at), desc(deployments.c.id))
         .limit(1)
     )
     if build is not None:
         query = query.where(deployments.c.build_number == build)
-    row = conn.execute(query).first()
-    return None if row is None else row_to_deployment(row)
+    return first_deployment(conn, query)
 
 
-def _advance(
-    conn: Connection,
-    current: DeploymentRecord,
-    req: RecordRequest,
-    c: _Clean,
-    now: datetime,
-    actor: str | None,
-) -> None:
+def _advance(conn: Connection, w: _Write, current: DeploymentRecord) -> None:
+    _, req, c, now, actor = w
     old = Status(current.status)
     check_transition(old, c.status, deployment_id=current.id)
     values: dict[str, Any] = {"status": c.status.value, "updated_at": now}
@@ -498,17 +488,13 @@ def _advance(
         merged = {**current.metadata, **c.metadata}
         values["extra"] = parse_metadata(merged)
     update_deployment(conn, current.id, values)
-    append_event(
+    append_deployment_event(
         conn,
-        type=f"deployment.{c.status.value}",
+        current,
+        to_status=c.status.value,
         at=now,
         actor=actor,
         key_name=req.key_name,
-        product_id=current.product_id,
-        environment_id=current.environment_id,
-        deployment_id=current.id,
-        from_status=old.value,
-        to_status=c.status.value,
         data={"full_version": current.full_version},
     )
     if c.status == Status.COMPLETED:

@@ -19,7 +19,8 @@ from sqlalchemy import Connection, desc, select
 
 from shipmate.domain.records import BuildRecord, DeploymentRecord
 from shipmate.domain.repeats import FINISHES, FinishEvent, RecordedFinish, is_repeated_finish
-from shipmate.store.deployments import deployment_select, row_to_deployment
+from shipmate.store.decoding import RowDecoder
+from shipmate.store.deployments import deployment_select, first_deployment
 from shipmate.store.schema import builds, deployments
 
 __all__ = ["Recorded", "RecordedBuild", "find_repeated_build_finish", "find_repeated_finish"]
@@ -49,19 +50,27 @@ def find_repeated_finish(
     """The deployment ``event`` repeats, or None when it is a new one."""
     if event.status not in FINISHES:
         return None
-    row = conn.execute(
+    latest = first_deployment(
+        conn,
         deployment_select()
         .where(
             deployments.c.product_id == product_id,
             deployments.c.environment_id == environment_id,
         )
         .order_by(desc(deployments.c.deployed_at), desc(deployments.c.id))
-        .limit(1)
-    ).first()
-    latest = None if row is None else row_to_deployment(row)
+        .limit(1),
+    )
     if latest is None or not is_repeated_finish(RecordedFinish.of_deployment(latest), event, now):
         return None
     return latest
+
+
+#: A build row as a repeat compares it (a build has no kind and reverts nothing).
+_build_finish = RowDecoder(
+    RecordedFinish,
+    columns={"finished_at": "completed_at"},
+    skip=("version", "kind", "reverts_id"),
+)
 
 
 def find_repeated_build_finish(
@@ -85,14 +94,5 @@ def find_repeated_build_finish(
     row = conn.execute(query.order_by(desc(builds.c.id)).limit(1)).first()
     if row is None:
         return None
-    latest = RecordedFinish(
-        status=row.status,
-        version=version,
-        build_number=row.build_number,
-        ci_run_id=row.ci_run_id,
-        commit_sha=row.commit_sha,
-        started_at=row.started_at,
-        finished_at=row.completed_at,
-        updated_at=row.updated_at,
-    )
+    latest = _build_finish(row, version=version)
     return int(row.id) if is_repeated_finish(latest, event, now) else None

@@ -97,13 +97,39 @@ def _select_run(conn: Connection, run_id: int, *, for_update: bool = False) -> R
     return conn.execute(query).first()
 
 
+def _read_run(
+    conn: Connection, run_id: int, *, for_update: bool = False, with_steps: bool = False
+) -> RunRecord:
+    """The run ``run_id`` as this transaction sees it (locked with ``for_update``, with
+    its steps with ``with_steps``); NotFoundError when there is none."""
+    row = _select_run(conn, run_id, for_update=for_update)
+    if row is None:
+        raise NotFoundError(f"run {run_id} does not exist", field="run")
+    return row_to_run(row, _load_steps(conn, run_id) if with_steps else ())
+
+
+def _end_run(conn: Connection, run_id: int, status: str, now: datetime, **values: Any) -> None:
+    """End the run with ``status`` (and ``values`` besides): its lock and its lease are
+    given up, so another run may start in its environment."""
+    conn.execute(
+        update(runs)
+        .where(runs.c.id == run_id)
+        .values(
+            status=status,
+            lock_key=None,
+            owner=None,
+            lease_until=None,
+            updated_at=now,
+            finished_at=now,
+            **values,
+        )
+    )
+
+
 def get_run(ctx: Context, run_id: int) -> RunRecord:
     """One run with its steps."""
     with ctx.read() as conn:
-        row = _select_run(conn, run_id)
-        if row is None:
-            raise NotFoundError(f"run {run_id} does not exist", field="run")
-        return row_to_run(row, _load_steps(conn, run_id))
+        return _read_run(conn, run_id, with_steps=True)
 
 
 def list_runs(
@@ -216,18 +242,7 @@ def create_run(
                             run_id=str(holder.id),
                             state=holder.state(now),
                         )
-                    conn.execute(
-                        update(runs)
-                        .where(runs.c.id == holder.id)
-                        .values(
-                            status="superseded",
-                            lock_key=None,
-                            owner=None,
-                            lease_until=None,
-                            updated_at=now,
-                            finished_at=now,
-                        )
-                    )
+                    _end_run(conn, holder.id, "superseded", now)
                 run_id = conn.execute(
                     insert(runs)
                     .values(
@@ -278,10 +293,7 @@ def claim_run(ctx: Context, run_id: int, owner: str, *, force: bool = False) -> 
     """Take over a running run whose owner is gone; ConflictError when it is still driven."""
     now = ctx.now()
     with ctx.write() as conn:
-        row = _select_run(conn, run_id, for_update=True)
-        if row is None:
-            raise NotFoundError(f"run {run_id} does not exist", field="run")
-        run = row_to_run(row)
+        run = _read_run(conn, run_id, for_update=True)
         if not run.running:
             raise ConflictError(
                 f"run {run_id} is {run.status}; only a running run can be resumed",
@@ -311,9 +323,7 @@ def claim_run(ctx: Context, run_id: int, owner: str, *, force: bool = False) -> 
         )
         if result.rowcount != 1:
             raise ConflictError(f"run {run_id} was taken over by another process", field="run")
-        claimed = _select_run(conn, run_id)
-        assert claimed is not None
-        return row_to_run(claimed, _load_steps(conn, run_id))
+        return _read_run(conn, run_id, with_steps=True)
 
 
 def _same_owner(owner: str | None) -> Any:
@@ -420,25 +430,17 @@ def finish_run(ctx: Context, run_id: int, owner: str, end: FlowEnd) -> RunRecord
     now = ctx.now()
     with ctx.write() as conn:
         _fence(conn, run_id, owner, now)
-        conn.execute(
-            update(runs)
-            .where(runs.c.id == run_id)
-            .values(
-                status=end.status,
-                lock_key=None,
-                owner=None,
-                lease_until=None,
-                deployment_id=end.deployment_id,
-                rollback_deployment_id=end.rollback_deployment_id,
-                error=None if end.status != "failed" and not end.error else end.message,
-                error_code=end.error_code,
-                updated_at=now,
-                finished_at=now,
-            )
+        _end_run(
+            conn,
+            run_id,
+            end.status,
+            now,
+            deployment_id=end.deployment_id,
+            rollback_deployment_id=end.rollback_deployment_id,
+            error=None if end.status != "failed" and not end.error else end.message,
+            error_code=end.error_code,
         )
-        row = _select_run(conn, run_id)
-        assert row is not None
-        return row_to_run(row, _load_steps(conn, run_id))
+        return _read_run(conn, run_id, with_steps=True)
 
 
 def release_run(ctx: Context, run_id: int, owner: str) -> None:
@@ -455,10 +457,7 @@ def abort_run(ctx: Context, run_id: int, *, reason: str) -> RunRecord:
     """End an interrupted run as ``aborted`` (traffic and slots are left as they are)."""
     now = ctx.now()
     with ctx.write() as conn:
-        row = _select_run(conn, run_id, for_update=True)
-        if row is None:
-            raise NotFoundError(f"run {run_id} does not exist", field="run")
-        run = row_to_run(row)
+        run = _read_run(conn, run_id, for_update=True)
         if not run.running:
             raise ConflictError(f"run {run_id} is {run.status}, not running", field="run")
         if not run.owner_gone(now):
@@ -467,20 +466,5 @@ def abort_run(ctx: Context, run_id: int, *, reason: str) -> RunRecord:
                 "run can be aborted",
                 field="run",
             )
-        conn.execute(
-            update(runs)
-            .where(runs.c.id == run_id)
-            .values(
-                status="aborted",
-                lock_key=None,
-                owner=None,
-                lease_until=None,
-                error=reason,
-                error_code="aborted",
-                updated_at=now,
-                finished_at=now,
-            )
-        )
-        fresh = _select_run(conn, run_id)
-        assert fresh is not None
-        return row_to_run(fresh, _load_steps(conn, run_id))
+        _end_run(conn, run_id, "aborted", now, error=reason, error_code="aborted")
+        return _read_run(conn, run_id, with_steps=True)

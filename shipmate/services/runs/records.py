@@ -24,8 +24,10 @@ from typing import Any
 from sqlalchemy import Row
 
 from shipmate.domain.inputs.fields import format_time
+from shipmate.domain.record_dicts import id_text, record_dict, time_fields
 from shipmate.domain.runs.plan import StepResult
 from shipmate.engine import procfs
+from shipmate.store.decoding import RowDecoder, json_object
 
 __all__ = [
     "RUNNING",
@@ -107,20 +109,7 @@ class RunStepRecord:
         return StepResult.from_dict(self.result, self.output or "")
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "name": self.name,
-            "title": self.title,
-            "status": self.status,
-            "attempts": self.attempts,
-            "args": self.args,
-            "result": self.result,
-            "output": self.output,
-            "error": self.error,
-            "started_at": format_time(self.started_at),
-            "finished_at": format_time(self.finished_at) if self.finished_at else None,
-            "duration_ms": self.duration_ms,
-        }
+        return record_dict(self, time_fields("started_at", "finished_at"))
 
 
 @dataclass(frozen=True)
@@ -191,9 +180,9 @@ class RunRecord:
             "lease_until": format_time(self.lease_until) if self.lease_until else None,
             "attempts": self.attempts,
             "actor": self.actor,
-            "deployment_id": _id_text(self.deployment_id),
-            "reverts_id": _id_text(self.reverts_id),
-            "rollback_deployment_id": _id_text(self.rollback_deployment_id),
+            "deployment_id": id_text(self.deployment_id),
+            "reverts_id": id_text(self.reverts_id),
+            "rollback_deployment_id": id_text(self.rollback_deployment_id),
             "error": self.error,
             "error_code": self.error_code,
             "created_at": format_time(self.created_at),
@@ -208,53 +197,22 @@ class RunRecord:
         return body
 
 
-def _id_text(value: int | None) -> str | None:
-    return None if value is None else str(value)
+def _optional_object(value: Any) -> dict[str, Any] | None:
+    return None if value is None else dict(value)
+
+
+_run_decoder = RowDecoder(
+    RunRecord, convert={"id": int, "attempts": int, "params": json_object}, skip=("steps",)
+)
+_step_decoder = RowDecoder(
+    RunStepRecord,
+    convert={"seq": int, "attempts": int, "args": json_object, "result": _optional_object},
+)
 
 
 def row_to_run(row: Row[Any], steps: Sequence[RunStepRecord] = ()) -> RunRecord:
-    m = row._mapping
-    return RunRecord(
-        id=int(m["id"]),
-        kind=m["kind"],
-        product=m["product"],
-        environment=m["environment"],
-        version=m["version"],
-        build_number=m["build_number"],
-        full_version=m["full_version"],
-        status=m["status"],
-        owner=m["owner"],
-        lease_until=m["lease_until"],
-        attempts=int(m["attempts"]),
-        actor=m["actor"],
-        deployment_id=m["deployment_id"],
-        reverts_id=m["reverts_id"],
-        rollback_deployment_id=m["rollback_deployment_id"],
-        params=dict(m["params"] or {}),
-        error=m["error"],
-        error_code=m["error_code"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-        finished_at=m["finished_at"],
-        steps=tuple(steps),
-        attention=m["attention"],
-        attention_at=m["attention_at"],
-    )
+    return _run_decoder(row, steps=tuple(steps))
 
 
 def row_to_step(row: Row[Any]) -> RunStepRecord:
-    m = row._mapping
-    return RunStepRecord(
-        seq=int(m["seq"]),
-        name=m["name"],
-        title=m["title"],
-        status=m["status"],
-        attempts=int(m["attempts"]),
-        args=dict(m["args"] or {}),
-        result=dict(m["result"]) if m["result"] is not None else None,
-        output=m["output"],
-        error=m["error"],
-        started_at=m["started_at"],
-        finished_at=m["finished_at"],
-        duration_ms=m["duration_ms"],
-    )
+    return _step_decoder(row)

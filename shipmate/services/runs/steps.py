@@ -40,6 +40,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from shipmate.domain.records import DeploymentRecord
 from shipmate.domain.requests import RecordRequest
 from shipmate.domain.runs.plan import (
     CHECK_ARTIFACT,
@@ -68,7 +69,7 @@ from shipmate.services.context import Context
 from shipmate.services.deploys.config import RunParts
 from shipmate.services.records.deployments import record_deployment
 from shipmate.services.runs.stepenv import StepEnv, failed_result, log_tail, stopped_error
-from shipmate.services.runs.watch import keep_warm, retire, settle_switch
+from shipmate.services.runs.watch import keep_warm, left_running, retire, settle_switch, stop_slot
 from shipmate.store.catalog import find_environment_id, find_product_id
 from shipmate.store.schema import current_state, deployments
 
@@ -144,27 +145,54 @@ def _deployment_kind(plan: RunPlan) -> str:
     return plan.kind
 
 
-def _record_started(step: Step, env: StepEnv) -> StepResult:
-    plan = env.plan
-    dep = record_deployment(
+def _record_new(
+    env: StepEnv,
+    *,
+    status: str,
+    version: str,
+    build_number: int | None,
+    kind: str,
+    reverts_id: int | None,
+    metadata: dict[str, Any],
+) -> DeploymentRecord:
+    """Record a new deployment of the run's product in its environment, by shipmate
+    for this run (its id first in the metadata), once even if the step runs again."""
+    return record_deployment(
         env.ctx,
         RecordRequest(
-            environment=plan.environment,
-            status="started",
-            product=plan.product,
-            version=plan.version,
-            build_number=plan.build_number,
-            kind=_deployment_kind(plan),
-            reverts_id=plan.reverts_id,
+            environment=env.plan.environment,
+            status=status,
+            product=env.plan.product,
+            version=version,
+            build_number=build_number,
+            kind=kind,
+            reverts_id=reverts_id,
             source_system="shipmate",
-            metadata={"run_id": str(env.run.id)},
+            metadata={"run_id": str(env.run.id), **metadata},
             idempotency_key=_key(env),
             **env.record_fields(),
         ),
     )
+
+
+def _recorded(dep: DeploymentRecord) -> StepResult:
     return StepResult.success(
         {"deployment_id": dep.id}, output=f"deployment {dep.id}: {dep.full_version} {dep.status}"
     )
+
+
+def _record_started(step: Step, env: StepEnv) -> StepResult:
+    plan = env.plan
+    dep = _record_new(
+        env,
+        status="started",
+        version=plan.version,
+        build_number=plan.build_number,
+        kind=_deployment_kind(plan),
+        reverts_id=plan.reverts_id,
+        metadata={},
+    )
+    return _recorded(dep)
 
 
 def _advance(env: StepEnv, dep_id: int, status: str, metadata: dict[str, Any]) -> StepResult:
@@ -180,9 +208,7 @@ def _advance(env: StepEnv, dep_id: int, status: str, metadata: dict[str, Any]) -
             idempotency_key=_key(env),
         ),
     )
-    return StepResult.success(
-        {"deployment_id": dep.id}, output=f"deployment {dep.id}: {dep.full_version} {dep.status}"
-    )
+    return _recorded(dep)
 
 
 def _record_completed(step: Step, env: StepEnv) -> StepResult:
@@ -201,30 +227,18 @@ def _record_failed(step: Step, env: StepEnv) -> StepResult:
 
 
 def _record_rollback(step: Step, env: StepEnv) -> StepResult:
-    plan = env.plan
     failed_id = int(step.args["reverts_id"])
-    dep = record_deployment(
-        env.ctx,
-        RecordRequest(
-            environment=plan.environment,
-            status="completed",
-            product=plan.product,
-            version=str(step.args["version"]),
-            kind="rollback",
-            reverts_id=failed_id,
-            source_system="shipmate",
-            metadata={
-                "run_id": str(env.run.id),
-                "automatic": True,
-                "reason": str(
-                    step.args.get("reason")
-                    or f"deployment {failed_id} ({plan.full_version}) failed its check after "
-                    "the switch"
-                ),
-            },
-            idempotency_key=_key(env),
-            **env.record_fields(),
-        ),
+    reason = step.args.get("reason") or (
+        f"deployment {failed_id} ({env.plan.full_version}) failed its check after the switch"
+    )
+    dep = _record_new(
+        env,
+        status="completed",
+        version=str(step.args["version"]),
+        build_number=None,
+        kind="rollback",
+        reverts_id=failed_id,
+        metadata={"automatic": True, "reason": str(reason)},
     )
     return StepResult.success(
         {"deployment_id": dep.id},
@@ -407,21 +421,11 @@ def _restore(step: Step, env: StepEnv) -> StepResult:
 
 def _stop_new(step: Step, env: StepEnv) -> StepResult:
     slot = str(step.args["slot"])
-    parts = env.parts
-    state = parts.switch.current()
-    if state is not None and state.slot == slot:
-        return StepResult.success(
-            {"stopped": False},
-            output=f"slot {slot} takes traffic now, so it is left running",
-        )
+    left = left_running(env, slot)
+    if left is not None:
+        return left
     settled = settle_switch(env)
-    was = parts.target.running_version(slot)
-    parts.target.stop(slot)
-    what = was or "nothing was running"
-    lines = [settled, f"stopped slot {slot} ({what})"]
-    return StepResult.success(
-        {"stopped": True}, output="\n".join(line for line in lines if line.strip())
-    )
+    return stop_slot(env, slot, env.parts.target.running_version(slot), [settled])
 
 
 for _name, _executor in (

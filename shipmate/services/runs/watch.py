@@ -107,18 +107,35 @@ def keep_warm(step: Step, env: StepEnv) -> StepResult:
     )
 
 
-def retire(step: Step, env: StepEnv) -> StepResult:
-    slot = str(step.args["slot"])
-    serving = step.args.get("serving")
-    parts = env.parts
-    state = parts.switch.current()
+def left_running(env: StepEnv, slot: str) -> StepResult | None:
+    """The result of a step about to stop ``slot`` while it takes traffic (it is left
+    running), or None when the slot may be stopped."""
+    state = env.parts.switch.current()
     if state is not None and state.slot == slot:
         return StepResult.success(
             {"stopped": False},
             output=f"slot {slot} takes traffic now, so it is left running",
         )
+    return None
+
+
+def stop_slot(env: StepEnv, slot: str, was: str | None, lines: list[str]) -> StepResult:
+    """Stop ``slot`` (which ran ``was``) and end the step with ``lines`` and that."""
+    env.parts.target.stop(slot)
+    lines.append(f"stopped slot {slot} ({was or 'nothing was running'})")
+    return StepResult.success(
+        {"stopped": True}, output="\n".join(line for line in lines if line.strip())
+    )
+
+
+def retire(step: Step, env: StepEnv) -> StepResult:
+    slot = str(step.args["slot"])
+    serving = step.args.get("serving")
+    left = left_running(env, slot)
+    if left is not None:
+        return left
     lines = [settle_switch(env)]
-    was = parts.target.running_version(slot)
+    was = env.parts.target.running_version(slot)
     if was is not None and serving is not None:
         ok, detail = serving_health(env, str(serving))
         if not ok:
@@ -126,8 +143,4 @@ def retire(step: Step, env: StepEnv) -> StepResult:
                 env, str(serving), detail, f"just before slot {slot} ({was}) was to be retired"
             )
         lines.append(f"slot {serving} is healthy: {detail}")
-    parts.target.stop(slot)
-    lines.append(f"stopped slot {slot} ({was or 'nothing was running'})")
-    return StepResult.success(
-        {"stopped": True}, output="\n".join(line for line in lines if line.strip())
-    )
+    return stop_slot(env, slot, was, lines)
