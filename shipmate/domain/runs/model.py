@@ -262,6 +262,31 @@ class FlowEnd:
     retired: bool = False
     slot: str | None = None
 
+    @classmethod
+    def failed(
+        cls,
+        message: str,
+        step: str,
+        result: StepResult,
+        *,
+        deployment_id: int | None,
+        slot: str | None,
+        rollback_deployment_id: int | None = None,
+        switched_back: bool = False,
+    ) -> FlowEnd:
+        """A run that failed at ``step`` with ``result``'s error."""
+        return cls(
+            "failed",
+            message,
+            deployment_id=deployment_id,
+            rollback_deployment_id=rollback_deployment_id,
+            failed_step=step,
+            error=result.error,
+            error_code=result.error_code,
+            switched_back=switched_back,
+            slot=slot,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
