@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from shipmate.domain.deploy.config import NginxSwitchConfig
+from shipmate.domain.deploy.model import NginxSwitchConfig
 from shipmate.domain.deploy.templates import render, render_argv
 from shipmate.engine.atomicfiles import fsync_dir, write_file_atomic
 from shipmate.engine.commands import CommandOutcome, run_command

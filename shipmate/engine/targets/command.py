@@ -17,7 +17,7 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from shipmate.domain.deploy.config import CommandTargetConfig
+from shipmate.domain.deploy.model import CommandTargetConfig
 from shipmate.engine.atomicfiles import write_file_atomic
 from shipmate.engine.commands import CommandOutcome, run_command
 from shipmate.engine.pathguard import render_argv_guarded, render_guarded

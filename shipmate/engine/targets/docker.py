@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from shipmate.domain.deploy.config import DockerTargetConfig
+from shipmate.domain.deploy.model import DockerTargetConfig
 from shipmate.domain.deploy.templates import render, render_argv
 from shipmate.engine.commands import CommandOutcome, run_command
 from shipmate.engine.release import DeployContext, Release, inherited_env

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shipmate.domain.deploy.config import ProcessTargetConfig
+from shipmate.domain.deploy.model import ProcessTargetConfig
 from shipmate.engine import procfs
 from shipmate.engine.atomicfiles import write_file_atomic
 from shipmate.engine.killpoints import kill_point
