@@ -69,6 +69,7 @@ from shipmate.domain.cron import CronExpr, local_to_utc
 from shipmate.domain.gates.durations import check_seconds
 from shipmate.domain.gates.times import aware_instant, time_zone
 from shipmate.domain.inputs.fields import format_time, validate_name, validate_text
+from shipmate.domain.inputs.names import required_text
 from shipmate.errors import InvalidInputError
 
 __all__ = [
@@ -369,16 +370,7 @@ def _patterns(value: object, key: str) -> tuple[str, ...]:
     out: list[str] = []
     for index, item in enumerate(value):
         where = f"{key}[{index}]"
-        if not isinstance(item, str):
-            raise InvalidInputError(f"{where} must be a string", field=where)
-        pattern = item.strip()
-        if not pattern:
-            raise InvalidInputError(f"{where} must not be empty", field=where)
-        if len(pattern) > _MAX_NAME:
-            raise InvalidInputError(
-                f"{where} is {len(pattern)} characters long; the limit is {_MAX_NAME}",
-                field=where,
-            )
+        pattern = required_text(item, field=where, max_length=_MAX_NAME)
         if any(ch.isspace() or not ch.isprintable() for ch in pattern):
             raise InvalidInputError(
                 f"{where} {pattern!r} must not contain spaces or control characters",

@@ -26,6 +26,7 @@ __all__ = [
     "NAME_RULE",
     "name_problem",
     "path_component",
+    "required_text",
     "validate_lookup_name",
     "validate_new_name",
 ]
@@ -54,7 +55,8 @@ def name_problem(name: str) -> str | None:
     return f"starts with {name[0]!r}"
 
 
-def _checked_text(value: object, *, field: str, max_length: int) -> str:
+def required_text(value: object, *, field: str, max_length: int) -> str:
+    """A string that is not blank, stripped, at most ``max_length`` long; or InvalidInputError."""
     if not isinstance(value, str):
         raise InvalidInputError(f"{field} must be a string", field=field)
     name = value.strip()
@@ -69,7 +71,7 @@ def _checked_text(value: object, *, field: str, max_length: int) -> str:
 
 def validate_new_name(value: object, *, field: str, max_length: int = 100) -> str:
     """A name a write stores: the charset, or InvalidInputError naming ``field`` and the rule."""
-    name = _checked_text(value, field=field, max_length=max_length)
+    name = required_text(value, field=field, max_length=max_length)
     problem = name_problem(name)
     if problem is not None:
         raise InvalidInputError(
@@ -82,7 +84,7 @@ def validate_new_name(value: object, *, field: str, max_length: int = 100) -> st
 
 def validate_lookup_name(value: object, *, field: str, max_length: int = 255) -> str:
     """A name a read looks up: the charset, or one an older version may have stored."""
-    name = _checked_text(value, field=field, max_length=max_length)
+    name = required_text(value, field=field, max_length=max_length)
     if not _LEGACY.fullmatch(name):
         raise InvalidInputError(
             f"{field} {name!r} is not a name: a name may contain only {NAME_RULE}",
