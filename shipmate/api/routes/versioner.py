@@ -97,24 +97,23 @@ def make_router(base: str) -> APIRouter:
             response.status_code = 200  # a retry of an event already recorded
         return deployment_response(recorded.deployment)
 
-    for path in ("/build-events/", "/build-events", "/version-events/", "/version-events"):
-        router.add_api_route(
-            path,
+    events = (
+        (
+            "build",
             build_event,
-            methods=["POST"],
-            status_code=201,
-            include_in_schema=path == "/build-events/",
-            summary="Versioner: record a build event",
-            responses={200: {"description": "A retry: the build as already recorded"}},
-        )
-    for path in ("/deployment-events/", "/deployment-events"):
-        router.add_api_route(
-            path,
-            deployment_event,
-            methods=["POST"],
-            status_code=201,
-            include_in_schema=path == "/deployment-events/",
-            summary="Versioner: record a deployment event",
-            responses={200: {"description": "A retry: the deployment as already recorded"}},
-        )
+            ("/build-events/", "/build-events", "/version-events/", "/version-events"),
+        ),
+        ("deployment", deployment_event, ("/deployment-events/", "/deployment-events")),
+    )
+    for what, endpoint, paths in events:
+        for path in paths:
+            router.add_api_route(
+                path,
+                endpoint,
+                methods=["POST"],
+                status_code=201,
+                include_in_schema=path == paths[0],
+                summary=f"Versioner: record a {what} event",
+                responses={200: {"description": f"A retry: the {what} as already recorded"}},
+            )
     return router
