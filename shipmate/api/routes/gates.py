@@ -26,7 +26,7 @@ key that records the deployment, likewise.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
@@ -80,13 +80,7 @@ class UnlockBody(_Body):
     reason: str = Field(max_length=1000)
 
 
-class _ChangedBy(TypedDict):
-    actor: str | None
-    key_name: str | None
-    guard: gate_rules.Guard | None
-
-
-def _changed_by(principal: Principal) -> _ChangedBy:
+def _changed_by(principal: Principal) -> gate_rules.RuleChange:
     """Who changes a rule, and the check of the key's product limits."""
     return {"actor": principal.name, "key_name": principal.name, "guard": rule_guard(principal)}
 
