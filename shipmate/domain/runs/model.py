@@ -11,6 +11,8 @@ from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from shipmate.domain.fielddicts import fields_dict
+
 __all__ = [
     "CHECK_ARTIFACT",
     "HEALTH",
@@ -288,18 +290,7 @@ class FlowEnd:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "message": self.message,
-            "deployment_id": self.deployment_id,
-            "rollback_deployment_id": self.rollback_deployment_id,
-            "failed_step": self.failed_step,
-            "error": self.error,
-            "error_code": self.error_code,
-            "switched_back": self.switched_back,
-            "retired": self.retired,
-            "slot": self.slot,
-        }
+        return fields_dict(self)
 
 
 Flow = Generator[Step, StepResult, FlowEnd]
