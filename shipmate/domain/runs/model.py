@@ -76,12 +76,7 @@ class Step:
     compensating: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "title": self.title,
-            "args": dict(self.args),
-            "compensating": self.compensating,
-        }
+        return fields_dict(self, args=dict)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Step:
@@ -162,14 +157,9 @@ class LiveState:
         return "nothing (the switch was never set)"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "slot": self.slot,
-            "version": self.version,
-            "full_version": self.full_version,
-            "switch_state": None if self.switch_state is None else dict(self.switch_state),
-            "running": dict(self.running),
-            "deployment_id": self.deployment_id,
-        }
+        return fields_dict(
+            self, switch_state=lambda state: None if state is None else dict(state), running=dict
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LiveState:
