@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from shipmate.domain.inputs.names import NAME_RULE, name_problem, required_text
+from shipmate.domain.inputs.names import charset_error, name_problem, required_text
 from shipmate.errors import InvalidInputError
 
 __all__ = [
@@ -101,19 +101,11 @@ def validate_version(
         )
     if lookup:
         if not _LEGACY_OPAQUE.match(value):
-            raise InvalidInputError(
-                f"{field} {value!r} is not a version: a version may contain only {NAME_RULE}",
-                field=field,
-                rule=NAME_RULE,
-            )
+            raise charset_error(field, value, "is not a version", what="version")
         return value
     problem = name_problem(value)
     if problem is not None:
-        raise InvalidInputError(
-            f"{field} {value!r} {problem}: a version may contain only {NAME_RULE}",
-            field=field,
-            rule=NAME_RULE,
-        )
+        raise charset_error(field, value, problem, what="version")
     return value
 
 
