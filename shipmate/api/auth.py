@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from shipmate.errors import AuthenticationError, InvalidInputError
 from shipmate.services.auth.keys import Principal, Scope, VerifiedKeys, authenticate
 
-__all__ = ["admin", "reader", "writer"]
+__all__ = ["Admin", "Reader", "Writer", "admin", "reader", "writer"]
 
 
 def _token(request: Request) -> str | None:
@@ -55,6 +57,12 @@ async def writer(request: Request) -> Principal:
 
 async def admin(request: Request) -> Principal:
     return await _principal(request, Scope.ADMIN)
+
+
+#: A route's caller, with the scope it needs: ``principal: Reader`` in its signature.
+Reader = Annotated[Principal, Depends(reader)]
+Writer = Annotated[Principal, Depends(writer)]
+Admin = Annotated[Principal, Depends(admin)]
 
 
 def scoped_product(principal: Principal, product: str | None) -> str | None:

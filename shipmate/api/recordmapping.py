@@ -8,6 +8,7 @@ times, the key that asked and the metadata shipmate derives.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -39,21 +40,50 @@ def _time(value: str | None, field: str, *, blank_is_none: bool = False) -> date
     return parse_time(value, field=field)
 
 
+def _alike(*names: str) -> dict[str, str]:
+    """Request fields a body holds under the same names."""
+    return {name: name for name in names}
+
+
+#: Request field -> body attribute: the facts shipmate's own build and deployment
+#: bodies hold alike.
+_API_FIELDS = {
+    **_alike("product", "version"),
+    "commit_sha": "commit",
+    **_alike("branch", "repository", "ci_platform", "ci_run_id", "ci_run_url", "metadata"),
+}
+#: The same for the facts only a deployment (or a status event) states.
+_API_DEPLOYMENT_FIELDS = _alike("environment", "status", "build_number", "kind", "deployed_by")
+_API_OVERRIDE_FIELDS = _alike("override_gates", "override_reason")
+#: Request field -> attribute of a Versioner build or deployment event.
+_VERSIONER_FIELDS = {
+    "product": "product_name",
+    **_alike("version", "status"),
+    "commit_sha": "scm_sha",
+    "branch": "scm_branch",
+    "repository": "scm_repository",
+    "ci_run_id": "invoke_id",
+    "source_system": "source_system",
+}
+
+
+def _taken(body: object, fields: Mapping[str, str]) -> dict[str, Any]:
+    """The request's ``fields`` read from ``body``'s attributes."""
+    return {field: getattr(body, attribute) for field, attribute in fields.items()}
+
+
+def _times(body: object, *names: str, blank_is_none: bool = False) -> dict[str, Any]:
+    """The body's optional times ``names``, parsed, under the same names."""
+    return {name: _time(getattr(body, name), name, blank_is_none=blank_is_none) for name in names}
+
+
 def build_request(
     body: BuildBody, principal: Principal, idempotency_key: str | None
 ) -> BuildRequest:
     return BuildRequest(
-        product=body.product,
-        version=body.version,
-        commit_sha=body.commit,
-        branch=body.branch,
-        repository=body.repository,
+        **_taken(body, _API_FIELDS),
         built_by=body.built_by,
-        ci_platform=body.ci_platform,
-        ci_run_id=body.ci_run_id,
-        ci_run_url=body.ci_run_url,
         source_system="shipmate-api",
-        metadata=body.metadata,
         key_name=principal.name,
         idempotency_key=idempotency_key,
     )
@@ -63,32 +93,18 @@ def deployment_request(
     body: DeploymentBody, principal: Principal, idempotency_key: str | None
 ) -> RecordRequest:
     return RecordRequest(
-        product=body.product,
-        environment=body.environment,
-        version=body.version,
-        status=body.status,
-        build_number=body.build_number,
-        kind=body.kind,
+        **_taken(body, _API_FIELDS),
+        **_taken(body, _API_DEPLOYMENT_FIELDS),
         reverts_id=None
         if body.reverts_id is None
         else parse_id(body.reverts_id, field="reverts_id"),
-        commit_sha=body.commit,
         commit_time=_time(body.commit_time, "commit_time"),
-        branch=body.branch,
-        repository=body.repository,
-        deployed_by=body.deployed_by,
-        ci_platform=body.ci_platform,
-        ci_run_id=body.ci_run_id,
-        ci_run_url=body.ci_run_url,
         source_system="shipmate-api",
-        metadata=body.metadata,
-        started_at=_time(body.started_at, "started_at"),
-        completed_at=_time(body.completed_at, "completed_at"),
+        **_times(body, "started_at", "completed_at"),
         environment_kind=body.environment_kind,
         key_name=principal.name,
         idempotency_key=idempotency_key,
-        override_gates=body.override_gates,
-        override_reason=body.override_reason,
+        **_taken(body, _API_OVERRIDE_FIELDS),
     )
 
 
@@ -102,14 +118,10 @@ def status_event_request(
     """A status for the deployment ``deployment_id`` (in ``environment``)."""
     return RecordRequest(
         environment=environment,
-        status=body.status,
+        **_taken(body, _alike("status", "deployed_by", "metadata")),
+        **_taken(body, _API_OVERRIDE_FIELDS),
         deployment_id=deployment_id,
-        deployed_by=body.deployed_by,
-        metadata=body.metadata,
-        override_gates=body.override_gates,
-        override_reason=body.override_reason,
-        started_at=_time(body.started_at, "started_at"),
-        completed_at=_time(body.completed_at, "completed_at"),
+        **_times(body, "started_at", "completed_at"),
         key_name=principal.name,
         idempotency_key=idempotency_key,
     )
@@ -129,22 +141,14 @@ def versioner_build_request(body: BuildEvent, principal: Principal) -> BuildRequ
         body.extra_metadata or {}, field="extra_metadata", reserved=RESERVED_BUILD_METADATA_KEYS
     )
     return BuildRequest(
-        product=body.product_name,
-        version=body.version,
-        status=body.status,
-        commit_sha=body.scm_sha,
-        branch=body.scm_branch,
-        repository=body.scm_repository,
+        **_taken(body, _VERSIONER_FIELDS),
         built_by=body.built_by or body.built_by_name or body.built_by_email,
-        ci_run_id=body.invoke_id,
         ci_run_url=body.build_url,
-        source_system=body.source_system,
         metadata=dict(body.extra_metadata or {}),
         own_metadata=_derived(
             body, built_by_email=body.built_by_email, built_by_name=body.built_by_name
         ),
-        started_at=_time(body.started_at, "started_at", blank_is_none=True),
-        completed_at=_time(body.completed_at, "completed_at", blank_is_none=True),
+        **_times(body, "started_at", "completed_at", blank_is_none=True),
         key_name=principal.name,
     )
 
@@ -152,21 +156,14 @@ def versioner_build_request(body: BuildEvent, principal: Principal) -> BuildRequ
 def versioner_deployment_request(body: DeploymentEvent, principal: Principal) -> RecordRequest:
     check_client_metadata(body.extra_metadata or {}, field="extra_metadata")
     return RecordRequest(
-        product=body.product_name,
+        **_taken(body, _VERSIONER_FIELDS),
         environment=body.environment_name,
-        version=body.version,
-        status=body.status,
-        commit_sha=body.scm_sha,
-        branch=body.scm_branch,
-        repository=body.scm_repository,
         deployed_by=body.deployed_by or body.deployed_by_name or body.deployed_by_email,
-        ci_run_id=body.invoke_id,
         ci_run_url=body.deploy_url or body.build_url,
-        source_system=body.source_system,
         metadata=dict(body.extra_metadata or {}),
         own_metadata=_derived(
             body, deployed_by_email=body.deployed_by_email, deployed_by_name=body.deployed_by_name
         ),
-        completed_at=_time(body.completed_at, "completed_at", blank_is_none=True),
+        **_times(body, "completed_at", blank_is_none=True),
         key_name=principal.name,
     )

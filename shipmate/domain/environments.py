@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from shipmate.errors import InvalidInputError
+from shipmate.domain.inputs.choices import parse_choice
 
 __all__ = ["EnvironmentKind", "infer_kind", "parse_kind"]
 
@@ -58,10 +58,4 @@ def infer_kind(name: str) -> EnvironmentKind:
 
 
 def parse_kind(value: str, *, field: str = "kind") -> EnvironmentKind:
-    try:
-        return EnvironmentKind(value.strip().lower())
-    except ValueError:
-        accepted = ", ".join(k.value for k in EnvironmentKind)
-        raise InvalidInputError(
-            f"{field} {value!r} is not an environment kind; use one of {accepted}", field=field
-        ) from None
+    return parse_choice(EnvironmentKind, value, field=field, what="an environment kind")

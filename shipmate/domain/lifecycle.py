@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from shipmate.domain.inputs.choices import parse_choice
 from shipmate.errors import IllegalTransitionError, InvalidInputError
 
 __all__ = [
@@ -106,15 +107,7 @@ def parse_status(value: object, *, field: str = "status") -> Status:
 
 
 def parse_kind(value: object, *, field: str = "kind") -> DeploymentKind:
-    if not isinstance(value, str):
-        raise InvalidInputError(f"{field} must be a string", field=field)
-    try:
-        return DeploymentKind(value.strip().lower())
-    except ValueError:
-        accepted = ", ".join(k.value for k in DeploymentKind)
-        raise InvalidInputError(
-            f"{field} {value!r} is not a deployment kind; use one of {accepted}", field=field
-        ) from None
+    return parse_choice(DeploymentKind, value, field=field, what="a deployment kind")
 
 
 def check_transition(current: Status, new: Status, *, deployment_id: object = None) -> None:

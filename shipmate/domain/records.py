@@ -11,6 +11,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+from shipmate.domain.fielddicts import fields_dict, optional_str
 from shipmate.domain.inputs.fields import format_time
 
 __all__ = [
@@ -23,10 +24,6 @@ __all__ = [
     "Stats",
     "VersionCount",
 ]
-
-
-def _sid(value: int | None) -> str | None:
-    return None if value is None else str(value)
 
 
 @dataclass(frozen=True)
@@ -92,19 +89,7 @@ class EventRecord:
     data: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": str(self.id),
-            "type": self.type,
-            "at": format_time(self.at),
-            "actor": self.actor,
-            "key_name": self.key_name,
-            "product": self.product,
-            "environment": self.environment,
-            "deployment_id": _sid(self.deployment_id),
-            "from_status": self.from_status,
-            "to_status": self.to_status,
-            "data": self.data,
-        }
+        return fields_dict(self, id=str, at=format_time, deployment_id=optional_str)
 
 
 @dataclass(frozen=True)
@@ -154,7 +139,7 @@ class DeploymentRecord:
             "full_version": self.full_version,
             "status": self.status,
             "kind": self.kind,
-            "reverts_id": _sid(self.reverts_id),
+            "reverts_id": optional_str(self.reverts_id),
             "commit_sha": self.commit_sha,
             "commit_time": format_time(self.commit_time),
             "branch": self.branch,
@@ -205,19 +190,9 @@ class MatrixCell:
     drift: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "product": self.product,
-            "environment": self.environment,
-            "deployment_id": str(self.deployment_id),
-            "version": self.version,
-            "full_version": self.full_version,
-            "status": self.status,
-            "since": format_time(self.since),
-            "age_seconds": round(self.age_seconds, 3),
-            "deployed_by": self.deployed_by,
-            "commit_sha": self.commit_sha,
-            "drift": self.drift,
-        }
+        return fields_dict(
+            self, deployment_id=str, since=format_time, age_seconds=lambda s: round(s, 3)
+        )
 
 
 @dataclass(frozen=True)
@@ -251,13 +226,7 @@ class VersionCount:
     rolled_back: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "total": self.total,
-            "completed": self.completed,
-            "failed": self.failed,
-            "rolled_back": self.rolled_back,
-        }
+        return fields_dict(self)
 
 
 @dataclass(frozen=True)

@@ -197,18 +197,12 @@ def strip_jsonc(text: str, *, field: str = "deno.jsonc") -> str:
     whitespace or comments before ``}`` or ``]`` is dropped.  Nothing inside a string
     is touched.  An unterminated block comment raises :class:`InvalidInputError`.
     """
-    out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == '"':
-            end = _string_end(text, i)
-            out.append(text[i:end])
-            i = end
-        elif text.startswith("//", i):
+
+    def drop_comment(text: str, i: int, out: list[str]) -> int:
+        if text.startswith("//", i):
             newline = text.find("\n", i)
-            i = n if newline < 0 else newline
-        elif text.startswith("/*", i):
+            return len(text) if newline < 0 else newline
+        if text.startswith("/*", i):
             close = text.find("*/", i + 2)
             if close < 0:
                 line = text.count("\n", 0, i) + 1
@@ -216,11 +210,29 @@ def strip_jsonc(text: str, *, field: str = "deno.jsonc") -> str:
                     f"{field}: unterminated /* comment starting on line {line}", field=field
                 )
             out.append(" " + "\n" * text.count("\n", i, close))
-            i = close + 2
+            return close + 2
+        out.append(text[i])
+        return i + 1
+
+    return _drop_trailing_commas(_rewrite_outside_strings(text, drop_comment))
+
+
+def _rewrite_outside_strings(text: str, step: Callable[[str, int, list[str]], int]) -> str:
+    """``text`` with its JSON strings copied as they are and the rest rewritten by ``step``.
+
+    ``step(text, i, out)`` appends to ``out`` what replaces the text at ``i`` (outside
+    any string) and returns the index where reading goes on.
+    """
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i] == '"':
+            end = _string_end(text, i)
+            out.append(text[i:end])
+            i = end
         else:
-            out.append(ch)
-            i += 1
-    return _drop_trailing_commas("".join(out))
+            i = step(text, i, out)
+    return "".join(out)
 
 
 def _string_end(text: str, start: int) -> int:
@@ -239,25 +251,17 @@ def _string_end(text: str, start: int) -> int:
 
 
 def _drop_trailing_commas(text: str) -> str:
-    out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == '"':
-            end = _string_end(text, i)
-            out.append(text[i:end])
-            i = end
-            continue
-        if ch == ",":
+    def drop_trailing_comma(text: str, i: int, out: list[str]) -> int:
+        if text[i] == ",":
             j = i + 1
-            while j < n and text[j] in " \t\r\n":
+            while j < len(text) and text[j] in " \t\r\n":
                 j += 1
-            if j < n and text[j] in "}]":
-                i += 1
-                continue
-        out.append(ch)
-        i += 1
-    return "".join(out)
+            if j < len(text) and text[j] in "}]":
+                return i + 1
+        out.append(text[i])
+        return i + 1
+
+    return _rewrite_outside_strings(text, drop_trailing_comma)
 
 
 def _load_toml(text: str, field: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from shipmate.domain.inputs.names import NAME_RULE, name_problem
+from shipmate.domain.inputs.names import charset_error, name_problem, required_text
 from shipmate.errors import InvalidInputError
 
 __all__ = [
@@ -110,16 +110,7 @@ def validate_version(
     (a read naming a stored version) also takes what older versions accepted
     (``/ : ~``), so those rows stay reachable.
     """
-    if not isinstance(text, str):
-        raise InvalidInputError(f"{field} must be a string", field=field)
-    value = text.strip()
-    if not value:
-        raise InvalidInputError(f"{field} must not be empty", field=field)
-    if len(value) > MAX_VERSION_LENGTH:
-        raise InvalidInputError(
-            f"{field} is {len(value)} characters long; the limit is {MAX_VERSION_LENGTH}",
-            field=field,
-        )
+    value = required_text(text, field=field, max_length=MAX_VERSION_LENGTH)
     if parse_semver(value) is not None:
         return value
     if strict_semver:
@@ -128,19 +119,11 @@ def validate_version(
         )
     if lookup:
         if not _LEGACY_OPAQUE.match(value):
-            raise InvalidInputError(
-                f"{field} {value!r} is not a version: a version may contain only {NAME_RULE}",
-                field=field,
-                rule=NAME_RULE,
-            )
+            raise charset_error(field, value, "is not a version", what="version")
         return value
     problem = name_problem(value)
     if problem is not None:
-        raise InvalidInputError(
-            f"{field} {value!r} {problem}: a version may contain only {NAME_RULE}",
-            field=field,
-            rule=NAME_RULE,
-        )
+        raise charset_error(field, value, problem, what="version")
     return value
 
 

@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from shipmate.domain.fielddicts import fields_dict
+
 __all__ = ["ActionOutcome", "ms_since"]
 
 
@@ -21,14 +23,7 @@ class ActionOutcome:
     duration_ms: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "output": self.output,
-            "error": self.error,
-            "exit_code": self.exit_code,
-            "timed_out": self.timed_out,
-            "duration_ms": round(self.duration_ms, 3),
-        }
+        return fields_dict(self, duration_ms=lambda ms: round(ms, 3))
 
 
 def ms_since(started: float) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = ["fsync_dir", "replace_symlink", "write_file_atomic"]
@@ -28,29 +29,33 @@ def write_file_atomic(path: Path, text: str, *, mode: int = 0o644) -> None:
     """Write ``text`` to ``path`` through a synced temporary file and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(6)}")
-    try:
+    with _renamed_over(tmp, path):
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
+
+
+def replace_symlink(link: Path, target: str) -> None:
+    """Point ``link`` at ``target`` with one rename of a new symlink over it."""
+    tmp = link.with_name(f"{link.name}.tmp-{secrets.token_hex(6)}")
+    with _renamed_over(tmp, link):
+        os.symlink(target, tmp)
+
+
+@contextlib.contextmanager
+def _renamed_over(tmp: Path, path: Path) -> Iterator[None]:
+    """Once the block has built ``tmp``, rename it over ``path`` and sync the folder.
+
+    When the block or the rename fails, ``tmp`` is removed and ``path`` is untouched.
+    """
+    try:
+        yield
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
     fsync_dir(path.parent)
-
-
-def replace_symlink(link: Path, target: str) -> None:
-    """Point ``link`` at ``target`` with one rename of a new symlink over it."""
-    tmp = link.with_name(f"{link.name}.tmp-{secrets.token_hex(6)}")
-    os.symlink(target, tmp)
-    try:
-        os.replace(tmp, link)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    fsync_dir(link.parent)

@@ -30,12 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from shipmate.domain.deploy.config import (
-    CommandProbe,
-    HealthConfig,
-    HttpProbe,
-    TcpProbe,
-)
+from shipmate.domain.deploy.model import CommandProbe, HealthConfig, HttpProbe, TcpProbe
 from shipmate.domain.deploy.templates import render, render_argv
 from shipmate.engine.commands import run_command
 from shipmate.engine.release import DeployContext, Release, inherited_env

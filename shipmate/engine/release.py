@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shipmate.domain.deploy.config import (
+from shipmate.domain.deploy.model import (
     DEFAULT_APP_VERSION_ENV,
     DeployConfig,
     Slot,

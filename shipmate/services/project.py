@@ -21,8 +21,6 @@ empty :class:`CiInfo`.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -36,6 +34,7 @@ from shipmate.domain.versionfiles import (
     validate_version_sources,
 )
 from shipmate.domain.versions import DEFAULT_VERSION_PREFIX, strip_version_prefix
+from shipmate.engine.git import run_git
 from shipmate.errors import InvalidInputError, NotFoundError
 
 __all__ = [
@@ -154,39 +153,10 @@ class _GitResult:
 
 
 def _git(cwd: Path, *args: str) -> _GitResult:
-    env = {
-        **os.environ,
-        "LC_ALL": "C",
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_OPTIONAL_LOCKS": "0",
-    }
-    try:
-        proc = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=GIT_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        problem = (
-            "git is not installed" if exc.filename == "git" else f"{exc.filename} does not exist"
-        )
-        return _GitResult(False, None, problem)
-    except subprocess.TimeoutExpired:
-        return _GitResult(False, None, f"git timed out after {GIT_TIMEOUT_SECONDS:g}s")
-    except OSError as exc:
-        return _GitResult(False, None, f"git could not run: {exc.strerror or exc}")
-    if proc.returncode != 0:
-        lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
-        problem = lines[0].removeprefix("fatal: ") if lines else f"git exited {proc.returncode}"
-        return _GitResult(False, None, problem)
-    return _GitResult(True, proc.stdout.strip() or None, None)
+    outcome = run_git(*args, cwd=cwd, timeout=GIT_TIMEOUT_SECONDS)
+    if not outcome.ok:
+        return _GitResult(False, None, outcome.problem)
+    return _GitResult(True, outcome.stdout.strip() or None, None)
 
 
 def commit_time(cwd: Path, sha: str | None) -> datetime | None:

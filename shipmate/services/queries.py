@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -86,24 +87,27 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
 def _product_id(ctx: Context, conn: Connection, name: str) -> int:
     """The product's id, remembered on the context: products are never deleted or
     renamed, so a found id never changes (a missing one is looked up every time)."""
-    key = ("product_id", name)
-    found: int | None = ctx.cache.get(key)
-    if found is None:
-        found = find_product_id(conn, name)
-        if found is None:
-            raise NotFoundError(f"product {name!r} does not exist", field="product")
-        ctx.cache[key] = found
-    return found
+    return _remembered_id(ctx, conn, "product", name, find_product_id)
 
 
 def _environment_id(ctx: Context, conn: Connection, name: str) -> int:
     """The environment's id, remembered like :func:`_product_id`."""
-    key = ("environment_id", name)
+    return _remembered_id(ctx, conn, "environment", name, find_environment_id)
+
+
+def _remembered_id(
+    ctx: Context,
+    conn: Connection,
+    what: str,
+    name: str,
+    find: Callable[[Connection, str], int | None],
+) -> int:
+    key = (f"{what}_id", name)
     found: int | None = ctx.cache.get(key)
     if found is None:
-        found = find_environment_id(conn, name)
+        found = find(conn, name)
         if found is None:
-            raise NotFoundError(f"environment {name!r} does not exist", field="environment")
+            raise NotFoundError(f"{what} {name!r} does not exist", field=what)
         ctx.cache[key] = found
     return found
 

@@ -120,3 +120,22 @@ def test_template_root(template: str, root: str | None) -> None:
 )
 def test_escapes_root(root: str, path: str, escapes: bool) -> None:
     assert escapes_root(root, path) is escapes
+
+
+def test_every_charset_refusal_names_the_field_the_value_and_the_rule() -> None:
+    rule = "letters, digits and . _ - +, starting with a letter or digit"
+    cases = [
+        (lambda: validate_new_name("a b", field="product"), "product 'a b' contains ' '", "name"),
+        (lambda: validate_lookup_name("a b", field="env"), "env 'a b' is not a name", "name"),
+        (lambda: validate_version("1.0 x"), "version '1.0 x' contains ' '", "version"),
+        (
+            lambda: validate_version("1.0 x", lookup=True),
+            "version '1.0 x' is not a version",
+            "version",
+        ),
+    ]
+    for call, start, what in cases:
+        with pytest.raises(InvalidInputError) as err:
+            call()
+        assert err.value.message == f"{start}: a {what} may contain only {rule}"
+        assert err.value.details["rule"] == rule

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from shipmate.domain.deploy.config import (
+from shipmate.domain.deploy.config import parse_deploy_config
+from shipmate.domain.deploy.model import (
     CommandProbe,
     CommandSwitchConfig,
     CommandTargetConfig,
@@ -18,7 +19,6 @@ from shipmate.domain.deploy.config import (
     Slot,
     SymlinkSwitchConfig,
     TcpProbe,
-    parse_deploy_config,
     template_values,
 )
 from shipmate.domain.deploy.templates import render, render_argv, split_command

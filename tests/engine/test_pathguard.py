@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from shipmate.domain.deploy.config import DeployConfig, parse_deploy_config
+from shipmate.domain.deploy.config import parse_deploy_config
+from shipmate.domain.deploy.model import DeployConfig
 from shipmate.engine.release import DeployContext, Release
 from shipmate.engine.switches.factory import SymlinkSwitch, build_switch
 from shipmate.engine.targets.factory import CommandTarget, ProcessTarget, build_target

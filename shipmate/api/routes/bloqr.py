@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 
-from shipmate.api.auth import reader
+from shipmate.api.appstate import app_context
+from shipmate.api.auth import Reader
 from shipmate.api.schemas import BloqrErrorBody, error_responses
 from shipmate.domain.inputs.fields import format_time
 from shipmate.domain.records import DeploymentRecord
@@ -24,7 +25,6 @@ from shipmate.domain.requests import HistoryFilter
 from shipmate.errors import InvalidInputError, NotFoundError
 from shipmate.services import queries
 from shipmate.services.auth.keys import Principal
-from shipmate.services.context import Context
 
 __all__ = ["router"]
 
@@ -32,14 +32,8 @@ router = APIRouter(
     prefix="/api", responses=error_responses(BloqrErrorBody, 401, 403, 404, 413, 422)
 )
 
-Reader = Annotated[Principal, Depends(reader)]
 
 _STATUS = {"completed": "success", "rolled_back": "rollback"}
-
-
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
 
 
 def _product(request: Request, principal: Principal, product: str | None) -> str:
@@ -86,7 +80,7 @@ def get_version(
     product: Annotated[str | None, Query(max_length=255)] = None,
     environment: Annotated[str | None, Query(max_length=100)] = None,
 ) -> dict[str, Any]:
-    ctx = _ctx(request)
+    ctx = app_context(request)
     name = _product(request, principal, product)
     matrix = queries.current_matrix(ctx, product=name)
     wanted = environment or request.app.state.server.default_environment
@@ -114,7 +108,7 @@ def get_deployments(
 ) -> dict[str, Any]:
     name = _product(request, principal, product)
     page = queries.history(
-        _ctx(request),
+        app_context(request),
         HistoryFilter(
             product=name,
             environment=environment or request.app.state.server.default_environment,
@@ -137,7 +131,7 @@ def get_stats(
 ) -> dict[str, Any]:
     name = _product(request, principal, product)
     s = queries.stats(
-        _ctx(request),
+        app_context(request),
         HistoryFilter(
             product=name, environment=environment or request.app.state.server.default_environment
         ),

@@ -12,11 +12,12 @@ server.
 from __future__ import annotations
 
 import importlib.resources
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from shipmate.errors import AuthenticationError
 from shipmate.services.auth.keys import Principal
@@ -96,26 +97,30 @@ def openapi_document(request: Request) -> Response:
 
 @router.get("/docs")
 def swagger_ui(request: Request) -> Response:
-    html = get_swagger_ui_html(
-        openapi_url="/openapi.json",
-        title=f"{request.app.title} API",
+    return _docs_page(
+        request,
+        get_swagger_ui_html,
         swagger_js_url="/docs/assets/swagger-ui-bundle.js",
         swagger_css_url="/docs/assets/swagger-ui.css",
         swagger_favicon_url="/static/favicon.svg",
         swagger_ui_parameters={"validatorUrl": None},
     )
-    return _page(request, html)
 
 
 @router.get("/redoc")
 def redoc(request: Request) -> Response:
-    html = get_redoc_html(
-        openapi_url="/openapi.json",
-        title=f"{request.app.title} API",
+    return _docs_page(
+        request,
+        get_redoc_html,
         redoc_js_url="/docs/assets/redoc.standalone.js",
         redoc_favicon_url="/static/favicon.svg",
         with_google_fonts=False,
     )
+
+
+def _docs_page(request: Request, render: Callable[..., HTMLResponse], **assets: Any) -> Response:
+    """A documentation page of this app's schema, rendered with its own assets."""
+    html = render(openapi_url="/openapi.json", title=f"{request.app.title} API", **assets)
     return _page(request, html)
 
 

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 
-from shipmate.api.auth import admin, reader, scoped_product
+from shipmate.api.appstate import app_context
+from shipmate.api.auth import Admin, Reader, scoped_product
 from shipmate.api.schemas import ErrorBody, error_responses
-from shipmate.services.auth.keys import Principal
-from shipmate.services.context import Context
 
 __all__ = ["router", "start_drain_watcher", "stop_drain_watcher"]
 
@@ -30,14 +29,6 @@ router = APIRouter(
     tags=["draining"],
     responses=error_responses(ErrorBody, 401, 403, 404, 413, 422),
 )
-
-Reader = Annotated[Principal, Depends(reader)]
-Admin = Annotated[Principal, Depends(admin)]
-
-
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
 
 
 @router.get("/version-states", summary="Version states: active, draining, drained, retired")
@@ -51,7 +42,7 @@ def get_version_states(
     from shipmate.services.draining.states import list_version_states
 
     items = list_version_states(
-        _ctx(request),
+        app_context(request),
         scoped_product(principal, product),
         environment,
         states=tuple(state) if state else None,
@@ -68,7 +59,7 @@ def post_drain_check(
 ) -> dict[str, Any]:
     from shipmate.services.draining.check import check_draining
 
-    reports = check_draining(_ctx(request), scoped_product(principal, product), environment)
+    reports = check_draining(app_context(request), scoped_product(principal, product), environment)
     return {"items": [r.to_dict() for r in reports]}
 
 

@@ -26,20 +26,20 @@ key that records the deployment, likewise.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from shipmate.api.auth import admin, reader, writer
+from shipmate.api.appstate import app_context
+from shipmate.api.auth import Admin, Reader, Writer
 from shipmate.api.schemas import COMMON_ERRORS, ErrorBody, error_responses
 from shipmate.domain.inputs.fields import parse_id
 from shipmate.errors import NotFoundError, PermissionDeniedError
 from shipmate.services import queries
 from shipmate.services.auth.access import can_see, rule_guard, with_visible_products
 from shipmate.services.auth.keys import Principal
-from shipmate.services.context import Context
 from shipmate.services.gates import approvals, verdicts
 from shipmate.services.gates import rules as gate_rules
 from shipmate.services.gates.unlock import unlock
@@ -50,9 +50,6 @@ router = APIRouter(
     prefix="/api/v1", tags=["gates"], responses=error_responses(ErrorBody, *COMMON_ERRORS)
 )
 
-Reader = Annotated[Principal, Depends(reader)]
-Writer = Annotated[Principal, Depends(writer)]
-Admin = Annotated[Principal, Depends(admin)]
 RuleDefinition = Annotated[dict[str, Any], Body()]
 
 
@@ -83,18 +80,7 @@ class UnlockBody(_Body):
     reason: str = Field(max_length=1000)
 
 
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
-
-
-class _ChangedBy(TypedDict):
-    actor: str | None
-    key_name: str | None
-    guard: gate_rules.Guard | None
-
-
-def _changed_by(principal: Principal) -> _ChangedBy:
+def _changed_by(principal: Principal) -> gate_rules.RuleChange:
     """Who changes a rule, and the check of the key's product limits."""
     return {"actor": principal.name, "key_name": principal.name, "guard": rule_guard(principal)}
 
@@ -118,44 +104,48 @@ def _visible(
 def _seen_first(request: Request, principal: Principal, name: str) -> None:
     """A limited key learns nothing of a rule it cannot see: 404 before any other answer."""
     if not principal.unrestricted:
-        _visible(principal, gate_rules.get_rule(_ctx(request), name), name)
+        _visible(principal, gate_rules.get_rule(app_context(request), name), name)
 
 
 @router.get("/gates/rules", summary="Gate rules: shipmate.toml's, then managed ones")
 def get_rules(request: Request, principal: Reader) -> dict[str, Any]:
-    rules = gate_rules.list_rules(_ctx(request))
+    rules = gate_rules.list_rules(app_context(request))
     return {"items": [_shown(principal, r) for r in rules if can_see(principal, r.rule.products)]}
 
 
 @router.post("/gates/rules", status_code=201, summary="Add a gate rule (admin)")
 def post_rule(request: Request, body: RuleDefinition, principal: Admin) -> dict[str, Any]:
-    stored = gate_rules.add_rule(_ctx(request), body, **_changed_by(principal))
+    stored = gate_rules.add_rule(app_context(request), body, **_changed_by(principal))
     return _shown(principal, stored)
 
 
 @router.get("/gates/rules/{name:path}", summary="One gate rule")
 def get_rule(request: Request, name: str, principal: Reader) -> dict[str, Any]:
-    return _shown(principal, _visible(principal, gate_rules.get_rule(_ctx(request), name), name))
+    return _shown(
+        principal, _visible(principal, gate_rules.get_rule(app_context(request), name), name)
+    )
 
 
 @router.put("/gates/rules/{name:path}", summary="Replace a managed gate rule (admin)")
 def put_rule(request: Request, name: str, body: RuleDefinition, principal: Admin) -> dict[str, Any]:
     _seen_first(request, principal, name)
-    stored = gate_rules.replace_rule(_ctx(request), name, body, **_changed_by(principal))
+    stored = gate_rules.replace_rule(app_context(request), name, body, **_changed_by(principal))
     return _shown(principal, stored)
 
 
 @router.patch("/gates/rules/{name:path}", summary="Set a managed gate rule's mode (admin)")
 def patch_rule(request: Request, name: str, body: ModeBody, principal: Admin) -> dict[str, Any]:
     _seen_first(request, principal, name)
-    stored = gate_rules.set_rule_mode(_ctx(request), name, body.mode, **_changed_by(principal))
+    stored = gate_rules.set_rule_mode(
+        app_context(request), name, body.mode, **_changed_by(principal)
+    )
     return _shown(principal, stored)
 
 
 @router.delete("/gates/rules/{name:path}", summary="Remove a managed gate rule (admin)")
 def delete_rule(request: Request, name: str, principal: Admin) -> dict[str, Any]:
     _seen_first(request, principal, name)
-    removed = gate_rules.remove_rule(_ctx(request), name, **_changed_by(principal))
+    removed = gate_rules.remove_rule(app_context(request), name, **_changed_by(principal))
     return {**_shown(principal, removed), "removed": True}
 
 
@@ -165,7 +155,7 @@ def post_check(request: Request, body: CheckBody, principal: Reader) -> dict[str
     # By default the deployer is the key asking, as when it records the deployment.
     deployer = body.deployer if body.deployer is not None else principal.name
     outcome = verdicts.dry_run(
-        _ctx(request), body.product, body.version, body.environment, deployer
+        app_context(request), body.product, body.version, body.environment, deployer
     )
     return outcome.to_dict()
 
@@ -190,7 +180,7 @@ def post_approval(request: Request, body: ApprovalBody, principal: Writer) -> JS
             field="approver",
         )
     approval = approvals.approve(
-        _ctx(request),
+        app_context(request),
         body.product,
         body.version,
         body.environment,
@@ -210,7 +200,7 @@ def get_approvals(
     environment: Annotated[str, Query(max_length=100)],
 ) -> dict[str, Any]:
     principal.require_product(product)
-    items = approvals.list_approvals(_ctx(request), product, version, environment)
+    items = approvals.list_approvals(app_context(request), product, version, environment)
     return {"items": [a.to_dict() for a in items]}
 
 
@@ -221,7 +211,7 @@ def get_approvals(
 def post_unlock(
     request: Request, deployment_id: str, body: UnlockBody, principal: Admin
 ) -> dict[str, Any]:
-    ctx = _ctx(request)
+    ctx = app_context(request)
     current = queries.show_deployment(ctx, parse_id(deployment_id, field="id"))
     principal.require_product(current.product)
     dep = unlock(

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from shipmate.api.auth import reader, scoped_product
+from shipmate.api.appstate import app_context
+from shipmate.api.auth import Reader, scoped_product
 from shipmate.api.schemas import ErrorBody, error_responses
 from shipmate.domain.inputs.fields import parse_id, parse_time
 from shipmate.services import dora, queries
-from shipmate.services.auth.keys import Principal
 from shipmate.services.changelog.assembly import Changelog, changelog, deployment_changelog
 from shipmate.services.changelog.commit_range import changelog_range
-from shipmate.services.context import Context
 
 __all__ = ["router", "scoped_product"]
 
@@ -37,13 +36,6 @@ _CHANGELOG_CONTENT: dict[int | str, dict[str, Any]] = {
     }
 }
 
-Reader = Annotated[Principal, Depends(reader)]
-
-
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
-
 
 @router.get("/dora", summary="DORA metrics of a product (or all) in an environment")
 def get_dora(
@@ -56,7 +48,7 @@ def get_dora(
     until: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
     result = dora.dora_report(
-        _ctx(request),
+        app_context(request),
         product=scoped_product(principal, product),
         environment=environment,
         days=days,
@@ -89,7 +81,7 @@ def get_changelog(
     commits: bool = True,
 ) -> Response:
     principal.require_product(product)
-    ctx = _ctx(request)
+    ctx = app_context(request)
     if not commits:  # the two ends only: a client with its own checkout reads git itself
         rng = changelog_range(ctx, product, environment, from_ref, to_ref)
         return JSONResponse(rng.to_dict())
@@ -108,7 +100,7 @@ def get_deployment_changelog(
     principal: Reader,
     format: Literal["json", "markdown"] = "json",
 ) -> Response:
-    ctx = _ctx(request)
+    ctx = app_context(request)
     dep = queries.show_deployment(ctx, parse_id(deployment_id, field="id"))
     principal.require_product(dep.product)
     return _render(deployment_changelog(ctx, dep.id), format)

@@ -14,17 +14,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from shipmate.api.auth import admin, reader, scoped_product
+from shipmate.api.appstate import app_context
+from shipmate.api.auth import Admin, Reader, scoped_product
 from shipmate.api.schemas import ErrorBody, error_responses
 from shipmate.domain.inputs.fields import parse_id
 from shipmate.domain.notify.rules import NotifyConfig
 from shipmate.errors import NotFoundError
 from shipmate.services.auth.access import can_see, require_manage, with_visible_products
-from shipmate.services.auth.keys import Principal
-from shipmate.services.context import Context
 from shipmate.services.notify.config import load_notify_config
 from shipmate.services.notify.delivery_log import MAX_PAGE_SIZE, list_deliveries
 from shipmate.services.notify.sending import send_test
@@ -37,18 +36,10 @@ router = APIRouter(
     responses=error_responses(ErrorBody, 401, 403, 404, 413, 422),
 )
 
-Reader = Annotated[Principal, Depends(reader)]
-Admin = Annotated[Principal, Depends(admin)]
-
 
 class NotifyTestBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     rule: str = Field(min_length=1, max_length=100, description="the rule's name")
-
-
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
 
 
 def _config(request: Request) -> NotifyConfig:
@@ -59,7 +50,7 @@ def _config(request: Request) -> NotifyConfig:
         return running
     cached = getattr(request.app.state, "notify_config", None)
     if cached is None:
-        cached = load_notify_config(_ctx(request).settings)
+        cached = load_notify_config(app_context(request).settings)
         request.app.state.notify_config = cached
     config: NotifyConfig = cached
     return config
@@ -94,7 +85,7 @@ def get_deliveries(
 ) -> dict[str, Any]:
     before = None if before_id is None else parse_id(before_id, field="before_id")
     items = list_deliveries(
-        _ctx(request),
+        app_context(request),
         status=status,
         rule=rule,
         event_type=event_type,
@@ -118,5 +109,5 @@ def post_test(request: Request, body: NotifyTestBody, principal: Admin) -> dict[
         if rule is None or not can_see(principal, rule.products):
             raise NotFoundError(f"notification rule {body.rule!r} does not exist", field="rule")
         require_manage(principal, rule.products, f"notification rule {rule.name!r}")
-    result = send_test(_ctx(request), config, body.rule)
+    result = send_test(app_context(request), config, body.rule)
     return {"rule": body.rule, "target": None if rule is None else rule.target} | result.to_dict()

@@ -22,16 +22,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from shipmate.api.auth import admin, reader
+from shipmate.api.appstate import app_context
+from shipmate.api.auth import Admin, Reader
 from shipmate.api.schemas import COMMON_ERRORS, ErrorBody, error_responses
 from shipmate.domain.inputs.fields import parse_id
 from shipmate.errors import ConflictError
 from shipmate.services.auth.access import redact_actions, redact_executions, redact_plan
-from shipmate.services.auth.keys import Principal
-from shipmate.services.context import Context
 from shipmate.services.releases import positions
 from shipmate.services.releases.actions import ActionSpec, add_action, list_actions
 from shipmate.services.releases.executions import list_executions
@@ -47,8 +46,6 @@ router = APIRouter(
     responses=error_responses(ErrorBody, *COMMON_ERRORS),
 )
 
-Reader = Annotated[Principal, Depends(reader)]
-Admin = Annotated[Principal, Depends(admin)]
 ProductQuery = Annotated[str, Query(min_length=1, max_length=255)]
 _MAX_ORDER = 2_147_483_647
 
@@ -100,11 +97,6 @@ class PredecessorBody(_Body):
     predecessor: str | None = Field(default=None, max_length=100)
 
 
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
-
-
 def _id(value: str | None, field: str) -> int | None:
     return None if value is None else parse_id(value, field=field)
 
@@ -117,7 +109,7 @@ def get_actions(
     version: Annotated[str | None, Query(max_length=100)] = None,
 ) -> dict[str, Any]:
     principal.require_product(product)
-    ctx = _ctx(request)
+    ctx = app_context(request)
     items = list_actions(ctx, product, version=version)
     try:
         lineage = load_lineage(ctx, product, strict=False)
@@ -136,7 +128,7 @@ def get_actions(
 def post_action(request: Request, body: ActionBody, principal: Admin) -> dict[str, Any]:
     principal.require_product(body.product)
     change = add_action(
-        _ctx(request),
+        app_context(request),
         body.product,
         ActionSpec(
             version=body.version,
@@ -161,7 +153,7 @@ def post_sync(request: Request, body: SyncBody, principal: Admin) -> dict[str, A
         for i, v in enumerate(body.versions)
     ]
     report = sync_versions(
-        _ctx(request), body.product, declared, ignored=body.ignored, source="sync"
+        app_context(request), body.product, declared, ignored=body.ignored, source="sync"
     )
     return report.to_dict()
 
@@ -169,7 +161,7 @@ def post_sync(request: Request, body: SyncBody, principal: Admin) -> dict[str, A
 @router.put("/predecessor", summary="Set (or with null clear) a version's explicit predecessor")
 def put_predecessor(request: Request, body: PredecessorBody, principal: Admin) -> dict[str, Any]:
     principal.require_product(body.product)
-    return set_predecessor(_ctx(request), body.product, body.version, body.predecessor)
+    return set_predecessor(app_context(request), body.product, body.version, body.predecessor)
 
 
 @router.get("/lineage", summary="A product's versions in lineage order")
@@ -180,7 +172,7 @@ def get_lineage(
     strict: bool | None = None,
 ) -> dict[str, Any]:
     principal.require_product(product)
-    lineage = load_lineage(_ctx(request), product, strict=strict)
+    lineage = load_lineage(app_context(request), product, strict=strict)
     return {
         "product": product,
         "strict": lineage.strict,
@@ -200,7 +192,7 @@ def get_plan(
     strict: bool | None = None,
 ) -> dict[str, Any]:
     principal.require_product(product)
-    plan = plan_for(_ctx(request), product, environment, to, strict=strict)
+    plan = plan_for(app_context(request), product, environment, to, strict=strict)
     return {
         "plan": redact_plan(principal, plan.to_dict()),
         "lines": plan.render_lines(product, environment),  # names and kinds, no bodies
@@ -215,7 +207,7 @@ def get_position(
     environment: Annotated[str, Query(min_length=1, max_length=100)],
 ) -> dict[str, Any]:
     principal.require_product(product)
-    position = positions.get_position(_ctx(request), product, environment)
+    position = positions.get_position(app_context(request), product, environment)
     if position is None:
         return {"product": product, "environment": environment, "version": None}
     return position.to_dict()
@@ -233,7 +225,7 @@ def get_executions(
 ) -> dict[str, Any]:
     principal.require_product(product)
     items = list_executions(
-        _ctx(request),
+        app_context(request),
         product,
         environment=environment,
         run_id=_id(run_id, "run_id"),

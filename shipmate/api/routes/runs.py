@@ -17,14 +17,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 
-from shipmate.api.auth import reader, scoped_product
+from shipmate.api.appstate import app_context
+from shipmate.api.auth import Reader, scoped_product
 from shipmate.api.schemas import ErrorBody, error_responses
 from shipmate.domain.inputs.fields import parse_id
 from shipmate.services.auth.access import redact_run
-from shipmate.services.auth.keys import Principal
-from shipmate.services.context import Context
 from shipmate.services.runs.attention import RunWatch
 from shipmate.services.runs.control import get_run, list_runs
 
@@ -33,13 +32,6 @@ __all__ = ["router", "start_run_recovery", "stop_run_recovery"]
 router = APIRouter(
     prefix="/api/v1", tags=["runs"], responses=error_responses(ErrorBody, 401, 403, 404, 413, 422)
 )
-
-Reader = Annotated[Principal, Depends(reader)]
-
-
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
 
 
 def _id(value: str, field: str) -> int:
@@ -57,7 +49,7 @@ def get_runs(
     before: Annotated[str | None, Query(max_length=20)] = None,
 ) -> dict[str, Any]:
     product = scoped_product(principal, product)
-    ctx = _ctx(request)
+    ctx = app_context(request)
     items = list_runs(
         ctx,
         product=product,
@@ -75,7 +67,7 @@ def get_runs(
 
 @router.get("/runs/{run_id}", summary="One run with its steps")
 def get_one_run(request: Request, run_id: str, principal: Reader) -> dict[str, Any]:
-    ctx = _ctx(request)
+    ctx = app_context(request)
     run = get_run(ctx, _id(run_id, "id"))
     principal.require_product(run.product)
     return redact_run(principal, run.to_dict(now=ctx.now(), with_steps=True))

@@ -9,11 +9,12 @@ shapes (see :mod:`shipmate.api.errors`).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
-from shipmate.api.auth import writer
+from shipmate.api.appstate import app_context
+from shipmate.api.auth import Writer
 from shipmate.api.recordmapping import versioner_build_request, versioner_deployment_request
 from shipmate.api.schemas import (
     COMMON_ERRORS,
@@ -24,19 +25,10 @@ from shipmate.api.schemas import (
 )
 from shipmate.domain.inputs.fields import format_time
 from shipmate.domain.records import BuildRecord, DeploymentRecord
-from shipmate.services.auth.keys import Principal
-from shipmate.services.context import Context
 from shipmate.services.records.builds import record_build_event
 from shipmate.services.records.deployments import record_deployment_event
 
 __all__ = ["make_router"]
-
-Writer = Annotated[Principal, Depends(writer)]
-
-
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
 
 
 def build_response(b: BuildRecord) -> dict[str, Any]:
@@ -87,7 +79,9 @@ def make_router(base: str) -> APIRouter:
         request: Request, response: Response, body: BuildEvent, principal: Writer
     ) -> dict[str, Any]:
         principal.require_product(body.product_name)
-        recorded = record_build_event(_ctx(request), versioner_build_request(body, principal))
+        recorded = record_build_event(
+            app_context(request), versioner_build_request(body, principal)
+        )
         if recorded.replayed:
             response.status_code = 200  # a retry of an event already recorded
         return build_response(recorded.build)
@@ -97,30 +91,29 @@ def make_router(base: str) -> APIRouter:
     ) -> dict[str, Any]:
         principal.require_product(body.product_name)
         recorded = record_deployment_event(
-            _ctx(request), versioner_deployment_request(body, principal)
+            app_context(request), versioner_deployment_request(body, principal)
         )
         if recorded.replayed:
             response.status_code = 200  # a retry of an event already recorded
         return deployment_response(recorded.deployment)
 
-    for path in ("/build-events/", "/build-events", "/version-events/", "/version-events"):
-        router.add_api_route(
-            path,
+    events = (
+        (
+            "build",
             build_event,
-            methods=["POST"],
-            status_code=201,
-            include_in_schema=path == "/build-events/",
-            summary="Versioner: record a build event",
-            responses={200: {"description": "A retry: the build as already recorded"}},
-        )
-    for path in ("/deployment-events/", "/deployment-events"):
-        router.add_api_route(
-            path,
-            deployment_event,
-            methods=["POST"],
-            status_code=201,
-            include_in_schema=path == "/deployment-events/",
-            summary="Versioner: record a deployment event",
-            responses={200: {"description": "A retry: the deployment as already recorded"}},
-        )
+            ("/build-events/", "/build-events", "/version-events/", "/version-events"),
+        ),
+        ("deployment", deployment_event, ("/deployment-events/", "/deployment-events")),
+    )
+    for what, endpoint, paths in events:
+        for path in paths:
+            router.add_api_route(
+                path,
+                endpoint,
+                methods=["POST"],
+                status_code=201,
+                include_in_schema=path == paths[0],
+                summary=f"Versioner: record a {what} event",
+                responses={200: {"description": f"A retry: the {what} as already recorded"}},
+            )
     return router

@@ -79,55 +79,17 @@ from urllib.parse import urlsplit
 from shipmate.domain.configtables import ConfigTable, as_table
 from shipmate.domain.deploy.model import (
     DEFAULT_APP_VERSION_ENV,
-    DEFAULT_NGINX_TEMPLATE,
     DEFAULT_SLOTS,
-    Command,
-    CommandProbe,
-    CommandSwitchConfig,
-    CommandTargetConfig,
     DeployConfig,
-    DockerTargetConfig,
     HealthConfig,
     HttpProbe,
-    NginxSwitchConfig,
     Placeholders,
-    Probe,
-    ProcessTargetConfig,
     Slot,
-    SwitchConfig,
-    SymlinkSwitchConfig,
-    TargetConfig,
-    TcpProbe,
-    template_values,
 )
 from shipmate.domain.deploy.sections import parse_health, parse_switch, parse_target
-from shipmate.domain.deploy.templates import render, render_argv
 from shipmate.errors import ConfigError
 
-__all__ = [
-    "DEFAULT_APP_VERSION_ENV",
-    "DEFAULT_NGINX_TEMPLATE",
-    "Command",
-    "CommandProbe",
-    "CommandSwitchConfig",
-    "CommandTargetConfig",
-    "DeployConfig",
-    "DockerTargetConfig",
-    "HealthConfig",
-    "HttpProbe",
-    "NginxSwitchConfig",
-    "Probe",
-    "ProcessTargetConfig",
-    "Slot",
-    "SwitchConfig",
-    "SymlinkSwitchConfig",
-    "TargetConfig",
-    "TcpProbe",
-    "parse_deploy_config",
-    "render",
-    "render_argv",
-    "template_values",
-]
+__all__ = ["parse_deploy_config"]
 
 _SLOT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -1,7 +1,7 @@
 """The values a validated ``[deploy]`` table turns into, and placeholder scopes.
 
 These are plain frozen dataclasses; :mod:`shipmate.domain.deploy.config` builds them
-from TOML and is the module callers import them from.
+from TOML; callers import the values from here.
 
 Placeholder scopes: when a template is rendered decides what it may use.
 ``{product}``, ``{state_dir}`` and every slot's ``{<slot>_port}`` are always there;

@@ -31,7 +31,7 @@ from shipmate.domain.gates.rules import (
     parse_rule_kind,
 )
 from shipmate.domain.gates.times import time_zone
-from shipmate.domain.inputs.fields import format_time
+from shipmate.domain.inputs.fields import format_time, read_iso_time
 from shipmate.errors import InvalidInputError
 
 __all__ = ["rule_from_dict", "rule_to_dict", "rules_from_list"]
@@ -252,17 +252,14 @@ def _freeze_time(value: object, key: str, zone: ZoneInfo) -> datetime:
     elif isinstance(value, date):
         parsed = datetime(value.year, value.month, value.day)
     elif isinstance(value, str) and value.strip():
-        text = value.strip()
-        if text.endswith(("z", "Z")):
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
+        read = read_iso_time(value)
+        if read is None:
             raise InvalidInputError(
                 f"{key} {value!r} is not a date-time; write 2026-12-24T18:00:00Z, "
                 "or 2026-12-24T18:00 for a wall time in the rule's timezone",
                 field=key,
-            ) from None
+            )
+        parsed = read
     else:
         raise InvalidInputError(f"{key} must be an RFC 3339 date-time", field=key)
     if not 1970 <= parsed.year <= 9998:

@@ -62,13 +62,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from fnmatch import fnmatchcase
-from typing import ClassVar, TypeAlias, TypeVar
+from typing import ClassVar, TypeAlias
 from zoneinfo import ZoneInfo
 
 from shipmate.domain.cron import CronExpr, local_to_utc
 from shipmate.domain.gates.durations import check_seconds
 from shipmate.domain.gates.times import aware_instant, time_zone
+from shipmate.domain.inputs.choices import parse_choice
 from shipmate.domain.inputs.fields import format_time, validate_name, validate_text
+from shipmate.domain.inputs.names import required_text
 from shipmate.errors import InvalidInputError
 
 __all__ = [
@@ -108,31 +110,14 @@ class RuleKind(StrEnum):
     APPROVAL = "approval"
 
 
-_Choice = TypeVar("_Choice", RuleMode, RuleKind)
-
-
 def parse_mode(value: object, *, field: str = "mode") -> RuleMode:
     """``enabled``, ``report_only`` (or ``report-only``) or ``disabled``, any case."""
-    return _parse_choice(RuleMode, value, field, "rule mode")
+    return parse_choice(RuleMode, value, field=field, what="a rule mode")
 
 
 def parse_rule_kind(value: object, *, field: str = "kind") -> RuleKind:
     """``concurrency``, ``freeze``, ``flow`` or ``approval``, any case."""
-    return _parse_choice(RuleKind, value, field, "rule kind")
-
-
-def _parse_choice(choices: type[_Choice], value: object, field: str, what: str) -> _Choice:
-    if isinstance(value, choices):
-        return value
-    if not isinstance(value, str):
-        raise InvalidInputError(f"{field} must be a string", field=field)
-    try:
-        return choices(value.strip().lower().replace("-", "_"))
-    except ValueError:
-        raise InvalidInputError(
-            f"{field} {value!r} is not a {what}; use one of {', '.join(c.value for c in choices)}",
-            field=field,
-        ) from None
+    return parse_choice(RuleKind, value, field=field, what="a rule kind")
 
 
 # --------------------------------------------------------------------------- rules
@@ -369,16 +354,7 @@ def _patterns(value: object, key: str) -> tuple[str, ...]:
     out: list[str] = []
     for index, item in enumerate(value):
         where = f"{key}[{index}]"
-        if not isinstance(item, str):
-            raise InvalidInputError(f"{where} must be a string", field=where)
-        pattern = item.strip()
-        if not pattern:
-            raise InvalidInputError(f"{where} must not be empty", field=where)
-        if len(pattern) > _MAX_NAME:
-            raise InvalidInputError(
-                f"{where} is {len(pattern)} characters long; the limit is {_MAX_NAME}",
-                field=where,
-            )
+        pattern = required_text(item, field=where, max_length=_MAX_NAME)
         if any(ch.isspace() or not ch.isprintable() for ch in pattern):
             raise InvalidInputError(
                 f"{where} {pattern!r} must not contain spaces or control characters",

@@ -21,6 +21,7 @@ __all__ = [
     "parse_id",
     "parse_metadata",
     "parse_time",
+    "read_iso_time",
     "validate_lookup_name",
     "validate_name",
     "validate_text",
@@ -118,6 +119,20 @@ def parse_metadata(value: object, *, field: str = "metadata") -> dict[str, Any]:
     return data
 
 
+def read_iso_time(text: str) -> datetime | None:
+    """The time an ISO 8601 string states (``Z`` meaning UTC), naive if it names no zone.
+
+    None when ``text`` is not such a time.
+    """
+    text = text.strip()
+    if text.endswith(("z", "Z")):
+        text = text[:-1] + "+00:00"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
 def parse_time(value: object, *, field: str) -> datetime:
     """RFC 3339 / ISO 8601 with a zone (``Z`` or ``+hh:mm``); returned in UTC.
 
@@ -127,16 +142,13 @@ def parse_time(value: object, *, field: str) -> datetime:
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str) and value.strip():
-        text = value.strip()
-        if text.endswith(("z", "Z")):
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
+        read = read_iso_time(value)
+        if read is None:
             raise InvalidInputError(
                 f"{field} {value!r} is not an RFC 3339 time (e.g. 2026-11-22T10:00:00Z)",
                 field=field,
-            ) from None
+            )
+        parsed = read
     else:
         raise InvalidInputError(f"{field} must be an RFC 3339 time string", field=field)
     if parsed.tzinfo is None or parsed.utcoffset() is None:

@@ -24,8 +24,10 @@ from shipmate.errors import InvalidInputError
 
 __all__ = [
     "NAME_RULE",
+    "charset_error",
     "name_problem",
     "path_component",
+    "required_text",
     "validate_lookup_name",
     "validate_new_name",
 ]
@@ -54,7 +56,17 @@ def name_problem(name: str) -> str | None:
     return f"starts with {name[0]!r}"
 
 
-def _checked_text(value: object, *, field: str, max_length: int) -> str:
+def charset_error(field: str, value: str, problem: str, *, what: str = "name") -> InvalidInputError:
+    """The refusal of ``value`` for breaking the name charset; ``problem`` says how."""
+    return InvalidInputError(
+        f"{field} {value!r} {problem}: a {what} may contain only {NAME_RULE}",
+        field=field,
+        rule=NAME_RULE,
+    )
+
+
+def required_text(value: object, *, field: str, max_length: int) -> str:
+    """A string that is not blank, stripped, at most ``max_length`` long; or InvalidInputError."""
     if not isinstance(value, str):
         raise InvalidInputError(f"{field} must be a string", field=field)
     name = value.strip()
@@ -69,26 +81,18 @@ def _checked_text(value: object, *, field: str, max_length: int) -> str:
 
 def validate_new_name(value: object, *, field: str, max_length: int = 100) -> str:
     """A name a write stores: the charset, or InvalidInputError naming ``field`` and the rule."""
-    name = _checked_text(value, field=field, max_length=max_length)
+    name = required_text(value, field=field, max_length=max_length)
     problem = name_problem(name)
     if problem is not None:
-        raise InvalidInputError(
-            f"{field} {name!r} {problem}: a name may contain only {NAME_RULE}",
-            field=field,
-            rule=NAME_RULE,
-        )
+        raise charset_error(field, name, problem)
     return name
 
 
 def validate_lookup_name(value: object, *, field: str, max_length: int = 255) -> str:
     """A name a read looks up: the charset, or one an older version may have stored."""
-    name = _checked_text(value, field=field, max_length=max_length)
+    name = required_text(value, field=field, max_length=max_length)
     if not _LEGACY.fullmatch(name):
-        raise InvalidInputError(
-            f"{field} {name!r} is not a name: a name may contain only {NAME_RULE}",
-            field=field,
-            rule=NAME_RULE,
-        )
+        raise charset_error(field, name, "is not a name")
     return name
 
 

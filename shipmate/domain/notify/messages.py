@@ -63,6 +63,19 @@ _SEVERITY = {
 }
 
 
+#: The title of each event type; ``{what}`` is "Deployment", "Rollback" or "Roll-forward".
+_TITLES = {
+    "deployment.started": "{what} of {product} {version} to {env} started",
+    "deployment.pending": "{what} of {product} {version} to {env} is pending",
+    "deployment.failed": "{what} of {product} {version} to {env} failed",
+    "deployment.aborted": "{what} of {product} {version} to {env} was aborted",
+    "deployment.rolled_back": "{product} {version} in {env} was rolled back",
+    "gate.blocked": "Deployment of {product} {version} to {env} blocked by a gate",
+    "run.failed": "{what} run of {product} {version} to {env} failed",
+    "version.drained": "{product} {version} drained in {env}",
+}
+
+
 def _title(event: NotificationEvent, product: str, version: str, env: str) -> str:
     """The title; ``product``, ``version`` and ``env`` arrive escaped."""
     kind = event.deployment.kind if event.deployment is not None else "deploy"
@@ -72,23 +85,10 @@ def _title(event: NotificationEvent, product: str, version: str, env: str) -> st
         if kind == "rollback":
             return f"Rolled back {product} in {env} to {version}"
         return f"Deployed {product} {version} to {env}"
-    if t == "deployment.started":
-        return f"{what} of {product} {version} to {env} started"
-    if t == "deployment.pending":
-        return f"{what} of {product} {version} to {env} is pending"
-    if t == "deployment.failed":
-        return f"{what} of {product} {version} to {env} failed"
-    if t == "deployment.aborted":
-        return f"{what} of {product} {version} to {env} was aborted"
-    if t == "deployment.rolled_back":
-        return f"{product} {version} in {env} was rolled back"
-    if t == "gate.blocked":
-        return f"Deployment of {product} {version} to {env} blocked by a gate"
-    if t == "run.failed":
-        return f"{what} run of {product} {version} to {env} failed"
-    if t == "version.drained":
-        return f"{product} {version} drained in {env}"
-    return f"{t}: {product} {version} in {env}"
+    template = _TITLES.get(t)
+    if template is None:
+        return f"{t}: {product} {version} in {env}"
+    return template.format(what=what, product=product, version=version, env=env)
 
 
 def _text(value: object, limit: int = 500) -> str | None:

@@ -63,6 +63,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from shipmate.domain.fielddicts import fields_dict
 from shipmate.domain.releases.lineage import Direction, Lineage
 from shipmate.domain.versions import validate_version
 from shipmate.errors import ConflictError, InvalidInputError
@@ -224,16 +225,7 @@ class ReleaseAction:
         return f"{self.name} (shell)"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "phase": str(self.phase),
-            "order": self.order,
-            "kind": str(self.kind),
-            "name": self.name,
-            "body": self.body,
-            "database_ref": self.database_ref,
-            "checksum": self.checksum,
-        }
+        return fields_dict(self, phase=str, kind=str)
 
 
 @dataclass(frozen=True, slots=True)

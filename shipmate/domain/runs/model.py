@@ -11,6 +11,8 @@ from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from shipmate.domain.fielddicts import fields_dict
+
 __all__ = [
     "CHECK_ARTIFACT",
     "HEALTH",
@@ -74,12 +76,7 @@ class Step:
     compensating: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "title": self.title,
-            "args": dict(self.args),
-            "compensating": self.compensating,
-        }
+        return fields_dict(self, args=dict)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Step:
@@ -160,14 +157,9 @@ class LiveState:
         return "nothing (the switch was never set)"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "slot": self.slot,
-            "version": self.version,
-            "full_version": self.full_version,
-            "switch_state": None if self.switch_state is None else dict(self.switch_state),
-            "running": dict(self.running),
-            "deployment_id": self.deployment_id,
-        }
+        return fields_dict(
+            self, switch_state=lambda state: None if state is None else dict(state), running=dict
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LiveState:
@@ -262,19 +254,33 @@ class FlowEnd:
     retired: bool = False
     slot: str | None = None
 
+    @classmethod
+    def failed(
+        cls,
+        message: str,
+        step: str,
+        result: StepResult,
+        *,
+        deployment_id: int | None,
+        slot: str | None,
+        rollback_deployment_id: int | None = None,
+        switched_back: bool = False,
+    ) -> FlowEnd:
+        """A run that failed at ``step`` with ``result``'s error."""
+        return cls(
+            "failed",
+            message,
+            deployment_id=deployment_id,
+            rollback_deployment_id=rollback_deployment_id,
+            failed_step=step,
+            error=result.error,
+            error_code=result.error_code,
+            switched_back=switched_back,
+            slot=slot,
+        )
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "message": self.message,
-            "deployment_id": self.deployment_id,
-            "rollback_deployment_id": self.rollback_deployment_id,
-            "failed_step": self.failed_step,
-            "error": self.error,
-            "error_code": self.error_code,
-            "switched_back": self.switched_back,
-            "retired": self.retired,
-            "slot": self.slot,
-        }
+        return fields_dict(self)
 
 
 Flow = Generator[Step, StepResult, FlowEnd]

@@ -60,7 +60,8 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Mapping, Sequence
+from typing import Any
 
 from shipmate.domain.runs.model import (
     CHECK_ARTIFACT,
@@ -150,12 +151,12 @@ def blue_green_flow(plan: RunPlan) -> Flow:
         {"status": "started"},
     )
     if not r.ok:
-        return FlowEnd(
-            "failed",
+        return FlowEnd.failed(
             f"the {what} was not started: {r.error}",
-            failed_step=RECORD_STARTED,
-            error=r.error,
-            error_code=r.error_code,
+            RECORD_STARTED,
+            r,
+            deployment_id=None,
+            slot=None,
         )
     dep = int(r.data["deployment_id"])
 
@@ -200,13 +201,11 @@ def blue_green_flow(plan: RunPlan) -> Flow:
 
     r = yield Step(RECORD_COMPLETED, f"record the {what} as completed", {"deployment_id": dep})
     if not r.ok:
-        return FlowEnd(
-            "failed",
+        return FlowEnd.failed(
             f"{release} serves traffic in slot {slot}, but recording it failed: {r.error}",
+            RECORD_COMPLETED,
+            r,
             deployment_id=dep,
-            failed_step=RECORD_COMPLETED,
-            error=r.error,
-            error_code=r.error_code,
             slot=slot,
         )
 
@@ -227,14 +226,12 @@ def blue_green_flow(plan: RunPlan) -> Flow:
     for hook in plan.before_retire:
         r = yield hook
         if not r.ok:
-            return FlowEnd(
-                "failed",
+            return FlowEnd.failed(
                 f"{release} serves traffic in slot {slot}; {hook.name} failed, so slot {old} "
                 f"({old_version}) is left running: {r.error}",
+                hook.name,
+                r,
                 deployment_id=dep,
-                failed_step=hook.name,
-                error=r.error,
-                error_code=r.error_code,
                 slot=slot,
             )
         if r.data.get("retire") is False:
@@ -252,14 +249,12 @@ def blue_green_flow(plan: RunPlan) -> Flow:
     if not r.ok and r.data.get("serving_unhealthy"):
         return (yield from _failed_while_warm(plan, dep, RETIRE, r, slot, old, live))
     if not r.ok:
-        return FlowEnd(
-            "failed",
+        return FlowEnd.failed(
             f"{release} serves traffic in slot {slot}, but slot {old} could not be stopped: "
             f"{r.error}",
+            RETIRE,
+            r,
             deployment_id=dep,
-            failed_step=RETIRE,
-            error=r.error,
-            error_code=r.error_code,
             slot=slot,
         )
     return FlowEnd(
@@ -295,20 +290,13 @@ def _failed_before_switch(
     live: LiveState,
 ) -> Flow:
     if stop_slot is not None:
-        yield Step(
-            STOP_NEW,
-            f"stop slot {stop_slot} ({plan.full_version})",
-            {"slot": stop_slot},
-            compensating=True,
-        )
+        yield _stop_new_step(plan, stop_slot)
     yield _record_failed_step(plan, dep, step, result)
-    return FlowEnd(
-        "failed",
+    return FlowEnd.failed(
         f"{step} failed: {result.error}; traffic is unchanged ({live.describe()})",
+        step,
+        result,
         deployment_id=dep,
-        failed_step=step,
-        error=result.error,
-        error_code=result.error_code,
         slot=stop_slot,
     )
 
@@ -319,47 +307,26 @@ def _failed_after_switch(
     restored = False
     restore_error = "nothing to switch back to: the switch was never set before this run"
     if live.switch_state is not None:
-        r = yield Step(
-            RESTORE,
-            f"switch traffic back to {live.describe()}",
-            {"previous": dict(live.switch_state)},
-            compensating=True,
-        )
+        r = yield _restore_step(live, live.switch_state)
         restored = r.ok
         restore_error = r.error or ""
     if restored and not warm:
-        yield Step(
-            STOP_NEW, f"stop slot {slot} ({plan.full_version})", {"slot": slot}, compensating=True
-        )
+        yield _stop_new_step(plan, slot)
     yield _record_failed_step(plan, dep, POST_SWITCH_HEALTH, result)
     rollback_id: int | None = None
     note = ""
     if restored and plan.kind == "deploy":
-        if live.full_version is not None:
-            r = yield Step(
-                RECORD_ROLLBACK,
-                f"record the automatic rollback to {live.full_version}",
-                {"version": live.full_version, "reverts_id": dep},
-                compensating=True,
-            )
-            if r.ok and r.data.get("deployment_id") is not None:
-                rollback_id = int(r.data["deployment_id"])
-            elif not r.ok:
-                note = f" (recording the automatic rollback failed: {r.error})"
-        else:
-            note = " (the previous version is unknown, so no rollback is recorded)"
+        rollback_id, note = yield from _record_automatic_rollback(dep, live)
     if restored:
         where = f"traffic is back on {live.describe()}{note}"
     else:
         where = f"traffic could NOT be switched back ({restore_error}); it still goes to {slot}"
-    return FlowEnd(
-        "failed",
+    return FlowEnd.failed(
         f"{POST_SWITCH_HEALTH} failed after the switch: {result.error}; {where}",
+        POST_SWITCH_HEALTH,
+        result,
         deployment_id=dep,
         rollback_deployment_id=rollback_id,
-        failed_step=POST_SWITCH_HEALTH,
-        error=result.error,
-        error_code=result.error_code,
         switched_back=restored,
         slot=slot,
     )
@@ -383,66 +350,83 @@ def _failed_while_warm(
     """
     release = plan.full_version
     if plan.kind != "deploy" or live.switch_state is None:
-        return FlowEnd(
-            "failed",
+        return FlowEnd.failed(
             f"{step} failed: {result.error}; slot {old} "
             f"({live.full_version or 'the old version'}) is left running and traffic is "
             "unchanged",
+            step,
+            result,
             deployment_id=dep,
-            failed_step=step,
-            error=result.error,
-            error_code=result.error_code,
             slot=slot,
         )
-    r = yield Step(
-        RESTORE,
-        f"switch traffic back to {live.describe()}",
-        {"previous": dict(live.switch_state)},
-        compensating=True,
-    )
+    r = yield _restore_step(live, live.switch_state)
     if not r.ok:
-        return FlowEnd(
-            "failed",
+        return FlowEnd.failed(
             f"{step} failed: {result.error}; traffic could NOT be switched back "
             f"({r.error}); slot {old} is left running",
+            step,
+            result,
             deployment_id=dep,
-            failed_step=step,
-            error=result.error,
-            error_code=result.error_code,
             slot=slot,
         )
-    yield Step(STOP_NEW, f"stop slot {slot} ({release})", {"slot": slot}, compensating=True)
-    rollback_id: int | None = None
-    note = ""
-    if live.full_version is not None:
-        r = yield Step(
-            RECORD_ROLLBACK,
-            f"record the automatic rollback to {live.full_version}",
-            {
-                "version": live.full_version,
-                "reverts_id": dep,
-                "reason": f"deployment {dep} ({release}) failed while slot {old} was kept "
-                f"warm: {_clip(result.error, 500)}",
-            },
-            compensating=True,
-        )
-        if r.ok and r.data.get("deployment_id") is not None:
-            rollback_id = int(r.data["deployment_id"])
-        elif not r.ok:
-            note = f" (recording the automatic rollback failed: {r.error})"
-    else:
-        note = " (the previous version is unknown, so no rollback is recorded)"
-    return FlowEnd(
-        "failed",
+    yield _stop_new_step(plan, slot)
+    rollback_id, note = yield from _record_automatic_rollback(
+        dep,
+        live,
+        reason=f"deployment {dep} ({release}) failed while slot {old} was kept "
+        f"warm: {_clip(result.error, 500)}",
+    )
+    return FlowEnd.failed(
         f"{step} failed: {result.error}; traffic is back on {live.describe()}{note}",
+        step,
+        result,
         deployment_id=dep,
         rollback_deployment_id=rollback_id,
-        failed_step=step,
-        error=result.error,
-        error_code=result.error_code,
         switched_back=True,
         slot=slot,
     )
+
+
+def _stop_new_step(plan: RunPlan, slot: str) -> Step:
+    """Stop what this run started in ``slot``."""
+    return Step(
+        STOP_NEW, f"stop slot {slot} ({plan.full_version})", {"slot": slot}, compensating=True
+    )
+
+
+def _restore_step(live: LiveState, previous: Mapping[str, Any]) -> Step:
+    """Put the switch back to the state ``inspect`` found (``previous``)."""
+    return Step(
+        RESTORE,
+        f"switch traffic back to {live.describe()}",
+        {"previous": dict(previous)},
+        compensating=True,
+    )
+
+
+def _record_automatic_rollback(
+    dep: int, live: LiveState, reason: str | None = None
+) -> Generator[Step, StepResult, tuple[int | None, str]]:
+    """Record the switch back to ``live``'s version as a rollback of ``dep``.
+
+    Returns the rollback's deployment id (if recorded) and a note for the run's
+    message (empty when all went well).
+    """
+    if live.full_version is None:
+        return None, " (the previous version is unknown, so no rollback is recorded)"
+    args: dict[str, Any] = {"version": live.full_version, "reverts_id": dep}
+    if reason is not None:
+        args["reason"] = reason
+    r = yield Step(
+        RECORD_ROLLBACK,
+        f"record the automatic rollback to {live.full_version}",
+        args,
+        compensating=True,
+    )
+    if not r.ok:
+        return None, f" (recording the automatic rollback failed: {r.error})"
+    found = r.data.get("deployment_id")
+    return (None if found is None else int(found)), ""
 
 
 def preview(plan: RunPlan, live: LiveState) -> list[Step]:

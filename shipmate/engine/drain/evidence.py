@@ -153,26 +153,26 @@ class ConfirmedDbosDrainCheck(DbosDrainCheck):
             return
         where = self.describe()
         if evidence.app_known is False:
-            raise ConfigError(
+            field = "app_name"
+            message = (
                 f"drain: {where} never recorded a workflow or version of app "
                 f"{self.app_name!r} (it knows apps {_shown(evidence.apps)}; versions "
                 f"{_shown(evidence.versions)}); {version} reads 0 "
                 "pending there, which proves nothing: it is not called drained and is not "
-                "retired. Check app_name and system_database_url",
-                field="app_name",
-                apps=list(evidence.apps),
-                versions=list(evidence.versions),
+                "retired. Check app_name and system_database_url"
             )
-        of_app = f" of app {self.app_name!r}" if evidence.app_known else ""
+        else:
+            field = "system_database_url"
+            of_app = f" of app {self.app_name!r}" if evidence.app_known else ""
+            message = (
+                f"drain: {where} never recorded a workflow of version {version!r}{of_app}, nor "
+                f"registered that version (it knows versions {_shown(evidence.versions)}; apps "
+                f"{_shown(evidence.apps)}); 0 pending there proves nothing: it is not called "
+                "drained and is not retired. Is this the app's system database, and does the "
+                "app run with DBOS__APPVERSION set to the version shipmate deploys?"
+            )
         raise ConfigError(
-            f"drain: {where} never recorded a workflow of version {version!r}{of_app}, nor "
-            f"registered that version (it knows versions {_shown(evidence.versions)}; apps "
-            f"{_shown(evidence.apps)}); 0 pending there proves nothing: it is not called "
-            "drained and is not retired. Is this the app's system database, and does the app "
-            "run with DBOS__APPVERSION set to the version shipmate deploys?",
-            field="system_database_url",
-            apps=list(evidence.apps),
-            versions=list(evidence.versions),
+            message, field=field, apps=list(evidence.apps), versions=list(evidence.versions)
         )
 
     def evidence(self, version: str) -> Evidence:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from shipmate.domain.deploy.config import (
+from shipmate.domain.deploy.model import (
     CommandSwitchConfig,
     DeployConfig,
     NginxSwitchConfig,

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from shipmate.domain.deploy.config import NginxSwitchConfig
+from shipmate.domain.deploy.model import NginxSwitchConfig
 from shipmate.domain.deploy.templates import render, render_argv
 from shipmate.engine.atomicfiles import fsync_dir, write_file_atomic
 from shipmate.engine.commands import CommandOutcome, run_command
@@ -170,28 +170,24 @@ class NginxSwitch(Switch):
         kill_point("nginx.written")
         test = self._run(self.test_argv)
         if not test.ok:
-            self._put_back(previous_text)
-            raise SwitchError(
+            raise self._put_back_refused(
+                previous_text,
                 f"nginx rejected the upstream for {what}; the previous file is back in place "
                 f"and traffic is unchanged: {nginx_message(test)}",
                 field="deploy.switch.template",
-                stderr=test.output,
-                command=list(test.argv),
-                upstream_file=str(self.upstream_file),
+                outcome=test,
             )
         kill_point("nginx.tested")
         self._note_workers()
         reload = self._run(self.reload_argv)
         if not reload.ok:
             self._previous = None
-            self._put_back(previous_text)
-            raise SwitchError(
+            raise self._put_back_refused(
+                previous_text,
                 f"nginx could not be reloaded for {what}; the previous file is back in place: "
                 f"{nginx_message(reload)}",
                 field="deploy.switch.reload_command",
-                stderr=reload.output,
-                command=list(reload.argv),
-                upstream_file=str(self.upstream_file),
+                outcome=reload,
             )
         return test.output
 
@@ -247,6 +243,19 @@ class NginxSwitch(Switch):
             fsync_dir(self.upstream_file.parent)
         else:
             write_file_atomic(self.upstream_file, previous_text)
+
+    def _put_back_refused(
+        self, previous_text: str | None, message: str, *, field: str, outcome: CommandOutcome
+    ) -> SwitchError:
+        """Put the previous file back; the error for the nginx command that refused the new one."""
+        self._put_back(previous_text)
+        return SwitchError(
+            message,
+            field=field,
+            stderr=outcome.output,
+            command=list(outcome.argv),
+            upstream_file=str(self.upstream_file),
+        )
 
     def _run(self, argv: list[str]) -> CommandOutcome:
         return run_command(argv, timeout=self.config.command_timeout)

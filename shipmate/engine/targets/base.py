@@ -18,10 +18,14 @@ A target is how one version starts and stops in one slot.  The run that drives i
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Generic, TypeVar
 
-from shipmate.engine.release import Release
+from shipmate.engine.release import DeployContext, Release, inherited_env
 
-__all__ = ["Target"]
+__all__ = ["ConfiguredTarget", "Target"]
+
+ConfigT = TypeVar("ConfigT")
 
 
 class Target(ABC):
@@ -40,3 +44,22 @@ class Target(ABC):
     def running_version(self, slot: str) -> str | None:
         """The full version running in ``slot``, when the target can tell."""
         return None
+
+
+class ConfiguredTarget(Target, Generic[ConfigT]):
+    """A target built from its ``[deploy.target]`` table, for one product's slots.
+
+    ``base_env`` is the environment its commands inherit (the process's own by
+    default), before the app's variables.
+    """
+
+    def __init__(
+        self,
+        config: ConfigT,
+        context: DeployContext,
+        *,
+        base_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.config = config
+        self.context = context
+        self.base_env = inherited_env(base_env)

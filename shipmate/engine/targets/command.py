@@ -17,29 +17,18 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from shipmate.domain.deploy.config import CommandTargetConfig
+from shipmate.domain.deploy.model import CommandTargetConfig
 from shipmate.engine.atomicfiles import write_file_atomic
 from shipmate.engine.commands import CommandOutcome, run_command
 from shipmate.engine.pathguard import render_argv_guarded, render_guarded
-from shipmate.engine.release import DeployContext, Release, inherited_env
-from shipmate.engine.targets.base import Target
+from shipmate.engine.release import Release
+from shipmate.engine.targets.base import ConfiguredTarget
 from shipmate.errors import ArtifactMissingError, DeployError
 
 __all__ = ["CommandTarget"]
 
 
-class CommandTarget(Target):
-    def __init__(
-        self,
-        config: CommandTargetConfig,
-        context: DeployContext,
-        *,
-        base_env: Mapping[str, str] | None = None,
-    ) -> None:
-        self.config = config
-        self.context = context
-        self.base_env = inherited_env(base_env)
-
+class CommandTarget(ConfiguredTarget[CommandTargetConfig]):
     def release_file(self, slot: str) -> Path:
         return self.context.slot_dir(slot) / "release.json"
 

@@ -20,11 +20,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from shipmate.domain.deploy.config import DockerTargetConfig
+from shipmate.domain.deploy.model import DockerTargetConfig
 from shipmate.domain.deploy.templates import render, render_argv
 from shipmate.engine.commands import CommandOutcome, run_command
-from shipmate.engine.release import DeployContext, Release, inherited_env
-from shipmate.engine.targets.base import Target
+from shipmate.engine.release import Release
+from shipmate.engine.targets.base import ConfiguredTarget
 from shipmate.errors import ArtifactMissingError, DeployError
 
 __all__ = ["DockerTarget"]
@@ -32,18 +32,7 @@ __all__ = ["DockerTarget"]
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
 
-class DockerTarget(Target):
-    def __init__(
-        self,
-        config: DockerTargetConfig,
-        context: DeployContext,
-        *,
-        base_env: Mapping[str, str] | None = None,
-    ) -> None:
-        self.config = config
-        self.context = context
-        self.base_env = inherited_env(base_env)
-
+class DockerTarget(ConfiguredTarget[DockerTargetConfig]):
     def container_name(self, slot: str) -> str:
         name = render(self.config.container_name, self.context.values(slot=slot))
         return _UNSAFE_NAME.sub("-", name).lstrip("-_.") or "shipmate"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from shipmate.domain.deploy.config import (
+from shipmate.domain.deploy.model import (
     CommandTargetConfig,
     DeployConfig,
     DockerTargetConfig,

@@ -44,13 +44,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shipmate.domain.deploy.config import ProcessTargetConfig
+from shipmate.domain.deploy.model import ProcessTargetConfig
 from shipmate.engine import procfs
 from shipmate.engine.atomicfiles import write_file_atomic
 from shipmate.engine.killpoints import kill_point
 from shipmate.engine.pathguard import render_argv_guarded, render_guarded
-from shipmate.engine.release import DeployContext, Release, inherited_env
-from shipmate.engine.targets.base import Target
+from shipmate.engine.release import DeployContext, Release
+from shipmate.engine.targets.base import ConfiguredTarget
 from shipmate.errors import ArtifactMissingError, DeployError
 
 __all__ = [
@@ -160,7 +160,7 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-class ProcessTarget(Target):
+class ProcessTarget(ConfiguredTarget[ProcessTargetConfig]):
     def __init__(
         self,
         config: ProcessTargetConfig,
@@ -169,9 +169,7 @@ class ProcessTarget(Target):
         base_env: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.config = config
-        self.context = context
-        self.base_env = inherited_env(base_env)
+        super().__init__(config, context, base_env=base_env)
         self._sleep = sleep
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 

@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, desc, select
 
 from shipmate.domain import changelog as domain
+from shipmate.domain.fielddicts import fields_dict, optional_str
 from shipmate.domain.lifecycle import Status
 from shipmate.domain.records import DeploymentRecord
 from shipmate.errors import InvalidInputError, NotFoundError
@@ -65,14 +66,7 @@ class ChangelogEnd:
         return self.ref
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "ref": self.ref,
-            "sha": self.sha,
-            "version": self.version,
-            "full_version": self.full_version,
-            "deployment_id": None if self.deployment_id is None else str(self.deployment_id),
-            "label": self.label,
-        }
+        return {**fields_dict(self, deployment_id=optional_str), "label": self.label}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ChangelogEnd:

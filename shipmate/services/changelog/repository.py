@@ -25,8 +25,6 @@ never be read as an option.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +34,7 @@ from typing import Any
 
 from shipmate.config import Settings
 from shipmate.domain.changelog import Commit
+from shipmate.engine.git import GitOutcome, run_git
 from shipmate.errors import ConfigError, InvalidInputError, NotFoundError
 
 __all__ = ["GIT_TIMEOUT_SECONDS", "MAX_RANGE_COMMITS", "LocalRepository", "repository_for"]
@@ -48,46 +47,19 @@ _RECORD_SEP = "\x1e"
 
 
 @dataclass(frozen=True)
-class _Git:
-    ok: bool
-    stdout: str
-    problem: str | None
-
-
-@dataclass(frozen=True)
 class LocalRepository:
     """A git repository on this machine, read with ``git log`` and ``git rev-parse``."""
 
     path: Path
 
-    def run(self, *args: str) -> _Git:
-        env = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
-        try:
-            proc = subprocess.run(
-                ["git", "-C", str(self.path), *args],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-                timeout=GIT_TIMEOUT_SECONDS,
-                check=False,
-            )
-        except FileNotFoundError:
+    def run(self, *args: str) -> GitOutcome:
+        outcome = run_git("-C", str(self.path), *args, timeout=GIT_TIMEOUT_SECONDS)
+        if outcome.git_missing:
             raise ConfigError(
                 "git is not installed; the changelog and lead time read the repository with git",
                 field="git",
-            ) from None
-        except subprocess.TimeoutExpired:
-            return _Git(False, "", f"git timed out after {GIT_TIMEOUT_SECONDS:g}s")
-        except OSError as exc:
-            return _Git(False, "", f"git could not run: {exc.strerror or exc}")
-        if proc.returncode != 0:
-            lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
-            problem = lines[0].removeprefix("fatal: ") if lines else f"git exited {proc.returncode}"
-            return _Git(False, proc.stdout, problem)
-        return _Git(True, proc.stdout, None)
+            )
+        return outcome
 
     def check(self, *, field: str, origin: str) -> LocalRepository:
         """Self, or an error when the path is not a git repository."""

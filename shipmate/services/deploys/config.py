@@ -27,7 +27,8 @@ from typing import Any
 
 from shipmate.config import Settings, default_data_dir
 from shipmate.domain.configtables import as_table
-from shipmate.domain.deploy.config import DeployConfig, parse_deploy_config
+from shipmate.domain.deploy.config import parse_deploy_config
+from shipmate.domain.deploy.model import DeployConfig
 from shipmate.engine.health import HealthCheck, build_health_check
 from shipmate.engine.release import DeployContext
 from shipmate.engine.switches.factory import Switch, build_switch

@@ -19,7 +19,7 @@ import importlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import Connection
 
@@ -53,6 +53,7 @@ __all__ = [
     "DeployRequest",
     "HookProvider",
     "RunHooks",
+    "RunOptions",
     "RunOutcome",
     "RunPreview",
     "deploy",
@@ -289,6 +290,17 @@ def preview_run(
     )
 
 
+def _deploy_plan(ctx: Context, deploy: ProductDeploy, request: DeployRequest) -> RunPlan:
+    return make_plan(
+        ctx,
+        deploy,
+        kind="deploy",
+        environment=request.environment,
+        version=request.version,
+        build_number=request.build_number,
+    )
+
+
 def preview_deploy(
     ctx: Context,
     deploy: ProductDeploy,
@@ -297,15 +309,16 @@ def preview_deploy(
     parts: RunParts | None = None,
 ) -> RunPreview:
     """``--dry-run``: the steps a deploy would take; reads, never writes."""
-    plan = make_plan(
-        ctx,
-        deploy,
-        kind="deploy",
-        environment=request.environment,
-        version=request.version,
-        build_number=request.build_number,
-    )
-    return preview_run(ctx, plan, parts or build_parts(deploy))
+    return preview_run(ctx, _deploy_plan(ctx, deploy, request), parts or build_parts(deploy))
+
+
+class RunOptions(TypedDict, total=False):
+    """How a caller watches and steers a run it starts (all optional)."""
+
+    observer: RunObserver | None
+    parts_factory: PartsFactory | None
+    stop: threading.Event | None
+    crash: CrashPoint | None
 
 
 def start_run(
@@ -314,12 +327,9 @@ def start_run(
     plan: RunPlan,
     record: dict[str, Any],
     *,
-    observer: RunObserver | None = None,
-    parts_factory: PartsFactory | None = None,
-    stop: threading.Event | None = None,
-    crash: CrashPoint | None = None,
     supersede: bool = False,
     precondition: Callable[[Connection], None] | None = None,
+    **options: Unpack[RunOptions],
 ) -> RunOutcome:
     """Open a run for ``plan`` (lock, journal) and drive it to its end.
 
@@ -347,15 +357,15 @@ def start_run(
         supersede=supersede,
         precondition=precondition,
     )
-    factory = parts_factory or (lambda _run: build_parts(deploy))
+    factory = options.get("parts_factory") or (lambda _run: build_parts(deploy))
     driver = RunDriver(
         ctx,
         run,
         owner=owner,
         parts_factory=factory,
-        observer=observer,
-        stop=stop,
-        crash=crash,
+        observer=options.get("observer"),
+        stop=options.get("stop"),
+        crash=options.get("crash"),
     )
     result = driver.drive()
     final = result.run if result.end is not None else get_run(ctx, run.id)
@@ -366,11 +376,7 @@ def deploy(
     ctx: Context,
     deploy_config: ProductDeploy,
     request: DeployRequest,
-    *,
-    observer: RunObserver | None = None,
-    parts_factory: PartsFactory | None = None,
-    stop: threading.Event | None = None,
-    crash: CrashPoint | None = None,
+    **options: Unpack[RunOptions],
 ) -> RunOutcome:
     """Deploy ``request.version`` blue-green; see :mod:`shipmate.domain.runs.plan` for the steps."""
     if request.product != deploy_config.product:
@@ -378,21 +384,5 @@ def deploy(
             f"the deploy configuration is for {deploy_config.product}, not {request.product}",
             field="product",
         )
-    plan = make_plan(
-        ctx,
-        deploy_config,
-        kind="deploy",
-        environment=request.environment,
-        version=request.version,
-        build_number=request.build_number,
-    )
-    return start_run(
-        ctx,
-        deploy_config,
-        plan,
-        request.record_fields(),
-        observer=observer,
-        parts_factory=parts_factory,
-        stop=stop,
-        crash=crash,
-    )
+    plan = _deploy_plan(ctx, deploy_config, request)
+    return start_run(ctx, deploy_config, plan, request.record_fields(), **options)

@@ -27,30 +27,29 @@ that only keeps its old slot warm, so it can switch straight back to it.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import Connection, desc, select
 
 from shipmate.domain.inputs.fields import validate_name
 from shipmate.domain.lifecycle import Status
 from shipmate.domain.records import DeploymentRecord
+from shipmate.domain.runs.model import RunPlan
 from shipmate.engine.release import Release
 from shipmate.errors import ArtifactMissingError, ConflictError, InvalidInputError, NotFoundError
 from shipmate.services.context import Context
 from shipmate.services.deploys.config import ProductDeploy, RunParts, build_parts
 from shipmate.services.deploys.deploy import (
     DeployRequest,
+    RunOptions,
     RunOutcome,
     RunPreview,
     make_plan,
     preview_run,
     start_run,
 )
-from shipmate.services.runs.driver import CrashPoint, PartsFactory
-from shipmate.services.runs.observer import RunObserver
 from shipmate.store.catalog import find_environment_id, find_product_id
 from shipmate.store.deployments import deployment_select, get_deployment, row_to_deployment
 from shipmate.store.schema import current_state, deployments
@@ -201,6 +200,18 @@ def _pick(
     return candidates[n - 1], reason
 
 
+def _rollback_plan(ctx: Context, deploy: ProductDeploy, choice: RollbackChoice) -> RunPlan:
+    return make_plan(
+        ctx,
+        deploy,
+        kind="rollback",
+        environment=choice.environment,
+        version=choice.target.version,
+        build_number=choice.target.build_number,
+        reverts_id=choice.current.id,
+    )
+
+
 def preview_rollback(
     ctx: Context,
     deploy: ProductDeploy,
@@ -214,15 +225,7 @@ def preview_rollback(
     matter: the rollback is a switch back.
     """
     parts = parts or build_parts(deploy)
-    plan = make_plan(
-        ctx,
-        deploy,
-        kind="rollback",
-        environment=choice.environment,
-        version=choice.target.version,
-        build_number=choice.target.build_number,
-        reverts_id=choice.current.id,
-    )
+    plan = _rollback_plan(ctx, deploy, choice)
     result = preview_run(ctx, plan, parts)
     if not result.warm:
         release = Release(plan.product, plan.version, plan.full_version, plan.build_number)
@@ -277,31 +280,15 @@ def rollback(
     deploy: ProductDeploy,
     choice: RollbackChoice,
     request: DeployRequest,
-    *,
-    observer: RunObserver | None = None,
-    parts_factory: PartsFactory | None = None,
-    stop: threading.Event | None = None,
-    crash: CrashPoint | None = None,
+    **options: Unpack[RunOptions],
 ) -> RunOutcome:
     """Roll back to ``choice.target`` as a run (validate with :func:`preview_rollback` first)."""
-    plan = make_plan(
-        ctx,
-        deploy,
-        kind="rollback",
-        environment=choice.environment,
-        version=choice.target.version,
-        build_number=choice.target.build_number,
-        reverts_id=choice.current.id,
-    )
     return start_run(
         ctx,
         deploy,
-        plan,
+        _rollback_plan(ctx, deploy, choice),
         request.record_fields(),
-        observer=observer,
-        parts_factory=parts_factory,
-        stop=stop,
-        crash=crash,
         supersede=True,
         precondition=_still_current(choice),
+        **options,
     )

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from shipmate.domain.environments import infer_kind
+from shipmate.domain.fielddicts import fields_dict
 from shipmate.domain.inputs.fields import (
     format_time,
     validate_lookup_name,
@@ -47,17 +48,7 @@ class Approval:
     created: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": str(self.id),
-            "product": self.product,
-            "version": self.version,
-            "environment": self.environment,
-            "approver": self.approver,
-            "comment": self.comment,
-            "key_name": self.key_name,
-            "approved_at": format_time(self.approved_at),
-            "created": self.created,
-        }
+        return fields_dict(self, id=str, approved_at=format_time)
 
 
 def _identity(value: object, field_name: str) -> str:

@@ -6,8 +6,9 @@ switched between modes and removed with ``shipmate gates`` or
 ``/api/v1/gates/rules``, each change an event.  Names are unique,
 case-insensitively, across both.  A new name is one URL path segment
 (:func:`~shipmate.domain.inputs.segments.validate_segment`).  Every changing function
-takes a ``guard`` that may refuse the rule about to be written (or changed)
-inside the transaction: the API's product limits (:mod:`shipmate.services.auth.access`).
+takes a :class:`RuleChange`, whose ``guard`` may refuse the rule about to be written
+(or changed) inside the transaction: the API's product limits
+(:mod:`shipmate.services.auth.access`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -35,6 +36,7 @@ __all__ = [
     "CONFIG",
     "DATABASE",
     "Guard",
+    "RuleChange",
     "StoredRule",
     "add_rule",
     "config_rules",
@@ -50,6 +52,21 @@ CONFIG = "config"
 DATABASE = "database"
 #: May refuse a rule about to be written (raising); the API's product limits.
 Guard = Callable[[Rule], None]
+
+
+class RuleChange(TypedDict, total=False):
+    """Who changes a managed rule: ``actor`` and ``key_name`` go to the event log;
+    ``guard`` may refuse the rule about to be written, or changed, inside the transaction."""
+
+    actor: str | None
+    key_name: str | None
+    guard: Guard | None
+
+
+def _check(change: RuleChange, rule: Rule) -> None:
+    guard = change.get("guard")
+    if guard is not None:
+        guard(rule)
 
 
 @dataclass(frozen=True)
@@ -150,13 +167,12 @@ def _managed(conn: Connection, settings: Settings, name: str, action: str) -> St
 
 @contextmanager
 def _changing(
-    ctx: Context, name: str, action: str, guard: Guard | None
+    ctx: Context, name: str, action: str, change: RuleChange
 ) -> Iterator[tuple[Connection, StoredRule]]:
-    """A write transaction on the managed rule ``name``, once ``guard`` lets it be changed."""
+    """A write transaction on the managed rule ``name``, once the guard lets it be changed."""
     with ctx.write() as conn:
         old = _managed(conn, ctx.settings, name, action)
-        if guard is not None:
-            guard(old.rule)
+        _check(change, old.rule)
         yield conn, old
 
 
@@ -170,16 +186,15 @@ def _rule_event(
     type_: str,
     rule: Rule,
     now: datetime,
-    actor: str | None,
-    key_name: str | None,
+    change: RuleChange,
     **extra: Any,
 ) -> None:
     append_event(
         conn,
         type=type_,
         at=now,
-        actor=actor,
-        key_name=key_name,
+        actor=change.get("actor"),
+        key_name=change.get("key_name"),
         data={"rule_name": rule.name, "rule": rule_to_dict(rule), **extra},
     )
 
@@ -187,19 +202,15 @@ def _rule_event(
 def add_rule(
     ctx: Context,
     definition: Mapping[str, object],
-    *,
-    actor: str | None = None,
-    key_name: str | None = None,
-    guard: Guard | None = None,
+    **change: Unpack[RuleChange],
 ) -> StoredRule:
     """Store a new rule (its TOML/JSON form); names are unique, case-insensitively,
-    across the configuration file and the database.  ``guard`` (here and below) may
-    refuse the rule about to be written, or changed, inside the transaction."""
+    across the configuration file and the database (``change``: see :class:`RuleChange`)."""
     rule = rule_from_dict(definition)
     validate_segment(rule.name, field="name", what="a gate rule's name")
-    if guard is not None:
-        guard(rule)
+    _check(change, rule)
     now = ctx.now()
+    actor = change.get("actor")
     try:
         with ctx.write() as conn:
             _refuse_taken(conn, ctx.settings, rule.name)
@@ -216,7 +227,7 @@ def add_rule(
                     updated_by=actor,
                 )
             )
-            _rule_event(conn, "gate.rule_added", rule, now, actor, key_name)
+            _rule_event(conn, "gate.rule_added", rule, now, change)
             return _find(conn, ctx.settings, rule.name)
     except IntegrityError:
         raise _taken(rule.name, "the database") from None
@@ -243,10 +254,7 @@ def replace_rule(
     ctx: Context,
     name: str,
     definition: Mapping[str, object],
-    *,
-    actor: str | None = None,
-    key_name: str | None = None,
-    guard: Guard | None = None,
+    **change: Unpack[RuleChange],
 ) -> StoredRule:
     """Replace a managed rule's definition (its name may change, its kind may not)."""
     name = _rule_name(name)
@@ -255,9 +263,8 @@ def replace_rule(
     rule = rule_from_dict(data)
     now = ctx.now()
     try:
-        with _changing(ctx, name, "change", guard) as (conn, old):
-            if guard is not None:
-                guard(rule)
+        with _changing(ctx, name, "change", change) as (conn, old):
+            _check(change, rule)
             if rule.kind is not old.rule.kind:
                 raise InvalidInputError(
                     f"kind: rule {old.rule.name!r} is a {old.rule.kind.value} rule; remove it "
@@ -273,8 +280,7 @@ def replace_rule(
                 old,
                 rule,
                 now,
-                actor,
-                key_name,
+                change,
                 previous=rule_to_dict(old.rule),
             )
     except IntegrityError:
@@ -285,16 +291,13 @@ def set_rule_mode(
     ctx: Context,
     name: str,
     mode: str,
-    *,
-    actor: str | None = None,
-    key_name: str | None = None,
-    guard: Guard | None = None,
+    **change: Unpack[RuleChange],
 ) -> StoredRule:
     """``enabled``, ``report_only`` or ``disabled`` for a managed rule."""
     name = _rule_name(name)
     new_mode = parse_mode(mode)
     now = ctx.now()
-    with _changing(ctx, name, "change the mode of", guard) as (conn, old):
+    with _changing(ctx, name, "change the mode of", change) as (conn, old):
         rule = rule_from_dict({**rule_to_dict(old.rule), "mode": new_mode.value})
         return _store_change(
             conn,
@@ -302,8 +305,7 @@ def set_rule_mode(
             old,
             rule,
             now,
-            actor,
-            key_name,
+            change,
             from_mode=old.rule.mode.value,
             to_mode=new_mode.value,
         )
@@ -315,8 +317,7 @@ def _store_change(
     old: StoredRule,
     rule: Rule,
     now: datetime,
-    actor: str | None,
-    key_name: str | None,
+    change: RuleChange,
     **extra: Any,
 ) -> StoredRule:
     """Write ``rule`` over the managed rule ``old``, with a ``gate.rule_changed`` event."""
@@ -329,25 +330,22 @@ def _store_change(
             mode=rule.mode.value,
             definition=rule_to_dict(rule),
             updated_at=now,
-            updated_by=actor,
+            updated_by=change.get("actor"),
         )
     )
-    _rule_event(conn, "gate.rule_changed", rule, now, actor, key_name, **extra)
+    _rule_event(conn, "gate.rule_changed", rule, now, change, **extra)
     return _find(conn, settings, rule.name)
 
 
 def remove_rule(
     ctx: Context,
     name: str,
-    *,
-    actor: str | None = None,
-    key_name: str | None = None,
-    guard: Guard | None = None,
+    **change: Unpack[RuleChange],
 ) -> StoredRule:
     """Delete a managed rule; the event log keeps its definition."""
     name = _rule_name(name)
     now = ctx.now()
-    with _changing(ctx, name, "remove", guard) as (conn, old):
+    with _changing(ctx, name, "remove", change) as (conn, old):
         conn.execute(delete(gate_rules).where(gate_rules.c.id == old.id))
-        _rule_event(conn, "gate.rule_removed", old.rule, now, actor, key_name)
+        _rule_event(conn, "gate.rule_removed", old.rule, now, change)
     return old

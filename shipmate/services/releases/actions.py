@@ -54,9 +54,11 @@ __all__ = [
     "add_action",
     "check_action",
     "describe_slot",
+    "insert_action_row",
     "list_actions",
     "load_stored",
     "lock_reason",
+    "replace_action_row",
 ]
 
 #: Largest action body (command, script or SQL) accepted, in bytes.
@@ -364,31 +366,53 @@ def add_action(
                     "choose another order",
                     field="order",
                 )
-            conn.execute(
-                update(release_actions)
-                .where(release_actions.c.id == existing.id)
-                .values(**action_values(action), source=source, updated_at=now)
-            )
             action_id = int(existing.id)
+            replace_action_row(conn, action_id, action, source=source, now=now)
             change = "replaced"
         else:
-            action_id = int(
-                conn.execute(
-                    release_actions.insert()
-                    .values(
-                        product_id=product_id,
-                        version_id=version_id,
-                        **action_values(action),
-                        source=source,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    .returning(release_actions.c.id)
-                ).scalar_one()
+            action_id = insert_action_row(
+                conn, product_id, version_id, action, source=source, now=now
             )
             change = "created"
         row = conn.execute(_action_query().where(release_actions.c.id == action_id)).one()
         return ActionChange(_row_to_stored(row, product), change)
+
+
+def insert_action_row(
+    conn: Connection,
+    product_id: int,
+    version_id: int,
+    action: ReleaseAction,
+    *,
+    source: str,
+    now: datetime,
+) -> int:
+    """Store ``action`` as a new ``release_actions`` row of the version; its id."""
+    return int(
+        conn.execute(
+            release_actions.insert()
+            .values(
+                product_id=product_id,
+                version_id=version_id,
+                **action_values(action),
+                source=source,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(release_actions.c.id)
+        ).scalar_one()
+    )
+
+
+def replace_action_row(
+    conn: Connection, action_id: int, action: ReleaseAction, *, source: str, now: datetime
+) -> None:
+    """Write ``action`` over the stored row ``action_id``."""
+    conn.execute(
+        update(release_actions)
+        .where(release_actions.c.id == action_id)
+        .values(**action_values(action), source=source, updated_at=now)
+    )
 
 
 def action_values(action: ReleaseAction) -> dict[str, Any]:

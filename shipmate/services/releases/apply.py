@@ -22,7 +22,8 @@ from shipmate.domain.versions import parse_full_version, validate_build_number
 from shipmate.engine.actions import ActionRunner
 from shipmate.errors import InvalidInputError
 from shipmate.services.context import Context
-from shipmate.services.records.deployments import default_actor, record_deployment
+from shipmate.services.deploys.deploy import DeployRequest
+from shipmate.services.records.deployments import record_deployment
 from shipmate.services.releases.action_env import app_env_for
 from shipmate.services.releases.plans import plan_for
 from shipmate.services.releases.positions import current_deployment_id
@@ -36,23 +37,16 @@ MAX_RECORDED_OUTPUT = 4000
 
 
 @dataclass(frozen=True)
-class ApplyRequest:
-    """``shipmate release apply``: move an environment to ``version`` by running actions."""
+class ApplyRequest(DeployRequest):
+    """``shipmate release apply``: move an environment to ``version`` by running actions.
 
-    product: str
-    environment: str
-    version: str
-    build_number: int | None = None
-    actor: str | None = None
+    Who deploys what where and the CI metadata are a deploy's; the rest are the
+    actions' options.
+    """
+
     strict: bool | None = None
     timeout: float | None = None
     cwd: str | None = None
-    commit_sha: str | None = None
-    branch: str | None = None
-    repository: str | None = None
-    ci_platform: str | None = None
-    ci_run_id: str | None = None
-    ci_run_url: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
     #: Extra variables for every action, over the app's configured ones.
     env: Mapping[str, str] = field(default_factory=dict)
@@ -137,13 +131,7 @@ def apply_release(
             metadata=dict(req.metadata),
             own_metadata={"release_actions": summary},
             source_system="shipmate-release",
-            deployed_by=req.actor or default_actor(),
-            commit_sha=req.commit_sha,
-            branch=req.branch,
-            repository=req.repository,
-            ci_platform=req.ci_platform,
-            ci_run_id=req.ci_run_id,
-            ci_run_url=req.ci_run_url,
+            **req.record_fields(),
         ),
     )
     try:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from shipmate.domain.environments import infer_kind
+from shipmate.domain.fielddicts import fields_dict, optional_str
 from shipmate.domain.inputs.fields import format_time, validate_lookup_name, validate_name
 from shipmate.errors import ConflictError, NotFoundError
 from shipmate.services.context import Context
@@ -58,16 +59,13 @@ class Position:
     lock_until: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "product": self.product,
-            "environment": self.environment,
-            "version": self.version,
-            "updated_at": format_time(self.updated_at),
-            "run_id": None if self.run_id is None else str(self.run_id),
-            "deployment_id": None if self.deployment_id is None else str(self.deployment_id),
-            "lock_owner": self.lock_owner,
-            "lock_until": format_time(self.lock_until),
-        }
+        return fields_dict(
+            self,
+            updated_at=format_time,
+            run_id=optional_str,
+            deployment_id=optional_str,
+            lock_until=format_time,
+        )
 
 
 def _current_deployment(conn: Connection, product_id: int, environment_id: int | None) -> Any:

@@ -16,18 +16,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 
 from shipmate.domain.releases.planning import ReleaseAction
 from shipmate.domain.versions import parse_semver, validate_version
 from shipmate.errors import ConflictError, InvalidInputError
 from shipmate.services.context import Context
 from shipmate.services.releases.actions import (
-    action_values,
     check_action,
     describe_slot,
+    insert_action_row,
     load_stored,
     lock_reason,
+    replace_action_row,
 )
 from shipmate.services.releases.lineage import write_predecessor
 from shipmate.services.releases.lookups import ensure_version_id, find_version_id, product_name
@@ -231,22 +232,10 @@ def sync_versions(
             for s in removed:
                 conn.execute(delete(release_actions).where(release_actions.c.id == s.id))
             for a in replaced:
-                conn.execute(
-                    update(release_actions)
-                    .where(release_actions.c.id == stored[(str(a.phase), a.order)].id)
-                    .values(**action_values(a), source=source, updated_at=now)
-                )
+                row_id = int(stored[(str(a.phase), a.order)].id)
+                replace_action_row(conn, row_id, a, source=source, now=now)
             for a in added:
-                conn.execute(
-                    release_actions.insert().values(
-                        product_id=product_id,
-                        version_id=version_id,
-                        **action_values(a),
-                        source=source,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
+                insert_action_row(conn, product_id, version_id, a, source=source, now=now)
             if pred_changed:
                 write_predecessor(conn, product_id, version_id, item.predecessor, now)
             results.append(
