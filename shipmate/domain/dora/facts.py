@@ -1,0 +1,83 @@
+"""The input of DORA: one :class:`DeploymentFact` per deployment, checked on creation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from shipmate.domain.lifecycle import DeploymentKind, Status
+from shipmate.errors import InvalidInputError
+
+__all__ = ["COMPLETED_STATUSES", "FAILURE_STATUSES", "DeploymentFact", "aware"]
+
+COMPLETED_STATUSES = frozenset({Status.COMPLETED, Status.ROLLED_BACK})
+FAILURE_STATUSES = frozenset({Status.FAILED, Status.ROLLED_BACK})
+_STATUSES = frozenset(s.value for s in Status)
+_KINDS = frozenset(k.value for k in DeploymentKind)
+
+
+def aware(value: object, *, field: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise InvalidInputError(f"{field} must be a datetime, not {value!r}", field=field)
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInputError(
+            f"{field} {value.isoformat()} has no time zone; pass an aware datetime (UTC)",
+            field=field,
+        )
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentFact:
+    """What DORA needs to know about one deployment.
+
+    ``commit_times`` are the commit times of the commits newly shipped by this
+    deployment (every one when a repository is available, otherwise just the
+    deployed commit's).  ``stream`` names the (product, environment) pair the
+    deployment belongs to; recovery is matched within a stream.
+    """
+
+    id: int
+    status: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    commit_times: tuple[datetime, ...] = ()
+    kind: str = DeploymentKind.DEPLOY.value
+    stream: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, int) or isinstance(self.id, bool):
+            raise InvalidInputError("id must be an integer", field="id")
+        if self.status not in _STATUSES:
+            raise InvalidInputError(
+                f"status {self.status!r} is not canonical; use one of "
+                + ", ".join(sorted(_STATUSES)),
+                field="status",
+                deployment_id=self.id,
+            )
+        if self.kind not in _KINDS:
+            raise InvalidInputError(
+                f"kind {self.kind!r} is not a deployment kind; use one of "
+                + ", ".join(sorted(_KINDS)),
+                field="kind",
+                deployment_id=self.id,
+            )
+        object.__setattr__(self, "status", str(self.status))
+        object.__setattr__(self, "kind", str(self.kind))
+        if self.started_at is not None:
+            aware(self.started_at, field="started_at")
+        if self.finished_at is not None:
+            aware(self.finished_at, field="finished_at")
+        if not isinstance(self.commit_times, tuple):
+            if isinstance(self.commit_times, str | bytes) or not isinstance(
+                self.commit_times, Iterable
+            ):
+                raise InvalidInputError(
+                    "commit_times must be a sequence of datetimes", field="commit_times"
+                )
+            object.__setattr__(self, "commit_times", tuple(self.commit_times))
+        for moment in self.commit_times:
+            aware(moment, field="commit_times")
+        if not isinstance(self.stream, str):
+            raise InvalidInputError("stream must be a string", field="stream")
