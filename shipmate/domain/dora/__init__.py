@@ -18,10 +18,23 @@ and facts whose status is ``pending`` or ``started`` are ignored.  A
 rolled-back deployment is placed by its own ``finished_at`` (when it finished
 deploying), not by the time it was marked rolled back.
 
+Every deployment is judged **as it stood at period_end** (:func:`outcome_at`),
+so a report only ever depends on what had happened by then: a rollback
+recorded at or after ``period_end`` (``rolled_back_at``) had not happened yet,
+and the deployment counts as a good one.  Its *outcome* is one of
+
+* *good*: it went live and was not rolled back by ``period_end`` (status
+  ``completed``, or ``rolled_back`` with ``rolled_back_at >= period_end``);
+* *failed live*: it went live and failed: status ``rolled_back`` with
+  ``rolled_back_at < period_end``, or ``failed`` with ``served_traffic``
+  (its run failed after the switch, or a rollback reverted it);
+* *stopped before traffic*: status ``failed`` without ``served_traffic``: it
+  never served a request (a health check before the switch failed, say);
+* *aborted*.
+
 *Completed deployment* means status ``completed`` or ``rolled_back`` (a
-rolled-back deployment did complete; it was reverted later).  *Failure* means
-status ``failed`` or ``rolled_back``.  ``aborted`` deployments are neither:
-they are counted (``aborted``) and otherwise ignored.
+rolled-back deployment did complete; it was reverted later).  *Went live*
+means good or failed live.  A *failure* is a deployment that failed live.
 
 Percentiles use the **nearest-rank** method everywhere: for ``n`` values
 sorted ascending, the p-th percentile is the value at 1-based rank
@@ -49,21 +62,24 @@ Lead time for changes
     their count.  None when there are no samples.
 
 Change failure rate
-    ``(failed + rolled_back) ÷ (completed + failed + rolled_back)`` over the
-    deployments in the period, by their status when the report is computed
-    (``aborted`` excluded from both sides).  None when the denominator is 0.
+    ``failed live ÷ went live`` over the deployments in the period.  Stopped
+    before traffic and aborted are on neither side (both are counted apart).
+    None when nothing went live.
 
 Failed deployment recovery time
-    For each failure in the period (status ``failed`` or ``rolled_back``):
-    the time from its ``finished_at`` (for a rolled-back deployment, too, its
-    own ``finished_at``: the moment the bad change went live) to the
-    ``finished_at`` of the first completed deployment *of the same stream*
-    that finished strictly after it and before ``period_end``.  Reported: the
-    median and p90 over the recovered failures and their count; failures with
-    no such deployment are counted as ``unrecovered`` and are not in the
-    median.  Because the recovery must happen before ``period_end``, the
-    report depends only on what had happened by then, whatever later facts
-    the caller passes.  None when nothing recovered.
+    For each failure in the period: the time from its ``finished_at`` (the
+    moment the bad change went live) to the first of
+
+    * the ``finished_at`` of the first later deployment *of the same stream*
+      (later in ``(finished_at, id)`` order, finishing before ``period_end``)
+      that was good, i.e. went live and was not itself rolled back by then;
+    * for a rolled-back deployment, its ``rolled_back_at``: the previous
+      version serves again from that moment (never before its own
+      ``finished_at``: at least 0).
+
+    Reported: the median and p90 over the recovered failures and their count;
+    failures with neither before ``period_end`` are counted as
+    ``unrecovered`` and are not in the median.  None when nothing recovered.
 
 DORA bands
 ==========
@@ -108,13 +124,12 @@ from shipmate.domain.dora.bands import (
     format_duration,
     percentile,
 )
-from shipmate.domain.dora.facts import COMPLETED_STATUSES, FAILURE_STATUSES, DeploymentFact
+from shipmate.domain.dora.facts import COMPLETED_STATUSES, DeploymentFact, Outcome, outcome_at
 from shipmate.domain.dora.report import DoraReport, compute_dora, daily_series
 
 __all__ = [
     "CFR_BANDS",
     "COMPLETED_STATUSES",
-    "FAILURE_STATUSES",
     "FREQUENCY_ELITE_DAYS_PER_WEEK",
     "FREQUENCY_HIGH_DAYS_PER_WEEK",
     "FREQUENCY_MEDIUM_DAYS_PER_MONTH",
@@ -123,8 +138,10 @@ __all__ = [
     "Band",
     "DeploymentFact",
     "DoraReport",
+    "Outcome",
     "compute_dora",
     "daily_series",
     "format_duration",
+    "outcome_at",
     "percentile",
 ]

@@ -5,14 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from shipmate.domain.lifecycle import DeploymentKind, Status
 from shipmate.errors import InvalidInputError
 
-__all__ = ["COMPLETED_STATUSES", "FAILURE_STATUSES", "DeploymentFact", "aware"]
+__all__ = [
+    "COMPLETED_STATUSES",
+    "DeploymentFact",
+    "Outcome",
+    "aware",
+    "outcome_at",
+]
 
 COMPLETED_STATUSES = frozenset({Status.COMPLETED, Status.ROLLED_BACK})
-FAILURE_STATUSES = frozenset({Status.FAILED, Status.ROLLED_BACK})
 _STATUSES = frozenset(s.value for s in Status)
 _KINDS = frozenset(k.value for k in DeploymentKind)
 
@@ -36,6 +42,12 @@ class DeploymentFact:
     deployment (every one when a repository is available, otherwise just the
     deployed commit's).  ``stream`` names the (product, environment) pair the
     deployment belongs to; recovery is matched within a stream.
+
+    ``rolled_back_at`` is when the rollback of a ``rolled_back`` deployment was
+    recorded (required for that status, refused for any other).
+    ``served_traffic`` says whether a ``failed`` deployment had served traffic
+    before it failed (its run failed after the switch, or a rollback reverted it);
+    a completed or rolled-back deployment always went live.
     """
 
     id: int
@@ -45,6 +57,8 @@ class DeploymentFact:
     commit_times: tuple[datetime, ...] = ()
     kind: str = DeploymentKind.DEPLOY.value
     stream: str = ""
+    rolled_back_at: datetime | None = None
+    served_traffic: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, int) or isinstance(self.id, bool):
@@ -81,3 +95,50 @@ class DeploymentFact:
             aware(moment, field="commit_times")
         if not isinstance(self.stream, str):
             raise InvalidInputError("stream must be a string", field="stream")
+        if self.status == Status.ROLLED_BACK:
+            if self.rolled_back_at is None:
+                raise InvalidInputError(
+                    "a rolled-back deployment needs rolled_back_at, when its rollback was recorded",
+                    field="rolled_back_at",
+                    deployment_id=self.id,
+                )
+            aware(self.rolled_back_at, field="rolled_back_at")
+        elif self.rolled_back_at is not None:
+            raise InvalidInputError(
+                f"rolled_back_at is only for a rolled-back deployment, not a {self.status} one",
+                field="rolled_back_at",
+                deployment_id=self.id,
+            )
+        if not isinstance(self.served_traffic, bool):
+            raise InvalidInputError("served_traffic must be true or false", field="served_traffic")
+
+
+class Outcome(StrEnum):
+    """What a finished deployment amounted to at a given moment."""
+
+    #: Went live and had not been rolled back by then.
+    GOOD = "good"
+    #: Went live and was a failure: rolled back by then, or failed after serving traffic.
+    FAILED_LIVE = "failed_live"
+    #: Failed before it served any traffic (a health check before the switch, say).
+    STOPPED_BEFORE_TRAFFIC = "stopped_before_traffic"
+    ABORTED = "aborted"
+
+
+def outcome_at(fact: DeploymentFact, moment: datetime) -> Outcome | None:
+    """The outcome of a finished ``fact`` as it stood at ``moment`` (None: not finished).
+
+    A rollback recorded at or after ``moment`` had not happened yet, so the
+    deployment still counts as good: a closed period never changes.
+    """
+    status = fact.status
+    if status == Status.COMPLETED:
+        return Outcome.GOOD
+    if status == Status.ROLLED_BACK:
+        assert fact.rolled_back_at is not None
+        return Outcome.FAILED_LIVE if fact.rolled_back_at < moment else Outcome.GOOD
+    if status == Status.FAILED:
+        return Outcome.FAILED_LIVE if fact.served_traffic else Outcome.STOPPED_BEFORE_TRAFFIC
+    if status == Status.ABORTED:
+        return Outcome.ABORTED
+    return None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -24,9 +22,10 @@ from shipmate.domain.dora.bands import (
 )
 from shipmate.domain.dora.facts import (
     COMPLETED_STATUSES,
-    FAILURE_STATUSES,
     DeploymentFact,
+    Outcome,
     aware,
+    outcome_at,
 )
 from shipmate.domain.inputs.fields import format_time
 from shipmate.domain.lifecycle import DeploymentKind, Status
@@ -42,10 +41,11 @@ class DoraReport:
     period_start: datetime
     period_end: datetime
     period_days: float
-    # status counts over the deployments finishing in the period
-    completed: int
-    rolled_back: int
-    failed: int
+    # outcome counts over the deployments finishing in the period, as at period_end
+    completed: int  # went live, not rolled back by period_end
+    rolled_back: int  # went live, rolled back before period_end
+    failed: int  # failed after serving traffic
+    stopped_before_traffic: int  # failed before serving any traffic
     aborted: int
     rollbacks: int
     # deployment frequency
@@ -76,6 +76,10 @@ class DoraReport:
     def failures(self) -> int:
         return self.failed + self.rolled_back
 
+    @property
+    def went_live(self) -> int:
+        return self.completed + self.failed + self.rolled_back
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly: RFC 3339 times, seconds as numbers and as short human strings."""
 
@@ -92,6 +96,7 @@ class DoraReport:
                 "completed": self.completed,
                 "rolled_back": self.rolled_back,
                 "failed": self.failed,
+                "stopped_before_traffic": self.stopped_before_traffic,
                 "aborted": self.aborted,
                 "rollbacks": self.rollbacks,
             },
@@ -121,7 +126,8 @@ class DoraReport:
                     else round(self.change_failure_rate * 100, 1)
                 ),
                 "failures": self.failures,
-                "finished": self.completed + self.failed + self.rolled_back,
+                "went_live": self.went_live,
+                "stopped_before_traffic": self.stopped_before_traffic,
                 "band": band(self.change_failure_rate_band),
             },
             "recovery_time": {
@@ -154,15 +160,16 @@ def _finished(fact: DeploymentFact) -> datetime:
 
 def _in_period(
     facts: Iterable[DeploymentFact], start: datetime, end: datetime
-) -> list[DeploymentFact]:
-    chosen = [
-        f
-        for f in facts
-        if f.finished_at is not None
-        and f.status not in (Status.PENDING, Status.STARTED)
-        and start <= f.finished_at < end
-    ]
-    chosen.sort(key=lambda f: (_finished(f), f.id))
+) -> list[tuple[DeploymentFact, Outcome]]:
+    """The facts finishing in the period with their outcome at ``end``, by (finished_at, id)."""
+    chosen = []
+    for f in facts:
+        if f.finished_at is None or not start <= f.finished_at < end:
+            continue
+        outcome = outcome_at(f, end)
+        if outcome is not None:
+            chosen.append((f, outcome))
+    chosen.sort(key=lambda pair: (_finished(pair[0]), pair[0].id))
     return chosen
 
 
@@ -191,20 +198,51 @@ def _median_days_per_window(
     return percentile(counts, 50)
 
 
+def _recoveries(
+    in_period: Sequence[tuple[DeploymentFact, Outcome]],
+) -> tuple[list[float], int]:
+    """Each live failure's recovery time in seconds, and how many did not recover.
+
+    Recovered by the first later deployment of its stream (in (finished_at, id)
+    order) that went live and was not rolled back, or for a rolled-back
+    deployment by its rollback being recorded, whichever came first.
+    """
+    recoveries: list[float] = []
+    unrecovered = 0
+    later_good: dict[str, datetime] = {}
+    for fact, outcome in reversed(in_period):
+        moments = []
+        if outcome is Outcome.FAILED_LIVE:
+            if fact.stream in later_good:
+                moments.append(later_good[fact.stream])
+            if fact.rolled_back_at is not None:
+                moments.append(max(fact.rolled_back_at, _finished(fact)))
+            if moments:
+                recoveries.append((min(moments) - _finished(fact)).total_seconds())
+            else:
+                unrecovered += 1
+        elif outcome is Outcome.GOOD:
+            later_good[fact.stream] = _finished(fact)
+    return recoveries, unrecovered
+
+
 def compute_dora(
     facts: Sequence[DeploymentFact], *, period_start: datetime, period_end: datetime
 ) -> DoraReport:
-    """The four DORA metrics over ``[period_start, period_end)`` (see the module docstring)."""
+    """The four DORA metrics over ``[period_start, period_end)`` (see the package docstring)."""
     start, end = _check_period(period_start, period_end)
     in_period = _in_period(facts, start, end)
 
-    completed = sum(1 for f in in_period if f.status == Status.COMPLETED)
-    rolled_back = sum(1 for f in in_period if f.status == Status.ROLLED_BACK)
-    failed = sum(1 for f in in_period if f.status == Status.FAILED)
-    aborted = sum(1 for f in in_period if f.status == Status.ABORTED)
-    done = [f for f in in_period if f.status in COMPLETED_STATUSES]
-    rollbacks = sum(1 for f in done if f.kind == DeploymentKind.ROLLBACK)
+    def count(outcome: Outcome) -> int:
+        return sum(1 for _, o in in_period if o is outcome)
 
+    rolled_back = sum(
+        1 for f, o in in_period if o is Outcome.FAILED_LIVE and f.status == Status.ROLLED_BACK
+    )
+    failed = count(Outcome.FAILED_LIVE) - rolled_back
+    completed = count(Outcome.GOOD)
+    done = [f for f, _ in in_period if f.status in COMPLETED_STATUSES]
+    rollbacks = sum(1 for f in done if f.kind == DeploymentKind.ROLLBACK)
     # deployment frequency
     period_days = (end - start).total_seconds() / DAY
     deployments = len(done)
@@ -234,24 +272,11 @@ def compute_dora(
 
     # change failure rate
     failures = failed + rolled_back
-    finished = completed + failed + rolled_back
-    cfr = failures / finished if finished else None
+    went_live = completed + failures
+    cfr = failures / went_live if went_live else None
 
     # failed deployment recovery time
-    completions: dict[str, list[datetime]] = defaultdict(list)
-    for fact in done:  # sorted by finished_at, and all before period_end
-        completions[fact.stream].append(_finished(fact))
-    recoveries: list[float] = []
-    unrecovered = 0
-    for fact in in_period:
-        if fact.status not in FAILURE_STATUSES:
-            continue
-        times = completions.get(fact.stream, [])
-        index = bisect.bisect_right(times, _finished(fact))
-        if index < len(times):
-            recoveries.append((times[index] - _finished(fact)).total_seconds())
-        else:
-            unrecovered += 1
+    recoveries, unrecovered = _recoveries(in_period)
     recovery_median = percentile(recoveries, 50)
 
     return DoraReport(
@@ -261,7 +286,8 @@ def compute_dora(
         completed=completed,
         rolled_back=rolled_back,
         failed=failed,
-        aborted=aborted,
+        stopped_before_traffic=count(Outcome.STOPPED_BEFORE_TRAFFIC),
+        aborted=count(Outcome.ABORTED),
         rollbacks=rollbacks,
         deployments=deployments,
         deployments_per_day=per_day,
@@ -276,7 +302,7 @@ def compute_dora(
         lead_time_ignored=ignored,
         lead_time_band=band_below(lead_median, LEAD_TIME_BANDS),
         change_failure_rate=cfr,
-        change_failure_rate_band=cfr_band(failures, finished),
+        change_failure_rate_band=cfr_band(failures, went_live),
         recovery_median=recovery_median,
         recovery_p90=percentile(recoveries, 90),
         recovered=len(recoveries),
@@ -290,20 +316,31 @@ def daily_series(
 ) -> list[dict[str, Any]]:
     """One row per UTC date the period touches, oldest first, for charts.
 
-    ``deployments`` counts completed deployments (completed or rolled_back) and
-    ``failures`` counts failed or rolled-back ones, each finishing in the
-    period on that date (a rolled-back deployment counts in both, as in the
-    report).
+    Each row counts the deployments finishing in the period on that date, by
+    their outcome at ``period_end`` as in the report: ``deployments`` the
+    completed ones (rolled-back ones included), ``went_live`` those that served
+    traffic, ``failures`` those of them that failed (rolled back, or failed after
+    serving traffic), ``stopped_before_traffic`` the failures that never did.
     """
     start, end = _check_period(period_start, period_end)
     rows: dict[date, dict[str, Any]] = {
-        day: {"date": day.isoformat(), "deployments": 0, "failures": 0}
+        day: {
+            "date": day.isoformat(),
+            "deployments": 0,
+            "went_live": 0,
+            "failures": 0,
+            "stopped_before_traffic": 0,
+        }
         for day in _period_dates(start, end)
     }
-    for fact in _in_period(facts, start, end):
+    for fact, outcome in _in_period(facts, start, end):
         row = rows[_utc_date(_finished(fact))]
         if fact.status in COMPLETED_STATUSES:
             row["deployments"] += 1
-        if fact.status in FAILURE_STATUSES:
+        if outcome in (Outcome.GOOD, Outcome.FAILED_LIVE):
+            row["went_live"] += 1
+        if outcome is Outcome.FAILED_LIVE:
             row["failures"] += 1
+        if outcome is Outcome.STOPPED_BEFORE_TRAFFIC:
+            row["stopped_before_traffic"] += 1
     return list(rows.values())
