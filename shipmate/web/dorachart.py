@@ -9,8 +9,9 @@ a week):
 * one stacked bar: the deployments that went live and stayed good at the bottom, the
   failures stacked on them (rolled back, or failed after serving traffic), and on top,
   outlined, the deployments stopped before traffic;
-* for weeks, a dot at the number of days with a deployment, and dashed lines at the
-  frequency band thresholds it is judged by (elite ≥ 3 days a week, high ≥ 1).
+* for weeks, a dot at the number of days with a deployment (none for a week without
+  one), and dashed lines at the frequency band thresholds it is judged by (elite ≥ 3
+  days a week, high ≥ 1).
 
 Weeks are 7 dates counted back from the last date, as the frequency band cuts them,
 so the oldest week may be shorter (it is marked *partial*).  The y axis is labelled,
@@ -217,7 +218,7 @@ def dora_chart(daily: Sequence[Mapping[str, Any]], *, compact: bool = False) -> 
                 x=round(x, 2),
                 width=round(step * 0.7, 2),
                 segments=tuple(segments),
-                days_y=y_of(b.deploy_days) if weekly else None,
+                days_y=y_of(b.deploy_days) if weekly and b.deploy_days else None,
                 partial=weekly and b.dates < 7,
                 title=_title(b, bucket),
             )
@@ -244,9 +245,14 @@ def dora_chart(daily: Sequence[Mapping[str, Any]], *, compact: bool = False) -> 
         ):
             y = y_of(days)
             text = f"{band} ≥ {_plural(days, 'day')}"
-            # elite's label above its line, high's below: they never overlap
-            label_y = y - 4 if band == "elite" else y + MAX_FONT * 0.95
-            thresholds.append(Threshold(band, y, Label(right, round(label_y, 2), text, "end")))
+            # both labels above their lines, elite's at the right and high's at the left:
+            # they never overlap, however close the lines are
+            label = (
+                Label(right, round(y - 4, 2), text, "end")
+                if band == "elite"
+                else Label(round(left + 4, 2), round(y - 4, 2), text, "start")
+            )
+            thresholds.append(Threshold(band, y, label))
 
     unit = "per day" if bucket == "day" else "per week"
     return DoraChart(
