@@ -34,6 +34,15 @@ def aware(value: object, *, field: str) -> datetime:
     return value
 
 
+def _one_of(value: object, allowed: frozenset[str], field: str, fault: str, dep_id: int) -> None:
+    if value not in allowed:
+        raise InvalidInputError(
+            f"{field} {value!r} {fault}; use one of " + ", ".join(sorted(allowed)),
+            field=field,
+            deployment_id=dep_id,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class DeploymentFact:
     """What DORA needs to know about one deployment.
@@ -63,20 +72,8 @@ class DeploymentFact:
     def __post_init__(self) -> None:
         if not isinstance(self.id, int) or isinstance(self.id, bool):
             raise InvalidInputError("id must be an integer", field="id")
-        if self.status not in _STATUSES:
-            raise InvalidInputError(
-                f"status {self.status!r} is not canonical; use one of "
-                + ", ".join(sorted(_STATUSES)),
-                field="status",
-                deployment_id=self.id,
-            )
-        if self.kind not in _KINDS:
-            raise InvalidInputError(
-                f"kind {self.kind!r} is not a deployment kind; use one of "
-                + ", ".join(sorted(_KINDS)),
-                field="kind",
-                deployment_id=self.id,
-            )
+        _one_of(self.status, _STATUSES, "status", "is not canonical", self.id)
+        _one_of(self.kind, _KINDS, "kind", "is not a deployment kind", self.id)
         object.__setattr__(self, "status", str(self.status))
         object.__setattr__(self, "kind", str(self.kind))
         if self.started_at is not None:
