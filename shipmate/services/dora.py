@@ -11,8 +11,10 @@ in every environment whose kind is ``production``, that finished in the period
 ``[since, until)`` (``until`` defaults to now, ``since`` to ``until`` minus
 ``days``, 90 by default).  Each product@environment pair is one *stream*:
 recovery is matched within a stream, every other figure adds up over all of
-them.  One indexed query reads them all (``ix_deployments_status``), plus one
-grouped query for the deployment each stream was running when the period began.
+them.  One indexed query reads them all (``ix_deployments_status``), each with
+its rollback mark's time (``ix_events_deployment_id``) and whether a rollback of
+the period reverts it, plus one grouped query for the deployment each stream was
+running when the period began.
 
 Which commit times (lead time)
 ==============================
