@@ -69,7 +69,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import aliased
 
 from shipmate.domain.dora import DeploymentFact, DoraReport, compute_dora, daily_series
@@ -196,14 +196,17 @@ def gather_facts(
             .scalar_subquery()
         )
         rollback = aliased(deployments)
+        same_streams: list[ColumnElement[bool]] = [rollback.c.environment_id.in_(list(env_names))]
+        if product_id is not None:
+            same_streams.append(rollback.c.product_id == product_id)
         reverted = (
             select(rollback.c.reverts_id.label("id"))
             .where(
-                rollback.c.environment_id.in_(list(env_names)),
-                rollback.c.kind == DeploymentKind.ROLLBACK.value,
+                *same_streams,
                 rollback.c.status.in_(_COMPLETED),
                 rollback.c.finished_at >= period_start,
                 rollback.c.finished_at < period_end,
+                rollback.c.kind == DeploymentKind.ROLLBACK.value,
                 rollback.c.reverts_id.is_not(None),
             )
             .distinct()
@@ -222,7 +225,10 @@ def gather_facts(
                 deployments.c.commit_time,
                 deployments.c.updated_at,
                 deployments.c.extra["failed_step"].as_string().label("failed_step"),
-                marked_at.label("marked_at"),
+                # only a rolled-back deployment has a mark: the lookup runs for those alone
+                case(
+                    (deployments.c.status == Status.ROLLED_BACK.value, marked_at), else_=None
+                ).label("marked_at"),
                 reverted.c.id.label("reverted_by_rollback"),
             )
             .outerjoin(reverted, reverted.c.id == deployments.c.id)
