@@ -11,8 +11,10 @@ in every environment whose kind is ``production``, that finished in the period
 ``[since, until)`` (``until`` defaults to now, ``since`` to ``until`` minus
 ``days``, 90 by default).  Each product@environment pair is one *stream*:
 recovery is matched within a stream, every other figure adds up over all of
-them.  One indexed query reads them all (``ix_deployments_status``), plus one
-grouped query for the deployment each stream was running when the period began.
+them.  One indexed query reads them all (``ix_deployments_status``), each with
+its rollback mark's time (``ix_events_deployment_id``) and whether a rollback of
+the period reverts it, plus one grouped query for the deployment each stream was
+running when the period began.
 
 Which commit times (lead time)
 ==============================
@@ -36,6 +38,26 @@ replaced.
 
 ``lead_time_sources`` in the result counts the deployments by where their
 samples came from, so a report shows how much of it rests on the repository.
+
+Which deployments went live
+===========================
+
+A ``completed`` or ``rolled_back`` deployment went live.  A ``failed`` one served
+traffic only with evidence of it:
+
+* its run recorded the failure after the switch (metadata ``failed_step`` is
+  ``post_switch_health``: traffic had moved to it, then was switched back), or
+* a completed ``rollback`` deployment that finished before the period's end
+  reverts it (``reverts_id``): there was something to roll back.
+
+Any other ``failed`` deployment never became current, so it did not go live: a
+run that failed before or at the switch (which leaves traffic alone), and a plain
+``shipmate record --status failed`` with no such evidence.  The report counts
+those as *stopped before traffic*.
+
+When a rolled-back deployment's rollback was recorded is the time of its
+``deployment.rolled_back`` event (``updated_at`` for a row without one), so a
+closed period never changes.
 """
 
 from __future__ import annotations
@@ -47,17 +69,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy.orm import aliased
 
 from shipmate.domain.dora import DeploymentFact, DoraReport, compute_dora, daily_series
 from shipmate.domain.environments import EnvironmentKind
 from shipmate.domain.inputs.fields import format_time
 from shipmate.domain.lifecycle import DeploymentKind, Status
+from shipmate.domain.runs.model import POST_SWITCH_HEALTH
 from shipmate.errors import InvalidInputError, NotFoundError
 from shipmate.services.changelog.repository import LocalRepository, repository_for
 from shipmate.services.context import Context
 from shipmate.store.catalog import find_environment_id, find_product_id
-from shipmate.store.schema import deployments, environments, products
+from shipmate.store.schema import deployments, environments, events, products
 
 __all__ = [
     "DEFAULT_DAYS",
@@ -76,6 +100,8 @@ MAX_DAYS = 3660
 _FINISHED = [s.value for s in (Status.COMPLETED, Status.ROLLED_BACK, Status.FAILED, Status.ABORTED)]
 _COMPLETED = (Status.COMPLETED.value, Status.ROLLED_BACK.value)
 SOURCES = ("repository", "recorded_commit_time", "unchanged", "unknown")
+#: The run steps after which a failed deployment had served traffic.
+AFTER_SWITCH_STEPS = (POST_SWITCH_HEALTH,)
 
 
 def resolve_period(
@@ -161,6 +187,31 @@ def gather_facts(
         where: list[ColumnElement[bool]] = [deployments.c.environment_id.in_(list(env_names))]
         if product_id is not None:
             where.append(deployments.c.product_id == product_id)
+        marked_at = (
+            select(func.min(events.c.at))
+            .where(
+                events.c.deployment_id == deployments.c.id,
+                events.c.type == "deployment.rolled_back",
+            )
+            .scalar_subquery()
+        )
+        rollback = aliased(deployments)
+        same_streams: list[ColumnElement[bool]] = [rollback.c.environment_id.in_(list(env_names))]
+        if product_id is not None:
+            same_streams.append(rollback.c.product_id == product_id)
+        reverted = (
+            select(rollback.c.reverts_id.label("id"))
+            .where(
+                *same_streams,
+                rollback.c.status.in_(_COMPLETED),
+                rollback.c.finished_at >= period_start,
+                rollback.c.finished_at < period_end,
+                rollback.c.kind == DeploymentKind.ROLLBACK.value,
+                rollback.c.reverts_id.is_not(None),
+            )
+            .distinct()
+            .subquery()
+        )
         rows = conn.execute(
             select(
                 deployments.c.id,
@@ -172,7 +223,15 @@ def gather_facts(
                 deployments.c.finished_at,
                 deployments.c.commit_sha,
                 deployments.c.commit_time,
+                deployments.c.updated_at,
+                deployments.c.extra["failed_step"].as_string().label("failed_step"),
+                # only a rolled-back deployment has a mark: the lookup runs for those alone
+                case(
+                    (deployments.c.status == Status.ROLLED_BACK.value, marked_at), else_=None
+                ).label("marked_at"),
+                reverted.c.id.label("reverted_by_rollback"),
             )
+            .outerjoin(reverted, reverted.c.id == deployments.c.id)
             .where(
                 *where,
                 deployments.c.status.in_(_FINISHED),
@@ -267,6 +326,11 @@ def gather_facts(
                 commit_times=times,
                 kind=r.kind,
                 stream=stream_key(pname, ename),
+                rolled_back_at=(
+                    (r.marked_at or r.updated_at) if r.status == Status.ROLLED_BACK.value else None
+                ),
+                served_traffic=r.status == Status.FAILED.value
+                and (r.failed_step in AFTER_SWITCH_STEPS or r.reverted_by_rollback is not None),
             )
         )
     return FactSet(

@@ -42,7 +42,7 @@ from shipmate.services.changelog.assembly import Changelog, deployment_changelog
 from shipmate.services.changelog.repository import repository_for
 from shipmate.services.context import Context
 from shipmate.services.dora import dora_report
-from shipmate.web.charts import COMPACT_HEIGHT, daily_bars, plural
+from shipmate.web.dorachart import dora_chart
 from shipmate.web.matrixview import latest_event, matrix_view
 from shipmate.web.responses import (
     Page,
@@ -54,6 +54,7 @@ from shipmate.web.responses import (
     visible_products,
 )
 from shipmate.web.templating import render
+from shipmate.web.wording import plural
 
 __all__ = ["PERIODS", "router", "run_steps", "version_states"]
 
@@ -295,9 +296,9 @@ def history_page(request: Request) -> Response:
 
 
 def _charts(data: dict[str, Any]) -> dict[str, Any]:
-    charts = {"overall": daily_bars(data["daily"])}
+    charts = {"overall": dora_chart(data["daily"])}
     for stream in data.get("streams", []):
-        charts[stream["stream"]] = daily_bars(stream["daily"], plot_height=COMPACT_HEIGHT)
+        charts[stream["stream"]] = dora_chart(stream["daily"], compact=True)
     return charts
 
 

@@ -52,7 +52,10 @@ def test_dora_text_and_json(cli: Run, ctx: Context, clock: FakeClock) -> None:
     assert (code, err) == (0, "")
     lines = out.splitlines()
     assert lines[0] == "DORA metrics: api in production"
-    assert any(line.startswith("Change failure rate") and "40.0% (2 of 5" in line for line in lines)
+    assert any(
+        line.startswith("Change failure rate") and "40.0% (2 of 5 that went live)" in line
+        for line in lines
+    )
     assert any(line.startswith("Lead time for changes") and "median 3h" in line for line in lines)
     assert any("Failed deployment recovery" in line and "median 30m" in line for line in lines)
     code, out, _ = cli("dora", *PERIOD, "--json")
@@ -63,6 +66,12 @@ def test_dora_text_and_json(cli: Run, ctx: Context, clock: FakeClock) -> None:
     ]
     code, out, _ = cli("dora", *PERIOD)
     assert "STREAM" in out and "web@production" in out
+    code, out, _ = cli("dora", "--product", "web", *PERIOD)  # its one deploy failed before traffic
+    assert any(
+        line.startswith("Change failure rate")
+        and "nothing went live, 1 stopped before traffic" in line
+        for line in out.splitlines()
+    )
     code, _, err = cli("dora", "--days", "7", "--since", format_time(START) or "")
     assert code == 2 and "[days]" in err
     code, _, err = cli("dora", "--product", "nope")

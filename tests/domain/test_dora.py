@@ -38,9 +38,15 @@ def fact(
     commits_h: tuple[float, ...] = (),
     kind: str = "deploy",
     stream: str = "",
+    marked_h: float | None = None,
+    live: bool = True,
 ) -> DeploymentFact:
+    """A fact; ``marked_h`` is when a rolled-back one's rollback was recorded, and a
+    failed one served traffic unless ``live`` is False (stopped before traffic)."""
     finished = None if finished_h is None else at(finished_h)
     started = None if finished_h is None else at(finished_h - 0.1)
+    if status == "rolled_back" and marked_h is None:
+        raise AssertionError("a rolled-back fact needs marked_h")
     return DeploymentFact(
         id=id,
         status=status,
@@ -49,6 +55,8 @@ def fact(
         commit_times=tuple(at(h) for h in commits_h),
         kind=kind,
         stream=stream,
+        rolled_back_at=None if marked_h is None else at(marked_h),
+        served_traffic=status == "failed" and live,
     )
 
 
@@ -138,7 +146,7 @@ def test_rollback_chain() -> None:
         # day 1: a good deploy
         fact(1, "completed", 10, commits_h=(8,)),
         # day 2: a deploy that later got rolled back ...
-        fact(2, "rolled_back", 34, commits_h=(32, 30)),
+        fact(2, "rolled_back", 34, commits_h=(32, 30), marked_h=34.5),
         # ... by a rollback to version 1 thirty minutes later
         fact(3, "completed", 34.5, commits_h=(8,), kind="rollback"),
         # day 3: the fix
@@ -178,16 +186,81 @@ def test_recovery_goes_to_the_next_completed_even_past_later_failures() -> None:
     assert r.change_failure_rate == 0.5
 
 
-def test_a_later_rolled_back_completion_still_recovers_an_earlier_failure() -> None:
+def test_a_later_rolled_back_completion_does_not_recover_an_earlier_failure() -> None:
     facts = [
         fact(1, "failed", 10),
-        fact(2, "rolled_back", 13),
+        fact(2, "rolled_back", 13, marked_h=13.25),
         fact(3, "completed", 13.25, kind="rollback"),
     ]
     r = report(facts)
     assert r.recovered == 2
     assert r.recovery_median == 0.25 * HOUR  # the rolled-back deployment's own recovery
-    assert r.recovery_p90 == 3 * HOUR  # the failure, recovered when deployment 2 completed
+    assert r.recovery_p90 == 3.25 * HOUR  # the failure, recovered by the rollback, not by 2
+
+
+def test_a_rollback_mark_recovers_when_it_is_recorded() -> None:
+    # 1 serves, 2 goes live and is marked rolled back 20 minutes later: 1 serves again
+    facts = [fact(1, "completed", 10), fact(2, "rolled_back", 34, marked_h=34 + 1 / 3)]
+    r = report(facts)
+    assert (r.rolled_back, r.recovered, r.unrecovered) == (1, 1, 0)
+    assert r.recovery_median == pytest.approx(1200.0)
+    assert r.recovery_band is Band.ELITE
+
+
+def test_a_fix_before_the_mark_recovers_first() -> None:
+    facts = [
+        fact(1, "rolled_back", 10, marked_h=40),
+        fact(2, "completed", 12),
+    ]
+    assert report(facts).recovery_median == 2 * HOUR
+
+
+def test_a_mark_recorded_before_the_finish_recovers_in_no_time() -> None:
+    facts = [fact(1, "rolled_back", 10, marked_h=9)]
+    assert report(facts).recovery_median == 0.0
+
+
+def test_a_closed_period_does_not_change_when_a_rollback_is_recorded_later() -> None:
+    before = [fact(1, "completed", 10), fact(2, "completed", 34), fact(3, "failed", 50)]
+    later = [*before[:1], fact(2, "rolled_back", 34, marked_h=24 * 40), before[2]]
+    # the 28-day period ends at hour 672; the mark comes at hour 960
+    assert report(later) == report(before)
+    assert report(later).completed == 2 and report(later).rolled_back == 0
+    # the failure at hour 50 has no good deployment after it
+    assert report(later).unrecovered == 1
+    # over a period that includes the mark, it is a failure recovered at the mark
+    longer = report(later, days=45)
+    assert (longer.completed, longer.rolled_back, longer.recovered) == (1, 1, 1)
+    assert longer.recovery_median == (24 * 40 - 34) * HOUR
+    assert longer.change_failure_rate == pytest.approx(2 / 3)
+    # at the mark's exact instant the period has not seen it yet
+    assert report(later, days=40).rolled_back == 0
+
+
+def test_a_deployment_stopped_before_traffic_is_counted_apart() -> None:
+    facts = [
+        fact(1, "completed", 10),
+        fact(2, "failed", 20, live=False),  # its health check failed before the switch
+        fact(3, "failed", 30, live=False),
+        fact(4, "failed", 40),  # failed after the switch: it served traffic
+        fact(5, "completed", 40.5, kind="rollback"),
+        fact(6, "completed", 50),
+    ]
+    r = report(facts)
+    assert (r.completed, r.failed, r.rolled_back, r.stopped_before_traffic) == (3, 1, 0, 2)
+    assert r.went_live == 4
+    assert r.change_failure_rate == pytest.approx(1 / 4)
+    assert r.change_failure_rate_band is Band.LOW
+    assert (r.recovered, r.unrecovered, r.recovery_median) == (1, 0, 0.5 * HOUR)
+    assert r.deployments == 3
+    d = r.to_dict()
+    assert d["counts"]["stopped_before_traffic"] == 2
+    assert d["change_failure_rate"]["stopped_before_traffic"] == 2
+    assert d["change_failure_rate"]["went_live"] == 4
+    stopped_only = report([fact(1, "completed", 10), fact(2, "failed", 20, live=False)])
+    assert stopped_only.change_failure_rate == 0.0
+    assert stopped_only.change_failure_rate_band is Band.ELITE
+    assert stopped_only.unrecovered == 0
 
 
 def test_a_completion_at_the_same_instant_is_not_a_recovery() -> None:
@@ -243,13 +316,13 @@ def test_deployments_outside_the_period_are_ignored() -> None:
 
 def test_order_of_facts_does_not_matter() -> None:
     facts = [
-        fact(i, status, h, commits_h=(h - i,))
+        fact(i, status, h, commits_h=(h - i,), marked_h=31 if status == "rolled_back" else None)
         for i, (status, h) in enumerate(
             [
                 ("completed", 5),
                 ("failed", 9),
                 ("completed", 12),
-                ("rolled_back", 30),
+                ("rolled_back", 30),  # marked at hour 31
                 ("completed", 31),
                 ("completed", 80),
                 ("failed", 100),
@@ -365,8 +438,9 @@ def test_frequency_per_day_week_and_deployment_days() -> None:
     facts = [
         fact(1, "completed", 1),
         fact(2, "completed", 5),  # same UTC date as 1
-        fact(3, "rolled_back", 30),
+        fact(3, "rolled_back", 30, marked_h=31),
         fact(4, "failed", 40),  # not a completed deployment
+        fact(9, "failed", 41, live=False),
         fact(5, "aborted", 50),
         # 23:30 at +01:00 on 5 November is 22:30 UTC on 5 November
         DeploymentFact(6, "completed", None, datetime(2026, 11, 5, 23, 30, tzinfo=plus_one)),
@@ -381,12 +455,24 @@ def test_frequency_per_day_week_and_deployment_days() -> None:
     assert r.deployment_days == 4  # 2, 3, 5 and 12 November
     series = daily_series(facts, T0, T0 + timedelta(days=14))
     assert len(series) == 14
-    assert series[0] == {"date": "2026-11-02", "deployments": 2, "failures": 0}
-    assert series[1] == {"date": "2026-11-03", "deployments": 1, "failures": 2}
-    assert series[3] == {"date": "2026-11-05", "deployments": 2, "failures": 0}
-    assert series[10] == {"date": "2026-11-12", "deployments": 1, "failures": 0}
+
+    def row(day: str, deployments: int, went_live: int, failures: int, stopped: int) -> object:
+        return {
+            "date": day,
+            "deployments": deployments,
+            "went_live": went_live,
+            "failures": failures,
+            "stopped_before_traffic": stopped,
+        }
+
+    assert series[0] == row("2026-11-02", 2, 2, 0, 0)
+    assert series[1] == row("2026-11-03", 1, 2, 2, 1)
+    assert series[3] == row("2026-11-05", 2, 2, 0, 0)
+    assert series[10] == row("2026-11-12", 1, 1, 0, 0)
     assert sum(row["deployments"] for row in series) == r.deployments
+    assert sum(row["went_live"] for row in series) == r.went_live
     assert sum(row["failures"] for row in series) == r.failures
+    assert sum(row["stopped_before_traffic"] for row in series) == r.stopped_before_traffic
 
 
 def _every_week(days_per_week: int, weeks: int = 4) -> list[DeploymentFact]:
@@ -459,7 +545,8 @@ def test_to_dict_is_json_and_has_human_durations() -> None:
         "rate": 0.5,
         "percent": 50.0,
         "failures": 1,
-        "finished": 2,
+        "went_live": 2,
+        "stopped_before_traffic": 0,
         "band": "low",
     }
     assert d["deployment_frequency"]["deployments"] == 1
@@ -468,6 +555,7 @@ def test_to_dict_is_json_and_has_human_durations() -> None:
         "completed": 1,
         "rolled_back": 0,
         "failed": 1,
+        "stopped_before_traffic": 0,
         "aborted": 0,
         "rollbacks": 0,
     }
@@ -490,6 +578,10 @@ def test_status_enum_is_accepted_and_normalised() -> None:
         ({"commit_times": (datetime(2026, 11, 2, 9),)}, "commit_times"),
         ({"commit_times": "abc"}, "commit_times"),
         ({"id": "7"}, "id"),
+        ({"status": "rolled_back"}, "rolled_back_at"),
+        ({"rolled_back_at": datetime(2026, 11, 2, 10, tzinfo=UTC)}, "rolled_back_at"),
+        ({"status": "rolled_back", "rolled_back_at": datetime(2026, 11, 2)}, "rolled_back_at"),
+        ({"served_traffic": "yes"}, "served_traffic"),
     ],
 )
 def test_bad_facts_are_refused_naming_the_field(kwargs: dict[str, object], field: str) -> None:

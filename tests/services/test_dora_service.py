@@ -29,6 +29,23 @@ def day(n: int, hour: int = 10, minute: int = 0) -> datetime:
     return START + timedelta(days=n - 1, hours=hour, minutes=minute)
 
 
+def failed(ctx: Context, clock: FakeClock, version: str, at: datetime, **metadata: Any) -> int:
+    """Record a failed deployment of api in production, with the metadata a run records."""
+    clock.set(at)
+    return record_deployment(
+        ctx,
+        RecordRequest(
+            product="api",
+            environment="production",
+            version=version,
+            status="failed",
+            started_at=at - timedelta(minutes=5),
+            completed_at=at,
+            metadata=metadata,
+        ),
+    ).id
+
+
 def report(ctx: Context, **kwargs: Any) -> dict[str, Any]:
     kwargs.setdefault("since", START)
     kwargs.setdefault("until", END)
@@ -54,6 +71,7 @@ def test_no_deployments_in_the_period(ctx: Context, clock: FakeClock) -> None:
         "completed": 0,
         "rolled_back": 0,
         "failed": 0,
+        "stopped_before_traffic": 0,
         "aborted": 0,
         "rollbacks": 0,
     }
@@ -62,9 +80,12 @@ def test_no_deployments_in_the_period(ctx: Context, clock: FakeClock) -> None:
 
 def test_only_failures(ctx: Context, clock: FakeClock) -> None:
     for n in (2, 5, 9):
-        deploy(ctx, clock, version=f"1.0.{n}", commit=None, at=day(n), status="failed")
+        failed(ctx, clock, f"1.0.{n}", day(n), failed_step="post_switch_health")
+    for n in (3, 4):  # plain `record --status failed`: never went live
+        deploy(ctx, clock, version=f"1.1.{n}", commit=None, at=day(n), status="failed")
     body = report(ctx)
     assert body["counts"]["failed"] == 3
+    assert body["counts"]["stopped_before_traffic"] == 2
     assert body["deployment_frequency"]["deployments"] == 0
     assert body["deployment_frequency"]["band"] is None
     assert body["change_failure_rate"]["rate"] == 1.0
@@ -76,7 +97,8 @@ def test_only_failures(ctx: Context, clock: FakeClock) -> None:
 
 
 def rollback_chain(ctx: Context, clock: FakeClock) -> dict[str, int]:
-    """api in production: a good deploy, a bad one rolled back, a failure, a fix."""
+    """api in production: a good deploy, a bad one rolled back, a failure, a fix; and web's
+    deploy that failed before it went live."""
     ids: dict[str, int] = {}
     ids["d1"] = deploy(
         ctx, clock, version="1.0.0", commit="a1" * 20, at=day(1), commit_time=day(1, 8)
@@ -91,7 +113,8 @@ def rollback_chain(ctx: Context, clock: FakeClock) -> dict[str, int]:
         kind="rollback",
         reverts_id=ids["d2"],
     )
-    ids["d4"] = deploy(ctx, clock, version="1.1.1", commit="c3" * 20, at=day(4), status="failed")
+    # its run failed the check after the switch: it had served traffic
+    ids["d4"] = failed(ctx, clock, "1.1.1", day(4), failed_step="post_switch_health")
     ids["d5"] = deploy(
         ctx, clock, version="1.1.1", commit="c3" * 20, at=day(4, 12), commit_time=day(4, 9)
     )
@@ -109,6 +132,7 @@ def test_rollback_chain_known_answers(ctx: Context, clock: FakeClock) -> None:
         "completed": 3,  # d1, d3, d5
         "rolled_back": 1,  # d2, marked by the rollback d3
         "failed": 1,  # d4
+        "stopped_before_traffic": 0,
         "aborted": 0,
         "rollbacks": 1,
     }
@@ -120,11 +144,11 @@ def test_rollback_chain_known_answers(ctx: Context, clock: FakeClock) -> None:
     assert lead["samples"] == 3
     assert lead["median_seconds"] == 3 * HOUR and lead["p90_seconds"] == 24 * HOUR
     assert lead["band"] == "elite"
-    # failures: d2 (rolled back) and d4 (failed) out of 5 finished
+    # failures: d2 (rolled back) and d4 (failed after the switch) of the 5 that went live
     cfr = body["change_failure_rate"]
-    assert (cfr["failures"], cfr["finished"], cfr["rate"]) == (2, 5, 0.4)
+    assert (cfr["failures"], cfr["went_live"], cfr["rate"]) == (2, 5, 0.4)
     assert cfr["band"] == "low"
-    # recovery: d2 -> d3 30 min, d4 -> d5 2 h
+    # recovery: d2 -> d3 (and its mark) 30 min, d4 -> d5 2 h
     rec = body["recovery_time"]
     assert rec["recovered"] == 2 and rec["unrecovered"] == 0
     assert rec["median_seconds"] == 1800 and rec["p90_seconds"] == 2 * HOUR
@@ -149,11 +173,13 @@ def test_every_production_environment_one_stream_each(ctx: Context, clock: FakeC
         "api@production",
         "web@production",
     ]
-    # web's failure is never recovered by api's deployments: recovery is per stream
-    assert body["recovery_time"]["unrecovered"] == 1
-    assert body["counts"]["failed"] == 2
+    # web's failure never went live: counted apart, neither a failure nor unrecovered
+    assert body["recovery_time"]["unrecovered"] == 0
+    assert body["counts"]["failed"] == 1
+    assert body["counts"]["stopped_before_traffic"] == 1
     web = next(s for s in body["streams"] if s["product"] == "web")
-    assert web["change_failure_rate"]["rate"] == 1.0
+    assert web["change_failure_rate"]["rate"] is None
+    assert web["change_failure_rate"]["stopped_before_traffic"] == 1
     only_staging = report(ctx, environment="staging")
     assert only_staging["deployment_frequency"]["deployments"] == 1
     assert only_staging["lead_time"]["samples"] == 0  # no commit time recorded

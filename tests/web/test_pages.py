@@ -19,7 +19,6 @@ from shipmate.domain.requests import RecordRequest
 from shipmate.services.context import Context
 from shipmate.services.records.deployments import record_deployment
 from shipmate.services.records.rollbackmarks import mark_rollback
-from shipmate.web.charts import daily_bars
 from shipmate.web.session import COOKIE_NAME, safe_next
 from tests.services.test_changelog_service import GitRepo, with_repository
 from tests.web.conftest import login, login_csrf, page_csrf
@@ -442,23 +441,6 @@ def test_dora_page(web: TestClient, seeded: Seeded, tokens: dict[str, str]) -> N
     assert "staging" in narrow.select_one(".lede").text
     assert web.get("/dora?days=0").status_code == 422
     assert web.get("/dora?environment=mars").status_code == 404
-
-
-def test_charts_geometry() -> None:
-    days = [
-        {"date": f"2026-10-{d:02d}", "deployments": d % 3, "failures": d % 2} for d in range(1, 31)
-    ]
-    chart = daily_bars(days)
-    assert chart.bucket == "day" and len(chart.bars) == 30 and chart.max_value == 2
-    tallest = max(chart.bars, key=lambda b: b.deploy_height)
-    assert tallest.deploy_y == chart.plot_top and tallest.deployments == 2
-    assert chart.bars[0].title == "2026-10-01: 1 deployment, 1 failure"
-    long = daily_bars(
-        [{"date": f"d{i:03d}xx", "deployments": 1, "failures": 0} for i in range(200)]
-    )
-    assert long.bucket == "week" and len(long.bars) == 29 and long.max_value == 7
-    assert long.total_deployments == 200
-    assert daily_bars([]).empty
 
 
 def test_static_files_are_shipped(web: TestClient) -> None:

@@ -42,10 +42,12 @@ def _metric_rows(d: dict[str, Any]) -> list[tuple[str, str, str | None]]:
         else "no commit times"
     )
     cfr_text = (
-        f"{cfr['percent']}% ({cfr['failures']} of {cfr['finished']} finished)"
+        f"{cfr['percent']}% ({cfr['failures']} of {cfr['went_live']} that went live)"
         if cfr["rate"] is not None
-        else "nothing finished"
+        else "nothing went live"
     )
+    if cfr["stopped_before_traffic"]:
+        cfr_text += f", {cfr['stopped_before_traffic']} stopped before traffic"
     if rec["recovered"]:
         rec_text = f"median {rec['median']}, p90 {rec['p90']} ({rec['recovered']} recovered"
         rec_text += f", {rec['unrecovered']} not yet)" if rec["unrecovered"] else ")"
