@@ -546,6 +546,7 @@ def test_to_dict_is_json_and_has_human_durations() -> None:
         "percent": 50.0,
         "failures": 1,
         "went_live": 2,
+        "finished": 2,
         "stopped_before_traffic": 0,
         "band": "low",
     }

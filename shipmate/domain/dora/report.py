@@ -127,6 +127,8 @@ class DoraReport:
                 ),
                 "failures": self.failures,
                 "went_live": self.went_live,
+                # The rate's denominator under its earlier name, kept for API clients.
+                "finished": self.went_live,
                 "stopped_before_traffic": self.stopped_before_traffic,
                 "band": band(self.change_failure_rate_band),
             },
