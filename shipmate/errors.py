@@ -4,7 +4,8 @@
 
     ShipmateError                      code            CLI exit  HTTP
     ├── InvalidInputError              invalid_input   2         422
-    │   └── PayloadTooLargeError       payload_too_large 2       413
+    │   ├── PayloadTooLargeError       payload_too_large 2       413
+    │   └── UnknownNameError           unknown_name    2         422
     ├── ConfigError                    config_error    2         500 (never reached by a request)
     ├── NotFoundError                  not_found       1         404
     ├── ConflictError                  conflict        1         409
@@ -55,6 +56,7 @@ __all__ = [
     "ShipmateError",
     "StoreError",
     "SwitchError",
+    "UnknownNameError",
     "VersionCommitConflictError",
 ]
 
@@ -98,6 +100,13 @@ class PayloadTooLargeError(InvalidInputError):
 
     code = "payload_too_large"
     http_status = 413
+
+
+class UnknownNameError(InvalidInputError):
+    """A write names an unknown product or environment that looks like a typo of a
+    known one (``details.suggestions``), or the server creates only declared names."""
+
+    code = "unknown_name"
 
 
 class ConfigError(ShipmateError):
