@@ -158,7 +158,7 @@ def judge_new_name(
     if mode is UnknownNames.REFUSE:
         return NameVerdict(
             refusal=f"unknown {kind} {name!r}; this server creates only declared {kind}s "
-            f"([catalog] unknown = \"refuse\"): pass --create, or declare it"
+            f'([catalog] unknown = "refuse"): pass --create, or declare it'
         )
     if mode is UnknownNames.WARN:
         return NameVerdict(warning=f"created a new {kind} {name!r}")

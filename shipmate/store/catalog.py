@@ -55,9 +55,7 @@ def find_environment_id(conn: Connection, name: str) -> int | None:
 def _live_id(conn: Connection, table: Table, kind: str, name: str) -> int | None:
     """The id of ``name`` for a write: None when it does not exist (after the new-name
     check of :mod:`shipmate.store.name_guard`), refused when it is archived."""
-    row = conn.execute(
-        select(table.c.id, table.c.archived_at).where(table.c.name == name)
-    ).first()
+    row = conn.execute(select(table.c.id, table.c.archived_at).where(table.c.name == name)).first()
     if row is None:
         check_new_name(conn, kind, name, table)
         return None

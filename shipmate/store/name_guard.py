@@ -101,9 +101,7 @@ def check_new_name(conn: Connection, kind: str, name: str, table: Table) -> None
         check_near_misses=policy.check_near_misses,
     )
     if verdict.refusal is not None:
-        raise UnknownNameError(
-            verdict.refusal, field=kind, suggestions=list(verdict.suggestions)
-        )
+        raise UnknownNameError(verdict.refusal, field=kind, suggestions=list(verdict.suggestions))
     collected = _warnings.get()
     if verdict.warning is not None and collected is not None:
         collected.append(verdict.warning)

@@ -20,9 +20,7 @@ depends_on = None
 def upgrade() -> None:
     for table in ("products", "environments"):
         with op.batch_alter_table(table) as batch_op:
-            batch_op.add_column(
-                sa.Column("archived_at", sa.DateTime(timezone=True), nullable=True)
-            )
+            batch_op.add_column(sa.Column("archived_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
