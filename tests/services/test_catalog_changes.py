@@ -1,0 +1,187 @@
+"""Renaming, merging and archiving products and environments; the new-name check."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from shipmate.domain.requests import BuildRequest, HistoryFilter, RecordRequest
+from shipmate.errors import ConflictError, NotFoundError, UnknownNameError
+from shipmate.services import catalog, queries
+from shipmate.services.catalog import changes
+from shipmate.services.context import Context
+from shipmate.services.records.builds import allocate_build
+from shipmate.services.records.deployments import record_deployment
+from tests.api.auth_world import fingerprint
+
+
+def _record(ctx: Context, product: str, env: str, version: str, **more: Any) -> int:
+    return record_deployment(
+        ctx,
+        RecordRequest(
+            product=product, environment=env, version=version, status="completed", **more
+        ),
+    ).id
+
+
+def _typo(ctx: Context, product: str, env: str, version: str, **more: Any) -> int:
+    """Record under a near-miss name, as happened before the check (``--create``)."""
+    with changes.creating_names():
+        return _record(ctx, product, env, version, **more)
+
+
+def _history(ctx: Context, product: str) -> list[tuple[str, str, str]]:
+    page = queries.history(ctx, HistoryFilter(product=product), limit=100)
+    return sorted((d.product, d.environment, d.version) for d in page.items)
+
+
+def _with_catalog(ctx: Context, **table: Any) -> Context:
+    settings = replace(ctx.settings, sections={"catalog": table})
+    return Context(settings=settings, engine=ctx.engine, clock=ctx.clock)
+
+
+def test_rename_keeps_history_and_a_retry_changes_nothing(ctx: Context) -> None:
+    first = _record(ctx, "API", "production", "1.0.0")
+    change = changes.rename_to(ctx, "product", "API", "api", actor="ops")
+    assert change.changed and change.source == "API"
+    assert queries.show_deployment(ctx, first).product == "api"
+    assert _history(ctx, "api") == [("api", "production", "1.0.0")]
+    assert changes.rename_to(ctx, "product", "API", "api").changed is False
+    events = queries.list_events(ctx, limit=10)
+    renamed = [e for e in events if e.type == "product.renamed"]
+    assert len(renamed) == 1 and renamed[0].actor == "ops"
+
+
+def test_rename_onto_an_existing_name_is_a_conflict_naming_merge(ctx: Context) -> None:
+    _record(ctx, "api", "production", "1.0.0")
+    _record(ctx, "web", "production", "1.0.0")
+    with pytest.raises(ConflictError, match="merge"):
+        changes.rename_to(ctx, "product", "web", "api")
+    with pytest.raises(NotFoundError):
+        changes.rename_to(ctx, "product", "nothing", "else")
+
+
+def test_merge_moves_deployments_builds_and_versions(ctx: Context) -> None:
+    allocate_build(ctx, BuildRequest(product="api", version="1.0.0"))
+    _record(ctx, "api", "production", "1.0.0")
+    with changes.creating_names():
+        allocate_build(ctx, BuildRequest(product="API", version="2.0.0"))
+    allocate_build(ctx, BuildRequest(product="API", version="2.0.0"))
+    _record(ctx, "API", "staging", "2.0.0")
+    _record(ctx, "API", "production", "2.0.0")
+    change = changes.merge_into(ctx, "product", "API", "api")
+    assert change.changed
+    assert _history(ctx, "api") == [
+        ("api", "production", "1.0.0"),
+        ("api", "production", "2.0.0"),
+        ("api", "staging", "2.0.0"),
+    ]
+    assert [v.version for v in catalog.list_versions(ctx, "api")] == ["2.0.0", "1.0.0"]
+    # The build counter moved too: the next build of 2.0.0 is the third.
+    assert allocate_build(ctx, BuildRequest(product="api", version="2.0.0")).build_number == 3
+    matrix = queries.current_matrix(ctx)
+    assert matrix.products == ("api",)  # the merged product is archived
+    current = {(c.environment, c.version) for c in matrix.cells}
+    assert current == {("production", "2.0.0"), ("staging", "2.0.0")}
+    assert changes.merge_into(ctx, "product", "API", "api").changed is False
+    with pytest.raises(ConflictError, match="archived"):
+        _record(ctx, "API", "production", "3.0.0")
+
+
+def test_merge_joins_a_shared_version(ctx: Context) -> None:
+    _record(ctx, "api", "production", "1.0.0", commit_sha="a" * 40)
+    _typo(ctx, "API", "staging", "1.0.0", commit_sha="a" * 40)
+    changes.merge_into(ctx, "product", "API", "api")
+    assert [v.version for v in catalog.list_versions(ctx, "api")] == ["1.0.0"]
+    assert len(_history(ctx, "api")) == 2
+
+
+@pytest.mark.parametrize("clash", ["commit", "build"])
+def test_a_conflicting_merge_changes_nothing(ctx: Context, clash: str) -> None:
+    if clash == "commit":
+        _record(ctx, "api", "production", "1.0.0", commit_sha="a" * 40)
+        _typo(ctx, "API", "production", "1.0.0", commit_sha="b" * 40)
+    else:
+        allocate_build(ctx, BuildRequest(product="api", version="1.0.0"))
+        with changes.creating_names():
+            allocate_build(ctx, BuildRequest(product="API", version="1.0.0"))
+    before = fingerprint(ctx)
+    with pytest.raises(ConflictError, match="nothing was changed"):
+        changes.merge_into(ctx, "product", "API", "api")
+    assert fingerprint(ctx) == before
+
+
+def test_merge_environments(ctx: Context) -> None:
+    _record(ctx, "api", "production", "0.9.0")
+    _typo(ctx, "api", "prod", "1.0.0")
+    _record(ctx, "web", "prod", "2.0.0")
+    changes.merge_into(ctx, "environment", "prod", "production")
+    page = queries.history(ctx, HistoryFilter(environment="production"), limit=10)
+    assert len(page.items) == 3
+    matrix = queries.current_matrix(ctx)
+    assert [e for e, _ in matrix.environments] == ["production"]
+    # The latest completed deployment is current, whichever side it came from.
+    assert {(c.product, c.version) for c in matrix.cells} == {("api", "1.0.0"), ("web", "2.0.0")}
+
+
+def test_archived_leaves_the_matrix_and_stays_in_history(ctx: Context) -> None:
+    _record(ctx, "api", "production", "1.0.0")
+    _record(ctx, "old", "production", "1.0.0")
+    _record(ctx, "api", "sandbox", "1.0.0")
+    changes.archive(ctx, "product", "old")
+    changes.archive(ctx, "environment", "sandbox")
+    matrix = queries.current_matrix(ctx)
+    assert matrix.products == ("api",)
+    assert {c.environment for c in matrix.cells} == {"production"}
+    assert _history(ctx, "old") == [("old", "production", "1.0.0")]
+    assert queries.current_matrix(ctx, product="old").cells  # by name: still there
+    assert changes.archive(ctx, "product", "old").changed is False
+    with pytest.raises(ConflictError, match="unarchive"):
+        _record(ctx, "old", "production", "1.0.1")
+    with pytest.raises(ConflictError, match="unarchive"):
+        _record(ctx, "api", "sandbox", "1.0.1")
+    changes.archive(ctx, "product", "old", False)
+    _record(ctx, "old", "production", "1.0.1")
+
+
+def test_a_near_miss_is_refused_and_changes_nothing(ctx: Context) -> None:
+    _record(ctx, "api", "production", "1.0.0")
+    before = fingerprint(ctx)
+    with pytest.raises(UnknownNameError, match="did you mean 'production'") as refused:
+        _record(ctx, "api", "prodution", "1.0.0")
+    assert refused.value.field == "environment"
+    assert refused.value.details == {"suggestions": ["production"]}
+    with pytest.raises(UnknownNameError, match="did you mean 'api'"):
+        allocate_build(ctx, BuildRequest(product="API", version="1.0.0"))
+    assert fingerprint(ctx) == before
+    with changes.creating_names():
+        _record(ctx, "api", "prodution", "1.0.0")
+    _record(ctx, "billing", "production", "1.0.0")  # genuinely new: created
+
+
+def test_declared_names_pass(ctx: Context) -> None:
+    _record(ctx, "api", "production", "1.0.0")
+    declared = _with_catalog(ctx, environments=["productions"], products=["API"])
+    _record(declared, "API", "productions", "1.0.0")
+    changes.declare(ctx, "product", "Api")  # declared through the API
+    _record(ctx, "Api", "production", "1.0.0")
+
+
+def test_unknown_refuse_and_warn(ctx: Context) -> None:
+    _record(ctx, "api", "production", "1.0.0")
+    strict = _with_catalog(ctx, unknown="refuse")
+    with pytest.raises(UnknownNameError, match="declared"):
+        _record(strict, "billing", "production", "1.0.0")
+    with changes.creating_names():
+        _record(strict, "billing", "production", "1.0.0")
+    warn = _with_catalog(ctx, unknown="warn")
+    with changes.collecting_warnings() as warnings:
+        _record(warn, "web", "production", "1.0.0")
+        _record(warn, "web", "production", "1.0.1")
+    assert warnings == ["created a new product 'web'"]
+    with pytest.raises(UnknownNameError):
+        _record(warn, "WEB", "production", "1.0.0")
+    off = _with_catalog(ctx, check_near_misses=False)
+    _record(off, "WEB", "production", "1.0.0")
