@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import AbstractContextManager
 from typing import Any, Unpack
 
 from shipmate.cli.backends.interface import (
@@ -30,6 +31,7 @@ class LocalBackend(Backend):
         # [catalog] unknown = "warn": what this command created, printed when it ends.
         self._collecting = collecting_warnings()
         self._warnings = self._collecting.__enter__()
+        self._creating: AbstractContextManager[None] | None = None
 
     def allocate_build(self, req: BuildRequest) -> BuildRecord:
         from shipmate.services.records.builds import allocate_build
@@ -180,5 +182,7 @@ class LocalBackend(Backend):
     def close(self) -> None:
         self.ctx.close()
         self._collecting.__exit__(None, None, None)
+        if self._creating is not None:
+            self._creating.__exit__(None, None, None)
         for warning in self._warnings:
             print(f"shipmate: warning: {warning}", file=sys.stderr)
