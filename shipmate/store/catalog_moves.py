@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Table, select, update
 from shipmate.errors import ConflictError, NotFoundError
 from shipmate.store.deployments import append_event
 from shipmate.store.schema import api_keys, environments, events, products
+from shipmate.store.schema_gates import gate_rules
 from shipmate.store.schema_runs import runs
 from shipmate.store.schema_version_states import version_states
 
@@ -142,6 +143,7 @@ def rename_text_references(conn: Connection, kind: str, old: str, new: str) -> d
         conn.execute(
             update(runs).where(runs.c.id == run_id).values(lock_key=f"{product}\n{environment}")
         )
+    moved["gate_rules"] = _rename_in_rules(conn, kind, old, new)
     if kind == "product":
         keyed = 0
         for key_id, names in conn.execute(select(api_keys.c.id, api_keys.c.products)).all():
@@ -153,6 +155,28 @@ def rename_text_references(conn: Connection, kind: str, old: str, new: str) -> d
             keyed += 1
         moved["api_keys"] = keyed
     return moved
+
+
+#: The keys of a stored gate rule's definition that name products or environments.
+_RULE_KEYS = {"product": ("products",), "environment": ("environments", "required_environments")}
+
+
+def _rename_in_rules(conn: Connection, kind: str, old: str, new: str) -> int:
+    """Gate rules added through the CLI/API that name ``old`` exactly name ``new`` now
+    (patterns such as ``prod-*`` are left alone; rules in shipmate.toml are the file's)."""
+    changed = 0
+    for rule_id, definition in conn.execute(select(gate_rules.c.id, gate_rules.c.definition)):
+        updated = dict(definition)
+        for key in _RULE_KEYS[kind]:
+            names = updated.get(key)
+            if isinstance(names, list) and old in names:
+                updated[key] = list(dict.fromkeys(new if n == old else n for n in names))
+        if updated != definition:
+            conn.execute(
+                update(gate_rules).where(gate_rules.c.id == rule_id).values(definition=updated)
+            )
+            changed += 1
+    return changed
 
 
 def refuse_running(conn: Connection, kind: str, name: str) -> None:

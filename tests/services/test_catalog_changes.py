@@ -10,8 +10,10 @@ import pytest
 from shipmate.domain.requests import BuildRequest, HistoryFilter, RecordRequest
 from shipmate.errors import ConflictError, NotFoundError, UnknownNameError
 from shipmate.services import catalog, queries
+from shipmate.services.auth.keys import create_key, list_keys
 from shipmate.services.catalog import changes
 from shipmate.services.context import Context
+from shipmate.services.gates import rules as gates
 from shipmate.services.records.builds import allocate_build
 from shipmate.services.records.deployments import record_deployment
 from tests.api.auth_world import fingerprint
@@ -185,3 +187,33 @@ def test_unknown_refuse_and_warn(ctx: Context) -> None:
         _record(warn, "WEB", "production", "1.0.0")
     off = _with_catalog(ctx, check_near_misses=False)
     _record(off, "WEB", "production", "1.0.0")
+
+
+def test_rename_carries_gate_rules_and_key_limits(ctx: Context) -> None:
+    _record(ctx, "web", "production", "1.0.0")
+    gates.add_rule(
+        ctx,
+        {
+            "name": "one",
+            "kind": "concurrency",
+            "products": ["web", "api-*"],
+            "environments": ["production"],
+        },
+    )
+    gates.add_rule(
+        ctx,
+        {
+            "name": "flow",
+            "kind": "flow",
+            "environments": ["production"],
+            "required_environments": ["production"],
+        },
+    )
+    create_key(ctx, "web-ci", "write", ["web"])
+    changes.rename_to(ctx, "product", "web", "storefront")
+    changes.rename_to(ctx, "environment", "production", "prod")
+    rules = {r.rule.name: r.rule for r in gates.list_rules(ctx)}
+    assert rules["one"].products == ("storefront", "api-*")
+    assert rules["one"].environments == ("prod",)
+    assert rules["flow"].required_environments == ("prod",)
+    assert [k.products for k in list_keys(ctx) if k.name == "web-ci"] == [("storefront",)]
