@@ -86,20 +86,20 @@ def _completed(w: World, p: str, n: int) -> int:
 
 
 def _archived(w: World, p: str) -> str:
-    catalog_changes.archive(w.ctx, "product", p)
+    catalog_changes.apply_change(w.ctx, "product", "archive", p)
     return p
 
 
 def _product(w: World, n: int) -> str:
-    catalog_changes.declare(w.ctx, "product", f"fresh{n}")
+    catalog_changes.apply_change(w.ctx, "product", "declare", f"fresh{n}")
     return f"fresh{n}"
 
 
 def _env(w: World, n: int, *, archived: bool = False) -> str:
     name = f"place{n}".replace("-", "x")
-    catalog_changes.declare(w.ctx, "environment", name)
+    catalog_changes.apply_change(w.ctx, "environment", "declare", name)
     if archived:
-        catalog_changes.archive(w.ctx, "environment", name)
+        catalog_changes.apply_change(w.ctx, "environment", "archive", name)
     return name
 
 

@@ -9,9 +9,10 @@ import pytest
 
 from shipmate.domain.requests import BuildRequest, HistoryFilter, RecordRequest
 from shipmate.errors import ConflictError, NotFoundError, UnknownNameError
-from shipmate.services import catalog, queries
+from shipmate.services import queries
 from shipmate.services.auth.keys import create_key, list_keys
 from shipmate.services.catalog import changes
+from shipmate.services.catalog import listing as catalog
 from shipmate.services.context import Context
 from shipmate.services.gates import rules as gates
 from shipmate.services.records.builds import allocate_build
@@ -46,11 +47,11 @@ def _with_catalog(ctx: Context, **table: Any) -> Context:
 
 def test_rename_keeps_history_and_a_retry_changes_nothing(ctx: Context) -> None:
     first = _record(ctx, "API", "production", "1.0.0")
-    change = changes.rename_to(ctx, "product", "API", "api", actor="ops")
+    change = changes.apply_change(ctx, "product", "rename", "API", "api", actor="ops")
     assert change.changed and change.source == "API"
     assert queries.show_deployment(ctx, first).product == "api"
     assert _history(ctx, "api") == [("api", "production", "1.0.0")]
-    assert changes.rename_to(ctx, "product", "API", "api").changed is False
+    assert changes.apply_change(ctx, "product", "rename", "API", "api").changed is False
     events = queries.list_events(ctx, limit=10)
     renamed = [e for e in events if e.type == "product.renamed"]
     assert len(renamed) == 1 and renamed[0].actor == "ops"
@@ -60,9 +61,9 @@ def test_rename_onto_an_existing_name_is_a_conflict_naming_merge(ctx: Context) -
     _record(ctx, "api", "production", "1.0.0")
     _record(ctx, "web", "production", "1.0.0")
     with pytest.raises(ConflictError, match="merge"):
-        changes.rename_to(ctx, "product", "web", "api")
+        changes.apply_change(ctx, "product", "rename", "web", "api")
     with pytest.raises(NotFoundError):
-        changes.rename_to(ctx, "product", "nothing", "else")
+        changes.apply_change(ctx, "product", "rename", "nothing", "else")
 
 
 def test_merge_moves_deployments_builds_and_versions(ctx: Context) -> None:
@@ -73,7 +74,7 @@ def test_merge_moves_deployments_builds_and_versions(ctx: Context) -> None:
     allocate_build(ctx, BuildRequest(product="API", version="2.0.0"))
     _record(ctx, "API", "staging", "2.0.0")
     _record(ctx, "API", "production", "2.0.0")
-    change = changes.merge_into(ctx, "product", "API", "api")
+    change = changes.apply_change(ctx, "product", "merge", "API", "api")
     assert change.changed
     assert _history(ctx, "api") == [
         ("api", "production", "1.0.0"),
@@ -87,7 +88,7 @@ def test_merge_moves_deployments_builds_and_versions(ctx: Context) -> None:
     assert matrix.products == ("api",)  # the merged product is archived
     current = {(c.environment, c.version) for c in matrix.cells}
     assert current == {("production", "2.0.0"), ("staging", "2.0.0")}
-    assert changes.merge_into(ctx, "product", "API", "api").changed is False
+    assert changes.apply_change(ctx, "product", "merge", "API", "api").changed is False
     with pytest.raises(ConflictError, match="archived"):
         _record(ctx, "API", "production", "3.0.0")
 
@@ -95,7 +96,7 @@ def test_merge_moves_deployments_builds_and_versions(ctx: Context) -> None:
 def test_merge_joins_a_shared_version(ctx: Context) -> None:
     _record(ctx, "api", "production", "1.0.0", commit_sha="a" * 40)
     _typo(ctx, "API", "staging", "1.0.0", commit_sha="a" * 40)
-    changes.merge_into(ctx, "product", "API", "api")
+    changes.apply_change(ctx, "product", "merge", "API", "api")
     assert [v.version for v in catalog.list_versions(ctx, "api")] == ["1.0.0"]
     assert len(_history(ctx, "api")) == 2
 
@@ -111,7 +112,7 @@ def test_a_conflicting_merge_changes_nothing(ctx: Context, clash: str) -> None:
             allocate_build(ctx, BuildRequest(product="API", version="1.0.0"))
     before = fingerprint(ctx)
     with pytest.raises(ConflictError, match="nothing was changed"):
-        changes.merge_into(ctx, "product", "API", "api")
+        changes.apply_change(ctx, "product", "merge", "API", "api")
     assert fingerprint(ctx) == before
 
 
@@ -119,7 +120,7 @@ def test_merge_environments(ctx: Context) -> None:
     _record(ctx, "api", "production", "0.9.0")
     _typo(ctx, "api", "prod", "1.0.0")
     _record(ctx, "web", "prod", "2.0.0")
-    changes.merge_into(ctx, "environment", "prod", "production")
+    changes.apply_change(ctx, "environment", "merge", "prod", "production")
     page = queries.history(ctx, HistoryFilter(environment="production"), limit=10)
     assert len(page.items) == 3
     matrix = queries.current_matrix(ctx)
@@ -132,19 +133,19 @@ def test_archived_leaves_the_matrix_and_stays_in_history(ctx: Context) -> None:
     _record(ctx, "api", "production", "1.0.0")
     _record(ctx, "old", "production", "1.0.0")
     _record(ctx, "api", "sandbox", "1.0.0")
-    changes.archive(ctx, "product", "old")
-    changes.archive(ctx, "environment", "sandbox")
+    changes.apply_change(ctx, "product", "archive", "old")
+    changes.apply_change(ctx, "environment", "archive", "sandbox")
     matrix = queries.current_matrix(ctx)
     assert matrix.products == ("api",)
     assert {c.environment for c in matrix.cells} == {"production"}
     assert _history(ctx, "old") == [("old", "production", "1.0.0")]
     assert queries.current_matrix(ctx, product="old").cells  # by name: still there
-    assert changes.archive(ctx, "product", "old").changed is False
+    assert changes.apply_change(ctx, "product", "archive", "old").changed is False
     with pytest.raises(ConflictError, match="unarchive"):
         _record(ctx, "old", "production", "1.0.1")
     with pytest.raises(ConflictError, match="unarchive"):
         _record(ctx, "api", "sandbox", "1.0.1")
-    changes.archive(ctx, "product", "old", False)
+    changes.apply_change(ctx, "product", "unarchive", "old")
     _record(ctx, "old", "production", "1.0.1")
 
 
@@ -167,7 +168,7 @@ def test_declared_names_pass(ctx: Context) -> None:
     _record(ctx, "api", "production", "1.0.0")
     declared = _with_catalog(ctx, environments=["productions"], products=["API"])
     _record(declared, "API", "productions", "1.0.0")
-    changes.declare(ctx, "product", "Api")  # declared through the API
+    changes.apply_change(ctx, "product", "declare", "Api")  # declared through the API
     _record(ctx, "Api", "production", "1.0.0")
 
 
@@ -210,8 +211,8 @@ def test_rename_carries_gate_rules_and_key_limits(ctx: Context) -> None:
         },
     )
     create_key(ctx, "web-ci", "write", ["web"])
-    changes.rename_to(ctx, "product", "web", "storefront")
-    changes.rename_to(ctx, "environment", "production", "prod")
+    changes.apply_change(ctx, "product", "rename", "web", "storefront")
+    changes.apply_change(ctx, "environment", "rename", "production", "prod")
     rules = {r.rule.name: r.rule for r in gates.list_rules(ctx)}
     assert rules["one"].products == ("storefront", "api-*")
     assert rules["one"].environments == ("prod",)

@@ -13,10 +13,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
 
 from shipmate.api.auth import admin
-from shipmate.api.schemas import COMMON_ERRORS, ErrorBody, error_responses
+from shipmate.api.schemas import COMMON_ERRORS, ErrorBody, MergeBody, NameBody, error_responses
 from shipmate.services.auth.keys import Principal
 from shipmate.services.catalog import changes
 from shipmate.services.context import Context
@@ -30,29 +29,32 @@ Admin = Annotated[Principal, Depends(admin)]
 _SHARED = "an environment (shared by every product)"
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class NameBody(_Body):
-    name: str = Field(max_length=255)
-
-
-class MergeBody(_Body):
-    into: str = Field(max_length=255)
-
-
-def _ctx(request: Request) -> Context:
+def _apply(
+    request: Request,
+    principal: Principal,
+    kind: str,
+    action: str,
+    name: str,
+    other: str | None = None,
+) -> dict[str, Any]:
     ctx: Context = request.app.state.ctx
-    return ctx
+    change = changes.apply_change(
+        ctx, kind, action, name, other, actor=principal.name, key_name=principal.name
+    )
+    return change.to_dict()
+
+
+def _env(
+    request: Request, principal: Principal, action: str, name: str, other: str | None = None
+) -> dict[str, Any]:
+    principal.require_unrestricted(f"to {action} {_SHARED}")
+    return _apply(request, principal, "environment", action, name, other)
 
 
 @router.post("/products", status_code=201, summary="Declare a product (admin)")
 def post_product(request: Request, body: NameBody, principal: Admin) -> dict[str, Any]:
     principal.require_product(body.name)
-    return changes.declare(
-        _ctx(request), "product", body.name, actor=principal.name, key_name=principal.name
-    ).to_dict()
+    return _apply(request, principal, "product", "declare", body.name)
 
 
 @router.post("/products/{product}/rename", summary="Rename a product, history and all (admin)")
@@ -60,10 +62,7 @@ def rename_product(
     request: Request, product: str, body: NameBody, principal: Admin
 ) -> dict[str, Any]:
     principal.require_product(product)
-    ctx = _ctx(request)
-    return changes.rename_to(
-        ctx, "product", product, body.name, actor=principal.name, key_name=principal.name
-    ).to_dict()
+    return _apply(request, principal, "product", "rename", product, body.name)
 
 
 @router.post("/products/{product}/merge", summary="Merge a product into another (admin)")
@@ -72,71 +71,40 @@ def merge_product(
 ) -> dict[str, Any]:
     principal.require_product(product)
     principal.require_product(body.into)
-    ctx = _ctx(request)
-    return changes.merge_into(
-        ctx, "product", product, body.into, actor=principal.name, key_name=principal.name
-    ).to_dict()
+    return _apply(request, principal, "product", "merge", product, body.into)
 
 
 @router.post("/products/{product}/archive", summary="Take a product out of the matrix (admin)")
 def archive_product(request: Request, product: str, principal: Admin) -> dict[str, Any]:
     principal.require_product(product)
-    return changes.archive(
-        _ctx(request), "product", product, actor=principal.name, key_name=principal.name
-    ).to_dict()
+    return _apply(request, principal, "product", "archive", product)
 
 
 @router.post("/products/{product}/unarchive", summary="Bring an archived product back (admin)")
 def unarchive_product(request: Request, product: str, principal: Admin) -> dict[str, Any]:
     principal.require_product(product)
-    ctx = _ctx(request)
-    return changes.archive(
-        ctx, "product", product, False, actor=principal.name, key_name=principal.name
-    ).to_dict()
+    return _apply(request, principal, "product", "unarchive", product)
 
 
 @router.post("/environments/{name}/rename", summary="Rename an environment (unrestricted admin)")
 def rename_environment(
     request: Request, name: str, body: NameBody, principal: Admin
 ) -> dict[str, Any]:
-    principal.require_unrestricted(f"renaming {_SHARED}")
-    ctx = _ctx(request)
-    return changes.rename_to(
-        ctx, "environment", name, body.name, actor=principal.name, key_name=principal.name
-    ).to_dict()
+    return _env(request, principal, "rename", name, body.name)
 
 
-@router.post(
-    "/environments/{name}/merge", summary="Merge an environment into another (unrestricted admin)"
-)
+@router.post("/environments/{name}/merge", summary="Merge an environment (unrestricted admin)")
 def merge_environment(
     request: Request, name: str, body: MergeBody, principal: Admin
 ) -> dict[str, Any]:
-    principal.require_unrestricted(f"merging {_SHARED}")
-    ctx = _ctx(request)
-    return changes.merge_into(
-        ctx, "environment", name, body.into, actor=principal.name, key_name=principal.name
-    ).to_dict()
+    return _env(request, principal, "merge", name, body.into)
 
 
-@router.post(
-    "/environments/{name}/archive",
-    summary="Take an environment out of the matrix (unrestricted admin)",
-)
+@router.post("/environments/{name}/archive", summary="Archive an environment (unrestricted admin)")
 def archive_environment(request: Request, name: str, principal: Admin) -> dict[str, Any]:
-    principal.require_unrestricted(f"archiving {_SHARED}")
-    return changes.archive(
-        _ctx(request), "environment", name, actor=principal.name, key_name=principal.name
-    ).to_dict()
+    return _env(request, principal, "archive", name)
 
 
-@router.post(
-    "/environments/{name}/unarchive",
-    summary="Bring an archived environment back (unrestricted admin)",
-)
+@router.post("/environments/{name}/unarchive", summary="Unarchive (unrestricted admin)")
 def unarchive_environment(request: Request, name: str, principal: Admin) -> dict[str, Any]:
-    principal.require_unrestricted(f"unarchiving {_SHARED}")
-    ctx = _ctx(request)
-    return changes.archive(
-        ctx, "environment", name, False, actor=principal.name, key_name=principal.name
-    ).to_dict()
+    return _env(request, principal, "unarchive", name)

@@ -24,9 +24,10 @@ from shipmate.api.schemas import (
 )
 from shipmate.domain.inputs.fields import parse_id, parse_time
 from shipmate.domain.requests import HistoryFilter
-from shipmate.services import catalog, queries
+from shipmate.services import queries
 from shipmate.services.auth import keys
 from shipmate.services.auth.keys import Principal, Scope
+from shipmate.services.catalog import listing as catalog
 from shipmate.services.context import Context
 from shipmate.services.records.builds import allocate_build
 from shipmate.services.records.deployments import record_deployment_event

@@ -146,7 +146,7 @@ class LocalBackend(Backend):
         self._creating.__enter__()
 
     def catalog(self, kind: str) -> list[dict[str, Any]]:
-        from shipmate.services.catalog import list_environments, list_products
+        from shipmate.services.catalog.listing import list_environments, list_products
 
         found = list_products(self.ctx) if kind == "product" else list_environments(self.ctx)
         return [item.to_dict() for item in found]
@@ -154,20 +154,11 @@ class LocalBackend(Backend):
     def change_catalog(
         self, kind: str, action: str, name: str, other: str | None = None
     ) -> dict[str, Any]:
-        from shipmate.services.catalog import changes
+        from shipmate.services.catalog.changes import apply_change
         from shipmate.services.records.deployments import default_actor
 
-        who = default_actor()
-        if action == "rename":
-            assert other is not None
-            return changes.rename_to(self.ctx, kind, name, other, actor=who).to_dict()
-        if action == "merge":
-            assert other is not None
-            return changes.merge_into(self.ctx, kind, name, other, actor=who).to_dict()
-        if action == "declare":
-            return changes.declare(self.ctx, kind, name, actor=who).to_dict()
-        archived = action == "archive"
-        return changes.archive(self.ctx, kind, name, archived, actor=who).to_dict()
+        change = apply_change(self.ctx, kind, action, name, other, actor=default_actor())
+        return change.to_dict()
 
     def dora(self, **query: Unpack[DoraQuery]) -> dict[str, Any]:
         from shipmate.services.dora import dora_report
