@@ -17,6 +17,7 @@ from shipmate.services.context import Context
 from shipmate.services.gates import rules as gates
 from shipmate.services.records.builds import allocate_build
 from shipmate.services.records.deployments import record_deployment
+from shipmate.services.releases.sync import DeclaredVersion, sync_versions
 from tests.api.auth_world import fingerprint
 
 
@@ -218,3 +219,12 @@ def test_rename_carries_gate_rules_and_key_limits(ctx: Context) -> None:
     assert rules["one"].environments == ("prod",)
     assert rules["flow"].required_environments == ("prod",)
     assert [k.products for k in list_keys(ctx) if k.name == "web-ci"] == [("storefront",)]
+
+
+def test_release_sync_refuses_a_near_miss_too(ctx: Context) -> None:
+    _record(ctx, "storefront", "production", "1.0.0")
+    before = fingerprint(ctx)
+    with pytest.raises(UnknownNameError, match="did you mean 'storefront'"):
+        sync_versions(ctx, "storefrnot", [DeclaredVersion(version="1.1.0")])
+    assert fingerprint(ctx) == before
+    sync_versions(ctx, "search", [DeclaredVersion(version="1.1.0")])
