@@ -60,7 +60,7 @@ def _live_id(conn: Connection, table: Table, kind: str, name: str) -> int | None
         check_new_name(conn, kind, name, table)
         return None
     if row.archived_at is not None:
-        refuse_archived(kind, name)
+        refuse_archived(conn, kind, name, int(row.id))
     return int(row.id)
 
 

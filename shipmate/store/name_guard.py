@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Table, select
 
 from shipmate.domain.name_matching import UnknownNames, judge_new_name
 from shipmate.errors import ConflictError, UnknownNameError
+from shipmate.store.schema import events
 
 __all__ = [
     "POLICY_OPTION",
@@ -107,11 +108,21 @@ def check_new_name(conn: Connection, kind: str, name: str, table: Table) -> None
         collected.append(verdict.warning)
 
 
-def refuse_archived(kind: str, name: str) -> None:
-    """A write to an archived product or environment: refused, naming ``unarchive``."""
+def refuse_archived(conn: Connection, kind: str, name: str, row_id: int) -> None:
+    """A write to an archived product or environment: refused, naming ``unarchive``
+    (and, for one merged away, where its history went)."""
     group = "products" if kind == "product" else "envs"
+    ref = events.c.product_id if kind == "product" else events.c.environment_id
+    merged = conn.execute(
+        select(events.c.data)
+        .where(events.c.type == f"{kind}.merged", ref == row_id)
+        .order_by(events.c.id.desc())
+        .limit(1)
+    ).scalar()
+    into = merged.get("into") if isinstance(merged, dict) else None
+    why = f"was merged into {into!r}" if into else "is archived"
     raise ConflictError(
-        f"{kind} {name!r} is archived; writes to it are refused "
-        f"(shipmate {group} unarchive {name}, or POST .../{name}/unarchive)",
+        f"{kind} {name!r} {why}; writes to it are refused "
+        f"(to bring it back: shipmate {group} unarchive {name})",
         field=kind,
     )
