@@ -90,7 +90,7 @@ def test_merge_moves_deployments_builds_and_versions(ctx: Context) -> None:
     current = {(c.environment, c.version) for c in matrix.cells}
     assert current == {("production", "2.0.0"), ("staging", "2.0.0")}
     assert changes.apply_change(ctx, "product", "merge", "API", "api").changed is False
-    with pytest.raises(ConflictError, match="merged into .api.; .* unarchive API"):
+    with pytest.raises(ConflictError, match=r"merged into .api.; .* unarchive API"):
         _record(ctx, "API", "production", "3.0.0")
 
 
