@@ -228,3 +228,14 @@ def test_release_sync_refuses_a_near_miss_too(ctx: Context) -> None:
         sync_versions(ctx, "storefrnot", [DeclaredVersion(version="1.1.0")])
     assert fingerprint(ctx) == before
     sync_versions(ctx, "search", [DeclaredVersion(version="1.1.0")])
+
+
+def test_a_process_that_cached_a_merged_version_is_refused_not_failed(ctx: Context) -> None:
+    """Another server process merged API into api; this one still has API's ids cached."""
+    _record(ctx, "api", "production", "1.0.0")
+    other = Context(settings=ctx.settings, engine=ctx.engine, clock=ctx.clock)
+    with changes.creating_names():
+        allocate_build(ctx, BuildRequest(product="API", version="1.0.0"))
+    changes.apply_change(other, "product", "merge", "API", "api")
+    with pytest.raises(ConflictError, match="merged into 'api'"):
+        allocate_build(ctx, BuildRequest(product="API", version="1.0.0"))
