@@ -1,10 +1,12 @@
 """Merging one product (or environment) into another, in the caller's transaction.
 
 ``merge(conn, "product", "API", "api")`` moves everything ``API`` holds into
-``api``: versions, builds, build counters, deployments, events, gate approvals,
+``api``: versions, builds, build counters, deployments, gate approvals,
 release actions, predecessors, positions and action runs, run and version-state
 names, and API keys' product lists.  ``API`` stays, archived, so the name keeps
-refusing writes (and its ``product.merged`` event says where it went).
+refusing writes (and its ``product.merged`` event says where it went).  The event
+log is append-only: its rows keep naming ``API`` (a deployment's events follow it by
+the deployment's id).
 
 A version both products hold becomes one version: its builds, deployments and
 actions move to ``api``'s row and the emptied row is removed.  The merge is
@@ -49,7 +51,6 @@ from shipmate.store.schema import (
     builds,
     current_state,
     deployments,
-    events,
     versions,
 )
 from shipmate.store.schema_gates import gate_approvals
@@ -67,14 +68,13 @@ __all__ = ["merge"]
 _BY_PRODUCT = (
     builds,
     deployments,
-    events,
     gate_approvals,
     release_actions,
     release_predecessors,
     release_positions,
     release_action_runs,
 )
-_BY_ENVIRONMENT = (deployments, events, gate_approvals, release_positions, release_action_runs)
+_BY_ENVIRONMENT = (deployments, gate_approvals, release_positions, release_action_runs)
 #: Tables that refer to a version by id, moved to the surviving version of a pair.
 _BY_VERSION = (
     builds,

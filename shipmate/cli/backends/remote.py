@@ -14,6 +14,7 @@ from __future__ import annotations
 import http.client
 import json
 import random
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -214,6 +215,9 @@ class RemoteBackend(Backend):
             req = urllib.request.Request(url, data=data, method=method, headers=headers)
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                    warning = resp.headers.get("Shipmate-Warning")
+                    if warning:  # [catalog] unknown = "warn" on the server
+                        print(f"shipmate: warning: {warning}", file=sys.stderr)
                     return json.loads(resp.read() or b"null")
             except urllib.error.HTTPError as exc:
                 payload = exc.read()
