@@ -38,7 +38,6 @@ from shipmate.store.catalog_moves import (
     CatalogChange,
     Named,
     id_column_of,
-    last_change,
     lock_named,
     record_change,
     refuse_running,
@@ -46,6 +45,7 @@ from shipmate.store.catalog_moves import (
     table_of,
 )
 from shipmate.store.deployments import refresh_current_state
+from shipmate.store.name_guard import last_change
 from shipmate.store.schema import (
     build_counters,
     builds,
@@ -64,17 +64,6 @@ from shipmate.store.schema_version_states import version_states
 
 __all__ = ["merge"]
 
-#: Tables whose rows belong to a product or environment by id.
-_BY_PRODUCT = (
-    builds,
-    deployments,
-    gate_approvals,
-    release_actions,
-    release_predecessors,
-    release_positions,
-    release_action_runs,
-)
-_BY_ENVIRONMENT = (deployments, gate_approvals, release_positions, release_action_runs)
 #: Tables that refer to a version by id, moved to the surviving version of a pair.
 _BY_VERSION = (
     builds,
@@ -84,6 +73,9 @@ _BY_VERSION = (
     release_predecessors,
     release_positions,
 )
+#: Tables whose rows belong to a product or environment by id.
+_BY_PRODUCT = (*_BY_VERSION, release_action_runs)
+_BY_ENVIRONMENT = (deployments, gate_approvals, release_positions, release_action_runs)
 
 
 def _conflict(kind: str, source: str, target: str, why: str) -> ConflictError:

@@ -22,7 +22,8 @@ from sqlalchemy import Connection, Table, select, update
 
 from shipmate.errors import ConflictError, NotFoundError
 from shipmate.store.deployments import append_event
-from shipmate.store.schema import api_keys, environments, events, products
+from shipmate.store.name_guard import last_change
+from shipmate.store.schema import api_keys, environments, products
 from shipmate.store.schema_gates import gate_rules
 from shipmate.store.schema_runs import runs
 from shipmate.store.schema_version_states import version_states
@@ -31,7 +32,6 @@ __all__ = [
     "CatalogChange",
     "Named",
     "id_column_of",
-    "last_change",
     "lock_named",
     "record_change",
     "refuse_running",
@@ -113,18 +113,6 @@ def lock_named(conn: Connection, kind: str, name: str) -> Named | None:
         .with_for_update()
     ).first()
     return None if row is None else Named(int(row.id), str(row.name), row.archived_at)
-
-
-def last_change(conn: Connection, kind: str, row_id: int, action: str) -> dict[str, Any] | None:
-    """The data of the latest ``<kind>.<action>`` event of the row, if any."""
-    ref = events.c[id_column_of(kind)]
-    data = conn.execute(
-        select(events.c.data)
-        .where(events.c.type == f"{kind}.{action}", ref == row_id)
-        .order_by(events.c.id.desc())
-        .limit(1)
-    ).scalar()
-    return dict(data) if isinstance(data, dict) else None
 
 
 def rename_text_references(conn: Connection, kind: str, old: str, new: str) -> dict[str, int]:

@@ -34,6 +34,7 @@ __all__ = [
     "check_new_name",
     "collecting_warnings",
     "creating_names",
+    "last_change",
     "refuse_archived",
 ]
 
@@ -108,18 +109,24 @@ def check_new_name(conn: Connection, kind: str, name: str, table: Table) -> None
         collected.append(verdict.warning)
 
 
+def last_change(conn: Connection, kind: str, row_id: int, action: str) -> dict[str, Any] | None:
+    """The data of the latest ``<kind>.<action>`` event of the row, if any."""
+    ref = events.c.product_id if kind == "product" else events.c.environment_id
+    data = conn.execute(
+        select(events.c.data)
+        .where(events.c.type == f"{kind}.{action}", ref == row_id)
+        .order_by(events.c.id.desc())
+        .limit(1)
+    ).scalar()
+    return dict(data) if isinstance(data, dict) else None
+
+
 def refuse_archived(conn: Connection, kind: str, name: str, row_id: int) -> None:
     """A write to an archived product or environment: refused, naming ``unarchive``
     (and, for one merged away, where its history went)."""
     group = "products" if kind == "product" else "envs"
-    ref = events.c.product_id if kind == "product" else events.c.environment_id
-    merged = conn.execute(
-        select(events.c.data)
-        .where(events.c.type == f"{kind}.merged", ref == row_id)
-        .order_by(events.c.id.desc())
-        .limit(1)
-    ).scalar()
-    into = merged.get("into") if isinstance(merged, dict) else None
+    merged = last_change(conn, kind, row_id, "merged")
+    into = merged.get("into") if merged else None
     why = f"was merged into {into!r}" if into else "is archived"
     raise ConflictError(
         f"{kind} {name!r} {why}; writes to it are refused "
