@@ -37,7 +37,9 @@ __all__ = [
 ]
 
 #: Top-level tables later features read; accepted here without validation.
-SECTIONS = frozenset({"products", "deploy", "gates", "server", "notifications", "releases"})
+SECTIONS = frozenset(
+    {"products", "deploy", "gates", "server", "notifications", "releases", "catalog"}
+)
 
 _VERSION_PREFIX = re.compile(r"[A-Za-z._/\-]{1,20}")
 

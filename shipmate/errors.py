@@ -4,7 +4,8 @@
 
     ShipmateError                      code            CLI exit  HTTP
     ├── InvalidInputError              invalid_input   2         422
-    │   └── PayloadTooLargeError       payload_too_large 2       413
+    │   ├── PayloadTooLargeError       payload_too_large 2       413
+    │   └── UnknownNameError           unknown_name    2         422
     ├── ConfigError                    config_error    2         500 (never reached by a request)
     ├── NotFoundError                  not_found       1         404
     ├── ConflictError                  conflict        1         409
@@ -55,6 +56,7 @@ __all__ = [
     "ShipmateError",
     "StoreError",
     "SwitchError",
+    "UnknownNameError",
     "VersionCommitConflictError",
 ]
 
@@ -112,6 +114,11 @@ class InvalidInputError(ShipmateError, code="invalid_input", exit_code=2, http_s
 
 class PayloadTooLargeError(InvalidInputError, code="payload_too_large", http_status=413):
     """A body or a metadata object is over its size limit."""
+
+
+class UnknownNameError(InvalidInputError, code="unknown_name"):
+    """A write names an unknown product or environment that looks like a typo of a
+    known one (``details.suggestions``), or the server creates only declared names."""
 
 
 class ConfigError(ShipmateError, code="config_error", exit_code=2):

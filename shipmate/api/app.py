@@ -16,6 +16,7 @@ from shipmate.api.errors import error_headers, install_error_handlers, public_st
 from shipmate.api.middleware import BodyLimitMiddleware, CollapseSlashesMiddleware
 from shipmate.api.ratelimit import AuthFailureLimiter, AuthFailureLimitMiddleware
 from shipmate.api.routes import bloqr, v1, versioner
+from shipmate.api.routes import catalog as catalog_routes
 from shipmate.api.routes import docs as docs_routes
 from shipmate.api.routes import draining as draining_routes
 from shipmate.api.routes import gates as gates_routes
@@ -86,6 +87,7 @@ def create_app(
     app.include_router(bloqr.router)
     app.include_router(versioner.make_router(server.versioner_base))
     for feature in (
+        catalog_routes,
         draining_routes,
         gates_routes,
         insights_routes,

@@ -14,6 +14,8 @@ __all__ = [
     "DeploymentEvent",
     "EnvironmentBody",
     "KeyBody",
+    "MergeBody",
+    "NameBody",
     "RollbackMarkBody",
     "StatusEventBody",
 ]
@@ -77,6 +79,16 @@ class RollbackMarkBody(_Body):
 
 class EnvironmentBody(_Body):
     kind: str = Field(max_length=20)
+
+
+class NameBody(_Body):
+    """A product's or environment's name: to declare it, or its new name."""
+
+    name: str = Field(max_length=255)
+
+
+class MergeBody(_Body):
+    into: str = Field(max_length=255)
 
 
 class KeyBody(_Body):

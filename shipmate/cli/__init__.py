@@ -34,7 +34,7 @@ from typing import NoReturn
 __all__ = ["FEATURES", "main"]
 
 #: The command groups after ``records``, in the order ``shipmate --help`` lists them.
-FEATURES = ("draining", "gates", "insights", "notify", "releases", "runs")
+FEATURES = ("catalog", "draining", "gates", "insights", "notify", "releases", "runs")
 
 
 def _add_json(p: argparse.ArgumentParser) -> None:

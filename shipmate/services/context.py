@@ -16,6 +16,7 @@ from shipmate.config import Settings
 from shipmate.errors import DatabaseUnavailableError
 from shipmate.store.engine import WRITE, make_engine
 from shipmate.store.migrate import ensure_schema
+from shipmate.store.name_guard import POLICY_OPTION, CatalogPolicy
 
 __all__ = ["Context", "log_failed_pass", "open_context", "utcnow"]
 
@@ -44,7 +45,8 @@ class Context:
         # A database that cannot be reached (or a connection lost mid-write) raises
         # DatabaseUnavailableError from the engine itself: see shipmate.store.outage.
         callbacks: list[Callable[[], None]] = []
-        with self.engine.connect().execution_options(**WRITE) as conn:
+        options = {**WRITE, POLICY_OPTION: self.catalog_policy()}
+        with self.engine.connect().execution_options(**options) as conn:
             self._after_commit[id(conn)] = callbacks
             try:
                 with conn.begin():
@@ -53,6 +55,15 @@ class Context:
                 self._after_commit.pop(id(conn), None)
         for callback in callbacks:
             callback()
+
+    def catalog_policy(self) -> CatalogPolicy:
+        """The ``[catalog]`` settings every write applies to new names (read once)."""
+        policy: CatalogPolicy | None = self.cache.get(CatalogPolicy)
+        if policy is None:
+            from shipmate.services.catalog.policy import read_catalog_policy
+
+            policy = self.cache[CatalogPolicy] = read_catalog_policy(self.settings)
+        return policy
 
     def after_commit(self, conn: Connection, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the write transaction on ``conn`` has committed."""

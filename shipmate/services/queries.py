@@ -196,8 +196,11 @@ def current_matrix(ctx: Context, *, product: str | None = None) -> Matrix:
     """
     now = ctx.now()
     with ctx.read() as conn:
+        # Archived environments and products leave the matrix (not their history).
         env_rows = conn.execute(
-            select(environments.c.id, environments.c.name, environments.c.kind)
+            select(environments.c.id, environments.c.name, environments.c.kind).where(
+                environments.c.archived_at.is_(None)
+            )
         ).all()
         if product is not None:
             pid = _product_id(ctx, conn, product)
@@ -207,7 +210,9 @@ def current_matrix(ctx: Context, *, product: str | None = None) -> Matrix:
             named = [
                 (int(i), str(n))
                 for i, n in conn.execute(
-                    select(products.c.id, products.c.name).order_by(products.c.name)
+                    select(products.c.id, products.c.name)
+                    .where(products.c.archived_at.is_(None))
+                    .order_by(products.c.name)
                 ).all()
             ]
             rows = current_cells(conn)
@@ -221,7 +226,7 @@ def current_matrix(ctx: Context, *, product: str | None = None) -> Matrix:
     cells: list[MatrixCell] = []
     append = cells.append
     for pid, name in named:
-        prow = by_product.get(pid)
+        prow = [r for r in by_product.get(pid, ()) if r[1] in env_name]
         if not prow:
             continue
         prow.sort(key=lambda r: env_rank[r[1]])

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Insert, Table, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shipmate.errors import ConflictError
+from shipmate.store.name_guard import check_new_name, refuse_archived
 from shipmate.store.schema import environments, products, versions
 
 __all__ = [
@@ -51,8 +52,21 @@ def find_environment_id(conn: Connection, name: str) -> int | None:
     return conn.execute(select(environments.c.id).where(environments.c.name == name)).scalar()
 
 
+def _live_id(conn: Connection, table: Table, kind: str, name: str) -> int | None:
+    """The id of ``name`` for a write: None when it does not exist (after the new-name
+    check of :mod:`shipmate.store.name_guard`), refused when it is archived."""
+    row = conn.execute(select(table.c.id, table.c.archived_at).where(table.c.name == name)).first()
+    if row is None:
+        check_new_name(conn, kind, name, table)
+        return None
+    if row.archived_at is not None:
+        refuse_archived(conn, kind, name, int(row.id))
+    return int(row.id)
+
+
 def ensure_product(conn: Connection, name: str, now: datetime) -> int:
-    found = find_product_id(conn, name)
+    """The product's id, created on first use; a write to an archived one is refused."""
+    found = _live_id(conn, products, "product", name)
     if found is not None:
         return found
     _insert_ignore(conn, products, {"name": name, "created_at": now}, ["name"])
@@ -64,7 +78,8 @@ def ensure_product(conn: Connection, name: str, now: datetime) -> int:
 def ensure_environment(
     conn: Connection, name: str, now: datetime, kind: str, *, inferred: bool
 ) -> int:
-    found = find_environment_id(conn, name)
+    """The environment's id, created on first use; a write to an archived one is refused."""
+    found = _live_id(conn, environments, "environment", name)
     if found is not None:
         return found
     _insert_ignore(

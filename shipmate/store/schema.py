@@ -60,6 +60,8 @@ products = Table(
     id_column(),
     Column("name", String(255), nullable=False, unique=True),
     Column("created_at", UTCDateTime(), nullable=False),
+    # Set by ``shipmate products archive`` (or a merge): out of the matrix, still queryable.
+    Column("archived_at", UTCDateTime(), nullable=True),
 )
 
 environments = Table(
@@ -70,6 +72,7 @@ environments = Table(
     Column("kind", String(20), nullable=False),
     Column("kind_inferred", Boolean(), nullable=False, default=True),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("archived_at", UTCDateTime(), nullable=True),
 )
 
 versions = Table(

@@ -36,8 +36,9 @@ from shipmate.domain.lifecycle import DeploymentKind, Status
 from shipmate.domain.records import DeploymentRecord
 from shipmate.domain.requests import HistoryFilter
 from shipmate.errors import ShipmateError
-from shipmate.services import catalog, queries
+from shipmate.services import queries
 from shipmate.services.auth.keys import Principal
+from shipmate.services.catalog import listing as catalog
 from shipmate.services.changelog.assembly import Changelog, deployment_changelog
 from shipmate.services.changelog.repository import repository_for
 from shipmate.services.context import Context

@@ -17,8 +17,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from shipmate.api.errors import error_headers, public_store_error
 from shipmate.errors import AuthenticationError, InvalidInputError, ShipmateError, StoreError
-from shipmate.services import catalog
 from shipmate.services.auth.keys import Principal
+from shipmate.services.catalog import listing as catalog
 from shipmate.services.context import Context
 from shipmate.services.dora import DEFAULT_DAYS, MAX_DAYS
 from shipmate.web import session

@@ -31,6 +31,7 @@ from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
 from shipmate.config import Settings
 from shipmate.services.auth.keys import create_key
+from shipmate.services.catalog import changes as catalog_changes
 from shipmate.services.context import Context
 from shipmate.services.gates import rules as gates
 from tests.api.auth_world import OWN, PRODUCTS, WHO, Who, World, fingerprint, record, seed, served
@@ -84,6 +85,24 @@ def _completed(w: World, p: str, n: int) -> int:
     return record(w.ctx, p, f"done-{n}", "completed")
 
 
+def _archived(w: World, p: str) -> str:
+    catalog_changes.apply_change(w.ctx, "product", "archive", p)
+    return p
+
+
+def _product(w: World, n: int) -> str:
+    catalog_changes.apply_change(w.ctx, "product", "declare", f"fresh{n}")
+    return f"fresh{n}"
+
+
+def _env(w: World, n: int, *, archived: bool = False) -> str:
+    name = f"place{n}".replace("-", "x")
+    catalog_changes.apply_change(w.ctx, "environment", "declare", name)
+    if archived:
+        catalog_changes.apply_change(w.ctx, "environment", "archive", name)
+    return name
+
+
 V1 = "/api/v1"
 ROUTES: dict[str, Route] = {
     # health
@@ -102,6 +121,50 @@ ROUTES: dict[str, Route] = {
     "PUT /api/v1/environments/{name}": Route(
         "root",
         lambda w, p, n: Call("PUT", f"{V1}/environments/env{n}", json={"kind": "staging"}),
+        per_product=False,
+    ),
+    "POST /api/v1/products": Route(
+        "admin", lambda w, p, n: Call("POST", f"{V1}/products", json={"name": p})
+    ),
+    # Renaming a product to its own name is a no-op that still needs the rights.
+    "POST /api/v1/products/{product}/rename": Route(
+        "admin", lambda w, p, n: Call("POST", f"{V1}/products/{p}/rename", json={"name": p})
+    ),
+    # A merge needs both products: here a new one into api, so only an admin not
+    # limited to products (a key limited to both: tests/api/test_catalog_api.py).
+    "POST /api/v1/products/{product}/merge": Route(
+        "root",
+        lambda w, p, n: Call("POST", f"{V1}/products/{_product(w, n)}/merge", json={"into": OWN}),
+        per_product=False,
+    ),
+    "POST /api/v1/products/{product}/archive": Route(
+        "admin", lambda w, p, n: Call("POST", f"{V1}/products/{p}/archive")
+    ),
+    "POST /api/v1/products/{product}/unarchive": Route(
+        "admin", lambda w, p, n: Call("POST", f"{V1}/products/{_archived(w, p)}/unarchive")
+    ),
+    "POST /api/v1/environments/{name}/rename": Route(
+        "root",
+        lambda w, p, n: Call(
+            "POST", f"{V1}/environments/{_env(w, n)}/rename", json={"name": f"renamed{n}"}
+        ),
+        per_product=False,
+    ),
+    "POST /api/v1/environments/{name}/merge": Route(
+        "root",
+        lambda w, p, n: Call(
+            "POST", f"{V1}/environments/{_env(w, n)}/merge", json={"into": _env(w, -n)}
+        ),
+        per_product=False,
+    ),
+    "POST /api/v1/environments/{name}/archive": Route(
+        "root",
+        lambda w, p, n: Call("POST", f"{V1}/environments/{_env(w, n)}/archive"),
+        per_product=False,
+    ),
+    "POST /api/v1/environments/{name}/unarchive": Route(
+        "root",
+        lambda w, p, n: Call("POST", f"{V1}/environments/{_env(w, n, archived=True)}/unarchive"),
         per_product=False,
     ),
     # records

@@ -13,7 +13,7 @@ from sqlalchemy import event
 from shipmate.demo.clock import FakeClock
 from shipmate.domain.requests import RecordRequest
 from shipmate.errors import ConfigError, InvalidInputError, NotFoundError
-from shipmate.services.catalog import set_environment_kind
+from shipmate.services.catalog.listing import set_environment_kind
 from shipmate.services.context import Context
 from shipmate.services.dora import dora_report, gather_facts, resolve_period
 from shipmate.services.records.deployments import record_deployment

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from shipmate.api.auth import admin, reader, scoped_product, writer
+from shipmate.api.newnames import new_names
 from shipmate.api.recordmapping import build_request, deployment_request, status_event_request
 from shipmate.api.schemas import (
     COMMON_ERRORS,
@@ -23,9 +24,10 @@ from shipmate.api.schemas import (
 )
 from shipmate.domain.inputs.fields import parse_id, parse_time
 from shipmate.domain.requests import HistoryFilter
-from shipmate.services import catalog, queries
+from shipmate.services import queries
 from shipmate.services.auth import keys
 from shipmate.services.auth.keys import Principal, Scope
+from shipmate.services.catalog import listing as catalog
 from shipmate.services.context import Context
 from shipmate.services.records.builds import allocate_build
 from shipmate.services.records.deployments import record_deployment_event
@@ -39,6 +41,9 @@ Reader = Annotated[Principal, Depends(reader)]
 Writer = Annotated[Principal, Depends(writer)]
 Admin = Annotated[Principal, Depends(admin)]
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
+CreateFlag = Annotated[
+    bool, Query(description="create a new product or environment even if it is a near miss")
+]
 
 
 def _ctx(request: Request) -> Context:
@@ -120,10 +125,16 @@ def put_environment(
 
 @router.post("/builds", status_code=201, summary="Allocate the next build number")
 def post_build(
-    request: Request, body: BuildBody, principal: Writer, idempotency_key: IdemKey = None
+    request: Request,
+    response: Response,
+    body: BuildBody,
+    principal: Writer,
+    idempotency_key: IdemKey = None,
+    create: CreateFlag = False,
 ) -> dict[str, Any]:
     principal.require_product(body.product)
-    build = allocate_build(_ctx(request), build_request(body, principal, idempotency_key))
+    with new_names(response, create):
+        build = allocate_build(_ctx(request), build_request(body, principal, idempotency_key))
     return build.to_dict()
 
 
@@ -139,13 +150,15 @@ def post_deployment(
     body: DeploymentBody,
     principal: Writer,
     idempotency_key: IdemKey = None,
+    create: CreateFlag = False,
 ) -> dict[str, Any]:
     principal.require_product(body.product)
     if body.override_gates:
         principal.require(Scope.ADMIN)  # only admins override gates
-    recorded = record_deployment_event(
-        _ctx(request), deployment_request(body, principal, idempotency_key)
-    )
+    with new_names(response, create):
+        recorded = record_deployment_event(
+            _ctx(request), deployment_request(body, principal, idempotency_key)
+        )
     if recorded.replayed:
         response.status_code = 200
     return recorded.deployment.to_dict()

@@ -113,6 +113,22 @@ class Backend(Protocol):
 
     def revoke_key(self, name: str) -> dict[str, Any]: ...
 
+    # -- catalog: products and environments (docs/concepts.md) --
+    def create_new_names(self) -> None:
+        """Let this command's writes create near-miss names (``--create``)."""
+        ...
+
+    def catalog(self, kind: str) -> list[dict[str, Any]]:
+        """Every product (``kind`` "product") or environment, archived ones included."""
+        ...
+
+    def change_catalog(
+        self, kind: str, action: str, name: str, other: str | None = None
+    ) -> dict[str, Any]:
+        """``action`` on ``name``: rename (to ``other``), merge (into ``other``), archive,
+        unarchive or declare."""
+        ...
+
     # -- insights (docs/metrics.md) --
     def dora(self, **query: Unpack[DoraQuery]) -> dict[str, Any]: ...
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from contextlib import AbstractContextManager
 from typing import Any, Unpack
 
 from shipmate.cli.backends.interface import (
@@ -22,9 +24,14 @@ class LocalBackend(Backend):
     """Calls the services on the configured database directly."""
 
     def __init__(self, settings: Settings) -> None:
+        from shipmate.services.catalog.changes import collecting_warnings
         from shipmate.services.context import open_context
 
         self.ctx = open_context(settings)
+        # [catalog] unknown = "warn": what this command created, printed when it ends.
+        self._collecting = collecting_warnings()
+        self._warnings = self._collecting.__enter__()
+        self._creating: AbstractContextManager[None] | None = None
 
     def allocate_build(self, req: BuildRequest) -> BuildRecord:
         from shipmate.services.records.builds import allocate_build
@@ -131,6 +138,28 @@ class LocalBackend(Backend):
 
         return revoke_key(self.ctx, name, actor=default_actor()).to_dict()
 
+    def create_new_names(self) -> None:
+        from shipmate.services.catalog.changes import creating_names
+
+        # Kept until close(): a dropped generator would reset the permission.
+        self._creating = creating_names()
+        self._creating.__enter__()
+
+    def catalog(self, kind: str) -> list[dict[str, Any]]:
+        from shipmate.services.catalog.listing import list_environments, list_products
+
+        found = list_products(self.ctx) if kind == "product" else list_environments(self.ctx)
+        return [item.to_dict() for item in found]
+
+    def change_catalog(
+        self, kind: str, action: str, name: str, other: str | None = None
+    ) -> dict[str, Any]:
+        from shipmate.services.catalog.changes import apply_change
+        from shipmate.services.records.deployments import default_actor
+
+        change = apply_change(self.ctx, kind, action, name, other, actor=default_actor())
+        return change.to_dict()
+
     def dora(self, **query: Unpack[DoraQuery]) -> dict[str, Any]:
         from shipmate.services.dora import dora_report
 
@@ -143,3 +172,8 @@ class LocalBackend(Backend):
 
     def close(self) -> None:
         self.ctx.close()
+        self._collecting.__exit__(None, None, None)
+        if self._creating is not None:
+            self._creating.__exit__(None, None, None)
+        for warning in self._warnings:
+            print(f"shipmate: warning: {warning}", file=sys.stderr)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import http.client
 import json
 import random
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -31,6 +32,7 @@ from shipmate.cli.backends.interface import (
     UnlockTarget,
 )
 from shipmate.config import Settings
+from shipmate.domain.environments import infer_kind
 from shipmate.domain.inputs.fields import format_time, parse_time
 from shipmate.domain.records import (
     BuildRecord,
@@ -182,6 +184,8 @@ class RemoteBackend(Backend):
         self.token = settings.token
         self.retry_seconds = settings.retry_seconds
         self.timeout = 15.0
+        #: ``--create``: writes may create near-miss names (``?create=true``).
+        self.create_names = False
 
     # -- transport --------------------------------------------------------------
     def _request(
@@ -211,6 +215,9 @@ class RemoteBackend(Backend):
             req = urllib.request.Request(url, data=data, method=method, headers=headers)
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                    warning = resp.headers.get("Shipmate-Warning")
+                    if warning:  # [catalog] unknown = "warn" on the server
+                        print(f"shipmate: warning: {warning}", file=sys.stderr)
                     return json.loads(resp.read() or b"null")
             except urllib.error.HTTPError as exc:
                 payload = exc.read()
@@ -267,7 +274,9 @@ class RemoteBackend(Backend):
             "ci_run_url": req.ci_run_url,
             "metadata": req.metadata,
         }
-        return _build(self._request("POST", "/api/v1/builds", body=body, write=True))
+        return _build(
+            self._request("POST", "/api/v1/builds", body=body, query=self._create(), write=True)
+        )
 
     def record(self, req: RecordRequest) -> DeploymentRecord:
         times = {
@@ -305,7 +314,11 @@ class RemoteBackend(Backend):
             **times,
             **_override(req),
         }
-        return _deployment(self._request("POST", "/api/v1/deployments", body=body, write=True))
+        return _deployment(
+            self._request(
+                "POST", "/api/v1/deployments", body=body, query=self._create(), write=True
+            )
+        )
 
     def mark_rollback(self, ref: str, **target: Unpack[RollbackMarkTarget]) -> DeploymentRecord:
         product, environment = target["product"], target["environment"]
@@ -468,6 +481,39 @@ class RemoteBackend(Backend):
         path = "/api/v1/keys/" + urllib.parse.quote(name, safe="")
         result: dict[str, Any] = self._request("DELETE", path, write=True)
         return result
+
+    def create_new_names(self) -> None:
+        self.create_names = True
+
+    def _create(self) -> dict[str, str] | None:
+        return {"create": "true"} if self.create_names else None
+
+    def catalog(self, kind: str) -> list[dict[str, Any]]:
+        path = "/api/v1/products" if kind == "product" else "/api/v1/environments"
+        items: list[dict[str, Any]] = self._request("GET", path)["items"]
+        return items
+
+    def change_catalog(
+        self, kind: str, action: str, name: str, other: str | None = None
+    ) -> dict[str, Any]:
+        base = "/api/v1/products" if kind == "product" else "/api/v1/environments"
+        if action == "declare":
+            if kind != "product":
+                path = f"{base}/{urllib.parse.quote(name, safe='')}"
+                result: dict[str, Any] = self._request(
+                    "PUT", path, body={"kind": infer_kind(name).value}, write=True
+                )
+                return result
+            return dict(self._request("POST", base, body={"name": name}, write=True))
+        path = f"{base}/{urllib.parse.quote(name, safe='')}/{action}"
+        body = (
+            {"name": other}
+            if action == "rename"
+            else {"into": other}
+            if action == "merge"
+            else None
+        )
+        return dict(self._request("POST", path, body=body, write=True))
 
     def dora(self, **query: Unpack[DoraQuery]) -> dict[str, Any]:
         if query["repo"]:

@@ -57,6 +57,8 @@ def _with_backend(run: _BackendCommand) -> Callable[[argparse.Namespace, Setting
     @functools.wraps(run)
     def handler(args: argparse.Namespace, settings: Settings) -> int:
         backend = open_backend(settings)
+        if getattr(args, "create", False):
+            backend.create_new_names()
         try:
             return run(args, settings, backend)
         finally:

@@ -33,6 +33,14 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
         p.add_argument(f"--{name}", help=text, metavar=name.upper())
 
 
+def _add_create(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--create",
+        action="store_true",
+        help="create the product or environment even if its name is close to a known one",
+    )
+
+
 def _handler(p: argparse.ArgumentParser, function: str) -> None:
     p.set_defaults(handler=f"{_HANDLERS}:{function}")
 
@@ -63,6 +71,7 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
     )
     nxt.add_argument("--no-file", action="store_true", help="do not write the version file")
     nxt.add_argument("--metadata", help="JSON object stored with the build")
+    _add_create(nxt)
     add_json(nxt)
     cur = vsub.add_parser("show", help="print the version the project files declare")
     _handler(cur, "cmd_version_show")
@@ -79,6 +88,7 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
         ".deployment-version.json when present; git and CI metadata are detected.",
     )
     _handler(record, "cmd_record")
+    _add_create(record)
     record.add_argument("--env", help="environment name (required; GitLab: CI_ENVIRONMENT_NAME)")
     record.add_argument("--status", required=True, help="status or alias")
     record.add_argument("--product", help="product name")

@@ -121,9 +121,12 @@ def allocate_build(ctx: Context, req: BuildRequest) -> BuildRecord:
         return _allocate(ctx, product, version, values, req, key, digest)
     except IntegrityError:
         replayed = _replay(ctx, key, digest) if key else None
-        if replayed is None:
-            raise
-        return replayed
+        if replayed is not None:
+            return replayed
+        # A cached id may name a version that a merge in another process joined away:
+        # look the names up again, once.
+        ctx.cache.clear()
+        return _allocate(ctx, product, version, values, req, key, digest)
 
 
 def _replay(ctx: Context, key: str, digest: str) -> BuildRecord | None:

@@ -16,6 +16,7 @@ from shipmate.errors import NotFoundError
 from shipmate.services.context import Context
 from shipmate.store.catalog import ensure_environment, find_product_id
 from shipmate.store.deployments import append_event
+from shipmate.store.name_guard import creating_names
 from shipmate.store.schema import deployments, environments, products, versions
 
 __all__ = [
@@ -29,12 +30,17 @@ __all__ = [
 ]
 
 
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else format_time(value)
+
+
 @dataclass(frozen=True)
 class ProductInfo:
     id: int
     name: str
     created_at: datetime
     deployments: int
+    archived_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +48,7 @@ class ProductInfo:
             "name": self.name,
             "created_at": format_time(self.created_at),
             "deployments": self.deployments,
+            "archived_at": _time(self.archived_at),
         }
 
 
@@ -52,6 +59,7 @@ class EnvironmentInfo:
     kind: str
     kind_inferred: bool
     created_at: datetime
+    archived_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +68,7 @@ class EnvironmentInfo:
             "kind": self.kind,
             "kind_inferred": self.kind_inferred,
             "created_at": format_time(self.created_at),
+            "archived_at": _time(self.archived_at),
         }
 
 
@@ -91,7 +100,10 @@ def list_products(ctx: Context) -> list[ProductInfo]:
             ).all()
         )
         rows = conn.execute(select(products).order_by(products.c.name)).all()
-    return [ProductInfo(r.id, r.name, r.created_at, int(counts.get(r.id, 0))) for r in rows]
+    return [
+        ProductInfo(r.id, r.name, r.created_at, int(counts.get(r.id, 0)), r.archived_at)
+        for r in rows
+    ]
 
 
 def _env_key(row: Any) -> tuple[int, str]:
@@ -105,7 +117,7 @@ def list_environments(ctx: Context) -> list[EnvironmentInfo]:
     with ctx.read() as conn:
         rows = conn.execute(select(environments)).all()
     return [
-        EnvironmentInfo(r.id, r.name, r.kind, bool(r.kind_inferred), r.created_at)
+        EnvironmentInfo(r.id, r.name, r.kind, bool(r.kind_inferred), r.created_at, r.archived_at)
         for r in sorted(rows, key=_env_key)
     ]
 
@@ -117,7 +129,8 @@ def set_environment_kind(
     name = validate_name(name, field="environment")
     parsed = parse_env_kind(kind)
     now = ctx.now()
-    with ctx.write() as conn:
+    # Setting a kind declares the environment: no near-miss check.
+    with creating_names(), ctx.write() as conn:
         env_id = ensure_environment(conn, name, now, parsed.value, inferred=False)
         conn.execute(
             update(environments)
@@ -134,7 +147,9 @@ def set_environment_kind(
             data={"kind": parsed.value},
         )
         row = conn.execute(select(environments).where(environments.c.id == env_id)).one()
-    return EnvironmentInfo(row.id, row.name, row.kind, bool(row.kind_inferred), row.created_at)
+    return EnvironmentInfo(
+        row.id, row.name, row.kind, bool(row.kind_inferred), row.created_at, row.archived_at
+    )
 
 
 def list_versions(ctx: Context, product: str) -> list[VersionInfo]:

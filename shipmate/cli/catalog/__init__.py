@@ -1,0 +1,1 @@
+"""The ``products`` and ``envs`` commands: list, rename, merge, archive, unarchive."""
