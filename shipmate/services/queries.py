@@ -35,6 +35,7 @@ from shipmate.domain.records import (
 from shipmate.domain.requests import HistoryFilter
 from shipmate.domain.versions import parse_full_version
 from shipmate.errors import InvalidInputError, NotFoundError
+from shipmate.services.catalog.freshness import remembered
 from shipmate.services.context import Context
 from shipmate.store.catalog import find_environment_id, find_product_id
 from shipmate.store.decoding import fast_record
@@ -103,12 +104,13 @@ def _remembered_id(
     find: Callable[[Connection, str], int | None],
 ) -> int:
     key = (f"{what}_id", name)
-    found: int | None = ctx.cache.get(key)
+    cache = remembered(ctx, conn)
+    found: int | None = cache.get(key)
     if found is None:
         found = find(conn, name)
         if found is None:
             raise NotFoundError(f"{what} {name!r} does not exist", field=what)
-        ctx.cache[key] = found
+        cache[key] = found
     return found
 
 

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import Connection, Table, func, select, update
 
 from shipmate.errors import ConflictError, NotFoundError
 from shipmate.store.deployments import append_event
 from shipmate.store.name_guard import last_change
-from shipmate.store.schema import api_keys, environments, products
+from shipmate.store.schema import api_keys, environments, events, products
 from shipmate.store.schema_gates import gate_rules
 from shipmate.store.schema_runs import runs
 from shipmate.store.schema_version_states import version_states
@@ -102,6 +102,25 @@ def record_change(
         environment_id=None if is_product else row_id,
         data=data,
     )
+
+
+#: The audit events after which a name may mean another row, or none (a declaration
+#: only adds a name, so it invalidates nothing).
+INVALIDATING_CHANGES = tuple(
+    f"{kind}.{action}"
+    for kind in ("product", "environment")
+    for action in ("renamed", "merged", "archived", "unarchived")
+)
+
+
+def catalog_mark(conn: Connection) -> int:
+    """The id of the latest rename, merge, archive or unarchive (0 when none): it changes
+    with every such change, whichever process made it.  An index lookup per type on
+    ``ix_events_type``; catalog changes are rare, so the rows it reads are few."""
+    found = conn.execute(
+        select(func.max(events.c.id)).where(events.c.type.in_(INVALIDATING_CHANGES))
+    ).scalar_one()
+    return int(found or 0)
 
 
 def lock_named(conn: Connection, kind: str, name: str) -> Named | None:

@@ -27,6 +27,7 @@ from shipmate.domain.versions import (
     validate_base_version,
 )
 from shipmate.errors import NotFoundError, VersionCommitConflictError
+from shipmate.services.catalog.freshness import remembered
 from shipmate.services.context import Context
 from shipmate.services.records.provenance import clean_provenance
 from shipmate.services.records.repeats import RecordedBuild, find_repeated_build_finish
@@ -94,9 +95,10 @@ def next_build_number(conn: Connection, version_id: int, now: datetime) -> int:
 def _ids(
     conn: Connection, ctx: Context, product: str, version: str, now: datetime
 ) -> tuple[int, int]:
-    """(product_id, version_id), created on first use.  Ids never change and rows are
-    never deleted, so they are cached on the context once their transaction commits."""
-    cached: tuple[int, int] | None = ctx.cache.get(("version", product, version))
+    """(product_id, version_id), created on first use.  Ids never change, so they are
+    cached on the context once their transaction commits; a rename, merge or archive
+    anywhere empties that cache (see :mod:`shipmate.services.catalog.freshness`)."""
+    cached: tuple[int, int] | None = remembered(ctx, conn).get(("version", product, version))
     if cached is not None:
         return cached
     product_id = ensure_product(conn, product, now)
