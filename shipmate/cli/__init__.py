@@ -106,7 +106,10 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error (printed): its code
+        return exc.code if isinstance(exc.code, int) else 2
     from shipmate.errors import ShipmateError
 
     try:

@@ -113,12 +113,21 @@ def _zsh(nodes: list[Node]) -> str:
         'or eval "$(shipmate completion zsh)"',
         "typeset -gA _shipmate_commands _shipmate_flags _shipmate_valued _shipmate_choices",
     ]
-    for n in nodes:
-        lines.append(f"_shipmate_commands[{n.path!r}]={_words(n.commands)!r}")
-        lines.append(f"_shipmate_flags[{n.path!r}]={_words(n.flags)!r}")
-        lines.append(f"_shipmate_valued[{n.path!r}]={' ' + _words(n.valued) + ' '!r}")
-        for flag, values in n.choices.items():
-            lines.append(f"_shipmate_choices[{n.path + ' ' + flag!r}]={_words(values)!r}")
+    # zsh takes the quotes of a subscript literally: assign (key value ...) lists.
+    tables: dict[str, list[tuple[str, str]]] = {
+        "_shipmate_commands": [(n.path, _words(n.commands)) for n in nodes],
+        "_shipmate_flags": [(n.path, _words(n.flags)) for n in nodes],
+        "_shipmate_valued": [(n.path, f" {_words(n.valued)} ") for n in nodes],
+        "_shipmate_choices": [
+            (f"{n.path} {flag}", _words(values))
+            for n in nodes
+            for flag, values in n.choices.items()
+        ],
+    }
+    for name, pairs in tables.items():
+        lines.append(f"{name}=(")
+        lines.extend(f"    '{key}' '{value}'" for key, value in pairs)
+        lines.append(")")
     lines.append(
         """_shipmate() {
     local cmdpath=shipmate word i skip=0

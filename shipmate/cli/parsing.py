@@ -38,6 +38,7 @@ __all__ = [
 #: Where a subparser that met unknown arguments leaves itself, for the suggestion.
 _DEEPEST = "_shipmate_parser_with_extras"
 
+_FLAG_ERROR = re.compile(r"argument (--[a-z][\w-]*)[^:]*: ")
 _INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)$")
 
 #: What ``--since``/``--until`` accept (parsed by :func:`shipmate.domain.timewindow.parse_moment`).
@@ -98,7 +99,10 @@ class Parser(argparse.ArgumentParser):
         found = _INVALID_CHOICE.search(message)
         if found:
             message += suggest(found.group(1), re.findall(r"'([^']*)'", found.group(2)))
-        self.exit(2, f"shipmate: error [usage]: {message} (see '{self.prog} --help')\n")
+        # A flag's bad value names the flag as the field, like a refused input does.
+        flag = _FLAG_ERROR.match(message)
+        where = flag.group(1)[2:].replace("-", "_") if flag else "usage"
+        self.exit(2, f"shipmate: error [{where}]: {message} (see '{self.prog} --help')\n")
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None

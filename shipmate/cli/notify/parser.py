@@ -48,7 +48,7 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
         "the delivery log, newest first",
         examples=[
             "shipmate notifications deliveries --status failed --product api",
-            "shipmate notifications deliveries --rule oncall --all --json",
+            "shipmate notifications deliveries --rule oncall --json",
         ],
         handler=f"{_HANDLERS}:cmd_deliveries",
     )
