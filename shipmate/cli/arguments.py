@@ -1,16 +1,19 @@
-"""What several command groups read the same way: the product a command is for, and
-the ``.deployment-version.json`` that ``version next`` wrote."""
+"""What several command groups read the same way: the product a command is for, the
+moments ``--since``/``--until`` name, and the ``.deployment-version.json`` that
+``version next`` wrote."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from shipmate.config import Settings
+from shipmate.domain.timewindow import parse_moment
 from shipmate.errors import InvalidInputError
 
-__all__ = ["VERSION_FILE", "product_of", "read_version_file"]
+__all__ = ["VERSION_FILE", "moment_of", "product_of", "read_version_file"]
 
 #: Where ``shipmate version next`` writes the version it allocated.
 VERSION_FILE = Path(".deployment-version.json")
@@ -26,6 +29,11 @@ def product_of(value: str | None, settings: Settings, fallback: Any = None) -> s
             field="product",
         )
     return str(product)
+
+
+def moment_of(value: str | None, flag: str) -> datetime | None:
+    """``--since``/``--until``: a date, an RFC 3339 time or a duration ago (``7d``)."""
+    return None if value is None else parse_moment(value, field=flag, now=datetime.now(UTC))
 
 
 def read_version_file(path: Path = VERSION_FILE) -> dict[str, Any]:
