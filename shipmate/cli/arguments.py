@@ -13,7 +13,7 @@ from shipmate.config import Settings
 from shipmate.domain.timewindow import parse_moment
 from shipmate.errors import InvalidInputError
 
-__all__ = ["VERSION_FILE", "moment_of", "product_of", "read_version_file"]
+__all__ = ["VERSION_FILE", "local_only", "moment_of", "product_of", "read_version_file"]
 
 #: Where ``shipmate version next`` writes the version it allocated.
 VERSION_FILE = Path(".deployment-version.json")
@@ -29,6 +29,16 @@ def product_of(value: str | None, settings: Settings, fallback: Any = None) -> s
             field="product",
         )
     return str(product)
+
+
+def local_only(settings: Settings, command: str, does: str, otherwise: str = " instead") -> None:
+    """Refuse remote mode for a command that ``does`` its work on this host's database."""
+    if settings.url:
+        raise InvalidInputError(
+            f"shipmate {command} {does}; unset SHIPMATE_URL / --url and give the database "
+            f"(SHIPMATE_DATABASE_URL){otherwise}",
+            field="url",
+        )
 
 
 def moment_of(value: str | None, flag: str) -> datetime | None:

@@ -223,9 +223,7 @@ def add_time_window(p: argparse.ArgumentParser, what: str = "deployments") -> No
     p.add_argument("--until", metavar="WHEN", help=f"only {what} before WHEN (same formats)")
 
 
-def add_paging(
-    p: argparse.ArgumentParser, *, before: str | None = None, all_pages: bool = True
-) -> None:
+def add_paging(p: argparse.ArgumentParser, *, before: str | None = None) -> None:
     """``--limit`` and the page start (``--before ID`` of ``before``'s rows, else
     ``--cursor``), and ``--all`` to follow every page."""
     p.add_argument("--limit", type=int, default=20, help="rows per page (default: %(default)s)")
@@ -233,5 +231,4 @@ def add_paging(
         p.add_argument("--cursor", help="next_cursor of a previous page")
     else:
         p.add_argument("--before", help=f"only {before} with a smaller id (paging)")
-    if all_pages:
-        p.add_argument("--all", action="store_true", help="follow every page, not only the first")
+    p.add_argument("--all", action="store_true", help="follow every page, not only the first")

@@ -48,7 +48,7 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
         "the delivery log, newest first",
         examples=[
             "shipmate notifications deliveries --status failed --product api",
-            "shipmate notifications deliveries --rule oncall --json",
+            "shipmate notifications deliveries --rule oncall --all --json",
         ],
         handler=f"{_HANDLERS}:cmd_deliveries",
     )
@@ -61,7 +61,7 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
     deliveries.add_argument("--event", help="only this event type (deployment.failed, ...)")
     add_product(deliveries, "only this product")
     add_env(deliveries, "only this environment")
-    add_paging(deliveries, before="deliveries", all_pages=False)
+    add_paging(deliveries, before="deliveries")
     add_json(deliveries)
 
     test = command(

@@ -388,35 +388,51 @@ def _id_arg(value: str | None, field: str) -> int | None:
     return None if value is None else parse_id(value, field=field, label=f"--{field}")
 
 
-def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
-    product = _product(args, settings)
+def _executions(
+    args: argparse.Namespace, settings: Settings, product: str, page_start: str | None
+) -> dict[str, Any]:
+    """One page of the action executions, older than ``page_start``."""
     run_id = _id_arg(args.run, "run")
-    before = _id_arg(args.before, "before")
+    before = _id_arg(page_start, "before")
     if settings.url:
         query = {"product": product, "limit": str(args.limit)}
         for key, value in (("environment", args.env), ("run_id", run_id), ("before", before)):
             if value is not None:
                 query[key] = str(value)
-        data = _remote(settings)._request("GET", f"{_API}/executions", query=query)
-    else:
-        from shipmate.services.releases.executions import list_executions
+        remote: dict[str, Any] = _remote(settings)._request(
+            "GET", f"{_API}/executions", query=query
+        )
+        return remote
+    from shipmate.services.releases.executions import list_executions
 
-        ctx = _open(settings)
-        try:
-            items = list_executions(
-                ctx,
-                product,
-                environment=args.env,
-                run_id=run_id,
-                limit=args.limit,
-                before_id=before,
-            )
-        finally:
-            ctx.close()
-        data = {
-            "items": [e.to_dict() for e in items],
-            "next_before": str(items[-1].id) if len(items) == args.limit else None,
-        }
+    ctx = _open(settings)
+    try:
+        items = list_executions(
+            ctx,
+            product,
+            environment=args.env,
+            run_id=run_id,
+            limit=args.limit,
+            before_id=before,
+        )
+    finally:
+        ctx.close()
+    return {
+        "items": [e.to_dict() for e in items],
+        "next_before": str(items[-1].id) if len(items) == args.limit else None,
+    }
+
+
+def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
+    from shipmate.cli.paging import pages
+
+    product = _product(args, settings)
+    data = pages(
+        lambda start: _executions(args, settings, product, start),
+        "next_before",
+        args.before,
+        args.all,
+    )
     if args.json:
         render.print_json(data)
         return 0

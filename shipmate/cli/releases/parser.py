@@ -196,6 +196,6 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
     add_product(log)
     add_env(log, "only this environment")
     log.add_argument("--run", help="only actions of this deploy run")
-    add_paging(log, before="executions", all_pages=False)
+    add_paging(log, before="executions")
     log.add_argument("--output", action="store_true", help="print each action's output too")
     add_json(log)

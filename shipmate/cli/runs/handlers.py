@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from shipmate.cli import render
-from shipmate.cli.arguments import product_of, read_version_file
+from shipmate.cli.arguments import local_only, product_of, read_version_file
 from shipmate.config import Settings
 from shipmate.domain.inputs.fields import parse_id
 from shipmate.errors import InvalidInputError
@@ -43,13 +45,11 @@ _STATE_COLOURS = {
 
 
 def _local(settings: Settings, command: str) -> None:
-    if settings.url:
-        raise InvalidInputError(
-            f"shipmate {command} drives processes and nginx on this host and journals into "
-            "the database directly; unset SHIPMATE_URL / --url and give the database "
-            "(SHIPMATE_DATABASE_URL) instead",
-            field="url",
-        )
+    local_only(
+        settings,
+        command,
+        "drives processes and nginx on this host and journals into the database directly",
+    )
 
 
 def _progress_stream(args: argparse.Namespace) -> TextIO:
@@ -389,19 +389,30 @@ def render_run(run: Any, now: Any) -> str:
     return "\n".join(lines)
 
 
-def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
-    from shipmate.services.runs.control import get_run
-
-    ctx = _open(settings, "runs show")
+def _one_run(
+    args: argparse.Namespace,
+    settings: Settings,
+    command: str,
+    act: Callable[[Any, int], Any],
+    text: Callable[[Any, datetime], str],
+) -> int:
+    """``runs show`` and ``runs abort``: ``act`` on the run, print it (JSON, or ``text``)."""
+    ctx = _open(settings, command)
     try:
-        run = get_run(ctx, _run_id(args.id))
+        run = act(ctx, _run_id(args.id))
         if args.json:
             render.print_json(run.to_dict(now=ctx.now(), with_steps=True))
         else:
-            print(render_run(run, ctx.now()))
+            print(text(run, ctx.now()))
         return 0
     finally:
         ctx.close()
+
+
+def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
+    from shipmate.services.runs.control import get_run
+
+    return _one_run(args, settings, "runs show", get_run, render_run)
 
 
 def cmd_runs_resume(args: argparse.Namespace, settings: Settings) -> int:
@@ -462,13 +473,10 @@ def cmd_runs_abort(args: argparse.Namespace, settings: Settings) -> int:
     from shipmate.services.records.deployments import default_actor
     from shipmate.services.runs.control import abort_run
 
-    ctx = _open(settings, "runs abort")
-    try:
-        run = abort_run(ctx, _run_id(args.id), actor=default_actor())
-        if args.json:
-            render.print_json(run.to_dict(now=ctx.now(), with_steps=True))
-        else:
-            print(f"run {run.id} aborted; traffic and slots were left as they were")
-        return 0
-    finally:
-        ctx.close()
+    return _one_run(
+        args,
+        settings,
+        "runs abort",
+        lambda ctx, run_id: abort_run(ctx, run_id, actor=default_actor()),
+        lambda run, _now: f"run {run.id} aborted; traffic and slots were left as they were",
+    )
