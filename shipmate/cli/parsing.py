@@ -9,7 +9,7 @@
 - :class:`Choice`: a parse-time check of a flag's value against a fixed list, any
   case, with the list in the error;
 - the argument groups several commands share: :func:`add_product`,
-  :func:`add_env`, :func:`add_time_window`, :func:`add_paging`, :func:`add_json`.
+  :func:`add_env`, :func:`add_product_env`, :func:`add_time_window`, :func:`add_paging`, :func:`add_json`.
 
 Start-up matters, so this module imports only ``argparse`` and ``re`` (which
 argparse imports anyway); ``difflib`` only when an error needs a suggestion.
@@ -29,8 +29,10 @@ __all__ = [
     "add_json",
     "add_paging",
     "add_product",
+    "add_product_env",
     "add_time_window",
     "command",
+    "command_group",
     "group",
     "suggest",
 ]
@@ -179,6 +181,22 @@ def command(
     return parser
 
 
+def command_group(
+    sub: Any,
+    name: str,
+    help: str,
+    *,
+    dest: str,
+    examples: Sequence[str],
+    description: str | None = None,
+    handler: str | None = None,
+) -> Any:
+    """A command with subcommands (see :func:`command`): the subparsers to add them to,
+    whose name lands in ``dest``."""
+    parser = command(sub, name, help, examples=examples, description=description, handler=handler)
+    return group(parser, dest)
+
+
 def group(parser: argparse.ArgumentParser, dest: str) -> Any:
     """The subcommands of a command group (one is required)."""
     sub = parser.add_subparsers(dest=dest, metavar="SUBCOMMAND")
@@ -215,6 +233,19 @@ def add_env(
         p.add_argument("--env", action="append", metavar="ENV", help=help)
     else:
         p.add_argument("--env", required=required, help=help)
+
+
+def add_product_env(
+    p: argparse.ArgumentParser,
+    *,
+    product: str = "product name (default: SHIPMATE_PRODUCT or config)",
+    env: str = "environment name",
+    env_required: bool = False,
+    repeatable: bool = False,
+) -> None:
+    """``--product`` and ``--env`` (see :func:`add_product` and :func:`add_env`)."""
+    add_product(p, product, repeatable=repeatable)
+    add_env(p, env, required=env_required, repeatable=repeatable)
 
 
 def add_time_window(p: argparse.ArgumentParser, what: str = "deployments") -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shipmate.cli import choices
-from shipmate.cli.parsing import Choice, add_env, add_product, command, group
+from shipmate.cli.parsing import Choice, add_product_env, command, command_group
 
 __all__ = ["register"]
 
@@ -33,8 +33,7 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
         ],
         handler=f"{_HANDLERS}:cmd_versions",
     )
-    add_product(versions, "product name (default: config)")
-    add_env(versions, "only this environment")
+    add_product_env(versions, product="product name (default: config)", env="only this environment")
     versions.add_argument(
         "--state",
         action="append",
@@ -43,15 +42,15 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
     )
     add_json(versions)
 
-    drain = command(
+    dsub = command_group(
         sub,
         "drain",
         "draining old versions: check and retire",
         description="Read the drain checks of the versions a run left draining, and retire "
         "those that drained. Docs: docs/draining.md.",
         examples=["shipmate drain check --product api --env production --wait"],
+        dest="drain_command",
     )
-    dsub = group(drain, "drain_command")
     check = command(
         dsub,
         "check",
@@ -67,8 +66,7 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
         ],
         handler=f"{_HANDLERS}:cmd_drain_check",
     )
-    add_product(check, "only this product")
-    add_env(check, "only this environment")
+    add_product_env(check, product="only this product", env="only this environment")
     check.add_argument(
         "--wait", action="store_true", help="keep reading until drained or the drain deadline"
     )

@@ -11,7 +11,14 @@ from collections.abc import Callable
 from typing import Any
 
 from shipmate.cli import choices
-from shipmate.cli.parsing import Choice, add_env, add_product, command, group
+from shipmate.cli.parsing import (
+    Choice,
+    add_env,
+    add_product,
+    add_product_env,
+    command,
+    command_group,
+)
 
 __all__ = ["register"]
 
@@ -21,7 +28,7 @@ _MODE = Choice(choices.RULE_MODES)
 
 def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add this feature's commands to the top-level subparsers."""
-    gates = command(
+    gsub = command_group(
         sub,
         "gates",
         "deployment gates: one at a time, freeze windows, flow and soak, approvals",
@@ -33,8 +40,8 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
             "shipmate gates check --product api --version 1.4.0 --env production",
         ],
         handler=f"{_HANDLERS}:cmd_gates",
+        dest="gates_command",
     )
-    gsub = group(gates, "gates_command")
 
     glist = command(
         gsub,
@@ -173,8 +180,7 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
         ],
         handler=f"{_HANDLERS}:cmd_unlock",
     )
-    add_product(unlock, "product name (default: config)")
-    add_env(unlock)
+    add_product_env(unlock, product="product name (default: config)")
     unlock.add_argument(
         "--id", type=int, dest="deployment_id", help="the deployment (needed if several)"
     )

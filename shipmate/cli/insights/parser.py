@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from shipmate.cli.parsing import TIME_FORMATS, add_env, add_product, command
+from shipmate.cli.parsing import TIME_FORMATS, add_product_env, command
 
 __all__ = ["register"]
 
@@ -34,8 +34,11 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
         ],
         handler=f"{_HANDLERS}:cmd_dora",
     )
-    add_product(dora, "only this product (default: every product)")
-    add_env(dora, "only this environment (default: every production-kind environment)")
+    add_product_env(
+        dora,
+        product="only this product (default: every product)",
+        env="only this environment (default: every production-kind environment)",
+    )
     dora.add_argument(
         "--days", type=int, help="the period: this many days up to --until or now (default: 90)"
     )
@@ -66,8 +69,11 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
         ],
         handler=f"{_HANDLERS}:cmd_changelog",
     )
-    add_product(log, "product name (default: config)")
-    add_env(log, "environment (required unless both --from and --to are given)")
+    add_product_env(
+        log,
+        product="product name (default: config)",
+        env="environment (required unless both --from and --to are given)",
+    )
     log.add_argument("--from", dest="from_ref", metavar="REF", help="start: version or commit")
     log.add_argument("--to", dest="to_ref", metavar="REF", help="end: version or commit")
     log.add_argument("--repo", metavar="PATH", help="local git checkout to read")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shipmate.cli import choices
-from shipmate.cli.parsing import Choice, add_env, add_paging, add_product, command, group
+from shipmate.cli.parsing import Choice, add_paging, add_product_env, command, command_group
 
 __all__ = ["register"]
 
@@ -20,7 +20,7 @@ _HANDLERS = "shipmate.cli.notify.handlers"
 
 def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add this feature's commands to the top-level subparsers."""
-    notify = command(
+    nsub = command_group(
         sub,
         "notifications",
         "notification rules, the delivery log, test messages, the delivery worker",
@@ -30,8 +30,8 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
             "shipmate notifications list",
             "shipmate notifications deliveries --status failed",
         ],
+        dest="notifications_command",
     )
-    nsub = group(notify, "notifications_command")
 
     lst = command(
         nsub,
@@ -59,8 +59,7 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
     )
     deliveries.add_argument("--rule", help="only this rule's deliveries")
     deliveries.add_argument("--event", help="only this event type (deployment.failed, ...)")
-    add_product(deliveries, "only this product")
-    add_env(deliveries, "only this environment")
+    add_product_env(deliveries, product="only this product", env="only this environment")
     add_paging(deliveries, before="deliveries")
     add_json(deliveries)
 

@@ -17,9 +17,10 @@ from shipmate.cli.parsing import (
     add_env,
     add_paging,
     add_product,
+    add_product_env,
     add_time_window,
     command,
-    group,
+    command_group,
 )
 
 __all__ = ["register", "register_demo"]
@@ -32,8 +33,7 @@ _KIND = Choice(choices.DEPLOYMENT_KINDS)
 
 def _add_filters(p: argparse.ArgumentParser) -> None:
     """The deployment filters of ``history`` and ``stats``."""
-    add_product(p, "only this product")
-    add_env(p, "only this environment")
+    add_product_env(p, product="only this product", env="only this environment")
     p.add_argument(
         "--status",
         type=_STATUS,
@@ -52,6 +52,15 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
     add_time_window(p)
 
 
+def _add_narrowing(p: argparse.ArgumentParser) -> None:
+    """``--product``/``--env`` of a command that takes a full version (``mark-rollback``, ``show``)."""
+    add_product_env(
+        p,
+        product="product, when the full version is ambiguous",
+        env="environment, when the full version is ambiguous",
+    )
+
+
 def _h(function: str) -> str:
     return f"{_HANDLERS}:{function}"
 
@@ -65,15 +74,15 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
 
 
 def _register_version(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> None:
-    version = command(
+    vsub = command_group(
         sub,
         "version",
         "semantic version and build numbers",
         description="Allocate build numbers (version next) and read the version the project "
         "files declare (version show).",
         examples=["shipmate version next --product api", "shipmate version show"],
+        dest="version_command",
     )
-    vsub = group(version, "version_command")
     nxt = command(
         vsub,
         "next",
@@ -186,8 +195,7 @@ def _register_record(sub: Any, add_json: Callable[[argparse.ArgumentParser], Non
         handler=_h("cmd_mark_rollback"),
     )
     mark.add_argument("ref", help="deployment id or full version (1.4.0+build.7)")
-    add_product(mark, "product, when the full version is ambiguous")
-    add_env(mark, "environment, when the full version is ambiguous")
+    _add_narrowing(mark)
     mark.add_argument("--reason", help="why (kept in the event log)")
     add_json(mark)
 
@@ -221,8 +229,7 @@ def _register_queries(sub: Any, add_json: Callable[[argparse.ArgumentParser], No
         handler=_h("cmd_show"),
     )
     show.add_argument("id", metavar="REF", help="deployment id or full version (1.4.0+build.3)")
-    add_product(show, "product, when the full version is ambiguous")
-    add_env(show, "environment, when the full version is ambiguous")
+    _add_narrowing(show)
     add_json(show)
 
     current = command(
@@ -237,8 +244,12 @@ def _register_queries(sub: Any, add_json: Callable[[argparse.ArgumentParser], No
         ],
         handler=_h("cmd_current"),
     )
-    add_product(current, "only these products (repeatable, or a comma list)", repeatable=True)
-    add_env(current, "only these environments (repeatable, or a comma list)", repeatable=True)
+    add_product_env(
+        current,
+        product="only these products (repeatable, or a comma list)",
+        env="only these environments (repeatable, or a comma list)",
+        repeatable=True,
+    )
     add_json(current)
 
     stats = command(
@@ -253,7 +264,7 @@ def _register_queries(sub: Any, add_json: Callable[[argparse.ArgumentParser], No
 
 
 def _register_admin(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> None:
-    db = command(
+    dsub = command_group(
         sub,
         "db",
         "database schema",
@@ -261,8 +272,8 @@ def _register_admin(sub: Any, add_json: Callable[[argparse.ArgumentParser], None
         "against the migrations.",
         examples=["shipmate db upgrade", "shipmate db current --json"],
         handler=_h("cmd_db"),
+        dest="db_command",
     )
-    dsub = group(db, "db_command")
     for name, text, example in (
         ("upgrade", "apply pending migrations", "shipmate db upgrade"),
         ("current", "print the schema revision", "shipmate db current --json"),
@@ -286,15 +297,15 @@ def _register_admin(sub: Any, add_json: Callable[[argparse.ArgumentParser], None
         "--log-level", default="info", help="uvicorn log level (default: %(default)s)"
     )
 
-    keys = command(
+    ksub = command_group(
         sub,
         "keys",
         "API keys for the server",
         description="Create, list and revoke the API keys remote mode and the HTTP API use.",
         examples=["shipmate keys create --name ci --scope write", "shipmate keys list"],
         handler=_h("cmd_keys"),
+        dest="keys_command",
     )
-    ksub = group(keys, "keys_command")
     kcreate = command(
         ksub,
         "create",

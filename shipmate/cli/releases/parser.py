@@ -11,7 +11,14 @@ from collections.abc import Callable
 from typing import Any
 
 from shipmate.cli import choices
-from shipmate.cli.parsing import Choice, add_env, add_paging, add_product, command, group
+from shipmate.cli.parsing import (
+    Choice,
+    add_paging,
+    add_product,
+    add_product_env,
+    command,
+    command_group,
+)
 
 __all__ = ["register"]
 
@@ -31,8 +38,7 @@ def _strict(p: argparse.ArgumentParser) -> None:
 
 def _target(p: argparse.ArgumentParser) -> None:
     """``--product``, ``--env`` and ``--to``: where ``plan`` and ``apply`` go."""
-    add_product(p)
-    add_env(p, required=True)
+    add_product_env(p, env_required=True)
     p.add_argument("--to", required=True, dest="target", metavar="VERSION", help="target version")
 
 
@@ -60,7 +66,7 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
     _strict(plan)
     add_json(plan)
 
-    release = command(
+    rsub = command_group(
         sub,
         "release",
         "release actions: per-version up/down commands and SQL, run when rolling",
@@ -70,8 +76,8 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
             "shipmate release sync --product api --dir versions",
             "shipmate release apply --product api --env production --to 1.4.0",
         ],
+        dest="release_command",
     )
-    rsub = group(release, "release_command")
 
     add = command(
         rsub,
@@ -193,8 +199,7 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
         ],
         handler=f"{_HANDLERS}:cmd_log",
     )
-    add_product(log)
-    add_env(log, "only this environment")
+    add_product_env(log, env="only this environment")
     log.add_argument("--run", help="only actions of this deploy run")
     add_paging(log, before="executions")
     log.add_argument("--output", action="store_true", help="print each action's output too")

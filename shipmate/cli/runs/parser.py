@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shipmate.cli import choices
-from shipmate.cli.parsing import Choice, add_env, add_product, command, group
+from shipmate.cli.parsing import Choice, add_product_env, command, command_group
 
 __all__ = ["register"]
 
@@ -78,15 +78,15 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
     rollback.add_argument("--deployed-by", help="actor (default: CI actor or local user)")
     add_json(rollback)
 
-    runs = command(
+    rsub = command_group(
         sub,
         "runs",
         "deploy and rollback runs: list, show, resume, abort",
         description="The durable runs deploy and rollback leave behind: list them, show one "
         "with its steps, resume an interrupted one or abort it.",
         examples=["shipmate runs list --status interrupted", "shipmate runs resume"],
+        dest="runs_command",
     )
-    rsub = group(runs, "runs_command")
     rlist = command(
         rsub,
         "list",
@@ -94,8 +94,7 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
         examples=["shipmate runs list --product api --env production --status failed --json"],
         handler=f"{_HANDLERS}:cmd_runs_list",
     )
-    add_product(rlist, "only this product")
-    add_env(rlist, "only this environment")
+    add_product_env(rlist, product="only this product", env="only this environment")
     rlist.add_argument(
         "--status",
         type=Choice(choices.RUN_STATUSES, fold=False),
@@ -138,5 +137,4 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
 
 def _product_env(p: argparse.ArgumentParser) -> None:
     """``--product`` and the required ``--env`` of deploy and rollback."""
-    add_product(p, "product name (default: config)")
-    add_env(p, required=True)
+    add_product_env(p, product="product name (default: config)", env_required=True)
