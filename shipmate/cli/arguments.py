@@ -4,7 +4,9 @@ moments ``--since``/``--until`` name, and the ``.deployment-version.json`` that
 
 from __future__ import annotations
 
+import argparse
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,14 @@ from shipmate.config import Settings
 from shipmate.domain.timewindow import parse_moment
 from shipmate.errors import InvalidInputError
 
-__all__ = ["VERSION_FILE", "local_only", "moment_of", "product_of", "read_version_file"]
+__all__ = [
+    "VERSION_FILE",
+    "fields_of",
+    "local_only",
+    "moment_of",
+    "product_of",
+    "read_version_file",
+]
 
 #: Where ``shipmate version next`` writes the version it allocated.
 VERSION_FILE = Path(".deployment-version.json")
@@ -29,6 +38,12 @@ def product_of(value: str | None, settings: Settings, fallback: Any = None) -> s
             field="product",
         )
     return str(product)
+
+
+def fields_of(args: argparse.Namespace, flags: Mapping[str, str]) -> dict[str, Any]:
+    """``{field: value of its flag}`` for a table of request fields and the flags
+    (``dest`` names) they come from."""
+    return {field: getattr(args, flag) for field, flag in flags.items()}
 
 
 def local_only(settings: Settings, command: str, does: str, otherwise: str = " instead") -> None:

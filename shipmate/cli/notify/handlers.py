@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from shipmate.cli import render
+from shipmate.cli.arguments import fields_of
 from shipmate.config import Settings
 from shipmate.domain.inputs.fields import parse_id
 from shipmate.errors import InvalidInputError
@@ -74,20 +75,24 @@ def _when(value: str | None) -> str:
     return "-" if not value else value[:19].replace("T", " ")
 
 
+#: The delivery log's filters (query parameters and list_deliveries arguments alike),
+#: and the flags they come from.
+_DELIVERY_FLAGS = {
+    "status": "status",
+    "rule": "rule",
+    "event_type": "event",
+    "product": "product",
+    "environment": "env",
+}
+
+
 def _deliveries(args: argparse.Namespace, settings: Settings, before: str | None) -> dict[str, Any]:
     """One page of the delivery log, older than ``before``."""
+    filters = fields_of(args, _DELIVERY_FLAGS)
     if settings.url:
         query = {
             key: str(value)
-            for key, value in (
-                ("status", args.status),
-                ("rule", args.rule),
-                ("event_type", args.event),
-                ("product", args.product),
-                ("environment", args.env),
-                ("limit", args.limit),
-                ("before_id", before),
-            )
+            for key, value in (*filters.items(), ("limit", args.limit), ("before_id", before))
             if value is not None
         }
         remote: dict[str, Any] = _remote(settings)._request(
@@ -101,11 +106,7 @@ def _deliveries(args: argparse.Namespace, settings: Settings, before: str | None
     try:
         items = list_deliveries(
             ctx,
-            status=args.status,
-            rule=args.rule,
-            event_type=args.event,
-            product=args.product,
-            environment=args.env,
+            **filters,
             limit=args.limit,
             before_id=None if before is None else int(before),
         )

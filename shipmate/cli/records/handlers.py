@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipmate.cli import render
-from shipmate.cli.arguments import moment_of, product_of, read_version_file
+from shipmate.cli.arguments import fields_of, moment_of, product_of, read_version_file
 from shipmate.cli.backends.interface import Backend, open_backend
 from shipmate.config import Settings
 from shipmate.domain.inputs.fields import parse_id, parse_metadata, parse_time
@@ -64,17 +64,23 @@ def _time(value: str | None, flag: str) -> Any:
     return None if value is None else parse_time(value, field=flag)
 
 
+#: The fields of a HistoryFilter taken as they are from a flag (the times are parsed).
+_FILTER_FLAGS = {
+    "product": "product",
+    "environment": "env",
+    "status": "status",
+    "version": "version",
+    "branch": "branch",
+    "actor": "actor",
+    "kind": "kind",
+}
+
+
 def _filter(args: argparse.Namespace) -> Any:
     from shipmate.domain.requests import HistoryFilter
 
     return HistoryFilter(
-        product=args.product,
-        environment=args.env,
-        status=args.status,
-        version=args.version,
-        branch=args.branch,
-        actor=args.actor,
-        kind=args.kind,
+        **fields_of(args, _FILTER_FLAGS),
         since=moment_of(args.since, "since"),
         until=moment_of(args.until, "until"),
     )
