@@ -62,6 +62,13 @@ def _crash_point() -> Any:
     return CrashPoint.parse(os.environ.get("SHIPMATE_TEST_CRASH"))
 
 
+def _watched(args: argparse.Namespace) -> dict[str, Any]:
+    """How a run the CLI drives is watched: progress on the terminal, the test crash point."""
+    from shipmate.cli.runs.progress import make_progress
+
+    return {"observer": make_progress(_progress_stream(args)), "crash": _crash_point()}
+
+
 def _print_preview(preview: Any) -> None:
     live = preview.live
     p = render.p
@@ -149,16 +156,7 @@ def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
                 )
                 _print_preview(preview)
             return 0
-        from shipmate.cli.runs.progress import make_progress
-
-        outcome = deploy(
-            ctx,
-            config,
-            request,
-            observer=make_progress(_progress_stream(args)),
-            crash=_crash_point(),
-        )
-        return _report(args, outcome, ctx)
+        return _report(args, deploy(ctx, config, request, **_watched(args)), ctx)
     finally:
         ctx.close()
 
@@ -256,23 +254,13 @@ def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
             f"Roll back {p(product)} in {p(args.env)} from {p(current.full_version)} to "
             f"{p(target.full_version)}?",
         )
-        from shipmate.cli.runs.progress import make_progress
-
         request = DeployRequest(
             product=product,
             environment=args.env,
             version=target.full_version,
             actor=args.deployed_by,
         )
-        outcome = rollback(
-            ctx,
-            config,
-            choice,
-            request,
-            observer=make_progress(_progress_stream(args)),
-            crash=_crash_point(),
-        )
-        return _report(args, outcome, ctx)
+        return _report(args, rollback(ctx, config, choice, request, **_watched(args)), ctx)
     finally:
         ctx.close()
 
@@ -416,7 +404,6 @@ def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_runs_resume(args: argparse.Namespace, settings: Settings) -> int:
-    from shipmate.cli.runs.progress import make_progress
     from shipmate.services.runs.control import orphaned_runs, resume_run
     from shipmate.services.runs.records import this_host
 
@@ -442,12 +429,7 @@ def cmd_runs_resume(args: argparse.Namespace, settings: Settings) -> int:
         results = []
         first_error = None
         for run_id in ids:
-            outcome = resume_run(
-                ctx,
-                run_id,
-                observer=make_progress(_progress_stream(args)),
-                crash=_crash_point(),
-            )
+            outcome = resume_run(ctx, run_id, **_watched(args))
             results.append(outcome)
             if not args.json and outcome.ok and outcome.end is not None:
                 print(render.colour(f"run {run_id}: {outcome.end.message}", "32"))
