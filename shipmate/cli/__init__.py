@@ -6,9 +6,10 @@ gate.  Errors print one line on stderr; ``--traceback`` shows the stack.
 
 The convention: every command group is a package ``shipmate/cli/<group>/`` with
 
-- ``parser.py``: ``register(subparsers, add_json)`` adds the group's parsers and
-  sets ``handler="shipmate.cli.<group>.handlers:function"`` on each; it imports
-  only ``argparse``;
+- ``parser.py``: ``register(subparsers, add_json)`` adds the group's commands with
+  :func:`shipmate.cli.parsing.command` (help, description, examples, and
+  ``handler="shipmate.cli.<group>.handlers:function"``); it imports only
+  ``argparse``, :mod:`shipmate.cli.parsing` and :mod:`shipmate.cli.choices`;
 - ``handlers.py``: one handler per command, called as ``handler(args, settings)``
   (:mod:`shipmate.cli.dispatch` loads the settings and imports the module only
   when its command runs).
@@ -29,7 +30,6 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
 __all__ = ["FEATURES", "main"]
 
@@ -37,27 +37,20 @@ __all__ = ["FEATURES", "main"]
 FEATURES = ("catalog", "draining", "gates", "insights", "notify", "releases", "runs")
 
 
-def _add_json(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print JSON instead of text")
-
-
-class _Parser(argparse.ArgumentParser):
-    """Usage errors as one line on stderr, like every other shipmate error (exit 2)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"shipmate: error [usage]: {message} (see '{self.prog} --help')\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    from shipmate.cli.parsing import Parser, add_json, command
+
+    # Flags only by their full names (Parser's default, on every subparser too): a new
+    # flag must never make an abbreviation a script relies on ambiguous.
+    parser = Parser(
         prog="shipmate",
-        # Global flags only by their full names: argparse sorts every argument, also
-        # those after the command, against them, so "--to" of a subcommand would be
-        # an ambiguous abbreviation of --token and --token-file.
-        allow_abbrev=False,
         description="Deployment versioning and release: build numbers, deployment history, "
         "the version matrix, rollbacks.",
-        epilog="Exit codes: 0 ok, 1 refused, 2 bad input, 3 blocked by a gate. Docs: docs/cli.md.",
+        epilog="Examples:\n"
+        "  shipmate version next --product api\n"
+        "  shipmate record --product api --env production --status completed\n"
+        "  shipmate current\n\n"
+        "Exit codes: 0 ok, 1 refused, 2 bad input, 3 blocked by a gate. Docs: docs/cli.md.",
     )
     parser.add_argument("--database-url", help="database URL (default: SQLite in the data dir)")
     parser.add_argument("--url", help="shipmate server URL for remote mode (SHIPMATE_URL)")
@@ -82,10 +75,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     from shipmate.cli.records import parser as records
 
-    records.register(sub, _add_json)
+    records.register(sub, add_json)
     for name in FEATURES:
-        importlib.import_module(f"shipmate.cli.{name}.parser").register(sub, _add_json)
-    records.register_demo(sub, _add_json)
+        importlib.import_module(f"shipmate.cli.{name}.parser").register(sub, add_json)
+    records.register_demo(sub, add_json)
+    shells = command(
+        sub,
+        "completion",
+        "print a shell completion script (bash, zsh or fish)",
+        description="Print the completion script of a shell, generated from the commands, "
+        "flags and choices. Load it from the shell's start-up file (docs/cli.md).",
+        examples=[
+            "shipmate completion bash > ~/.local/share/bash-completion/completions/shipmate",
+            "shipmate completion zsh > ~/.zfunc/_shipmate",
+            "shipmate completion fish > ~/.config/fish/completions/shipmate.fish",
+        ],
+        handler="shipmate.cli.completion:cmd_completion",
+    )
+    from shipmate.cli.choices import SHELLS
+
+    shells.add_argument("shell", choices=SHELLS, help="bash, zsh or fish")
     return parser
 
 
@@ -97,7 +106,10 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error (printed): its code
+        return exc.code if isinstance(exc.code, int) else 2
     from shipmate.errors import ShipmateError
 
     try:

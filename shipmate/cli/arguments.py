@@ -1,20 +1,26 @@
 """What several command groups read the same way: the product a command is for, the
-versions the flags name (``v1.4.0`` means ``1.4.0``), and the ``.deployment-version.json``
-that ``version next`` wrote."""
+versions the flags name (``v1.4.0`` means ``1.4.0``), the moments ``--since``/``--until``
+name, and the ``.deployment-version.json`` that ``version next`` wrote."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from shipmate.config import Settings
+from shipmate.domain.timewindow import parse_moment
 from shipmate.errors import InvalidInputError
 
 __all__ = [
     "VERSION_ARGUMENTS",
     "VERSION_FILE",
+    "fields_of",
+    "local_only",
+    "moment_of",
     "product_of",
     "read_version_file",
     "strip_version_arguments",
@@ -49,6 +55,27 @@ def product_of(value: str | None, settings: Settings, fallback: Any = None) -> s
             field="product",
         )
     return str(product)
+
+
+def fields_of(args: argparse.Namespace, flags: Mapping[str, str]) -> dict[str, Any]:
+    """``{field: value of its flag}`` for a table of request fields and the flags
+    (``dest`` names) they come from."""
+    return {field: getattr(args, flag) for field, flag in flags.items()}
+
+
+def local_only(settings: Settings, command: str, does: str, otherwise: str = " instead") -> None:
+    """Refuse remote mode for a command that ``does`` its work on this host's database."""
+    if settings.url:
+        raise InvalidInputError(
+            f"shipmate {command} {does}; unset SHIPMATE_URL / --url and give the database "
+            f"(SHIPMATE_DATABASE_URL){otherwise}",
+            field="url",
+        )
+
+
+def moment_of(value: str | None, flag: str) -> datetime | None:
+    """``--since``/``--until``: a date, an RFC 3339 time or a duration ago (``7d``)."""
+    return None if value is None else parse_moment(value, field=flag, now=datetime.now(UTC))
 
 
 def read_version_file(path: Path = VERSION_FILE) -> dict[str, Any]:

@@ -110,6 +110,10 @@ def test_changelog_markdown_json_and_config(cli: Run, repo: GitRepo, tmp_path: P
         "json",
     )
     assert code == 0 and json.loads(out)["commits"] == 2
+    same = cli(
+        "changelog", "--product", "api", "--env", "production", "--repo", str(repo.path), "--json"
+    )
+    assert same == (0, out, "")
     code, _, err = cli("changelog", "--product", "api", "--env", "production")
     assert code == 1 and "[repository]" in err and "[products.api]" in err
     (tmp_path / "work" / "shipmate.toml").write_text('[products.api]\nrepository = "../checkout"\n')

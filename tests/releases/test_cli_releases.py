@@ -92,6 +92,10 @@ def test_sync_plan_apply_log_round_trip(cli, tmp_path: Path, app_db: AppDb) -> N
         out.splitlines()[0],
     )
     assert "    | logged 1.3.0 up" in out.splitlines()
+    code, out, _ = cli("release", "log", "--env", "staging", "--limit", "3", "--all", "--json")
+    every = json.loads(out)
+    assert code == 0 and every["next_before"] is None
+    assert [e["id"] for e in every["items"]] == [str(n) for n in range(8, 0, -1)]
 
     code, out, _ = cli("release", "apply", "--env", "staging", "--to", "1.1.0", "--json")
     body = json.loads(out)

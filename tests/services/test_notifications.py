@@ -986,6 +986,9 @@ events = ["deployment.*"]
         assert {d["status"] for d in page["items"]} == {"delivered"} and page["next_before_id"]
         code, out, _ = cli("notifications", "deliveries", "--before", page["next_before_id"])
         assert code == 0 and len(out.strip().splitlines()) == 3  # header + 2 rows
+        code, out, _ = cli("notifications", "deliveries", "--json", "--limit", "4", "--all")
+        every = json.loads(out)
+        assert code == 0 and len(every["items"]) == 6 and every["next_before_id"] is None
         code, out, _ = cli("notifications", "test", "hook")
         assert code == 0 and "delivered" in out
         assert json.loads(hook.requests[-1].body)["event"]["type"] == "test"

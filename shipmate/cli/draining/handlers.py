@@ -18,6 +18,7 @@ import time
 from typing import Any, TextIO
 
 from shipmate.cli import render
+from shipmate.cli.arguments import local_only
 from shipmate.config import Settings
 from shipmate.errors import InvalidInputError
 
@@ -38,13 +39,12 @@ PLAIN_EVERY = 5.0
 
 
 def _local(settings: Settings, command: str) -> None:
-    if settings.url:
-        raise InvalidInputError(
-            f"shipmate {command} reads the database directly; unset SHIPMATE_URL / --url and "
-            "give the database (SHIPMATE_DATABASE_URL), or ask the server: "
-            "GET /api/v1/products/<product>/versions",
-            field="url",
-        )
+    local_only(
+        settings,
+        command,
+        "reads the database directly",
+        ", or ask the server: GET /api/v1/products/<product>/versions",
+    )
 
 
 def render_states(states: list[Any]) -> str:

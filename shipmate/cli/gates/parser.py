@@ -10,38 +10,69 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from shipmate.cli import choices
+from shipmate.cli.parsing import (
+    Choice,
+    add_env,
+    add_product,
+    add_product_env,
+    command,
+    command_group,
+)
+
 __all__ = ["register"]
 
 _HANDLERS = "shipmate.cli.gates.handlers"
+_MODE = Choice(choices.RULE_MODES)
 
 
 def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add this feature's commands to the top-level subparsers."""
-    gates = sub.add_parser(
+    gsub = command_group(
+        sub,
         "gates",
-        help="deployment gates: one at a time, freeze windows, flow and soak, approvals",
+        "deployment gates: one at a time, freeze windows, flow and soak, approvals",
         description="Rules guard deployments when they enter started (or are created "
         "pending). Rules come from [[gates]] in shipmate.toml (read-only here) and from "
         "`shipmate gates add`. A refused deployment exits 3. Docs: docs/gates.md.",
+        examples=[
+            "shipmate gates list",
+            "shipmate gates check --product api --version 1.4.0 --env production",
+        ],
+        handler=f"{_HANDLERS}:cmd_gates",
+        dest="gates_command",
     )
-    gsub = gates.add_subparsers(dest="gates_command", metavar="SUBCOMMAND")
-    gsub.required = True
-    gates.set_defaults(handler=f"{_HANDLERS}:cmd_gates")
 
-    glist = gsub.add_parser("list", help="every rule, with its mode, scope and source")
+    glist = command(
+        gsub,
+        "list",
+        "every rule, with its mode, scope and source",
+        examples=["shipmate gates list", "shipmate gates list --json"],
+    )
     add_json(glist)
 
-    add = gsub.add_parser(
+    add = command(
+        gsub,
         "add",
-        help="add a rule",
+        "add a rule",
         description="Add a rule. Give its settings as flags, or the whole rule as a JSON "
         "object with --definition (flags given as well override its keys). Kinds: "
         "concurrency (--lease), freeze (--start/--end, or --cron/--duration; --timezone, "
         "--reason), flow (--requires, --soak), approval (--required, --allow-self-approval).",
+        examples=[
+            "shipmate gates add --name one-at-a-time --kind concurrency --lease 1h",
+            'shipmate gates add --name weekend --kind freeze --cron "0 22 * * fri" '
+            "--duration 58h --env production",
+            "shipmate gates add --name soak --kind flow --requires staging --soak 24h "
+            "--env production",
+            "shipmate gates add --name two-eyes --kind approval --required 1 --product api",
+        ],
     )
     add.add_argument("--name", help="a unique name for the rule")
-    add.add_argument("--kind", help="concurrency, freeze, flow or approval")
-    add.add_argument("--mode", help="enabled (default), report_only or disabled")
+    add.add_argument(
+        "--kind", type=Choice(choices.RULE_KINDS), help="concurrency, freeze, flow or approval"
+    )
+    add.add_argument("--mode", type=_MODE, help="enabled (default), report_only or disabled")
     add.add_argument(
         "--product",
         action="append",
@@ -81,20 +112,36 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
     add.add_argument("--definition", help="the whole rule as a JSON object")
     add_json(add)
 
-    mode = gsub.add_parser("set-mode", help="set a rule's mode")
+    mode = command(
+        gsub,
+        "set-mode",
+        "set a rule's mode",
+        examples=["shipmate gates set-mode weekend report_only"],
+    )
     mode.add_argument("name", help="the rule's name")
-    mode.add_argument("mode", help="enabled, report_only or disabled")
+    mode.add_argument("mode", type=_MODE, help="enabled, report_only or disabled")
     add_json(mode)
 
-    remove = gsub.add_parser("remove", help="remove a rule (the audit log keeps it)")
+    remove = command(
+        gsub,
+        "remove",
+        "remove a rule (the audit log keeps it)",
+        examples=["shipmate gates remove weekend"],
+    )
     remove.add_argument("name", help="the rule's name")
     add_json(remove)
 
-    check = gsub.add_parser(
+    check = command(
+        gsub,
         "check",
-        help="dry run: would this deployment pass the gates now? (exit 3 if not)",
+        "dry run: would this deployment pass the gates now? (exit 3 if not)",
         description="Evaluate every rule as if the deployment started now; records nothing. "
         "Exits 0 when it would pass, 3 when a rule would refuse it.",
+        examples=[
+            "shipmate gates check --product api --version 1.4.0 --env production",
+            "shipmate gates check --product api --version 1.4.0 --env production "
+            "--deployer alice --json",
+        ],
     )
     _add_deployment_subject(check)
     check.add_argument(
@@ -104,36 +151,45 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
     )
     add_json(check)
 
-    approve = sub.add_parser(
+    approve = command(
+        sub,
         "approve",
-        help="approve deploying a version to an environment",
+        "approve deploying a version to an environment",
         description="Record your approval of (product, version, environment) for approval "
         "rules, as who you are: the key's name in remote mode, else the CI actor or your "
         "login name. One approval per identity; the deployer's own approval does not count.",
+        examples=[
+            "shipmate approve --product api --version 1.4.0 --env production "
+            '--comment "checked the dashboards"',
+        ],
+        handler=f"{_HANDLERS}:cmd_approve",
     )
     _add_deployment_subject(approve)
     approve.add_argument("--comment", help="a note kept with the approval")
     add_json(approve)
-    approve.set_defaults(handler=f"{_HANDLERS}:cmd_approve")
 
-    unlock = sub.add_parser(
+    unlock = command(
+        sub,
         "unlock",
-        help="release a started deployment that holds an environment (admin)",
+        "release a started deployment that holds an environment (admin)",
         description="Mark a started deployment aborted, with a reason, so the concurrency "
         "rule lets the next one start. Recorded in the audit log.",
+        examples=[
+            'shipmate unlock --product api --env production --reason "runner died"',
+            'shipmate unlock --id 42 --reason "stuck since yesterday"',
+        ],
+        handler=f"{_HANDLERS}:cmd_unlock",
     )
-    unlock.add_argument("--product", help="product name (default: config)")
-    unlock.add_argument("--env", help="environment name")
+    add_product_env(unlock, product="product name (default: config)")
     unlock.add_argument(
         "--id", type=int, dest="deployment_id", help="the deployment (needed if several)"
     )
     unlock.add_argument("--reason", required=True, help="why (kept in the audit log)")
     add_json(unlock)
-    unlock.set_defaults(handler=f"{_HANDLERS}:cmd_unlock")
 
 
 def _add_deployment_subject(parser: argparse.ArgumentParser) -> None:
     """--product, --version and --env: the deployment a check or an approval is about."""
-    parser.add_argument("--product", help="product name (default: config)")
+    add_product(parser, "product name (default: config)")
     parser.add_argument("--version", dest="semver", metavar="VERSION", required=True)
-    parser.add_argument("--env", required=True, help="environment name")
+    add_env(parser, required=True)

@@ -10,9 +10,9 @@ import argparse
 from typing import Any
 
 from shipmate.cli import render
+from shipmate.cli.arguments import moment_of, product_of
 from shipmate.cli.backends.interface import open_backend
 from shipmate.config import Settings
-from shipmate.domain.inputs.fields import parse_time
 from shipmate.errors import InvalidInputError
 
 __all__ = ["cmd_changelog", "cmd_dora", "render_dora"]
@@ -117,8 +117,8 @@ def cmd_dora(args: argparse.Namespace, settings: Settings) -> int:
             product=args.product,
             environment=args.env,
             days=args.days,
-            since=None if args.since is None else parse_time(args.since, field="since"),
-            until=None if args.until is None else parse_time(args.until, field="until"),
+            since=moment_of(args.since, "since"),
+            until=moment_of(args.until, "until"),
             repo=args.repo,
         )
     finally:
@@ -131,13 +131,7 @@ def cmd_dora(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_changelog(args: argparse.Namespace, settings: Settings) -> int:
-    product = args.product or settings.product
-    if not product:
-        raise InvalidInputError(
-            "product is required: pass --product, set SHIPMATE_PRODUCT, "
-            'or put product = "..." in shipmate.toml',
-            field="product",
-        )
+    product = product_of(args.product, settings)
     backend = open_backend(settings)
     try:
         data = backend.changelog(
@@ -149,7 +143,7 @@ def cmd_changelog(args: argparse.Namespace, settings: Settings) -> int:
         )
     finally:
         backend.close()
-    if args.format == "json":
+    if args.json or args.format == "json":
         render.print_json(data)
     else:
         print("\n".join(render.p(line) for line in data["markdown"].rstrip("\n").split("\n")))

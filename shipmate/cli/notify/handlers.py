@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from shipmate.cli import render
+from shipmate.cli.arguments import fields_of
 from shipmate.config import Settings
 from shipmate.domain.inputs.fields import parse_id
 from shipmate.errors import InvalidInputError
@@ -74,46 +75,57 @@ def _when(value: str | None) -> str:
     return "-" if not value else value[:19].replace("T", " ")
 
 
-def cmd_deliveries(args: argparse.Namespace, settings: Settings) -> int:
-    if args.before is not None:
-        parse_id(args.before, field="before", label="--before")
+#: The delivery log's filters (query parameters and list_deliveries arguments alike),
+#: and the flags they come from.
+_DELIVERY_FLAGS = {
+    "status": "status",
+    "rule": "rule",
+    "event_type": "event",
+    "product": "product",
+    "environment": "env",
+}
+
+
+def _deliveries(args: argparse.Namespace, settings: Settings, before: str | None) -> dict[str, Any]:
+    """One page of the delivery log, older than ``before``."""
+    filters = fields_of(args, _DELIVERY_FLAGS)
     if settings.url:
         query = {
             key: str(value)
-            for key, value in (
-                ("status", args.status),
-                ("rule", args.rule),
-                ("event_type", args.event),
-                ("product", args.product),
-                ("environment", args.env),
-                ("limit", args.limit),
-                ("before_id", args.before),
-            )
+            for key, value in (*filters.items(), ("limit", args.limit), ("before_id", before))
             if value is not None
         }
-        data = _remote(settings)._request("GET", "/api/v1/notifications/deliveries", query=query)
-    else:
-        from shipmate.services.context import open_context
-        from shipmate.services.notify.delivery_log import list_deliveries
+        remote: dict[str, Any] = _remote(settings)._request(
+            "GET", "/api/v1/notifications/deliveries", query=query
+        )
+        return remote
+    from shipmate.services.context import open_context
+    from shipmate.services.notify.delivery_log import list_deliveries
 
-        ctx = open_context(settings)
-        try:
-            items = list_deliveries(
-                ctx,
-                status=args.status,
-                rule=args.rule,
-                event_type=args.event,
-                product=args.product,
-                environment=args.env,
-                limit=args.limit,
-                before_id=None if args.before is None else int(args.before),
-            )
-        finally:
-            ctx.close()
-        data = {
-            "items": [d.to_dict() for d in items],
-            "next_before_id": str(items[-1].id) if len(items) == args.limit else None,
-        }
+    ctx = open_context(settings)
+    try:
+        items = list_deliveries(
+            ctx,
+            **filters,
+            limit=args.limit,
+            before_id=None if before is None else int(before),
+        )
+    finally:
+        ctx.close()
+    return {
+        "items": [d.to_dict() for d in items],
+        "next_before_id": str(items[-1].id) if len(items) == args.limit else None,
+    }
+
+
+def cmd_deliveries(args: argparse.Namespace, settings: Settings) -> int:
+    if args.before is not None:
+        parse_id(args.before, field="before", label="--before")
+    from shipmate.cli.paging import pages
+
+    data = pages(
+        lambda before: _deliveries(args, settings, before), "next_before_id", args.before, args.all
+    )
     if args.json:
         render.print_json(data)
         return 0

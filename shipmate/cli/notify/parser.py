@@ -10,6 +10,9 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from shipmate.cli import choices
+from shipmate.cli.parsing import Choice, add_paging, add_product_env, command, command_group
+
 __all__ = ["register"]
 
 _HANDLERS = "shipmate.cli.notify.handlers"
@@ -17,44 +20,67 @@ _HANDLERS = "shipmate.cli.notify.handlers"
 
 def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add this feature's commands to the top-level subparsers."""
-    notify = sub.add_parser(
+    nsub = command_group(
+        sub,
         "notifications",
-        help="notification rules, the delivery log, test messages, the delivery worker",
+        "notification rules, the delivery log, test messages, the delivery worker",
         description="Rules live in [[notifications]] of shipmate.toml; `shipmate serve` "
         "delivers them in the background. See docs/notifications.md.",
+        examples=[
+            "shipmate notifications list",
+            "shipmate notifications deliveries --status failed",
+        ],
+        dest="notifications_command",
     )
-    nsub = notify.add_subparsers(dest="notifications_command", metavar="SUBCOMMAND")
-    nsub.required = True
 
-    lst = nsub.add_parser("list", help="the configured rules (targets without secrets)")
+    lst = command(
+        nsub,
+        "list",
+        "the configured rules (targets without secrets)",
+        examples=["shipmate notifications list --json"],
+        handler=f"{_HANDLERS}:cmd_list",
+    )
     add_json(lst)
-    lst.set_defaults(handler=f"{_HANDLERS}:cmd_list")
 
-    deliveries = nsub.add_parser("deliveries", help="the delivery log, newest first")
+    deliveries = command(
+        nsub,
+        "deliveries",
+        "the delivery log, newest first",
+        examples=[
+            "shipmate notifications deliveries --status failed --product api",
+            "shipmate notifications deliveries --rule oncall --all --json",
+        ],
+        handler=f"{_HANDLERS}:cmd_deliveries",
+    )
     deliveries.add_argument(
-        "--status", help="only pending, sending, delivered, failed or expired deliveries"
+        "--status",
+        type=Choice(choices.DELIVERY_STATUSES, fold=False),
+        help="only pending, sending, delivered, failed or expired deliveries",
     )
     deliveries.add_argument("--rule", help="only this rule's deliveries")
     deliveries.add_argument("--event", help="only this event type (deployment.failed, ...)")
-    deliveries.add_argument("--product", help="only this product")
-    deliveries.add_argument("--env", help="only this environment")
-    deliveries.add_argument(
-        "--limit", type=int, default=20, help="rows per page (default: %(default)s)"
-    )
-    deliveries.add_argument("--before", help="only deliveries with a smaller id (paging)")
+    add_product_env(deliveries, product="only this product", env="only this environment")
+    add_paging(deliveries, before="deliveries")
     add_json(deliveries)
-    deliveries.set_defaults(handler=f"{_HANDLERS}:cmd_deliveries")
 
-    test = nsub.add_parser("test", help="send a test message to a rule's target now")
+    test = command(
+        nsub,
+        "test",
+        "send a test message to a rule's target now",
+        examples=["shipmate notifications test oncall"],
+        handler=f"{_HANDLERS}:cmd_test",
+    )
     test.add_argument("rule", help="the rule's name")
     add_json(test)
-    test.set_defaults(handler=f"{_HANDLERS}:cmd_test")
 
-    run = nsub.add_parser(
+    run = command(
+        nsub,
         "run",
-        help="deliver pending notifications (once, or in a loop) without a server",
+        "deliver pending notifications (once, or in a loop) without a server",
         description="Scan the event log and send what is due, then exit; with --loop keep "
         "going until interrupted. Safe to run next to `shipmate serve` or another run.",
+        examples=["shipmate notifications run", "shipmate notifications run --loop --interval 5"],
+        handler=f"{_HANDLERS}:cmd_run",
     )
     run.add_argument("--loop", action="store_true", help="keep running until interrupted")
     run.add_argument(
@@ -63,4 +89,3 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
         help="seconds between passes with --loop (default: poll_interval_seconds, 2)",
     )
     add_json(run)
-    run.set_defaults(handler=f"{_HANDLERS}:cmd_run")

@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipmate.cli import render
-from shipmate.cli.arguments import VERSION_FILE, product_of, read_version_file
+from shipmate.cli.arguments import (
+    VERSION_FILE,
+    fields_of,
+    moment_of,
+    product_of,
+    read_version_file,
+)
 from shipmate.cli.backends.interface import Backend, open_backend
 from shipmate.config import Settings
 from shipmate.domain.inputs.fields import parse_id, parse_metadata, parse_time
@@ -31,6 +37,7 @@ from shipmate.errors import (
 if TYPE_CHECKING:
     import socket
 
+    from shipmate.domain.records import DeploymentRecord
     from shipmate.services.schema import OffendingName
 
 __all__ = [
@@ -71,19 +78,25 @@ def _time(value: str | None, flag: str) -> Any:
     return None if value is None else parse_time(value, field=flag)
 
 
+#: The fields of a HistoryFilter taken as they are from a flag (the times are parsed).
+_FILTER_FLAGS = {
+    "product": "product",
+    "environment": "env",
+    "status": "status",
+    "version": "version",
+    "branch": "branch",
+    "actor": "actor",
+    "kind": "kind",
+}
+
+
 def _filter(args: argparse.Namespace) -> Any:
     from shipmate.domain.requests import HistoryFilter
 
     return HistoryFilter(
-        product=args.product,
-        environment=args.env,
-        status=args.status,
-        version=args.version,
-        branch=args.branch,
-        actor=args.actor,
-        kind=args.kind,
-        since=_time(args.since, "since"),
-        until=_time(args.until, "until"),
+        **fields_of(args, _FILTER_FLAGS),
+        since=moment_of(args.since, "since"),
+        until=moment_of(args.until, "until"),
     )
 
 
@@ -264,9 +277,15 @@ def cmd_mark_rollback(args: argparse.Namespace, settings: Settings, backend: Bac
 
 @_with_backend
 def cmd_history(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
-    page = backend.history(_filter(args), limit=args.limit, cursor=args.cursor)
+    from shipmate.cli.paging import every_page
+
+    f = _filter(args)
+    page = every_page(backend, f, cursor=args.cursor) if args.all else None
+    page = page or backend.history(f, limit=args.limit, cursor=args.cursor)
     if args.json:
-        render.print_json(page.to_dict())
+        body = page.to_dict()
+        body["total"] = len(page.items) if args.all else backend.stats(f).total
+        render.print_json(body)
     else:
         print(render.render_history(page))
     return 0
@@ -274,7 +293,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings, backend: Backend) 
 
 @_with_backend
 def cmd_show(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
-    dep = backend.show(parse_id(args.id, field="id", noun="a deployment id (a number)"))
+    dep = _deployment_of(backend, args.id, product=args.product, environment=args.env)
     from shipmate.cli.draining.handlers import version_state_of
 
     state = version_state_of(backend, dep)
@@ -291,13 +310,42 @@ def cmd_show(args: argparse.Namespace, settings: Settings, backend: Backend) -> 
     return 0
 
 
+def _deployment_of(
+    backend: Backend, ref: str, *, product: str | None, environment: str | None
+) -> DeploymentRecord:
+    """The deployment ``ref`` names: an id, or a full version (``1.4.0+build.3``) that
+    ``product`` and ``environment`` narrow to one deployment."""
+    if "." not in ref:  # not a version: an id, or refused as neither
+        return backend.show(
+            parse_id(ref, field="id", noun="a deployment id (a number) or a full version")
+        )
+    from shipmate.domain.requests import HistoryFilter
+
+    f = HistoryFilter(product=product, environment=environment, version=ref)
+    found = backend.history(f, limit=2, cursor=None).items
+    if not found:
+        raise NotFoundError(f"no deployment of {ref} matches", field="id")
+    if len(found) > 1:
+        raise InvalidInputError(
+            f"{ref} was deployed more than once; pass --product and --env, or the id",
+            field="id",
+        )
+    return backend.show(found[0].id)
+
+
 @_with_backend
 def cmd_current(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
-    matrix = backend.current(args.product)
+    from shipmate.cli import matrix as view
+
+    products, environments = view.names(args.product), view.names(args.env)
+    # One product: the backend narrows (and refuses an unknown one); else all, narrowed here.
+    matrix = view.select(
+        backend.current(products[0] if len(products) == 1 else None), products, environments
+    )
     if args.json:
         render.print_json(matrix.to_dict())
     else:
-        print(render.render_matrix(matrix))
+        print(view.render_to_fit(matrix))
     return 0
 
 
@@ -315,18 +363,37 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     from shipmate.services import schema
 
     if args.db_command == "upgrade":
-        print(f"database at revision {schema.upgrade_schema(settings)}")
+        revision = schema.upgrade_schema(settings)
+        _print_db(args, {"revision": revision}, f"database at revision {revision}")
     elif args.db_command == "current":
-        print(schema.stored_revision(settings) or "empty (no migrations applied)")
+        stored = schema.stored_revision(settings)
+        _print_db(args, {"revision": stored}, stored or "empty (no migrations applied)")
     else:
         diff, names = schema.check_schema(settings)
-        if diff:
+        if args.json:
+            render.print_json(
+                {
+                    "matches": not diff,
+                    "differences": list(diff),
+                    "names_outside_charset": [each.describe() for each in names],
+                }
+            )
+        else:
             for d in diff:
                 print(d)
+        if diff:
             raise StoreError("the database schema differs from the models")
-        print("schema matches the models")
-        _print_names_outside_charset(names)
+        if not args.json:
+            print("schema matches the models")
+            _print_names_outside_charset(names)
     return 0
+
+
+def _print_db(args: argparse.Namespace, body: dict[str, Any], text: str) -> None:
+    if args.json:
+        render.print_json(body)
+    else:
+        print(text)
 
 
 def _print_names_outside_charset(found: list[OffendingName]) -> None:

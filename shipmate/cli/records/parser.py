@@ -11,26 +11,45 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from shipmate.cli import choices
+from shipmate.cli.parsing import (
+    Choice,
+    add_env,
+    add_paging,
+    add_product,
+    add_product_env,
+    add_time_window,
+    command,
+    command_group,
+)
+
 __all__ = ["register", "register_demo"]
 
 _HANDLERS = "shipmate.cli.records.handlers"
 
-_FILTER_HELP = {
-    "product": "only this product",
-    "env": "only this environment",
-    "status": "only this status (pending, started, completed, failed, aborted, rolled_back, or an alias)",
-    "version": "only this version (or full version 1.4.0+build.7)",
-    "branch": "only this git branch",
-    "actor": "only deployments by this actor",
-    "kind": "only deploy, rollback or rollforward",
-    "since": "only deployments at or after this RFC 3339 time",
-    "until": "only deployments before this RFC 3339 time",
-}
+_STATUS = Choice(choices.STATUSES, choices.STATUS_ALIASES)
+_KIND = Choice(choices.DEPLOYMENT_KINDS)
 
 
 def _add_filters(p: argparse.ArgumentParser) -> None:
-    for name, text in _FILTER_HELP.items():
-        p.add_argument(f"--{name}", help=text, metavar=name.upper())
+    """The deployment filters of ``history`` and ``stats``."""
+    add_product_env(p, product="only this product", env="only this environment")
+    p.add_argument(
+        "--status",
+        type=_STATUS,
+        metavar="STATUS",
+        help="only this status (pending, started, completed, failed, aborted, rolled_back, "
+        "or an alias)",
+    )
+    p.add_argument(
+        "--version", metavar="VERSION", help="only this version (or full version 1.4.0+build.7)"
+    )
+    p.add_argument("--branch", metavar="BRANCH", help="only this git branch")
+    p.add_argument("--actor", metavar="ACTOR", help="only deployments by this actor")
+    p.add_argument(
+        "--kind", type=_KIND, metavar="KIND", help="only deploy, rollback or rollforward"
+    )
+    add_time_window(p)
 
 
 def _add_create(p: argparse.ArgumentParser) -> None:
@@ -41,25 +60,51 @@ def _add_create(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _handler(p: argparse.ArgumentParser, function: str) -> None:
-    p.set_defaults(handler=f"{_HANDLERS}:{function}")
+def _add_narrowing(p: argparse.ArgumentParser) -> None:
+    """``--product``/``--env`` of a command that takes a full version (``mark-rollback``, ``show``)."""
+    add_product_env(
+        p,
+        product="product, when the full version is ambiguous",
+        env="environment, when the full version is ambiguous",
+    )
+
+
+def _h(function: str) -> str:
+    return f"{_HANDLERS}:{function}"
 
 
 def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add the core record commands to the top-level subparsers."""
-    # version next
-    version = sub.add_parser("version", help="semantic version and build numbers")
-    vsub = version.add_subparsers(dest="version_command", metavar="SUBCOMMAND")
-    vsub.required = True
-    nxt = vsub.add_parser(
+    _register_version(sub, add_json)
+    _register_record(sub, add_json)
+    _register_queries(sub, add_json)
+    _register_admin(sub, add_json)
+
+
+def _register_version(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> None:
+    vsub = command_group(
+        sub,
+        "version",
+        "semantic version and build numbers",
+        description="Allocate build numbers (version next) and read the version the project "
+        "files declare (version show).",
+        examples=["shipmate version next --product api", "shipmate version show"],
+        dest="version_command",
+    )
+    nxt = command(
+        vsub,
         "next",
-        help="allocate the next build number and print the full version",
+        "allocate the next build number and print the full version",
         description="Find the product's version (--version, pyproject.toml, package.json, "
         "deno.json(c), Cargo.toml, VERSION, git describe), allocate its next build number, "
         "print the full version, write .deployment-version.json and $GITHUB_OUTPUT.",
+        examples=[
+            "shipmate version next --product api",
+            "shipmate version next --product api --version 1.4.0 --json",
+        ],
+        handler=_h("cmd_version_next"),
     )
-    _handler(nxt, "cmd_version_next")
-    nxt.add_argument("--product", help="product name (default: SHIPMATE_PRODUCT or config)")
+    add_product(nxt)
     nxt.add_argument("--version", dest="semver", metavar="VERSION", help="the version to build")
     nxt.add_argument("--commit", help="git commit (default: detected)")
     nxt.add_argument("--branch", help="git branch (default: detected)")
@@ -73,31 +118,48 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
     nxt.add_argument("--metadata", help="JSON object stored with the build")
     _add_create(nxt)
     add_json(nxt)
-    cur = vsub.add_parser("show", help="print the version the project files declare")
-    _handler(cur, "cmd_version_show")
+    cur = command(
+        vsub,
+        "show",
+        "print the version the project files declare",
+        examples=["shipmate version show", "shipmate version show --json"],
+        handler=_h("cmd_version_show"),
+    )
     add_json(cur)
 
-    # record
-    record = sub.add_parser(
+
+def _register_record(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> None:
+    record = command(
+        sub,
         "record",
-        help="record a deployment status event (creates or advances a deployment)",
+        "record a deployment status event (creates or advances a deployment)",
         description="Record a status: pending, started, completed, failed, aborted, rolled_back "
         "(aliases such as success, in_progress, cancelled, rollback accepted, any case). A "
         "completed/failed after a started for the same product, environment and version "
         "(and CI run) advances that deployment. Version and build default to "
         ".deployment-version.json when present; git and CI metadata are detected.",
+        examples=[
+            "shipmate record --product api --env production --status started",
+            "shipmate record --product api --env production --status completed "
+            "--version 1.4.0 --build 3",
+        ],
+        handler=_h("cmd_record"),
     )
-    _handler(record, "cmd_record")
     _add_create(record)
-    record.add_argument("--env", help="environment name (required; GitLab: CI_ENVIRONMENT_NAME)")
-    record.add_argument("--status", required=True, help="status or alias")
-    record.add_argument("--product", help="product name")
+    # Not argparse-required: on GitLab CI, CI_ENVIRONMENT_NAME is the default.
+    add_env(record, "environment name (required; GitLab: CI_ENVIRONMENT_NAME)")
+    record.add_argument(
+        "--status", required=True, type=_STATUS, metavar="STATUS", help="status or alias"
+    )
+    add_product(record, "product name")
     record.add_argument(
         "--version", dest="semver", metavar="VERSION", help="version or full version"
     )
     record.add_argument("--build", type=int, help="build number")
     record.add_argument("--id", type=int, dest="deployment_id", help="advance this deployment")
-    record.add_argument("--kind", default="deploy", help="deploy, rollback or rollforward")
+    record.add_argument(
+        "--kind", default="deploy", type=_KIND, help="deploy, rollback or rollforward"
+    )
     record.add_argument("--reverts", type=int, help="id of the deployment a rollback reverts")
     record.add_argument("--metadata", help="JSON object of extra metadata")
     record.add_argument("--metadata-file", help="file holding a JSON object of extra metadata")
@@ -116,7 +178,11 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
     record.add_argument("--repository", help="repository URL (default: detected)")
     record.add_argument("--ci-run-id", help="CI run id (default: detected)")
     record.add_argument("--ci-run-url", help="CI run URL (default: detected)")
-    record.add_argument("--env-kind", help="dev, test, staging or production (default: inferred)")
+    record.add_argument(
+        "--env-kind",
+        type=Choice(choices.ENVIRONMENT_KINDS),
+        help="dev, test, staging or production (default: inferred)",
+    )
     record.add_argument(
         "--no-detect", action="store_true", help="do not pick up git and CI metadata"
     )
@@ -128,51 +194,111 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
     record.add_argument("--reason", help="why the gates are overridden (with --override-gates)")
     add_json(record)
 
-    mark = sub.add_parser(
+    mark = command(
+        sub,
         "mark-rollback",
-        help="mark a completed deployment rolled back (by id or full version)",
+        "mark a completed deployment rolled back (by id or full version)",
+        examples=[
+            "shipmate mark-rollback 42",
+            "shipmate mark-rollback 1.4.0+build.7 --product api --env production "
+            '--reason "error rate"',
+        ],
+        handler=_h("cmd_mark_rollback"),
     )
-    _handler(mark, "cmd_mark_rollback")
     mark.add_argument("ref", help="deployment id or full version (1.4.0+build.7)")
-    mark.add_argument("--product", help="product, when the full version is ambiguous")
-    mark.add_argument("--env", help="environment, when the full version is ambiguous")
+    _add_narrowing(mark)
     mark.add_argument("--reason", help="why (kept in the event log)")
     add_json(mark)
 
-    hist = sub.add_parser("history", help="deployments, newest first")
-    _handler(hist, "cmd_history")
+
+def _register_queries(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> None:
+    hist = command(
+        sub,
+        "history",
+        "deployments, newest first",
+        examples=[
+            "shipmate history --product api --env production",
+            "shipmate history --status failed --since 7d",
+            "shipmate history --since 2026-11-22 --until 2026-11-29 --all --json",
+        ],
+        handler=_h("cmd_history"),
+    )
     _add_filters(hist)
-    hist.add_argument("--limit", type=int, default=20, help="rows per page (default: %(default)s)")
-    hist.add_argument("--cursor", help="next_cursor of a previous page")
+    add_paging(hist)
     add_json(hist)
 
-    show = sub.add_parser("show", help="one deployment with its events")
-    _handler(show, "cmd_show")
-    show.add_argument("id", help="deployment id")
+    show = command(
+        sub,
+        "show",
+        "one deployment with its events",
+        description="One deployment with its events, by id or by full version "
+        "(--product and --env narrow a full version deployed to several environments).",
+        examples=[
+            "shipmate show 42",
+            "shipmate show 1.4.0+build.3 --product api --env production --json",
+        ],
+        handler=_h("cmd_show"),
+    )
+    show.add_argument("id", metavar="REF", help="deployment id or full version (1.4.0+build.3)")
+    _add_narrowing(show)
     add_json(show)
 
-    current = sub.add_parser(
-        "current", help="the matrix: products x environments, current versions"
+    current = command(
+        sub,
+        "current",
+        "the matrix: products x environments, current versions",
+        description="The version each product runs in each environment. Wider than the "
+        "terminal, it prints one line per product and environment instead.",
+        examples=[
+            "shipmate current",
+            "shipmate current --product api,web --env staging --env production",
+        ],
+        handler=_h("cmd_current"),
     )
-    _handler(current, "cmd_current")
-    current.add_argument("--product", help="only this product")
+    add_product_env(
+        current,
+        product="only these products (repeatable, or a comma list)",
+        env="only these environments (repeatable, or a comma list)",
+        repeatable=True,
+    )
     add_json(current)
 
-    stats = sub.add_parser("stats", help="totals, success rate, latest version, per-version counts")
-    _handler(stats, "cmd_stats")
+    stats = command(
+        sub,
+        "stats",
+        "totals, success rate, latest version, per-version counts",
+        examples=["shipmate stats --product api --env production --since 30d"],
+        handler=_h("cmd_stats"),
+    )
     _add_filters(stats)
     add_json(stats)
 
-    db = sub.add_parser("db", help="database schema")
-    _handler(db, "cmd_db")
-    dsub = db.add_subparsers(dest="db_command", metavar="SUBCOMMAND")
-    dsub.required = True
-    dsub.add_parser("upgrade", help="apply pending migrations")
-    dsub.add_parser("current", help="print the schema revision")
-    dsub.add_parser("check", help="fail if the models drift from the migrations")
 
-    serve = sub.add_parser("serve", help="run the HTTP API (FastAPI on uvicorn)")
-    _handler(serve, "cmd_serve")
+def _register_admin(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> None:
+    dsub = command_group(
+        sub,
+        "db",
+        "database schema",
+        description="Apply the migrations, print the schema revision, or check the models "
+        "against the migrations.",
+        examples=["shipmate db upgrade", "shipmate db current --json"],
+        handler=_h("cmd_db"),
+        dest="db_command",
+    )
+    for name, text, example in (
+        ("upgrade", "apply pending migrations", "shipmate db upgrade"),
+        ("current", "print the schema revision", "shipmate db current --json"),
+        ("check", "fail if the models drift from the migrations", "shipmate db check"),
+    ):
+        add_json(command(dsub, name, text, examples=[example]))
+
+    serve = command(
+        sub,
+        "serve",
+        "run the HTTP API (FastAPI on uvicorn)",
+        examples=["shipmate serve --host 0.0.0.0 --port 8000 --workers 2"],
+        handler=_h("cmd_serve"),
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     serve.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
     serve.add_argument(
@@ -182,30 +308,53 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
         "--log-level", default="info", help="uvicorn log level (default: %(default)s)"
     )
 
-    keys = sub.add_parser("keys", help="API keys for the server")
-    _handler(keys, "cmd_keys")
-    ksub = keys.add_subparsers(dest="keys_command", metavar="SUBCOMMAND")
-    ksub.required = True
-    kcreate = ksub.add_parser("create", help="create a key; the token is printed once")
+    ksub = command_group(
+        sub,
+        "keys",
+        "API keys for the server",
+        description="Create, list and revoke the API keys remote mode and the HTTP API use.",
+        examples=["shipmate keys create --name ci --scope write", "shipmate keys list"],
+        handler=_h("cmd_keys"),
+        dest="keys_command",
+    )
+    kcreate = command(
+        ksub,
+        "create",
+        "create a key; the token is printed once",
+        examples=[
+            "shipmate keys create --name ci --scope write --product api",
+            "shipmate keys create --name oncall --scope admin --json",
+        ],
+    )
     kcreate.add_argument("--name", required=True, help="a name for the key (shown as the actor)")
     kcreate.add_argument(
-        "--scope", default="write", help="read, write or admin (default: %(default)s)"
+        "--scope",
+        default="write",
+        type=Choice(choices.KEY_SCOPES),
+        help="read, write or admin (default: %(default)s)",
     )
     kcreate.add_argument(
         "--product", action="append", default=[], help="limit the key to this product (repeatable)"
     )
     add_json(kcreate)
-    klist = ksub.add_parser("list", help="list keys (never their tokens)")
+    klist = command(
+        ksub, "list", "list keys (never their tokens)", examples=["shipmate keys list --json"]
+    )
     add_json(klist)
-    krevoke = ksub.add_parser("revoke", help="revoke a key by name")
+    krevoke = command(ksub, "revoke", "revoke a key by name", examples=["shipmate keys revoke ci"])
     krevoke.add_argument("name", help="the key's name")
     add_json(krevoke)
 
 
 def register_demo(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add ``demo``, listed last in ``shipmate --help``."""
-    demo = sub.add_parser("demo", help="walk a realistic story on a demo SQLite database")
-    _handler(demo, "cmd_demo")
+    demo = command(
+        sub,
+        "demo",
+        "walk a realistic story on a demo SQLite database",
+        examples=["shipmate demo", "shipmate demo --dir /tmp/demo --reset --no-serve"],
+        handler=_h("cmd_demo"),
+    )
     demo.add_argument("--dir", default="demo-data", help="where the demo database goes")
     demo.add_argument("--reset", action="store_true", help="start from an empty demo database")
     demo.add_argument(

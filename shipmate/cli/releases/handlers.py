@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from shipmate.cli import render
+from shipmate.cli.arguments import fields_of
 from shipmate.config import Settings
 from shipmate.domain.inputs.fields import parse_id
 from shipmate.errors import InvalidInputError, ShipmateError
@@ -29,6 +30,16 @@ __all__ = [
 ]
 
 _API = "/api/v1/releases"
+
+#: The fields of an ApplyRequest but its product, and the flags they come from.
+_APPLY_FLAGS = {
+    "environment": "env",
+    "version": "target",
+    "build_number": "build",
+    "actor": "deployed_by",
+    "strict": "strict",
+    "timeout": "timeout",
+}
 
 
 def _remote(settings: Settings) -> Any:
@@ -119,42 +130,28 @@ def cmd_add_action(args: argparse.Namespace, settings: Settings) -> int:
             default_name = args.script_file
         else:
             kind, body, default_name = "shell", args.command, None
-    name = args.name or default_name
+    # The action as the API takes it and as ActionSpec holds it: the same fields.
+    spec = {
+        "version": args.semver,
+        "phase": args.phase,
+        "kind": kind,
+        "body": body,
+        "name": args.name or default_name,
+        "order": args.order,
+        "database_ref": args.database_ref,
+    }
     if settings.url:
         data = _remote(settings)._request(
             "POST",
             f"{_API}/actions",
-            body={
-                "product": product,
-                "version": args.semver,
-                "phase": args.phase,
-                "kind": kind,
-                "body": body,
-                "name": name,
-                "order": args.order,
-                "database_ref": args.database_ref,
-                "replace": args.replace,
-            },
+            body={"product": product, **spec, "replace": args.replace},
         )
     else:
         from shipmate.services.releases.actions import ActionSpec, add_action
 
         ctx = _open(settings)
         try:
-            change = add_action(
-                ctx,
-                product,
-                ActionSpec(
-                    version=args.semver,
-                    phase=args.phase,
-                    kind=kind,
-                    body=body,
-                    name=name,
-                    order=args.order,
-                    database_ref=args.database_ref,
-                ),
-                replace=args.replace,
-            )
+            change = add_action(ctx, product, ActionSpec(**spec), replace=args.replace)
         finally:
             ctx.close()
         data = change.to_dict()
@@ -349,17 +346,7 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
                 print(render.p(line), flush=True)
 
         result = apply_release(
-            ctx,
-            ApplyRequest(
-                product=product,
-                environment=args.env,
-                version=args.target,
-                build_number=args.build,
-                actor=args.deployed_by,
-                strict=args.strict,
-                timeout=args.timeout,
-            ),
-            on_progress=say,
+            ctx, ApplyRequest(product=product, **fields_of(args, _APPLY_FLAGS)), on_progress=say
         )
     finally:
         ctx.close()
@@ -388,35 +375,51 @@ def _id_arg(value: str | None, field: str) -> int | None:
     return None if value is None else parse_id(value, field=field, label=f"--{field}")
 
 
-def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
-    product = _product(args, settings)
+def _executions(
+    args: argparse.Namespace, settings: Settings, product: str, page_start: str | None
+) -> dict[str, Any]:
+    """One page of the action executions, older than ``page_start``."""
     run_id = _id_arg(args.run, "run")
-    before = _id_arg(args.before, "before")
+    before = _id_arg(page_start, "before")
     if settings.url:
         query = {"product": product, "limit": str(args.limit)}
         for key, value in (("environment", args.env), ("run_id", run_id), ("before", before)):
             if value is not None:
                 query[key] = str(value)
-        data = _remote(settings)._request("GET", f"{_API}/executions", query=query)
-    else:
-        from shipmate.services.releases.executions import list_executions
+        remote: dict[str, Any] = _remote(settings)._request(
+            "GET", f"{_API}/executions", query=query
+        )
+        return remote
+    from shipmate.services.releases.executions import list_executions
 
-        ctx = _open(settings)
-        try:
-            items = list_executions(
-                ctx,
-                product,
-                environment=args.env,
-                run_id=run_id,
-                limit=args.limit,
-                before_id=before,
-            )
-        finally:
-            ctx.close()
-        data = {
-            "items": [e.to_dict() for e in items],
-            "next_before": str(items[-1].id) if len(items) == args.limit else None,
-        }
+    ctx = _open(settings)
+    try:
+        items = list_executions(
+            ctx,
+            product,
+            environment=args.env,
+            run_id=run_id,
+            limit=args.limit,
+            before_id=before,
+        )
+    finally:
+        ctx.close()
+    return {
+        "items": [e.to_dict() for e in items],
+        "next_before": str(items[-1].id) if len(items) == args.limit else None,
+    }
+
+
+def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
+    from shipmate.cli.paging import pages
+
+    product = _product(args, settings)
+    data = pages(
+        lambda start: _executions(args, settings, product, start),
+        "next_before",
+        args.before,
+        args.all,
+    )
     if args.json:
         render.print_json(data)
         return 0

@@ -10,13 +10,19 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from shipmate.cli import choices
+from shipmate.cli.parsing import (
+    Choice,
+    add_paging,
+    add_product,
+    add_product_env,
+    command,
+    command_group,
+)
+
 __all__ = ["register"]
 
 _HANDLERS = "shipmate.cli.releases.handlers"
-
-
-def _product(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--product", help="product name (default: SHIPMATE_PRODUCT or config)")
 
 
 def _strict(p: argparse.ArgumentParser) -> None:
@@ -30,43 +36,71 @@ def _strict(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _target(p: argparse.ArgumentParser) -> None:
+    """``--product``, ``--env`` and ``--to``: where ``plan`` and ``apply`` go."""
+    add_product_env(p, env_required=True)
+    p.add_argument("--to", required=True, dest="target", metavar="VERSION", help="target version")
+
+
+def _version(p: argparse.ArgumentParser) -> None:
+    add_product(p)
+    p.add_argument("--version", dest="semver", metavar="VERSION", required=True, help="version")
+
+
 def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add this feature's commands to the top-level subparsers."""
-    plan = sub.add_parser(
+    plan = command(
+        sub,
         "plan",
-        help="show the interim versions and actions moving an environment to a version",
+        "show the interim versions and actions moving an environment to a version",
         description="The current version (none: a fresh environment starts from the base), "
         "the schema position, the direction, every interim version with the actions that "
         "will run and their flags. Nothing changes. See docs/rolling.md.",
+        examples=[
+            "shipmate plan --product api --env production --to 1.4.0",
+            "shipmate plan --product api --env staging --to 1.2.0 --strict --json",
+        ],
+        handler=f"{_HANDLERS}:cmd_plan",
     )
-    _product(plan)
-    plan.add_argument("--env", required=True, help="environment name")
-    plan.add_argument(
-        "--to", required=True, dest="target", metavar="VERSION", help="target version"
-    )
+    _target(plan)
     _strict(plan)
     add_json(plan)
-    plan.set_defaults(handler=f"{_HANDLERS}:cmd_plan")
 
-    release = sub.add_parser(
+    rsub = command_group(
+        sub,
         "release",
-        help="release actions: per-version up/down commands and SQL, run when rolling",
+        "release actions: per-version up/down commands and SQL, run when rolling",
         description="Each version may carry up actions (run rolling forward through it) and "
         "down actions (run rolling back past it). See docs/rolling.md.",
+        examples=[
+            "shipmate release sync --product api --dir versions",
+            "shipmate release apply --product api --env production --to 1.4.0",
+        ],
+        dest="release_command",
     )
-    rsub = release.add_subparsers(dest="release_command", metavar="SUBCOMMAND")
-    rsub.required = True
 
-    add = rsub.add_parser(
+    add = command(
+        rsub,
         "add-action",
-        help="register one up or down action of a version",
+        "register one up or down action of a version",
         description="A shell command (--command), a script file (--script-file) or a SQL "
         "file (--sql-file, with --database-ref naming the environment variable that holds "
         "the database URL). Once the version was deployed its actions cannot change.",
+        examples=[
+            "shipmate release add-action --product api --version 1.4.0 --phase up "
+            '--command "./manage.py warm-cache"',
+            "shipmate release add-action --product api --version 1.4.0 --phase down "
+            "--sql-file down.sql --database-ref API_DATABASE_URL",
+        ],
+        handler=f"{_HANDLERS}:cmd_add_action",
     )
-    _product(add)
-    add.add_argument("--version", dest="semver", metavar="VERSION", required=True, help="version")
-    add.add_argument("--phase", required=True, help="up (rolling forward) or down (rolling back)")
+    _version(add)
+    add.add_argument(
+        "--phase",
+        required=True,
+        type=Choice(choices.PHASES),
+        help="up (rolling forward) or down (rolling back)",
+    )
     add.add_argument(
         "--order", type=int, help="position among the phase's actions (default: last + 10)"
     )
@@ -83,15 +117,17 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
         "--replace", action="store_true", help="replace the action at --order (undeployed only)"
     )
     add_json(add)
-    add.set_defaults(handler=f"{_HANDLERS}:cmd_add_action")
 
-    sync = rsub.add_parser(
+    sync = command(
+        rsub,
         "sync",
-        help="store the actions of a versions folder (versions/<v>/up|down/*.sql|*.sh)",
+        "store the actions of a versions folder (versions/<v>/up|down/*.sql|*.sh)",
         description="Make the stored actions of every version in the folder match it. "
         "Versions not in the folder are kept. All or nothing.",
+        examples=["shipmate release sync --product api --dir versions"],
+        handler=f"{_HANDLERS}:cmd_sync",
     )
-    _product(sync)
+    add_product(sync)
     sync.add_argument(
         "--dir", help="the versions folder (default: releases.versions_dir, versions)"
     )
@@ -100,38 +136,49 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
         help="default environment variable of SQL files whose release.toml names none",
     )
     add_json(sync)
-    sync.set_defaults(handler=f"{_HANDLERS}:cmd_sync")
 
-    lst = rsub.add_parser("list", help="the stored actions, in lineage order")
-    _product(lst)
+    lst = command(
+        rsub,
+        "list",
+        "the stored actions, in lineage order",
+        examples=["shipmate release list --product api --version 1.4.0 --json"],
+        handler=f"{_HANDLERS}:cmd_list",
+    )
+    add_product(lst)
     lst.add_argument("--version", dest="semver", metavar="VERSION", help="only this version")
     add_json(lst)
-    lst.set_defaults(handler=f"{_HANDLERS}:cmd_list")
 
-    pred = rsub.add_parser(
-        "set-predecessor", help="set (or clear) the explicit predecessor of a version"
+    pred = command(
+        rsub,
+        "set-predecessor",
+        "set (or clear) the explicit predecessor of a version",
+        examples=[
+            "shipmate release set-predecessor --product api --version 1.4.0 --predecessor 1.2.0",
+            "shipmate release set-predecessor --product api --version 1.4.0 --clear",
+        ],
+        handler=f"{_HANDLERS}:cmd_set_predecessor",
     )
-    _product(pred)
-    pred.add_argument("--version", dest="semver", metavar="VERSION", required=True, help="version")
+    _version(pred)
     which = pred.add_mutually_exclusive_group(required=True)
     which.add_argument("--predecessor", help="the version that comes right before it")
     which.add_argument("--clear", action="store_true", help="remove the explicit predecessor")
     add_json(pred)
-    pred.set_defaults(handler=f"{_HANDLERS}:cmd_set_predecessor")
 
-    apply = rsub.add_parser(
+    apply = command(
+        rsub,
         "apply",
-        help="run the actions moving an environment to a version, and record it",
+        "run the actions moving an environment to a version, and record it",
         description="Walks the plan (see shipmate plan), runs every interim version's "
         "actions, moves the schema position after each version, and records a deployment "
         "(rollforward, rollback or deploy). No application is delivered. Runs on this host "
         "against the database directly (not in remote mode).",
+        examples=[
+            "shipmate release apply --product api --env production --to 1.4.0 --build 3",
+            "shipmate release apply --product api --env staging --to 1.2.0 --timeout 300",
+        ],
+        handler=f"{_HANDLERS}:cmd_apply",
     )
-    _product(apply)
-    apply.add_argument("--env", required=True, help="environment name")
-    apply.add_argument(
-        "--to", required=True, dest="target", metavar="VERSION", help="target version"
-    )
+    _target(apply)
     apply.add_argument("--build", type=int, help="build number of the target (recorded)")
     apply.add_argument(
         "--timeout",
@@ -141,14 +188,19 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
     _strict(apply)
     apply.add_argument("--deployed-by", help="actor (default: the local user)")
     add_json(apply)
-    apply.set_defaults(handler=f"{_HANDLERS}:cmd_apply")
 
-    log = rsub.add_parser("log", help="stored action executions with their output, newest first")
-    _product(log)
-    log.add_argument("--env", help="only this environment")
+    log = command(
+        rsub,
+        "log",
+        "stored action executions with their output, newest first",
+        examples=[
+            "shipmate release log --product api --env production",
+            "shipmate release log --product api --run 17 --output --json",
+        ],
+        handler=f"{_HANDLERS}:cmd_log",
+    )
+    add_product_env(log, env="only this environment")
     log.add_argument("--run", help="only actions of this deploy run")
-    log.add_argument("--limit", type=int, default=20, help="rows per page (default: %(default)s)")
-    log.add_argument("--before", help="only executions with a smaller id (paging)")
+    add_paging(log, before="executions")
     log.add_argument("--output", action="store_true", help="print each action's output too")
     add_json(log)
-    log.set_defaults(handler=f"{_HANDLERS}:cmd_log")

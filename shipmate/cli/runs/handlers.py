@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from shipmate.cli import render
-from shipmate.cli.arguments import product_of, read_version_file
+from shipmate.cli.arguments import local_only, product_of, read_version_file
 from shipmate.config import Settings
 from shipmate.domain.inputs.fields import parse_id
 from shipmate.errors import InvalidInputError
@@ -43,13 +45,11 @@ _STATE_COLOURS = {
 
 
 def _local(settings: Settings, command: str) -> None:
-    if settings.url:
-        raise InvalidInputError(
-            f"shipmate {command} drives processes and nginx on this host and journals into "
-            "the database directly; unset SHIPMATE_URL / --url and give the database "
-            "(SHIPMATE_DATABASE_URL) instead",
-            field="url",
-        )
+    local_only(
+        settings,
+        command,
+        "drives processes and nginx on this host and journals into the database directly",
+    )
 
 
 def _progress_stream(args: argparse.Namespace) -> TextIO:
@@ -60,6 +60,13 @@ def _crash_point() -> Any:
     from shipmate.services.runs.driver import CrashPoint
 
     return CrashPoint.parse(os.environ.get("SHIPMATE_TEST_CRASH"))
+
+
+def _watched(args: argparse.Namespace) -> dict[str, Any]:
+    """How a run the CLI drives is watched: progress on the terminal, the test crash point."""
+    from shipmate.cli.runs.progress import make_progress
+
+    return {"observer": make_progress(_progress_stream(args)), "crash": _crash_point()}
 
 
 def _print_preview(preview: Any) -> None:
@@ -149,16 +156,7 @@ def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
                 )
                 _print_preview(preview)
             return 0
-        from shipmate.cli.runs.progress import make_progress
-
-        outcome = deploy(
-            ctx,
-            config,
-            request,
-            observer=make_progress(_progress_stream(args)),
-            crash=_crash_point(),
-        )
-        return _report(args, outcome, ctx)
+        return _report(args, deploy(ctx, config, request, **_watched(args)), ctx)
     finally:
         ctx.close()
 
@@ -256,23 +254,13 @@ def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
             f"Roll back {p(product)} in {p(args.env)} from {p(current.full_version)} to "
             f"{p(target.full_version)}?",
         )
-        from shipmate.cli.runs.progress import make_progress
-
         request = DeployRequest(
             product=product,
             environment=args.env,
             version=target.full_version,
             actor=args.deployed_by,
         )
-        outcome = rollback(
-            ctx,
-            config,
-            choice,
-            request,
-            observer=make_progress(_progress_stream(args)),
-            crash=_crash_point(),
-        )
-        return _report(args, outcome, ctx)
+        return _report(args, rollback(ctx, config, choice, request, **_watched(args)), ctx)
     finally:
         ctx.close()
 
@@ -389,23 +377,33 @@ def render_run(run: Any, now: Any) -> str:
     return "\n".join(lines)
 
 
-def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
-    from shipmate.services.runs.control import get_run
-
-    ctx = _open(settings, "runs show")
+def _one_run(
+    args: argparse.Namespace,
+    settings: Settings,
+    command: str,
+    act: Callable[[Any, int], Any],
+    text: Callable[[Any, datetime], str],
+) -> int:
+    """``runs show`` and ``runs abort``: ``act`` on the run, print it (JSON, or ``text``)."""
+    ctx = _open(settings, command)
     try:
-        run = get_run(ctx, _run_id(args.id))
+        run = act(ctx, _run_id(args.id))
         if args.json:
             render.print_json(run.to_dict(now=ctx.now(), with_steps=True))
         else:
-            print(render_run(run, ctx.now()))
+            print(text(run, ctx.now()))
         return 0
     finally:
         ctx.close()
 
 
+def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
+    from shipmate.services.runs.control import get_run
+
+    return _one_run(args, settings, "runs show", get_run, render_run)
+
+
 def cmd_runs_resume(args: argparse.Namespace, settings: Settings) -> int:
-    from shipmate.cli.runs.progress import make_progress
     from shipmate.services.runs.control import orphaned_runs, resume_run
     from shipmate.services.runs.records import this_host
 
@@ -431,12 +429,7 @@ def cmd_runs_resume(args: argparse.Namespace, settings: Settings) -> int:
         results = []
         first_error = None
         for run_id in ids:
-            outcome = resume_run(
-                ctx,
-                run_id,
-                observer=make_progress(_progress_stream(args)),
-                crash=_crash_point(),
-            )
+            outcome = resume_run(ctx, run_id, **_watched(args))
             results.append(outcome)
             if not args.json and outcome.ok and outcome.end is not None:
                 print(render.colour(f"run {run_id}: {outcome.end.message}", "32"))
@@ -462,13 +455,10 @@ def cmd_runs_abort(args: argparse.Namespace, settings: Settings) -> int:
     from shipmate.services.records.deployments import default_actor
     from shipmate.services.runs.control import abort_run
 
-    ctx = _open(settings, "runs abort")
-    try:
-        run = abort_run(ctx, _run_id(args.id), actor=default_actor())
-        if args.json:
-            render.print_json(run.to_dict(now=ctx.now(), with_steps=True))
-        else:
-            print(f"run {run.id} aborted; traffic and slots were left as they were")
-        return 0
-    finally:
-        ctx.close()
+    return _one_run(
+        args,
+        settings,
+        "runs abort",
+        lambda ctx, run_id: abort_run(ctx, run_id, actor=default_actor()),
+        lambda run, _now: f"run {run.id} aborted; traffic and slots were left as they were",
+    )

@@ -1,0 +1,265 @@
+"""The argparse parser every shipmate command is built with, and its building blocks.
+
+- :class:`Parser`: no prefix abbreviations of flags (a new flag must never break a
+  script), usage errors as one line on stderr with "did you mean" for a mistyped
+  command, flag or choice, descriptions wrapped and indented lines (the examples)
+  kept as written;
+- :func:`command`: a command (or group) with its help, description, examples and
+  handler; every command has at least one example (a test parses each);
+- :class:`Choice`: a parse-time check of a flag's value against a fixed list, any
+  case, with the list in the error;
+- the argument groups several commands share: :func:`add_product`,
+  :func:`add_env`, :func:`add_product_env`, :func:`add_time_window`, :func:`add_paging`, :func:`add_json`.
+
+Start-up matters, so this module imports only ``argparse`` and ``re`` (which
+argparse imports anyway); ``difflib`` only when an error needs a suggestion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any, NoReturn
+
+__all__ = [
+    "Choice",
+    "Parser",
+    "add_env",
+    "add_json",
+    "add_paging",
+    "add_product",
+    "add_product_env",
+    "add_time_window",
+    "command",
+    "command_group",
+    "group",
+    "suggest",
+]
+
+#: Where a subparser that met unknown arguments leaves itself, for the suggestion.
+_DEEPEST = "_shipmate_parser_with_extras"
+
+_FLAG_ERROR = re.compile(r"argument (--[a-z][\w-]*)[^:]*: ")
+_INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)$")
+
+#: What ``--since``/``--until`` accept (parsed by :func:`shipmate.domain.timewindow.parse_moment`).
+TIME_FORMATS = "a date (2026-11-22), RFC 3339 (2026-11-22T10:00:00Z) or ago (7d, 12h, 30m, 2w)"
+
+
+def suggest(word: str, candidates: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest candidate, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(candidates), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Paragraphs wrapped to the terminal; indented lines (examples) kept as written;
+    required flags marked "(required)"."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help
+        if action.required and action.option_strings and text is not None:
+            return f"{text} (required)"
+        return text
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out: list[str] = []
+        paragraph: list[str] = []
+
+        def flush() -> None:
+            if paragraph:
+                out.append(super(_Formatter, self)._fill_text(" ".join(paragraph), width, indent))
+                paragraph.clear()
+
+        for line in text.splitlines():
+            if not line.strip():
+                flush()
+                out.append("")
+            elif line[0].isspace():
+                flush()
+                out.append(indent + line)
+            else:
+                paragraph.append(line.strip())
+        flush()
+        return "\n".join(out)
+
+
+class Parser(argparse.ArgumentParser):
+    """shipmate's parser: whole flag names only, one-line usage errors with suggestions."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        found = _INVALID_CHOICE.search(message)
+        if found:
+            message += suggest(found.group(1), re.findall(r"'([^']*)'", found.group(2)))
+        # A flag's bad value names the flag as the field, like a refused input does.
+        flag = _FLAG_ERROR.match(message)
+        where = flag.group(1)[2:].replace("-", "_") if flag else "usage"
+        self.exit(2, f"shipmate: error [{where}]: {message} (see '{self.prog} --help')\n")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras and not hasattr(parsed, _DEEPEST):
+            setattr(parsed, _DEEPEST, self)
+        return parsed, extras
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        deepest: Parser = vars(parsed).pop(_DEEPEST, self)
+        if extras:
+            flags = [s for a in deepest._actions for s in a.option_strings]
+            hint = next((suggest(e, flags) for e in extras if e.startswith("-")), "")
+            deepest.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+        return parsed
+
+
+class Choice:
+    """``type=`` of a flag that takes one of ``values`` or ``aliases``; with ``fold``
+    (for services that read any case) also in any case and with ``-`` for ``_``.
+    The value is passed on as given: the service reads it."""
+
+    def __init__(
+        self, values: Sequence[str], aliases: Sequence[str] = (), *, fold: bool = True
+    ) -> None:
+        self.values = tuple(values)
+        self.accepted = frozenset((*self.values, *aliases))
+        self.fold = fold
+        self.__name__ = "choice"
+
+    def __call__(self, text: str) -> str:
+        folded = text.strip().lower() if self.fold else text
+        if folded in self.accepted or (self.fold and folded.replace("-", "_") in self.accepted):
+            return text
+        raise argparse.ArgumentTypeError(
+            f"invalid choice: {text!r} (choose from {', '.join(self.values)})"
+            + suggest(folded, self.accepted)
+        )
+
+
+def _epilog(examples: Sequence[str], epilog: str | None) -> str:
+    lines = ["Examples:", *(f"  {e}" for e in examples)]
+    return "\n".join(lines) + (f"\n\n{epilog}" if epilog else "")
+
+
+def command(
+    sub: Any,
+    name: str,
+    help: str,
+    *,
+    examples: Sequence[str],
+    description: str | None = None,
+    handler: str | None = None,
+    epilog: str | None = None,
+) -> Parser:
+    """A command (``handler`` is ``"module:function"``) with its help and examples.
+
+    The description defaults to the help as a sentence.
+    """
+    if not examples:
+        raise ValueError(f"command {name!r} needs at least one example")
+    parser: Parser = sub.add_parser(
+        name,
+        help=help,
+        description=description or help[0].upper() + help[1:] + ".",
+        epilog=_epilog(examples, epilog),
+    )
+    if handler is not None:
+        parser.set_defaults(handler=handler)
+    return parser
+
+
+def command_group(
+    sub: Any,
+    name: str,
+    help: str,
+    *,
+    dest: str,
+    examples: Sequence[str],
+    description: str | None = None,
+    handler: str | None = None,
+) -> Any:
+    """A command with subcommands (see :func:`command`): the subparsers to add them to,
+    whose name lands in ``dest``."""
+    parser = command(sub, name, help, examples=examples, description=description, handler=handler)
+    return group(parser, dest)
+
+
+def group(parser: argparse.ArgumentParser, dest: str) -> Any:
+    """The subcommands of a command group (one is required)."""
+    sub = parser.add_subparsers(dest=dest, metavar="SUBCOMMAND")
+    sub.required = True
+    return sub
+
+
+def add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def add_product(
+    p: argparse.ArgumentParser,
+    help: str = "product name (default: SHIPMATE_PRODUCT or config)",
+    *,
+    repeatable: bool = False,
+) -> None:
+    """``--product``: one product, or with ``repeatable`` a list (``--product a,b``)."""
+    if repeatable:
+        p.add_argument("--product", action="append", metavar="PRODUCT", help=help)
+    else:
+        p.add_argument("--product", help=help)
+
+
+def add_env(
+    p: argparse.ArgumentParser,
+    help: str = "environment name",
+    *,
+    required: bool = False,
+    repeatable: bool = False,
+) -> None:
+    """``--env``: one environment (maybe required), or with ``repeatable`` a list."""
+    if repeatable:
+        p.add_argument("--env", action="append", metavar="ENV", help=help)
+    else:
+        p.add_argument("--env", required=required, help=help)
+
+
+def add_product_env(
+    p: argparse.ArgumentParser,
+    *,
+    product: str = "product name (default: SHIPMATE_PRODUCT or config)",
+    env: str = "environment name",
+    env_required: bool = False,
+    repeatable: bool = False,
+) -> None:
+    """``--product`` and ``--env`` (see :func:`add_product` and :func:`add_env`)."""
+    add_product(p, product, repeatable=repeatable)
+    add_env(p, env, required=env_required, repeatable=repeatable)
+
+
+def add_time_window(p: argparse.ArgumentParser, what: str = "deployments") -> None:
+    """``--since``/``--until``: the handlers parse them with ``parse_moment``."""
+    p.add_argument("--since", metavar="WHEN", help=f"only {what} at or after WHEN: {TIME_FORMATS}")
+    p.add_argument("--until", metavar="WHEN", help=f"only {what} before WHEN (same formats)")
+
+
+def add_paging(p: argparse.ArgumentParser, *, before: str | None = None) -> None:
+    """``--limit`` and the page start (``--before ID`` of ``before``'s rows, else
+    ``--cursor``), and ``--all`` to follow every page."""
+    p.add_argument("--limit", type=int, default=20, help="rows per page (default: %(default)s)")
+    if before is None:
+        p.add_argument("--cursor", help="next_cursor of a previous page")
+    else:
+        p.add_argument("--before", help=f"only {before} with a smaller id (paging)")
+    p.add_argument("--all", action="store_true", help="follow every page, not only the first")
