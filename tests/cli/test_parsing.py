@@ -79,7 +79,7 @@ def test_every_command_that_prints_data_has_json(
 
 def test_required_flags_are_marked_in_help() -> None:
     text = dict(_ALL)["shipmate record"].format_help()
-    assert "environment name (required)" in text
+    assert "environment name (required; GitLab:" in text
     assert "status or alias (required)" in text
     assert "product name (required)" not in text
 

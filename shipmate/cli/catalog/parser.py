@@ -11,6 +11,9 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from shipmate.cli.parsing import command
+from shipmate.cli.parsing import group as parser_group
+
 __all__ = ["register"]
 
 _HANDLERS = "shipmate.cli.catalog.handlers"
@@ -25,30 +28,30 @@ _GROUPS = (
 def _command(
     sub: Any, name: str, help_text: str, description: str, example: str, function: str
 ) -> argparse.ArgumentParser:
-    p: argparse.ArgumentParser = sub.add_parser(
+    return command(
+        sub,
         name,
-        help=help_text,
+        help_text,
         description=description,
-        epilog=f"Example:\n  {example}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=[example],
+        handler=f"{_HANDLERS}:{function}",
     )
-    p.set_defaults(handler=f"{_HANDLERS}:{function}")
-    return p
 
 
 def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add the ``products`` and ``envs`` groups to the top-level subparsers."""
     for group, kind, plural, good, typo, old in _GROUPS:
-        top = sub.add_parser(
+        top = command(
+            sub,
             group,
-            help=f"list, rename, merge and archive {plural}",
+            f"list, rename, merge and archive {plural}",
             description=f"The {plural} shipmate knows. Rename one (history follows), merge a "
             f"misspelt one into the right one, archive one that is gone (it leaves the "
             f"matrix and stays in history). Rules: docs/concepts.md.",
+            examples=[f"shipmate {group} list", f"shipmate {group} merge {typo} {good}"],
         )
         top.set_defaults(catalog_kind=kind)
-        gsub = top.add_subparsers(dest="catalog_command", metavar="SUBCOMMAND")
-        gsub.required = True
+        gsub = parser_group(top, "catalog_command")
         listing = _command(
             gsub,
             "list",
