@@ -19,6 +19,7 @@ from sqlalchemy import (
     select,
 )
 
+from shipmate.domain.drift import NO_DRIFT, Drift, Stage, drifts, previous_checks
 from shipmate.domain.environments import EnvironmentKind
 from shipmate.domain.inputs.fields import parse_time
 from shipmate.domain.lifecycle import Status, parse_kind, parse_status
@@ -45,6 +46,7 @@ from shipmate.store.deployments import (
     row_to_event,
 )
 from shipmate.store.history import fetch_history, filter_terms
+from shipmate.store.promotions import versions_ever_deployed
 from shipmate.store.schema import (
     deployments,
     environments,
@@ -188,7 +190,9 @@ def current_matrix(ctx: Context, *, product: str | None = None) -> Matrix:
 
     One read of ``current_state`` joined to the deployments it points at (a primary
     key lookup each); product and environment names come from their own small
-    tables rather than two more joins per cell.
+    tables rather than two more joins per cell.  Each cell's drift direction
+    (:mod:`shipmate.domain.drift`) needs one more grouped query, only for cells
+    whose version differs from the environment before them.
     """
     now = ctx.now()
     with ctx.read() as conn:
@@ -207,22 +211,33 @@ def current_matrix(ctx: Context, *, product: str | None = None) -> Matrix:
                 ).all()
             ]
             rows = current_cells(conn)
-    envs = sorted(((r.name, r.kind) for r in env_rows), key=lambda e: _env_order(*e))
-    rank = {name: i for i, (name, _) in enumerate(envs)}
-    env_name = {r.id: r.name for r in env_rows}
-    env_rank = {r.id: rank.get(r.name, 0) for r in env_rows}
-    by_product: dict[int, list[Any]] = defaultdict(list)
-    for r in rows:
-        by_product[r[0]].append(r)
+        envs = sorted(((r.name, r.kind) for r in env_rows), key=lambda e: _env_order(*e))
+        rank = {name: i for i, (name, _) in enumerate(envs)}
+        env_name = {r.id: r.name for r in env_rows}
+        env_id = {r.name: r.id for r in env_rows}
+        env_rank = {r.id: rank.get(r.name, 0) for r in env_rows}
+        by_product: dict[int, list[Any]] = defaultdict(list)
+        for r in rows:
+            by_product[r[0]].append(r)
+        stages: dict[int, list[Stage]] = {}
+        wanted: list[tuple[int, int, str]] = []
+        for pid, ordered in by_product.items():
+            ordered.sort(key=lambda r: env_rank[r[1]])
+            stages[pid] = [Stage(env_name[r[1]], r[4], r[3]) for r in ordered]
+            wanted += [(pid, env_id[e], v) for e, v in previous_checks(stages[pid])]
+        seen: dict[int, set[tuple[str, str]]] = defaultdict(set)
+        for p, e, v in versions_ever_deployed(conn, wanted) if wanted else ():
+            seen[p].add((env_name[e], v))
     cells: list[MatrixCell] = []
     append = cells.append
     for pid, name in named:
         prow = by_product.get(pid)
         if not prow:
             continue
-        prow.sort(key=lambda r: env_rank[r[1]])
         reference = prow[-1][4]  # the version in the most-promoted environment
-        for _pid, eid, since, dep_id, version, full, status, deployed_by, commit in prow:
+        directions: list[Drift] = drifts(stages[pid], seen[pid]) if len(prow) > 1 else [NO_DRIFT]
+        for row, way in zip(prow, directions, strict=True):
+            _pid, eid, since, dep_id, version, full, status, deployed_by, commit = row
             # fast_record: 2,400 cells for 200 products; the values are the columns'.
             append(
                 fast_record(
@@ -239,6 +254,8 @@ def current_matrix(ctx: Context, *, product: str | None = None) -> Matrix:
                         "deployed_by": deployed_by,
                         "commit_sha": commit,
                         "drift": version != reference,
+                        "drift_direction": None if way.direction is None else way.direction.value,
+                        "drift_against": way.against,
                     },
                 )
             )

@@ -17,8 +17,18 @@ import jinja2
 from shipmate import __version__
 from shipmate.domain.dora import format_duration
 from shipmate.domain.inputs.fields import format_time
+from shipmate.domain.records import MatrixCell
 
-__all__ = ["STATUS_SYMBOLS", "Urls", "ago", "environment", "render", "short"]
+__all__ = [
+    "DRIFT_SYMBOLS",
+    "STATUS_SYMBOLS",
+    "Urls",
+    "ago",
+    "drift_flag",
+    "environment",
+    "render",
+    "short",
+]
 
 #: A symbol and a word for every status, so colour is never the only signal.
 STATUS_SYMBOLS: dict[str, tuple[str, str]] = {
@@ -29,6 +39,9 @@ STATUS_SYMBOLS: dict[str, tuple[str, str]] = {
     "started": ("◐", "in progress"),
     "pending": ("○", "pending"),
 }
+#: A symbol per drift direction (None: agrees with every later environment).
+DRIFT_SYMBOLS: dict[str | None, str] = {None: "✓", "ahead": "↑", "behind": "↓", "skipped": "≠"}
+_DRIFT_FLAGS = {"ahead": "ahead of {}", "behind": "behind {}", "skipped": "never in {}"}
 BAND_SYMBOLS: dict[str, str] = {"elite": "◆◆◆◆", "high": "◆◆◆◇", "medium": "◆◆◇◇", "low": "◆◇◇◇"}
 
 
@@ -122,6 +135,17 @@ def _band_symbol(band: str | None) -> str:
     return BAND_SYMBOLS.get(band or "", "")
 
 
+def drift_flag(cell: MatrixCell) -> str:
+    """``ahead of production``, ``behind production``, ``never in staging`` or ''."""
+    if cell.drift_direction is None:
+        return ""
+    return _DRIFT_FLAGS[cell.drift_direction].format(cell.drift_against)
+
+
+def _drift_symbol(cell: MatrixCell) -> str:
+    return DRIFT_SYMBOLS.get(cell.drift_direction, "≠")
+
+
 def short(sha: str | None, n: int = 10) -> str:
     """A commit for display: its first ``n`` characters, ``-`` when unknown."""
     return (sha or "-")[:n]
@@ -147,6 +171,8 @@ def _build_environment() -> jinja2.Environment:
         status_label=_status_label,
         band_symbol=_band_symbol,
         short=short,
+        drift_flag=drift_flag,
+        drift_symbol=_drift_symbol,
         seconds=format_duration,
     )
     return env
