@@ -36,7 +36,9 @@ __all__ = [
 ]
 
 #: Top-level tables later features read; accepted here without validation.
-SECTIONS = frozenset({"products", "deploy", "gates", "server", "notifications", "releases"})
+SECTIONS = frozenset(
+    {"products", "deploy", "gates", "server", "notifications", "releases", "dashboard"}
+)
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 

@@ -43,6 +43,7 @@ from shipmate.services.changelog.repository import repository_for
 from shipmate.services.context import Context
 from shipmate.services.dora import dora_report
 from shipmate.web.charts import COMPACT_HEIGHT, daily_bars
+from shipmate.web.linking import link_maker
 from shipmate.web.matrixview import latest_event, matrix_view
 from shipmate.web.responses import (
     Page,
@@ -238,6 +239,7 @@ def deployment_page(request: Request, deployment_id: str) -> Response:
                 "rolled_back_by": rolled_back_by,
                 "run_steps": steps,
                 "is_rollback": dep.kind == DeploymentKind.ROLLBACK.value,
+                "links": link_maker(ctx),
             },
             data,
         )
@@ -284,6 +286,7 @@ def history_page(request: Request) -> Response:
                 "environments": [e.name for e in catalog.list_environments(ctx)],
                 "statuses": [s.value for s in Status],
                 "kinds": [k.value for k in DeploymentKind],
+                "links": link_maker(ctx),
             },
             page.to_dict(),
         )

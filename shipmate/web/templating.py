@@ -111,14 +111,6 @@ def _duration_ms(ms: int | None) -> str:
     return format_duration(ms / 1000) or "-"
 
 
-def _safe_link(url: str | None) -> str | None:
-    """The URL when it is http(s), else None: never a ``javascript:`` link."""
-    if not url:
-        return None
-    lowered = url.strip().lower()
-    return url.strip() if lowered.startswith(("http://", "https://")) else None
-
-
 def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
 
@@ -165,7 +157,6 @@ def _build_environment() -> jinja2.Environment:
         when=_when,
         iso=_iso,
         duration_ms=_duration_ms,
-        safe_link=_safe_link,
         pretty=_pretty,
         status_symbol=_status_symbol,
         status_label=_status_label,
