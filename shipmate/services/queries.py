@@ -46,6 +46,7 @@ from shipmate.store.deployments import (
     row_to_event,
 )
 from shipmate.store.history import fetch_history, filter_terms
+from shipmate.store.historysearch import search_pattern
 from shipmate.store.promotions import versions_ever_deployed
 from shipmate.store.schema import (
     deployments,
@@ -58,6 +59,8 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "STATS_VERSIONS",
     "current_matrix",
+    "encode_cursor",
+    "filter_values",
     "history",
     "list_events",
     "show_deployment",
@@ -67,7 +70,7 @@ __all__ = [
 MAX_PAGE_SIZE = 500
 
 
-def _encode_cursor(at: datetime, dep_id: int) -> str:
+def encode_cursor(at: datetime, dep_id: int) -> str:
     # Full microsecond precision: a rounded time would skip rows in the same millisecond.
     raw = f"{at.astimezone(UTC).isoformat()}|{dep_id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -110,7 +113,7 @@ def _environment_id(ctx: Context, conn: Connection, name: str) -> int:
     return found
 
 
-def _filter_values(ctx: Context, conn: Connection, f: HistoryFilter) -> dict[str, Any]:
+def filter_values(ctx: Context, conn: Connection, f: HistoryFilter) -> dict[str, Any]:
     """The terms of ``f`` by name (see :data:`shipmate.store.history.TERMS`), product
     and environment resolved to ids, status and kind checked.
 
@@ -142,12 +145,14 @@ def _filter_values(ctx: Context, conn: Connection, f: HistoryFilter) -> dict[str
         values["since"] = f.since
     if f.until is not None:
         values["until"] = f.until
+    if f.search:
+        values["search"] = search_pattern(f.search)
     return values
 
 
 def _conditions(ctx: Context, conn: Connection, f: HistoryFilter) -> list[ColumnElement[bool]]:
     """The WHERE terms of ``f`` as SQLAlchemy expressions."""
-    return filter_terms(_filter_values(ctx, conn, f))
+    return filter_terms(filter_values(ctx, conn, f))
 
 
 def history(
@@ -158,12 +163,12 @@ def history(
         raise InvalidInputError(f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit")
     after = _decode_cursor(cursor) if cursor else None
     with ctx.read() as conn:
-        rows = fetch_history(conn, _filter_values(ctx, conn, f), cursor=after, limit=limit + 1)
+        rows = fetch_history(conn, filter_values(ctx, conn, f), cursor=after, limit=limit + 1)
     items = tuple(rows[:limit])
     next_cursor = None
     if len(rows) > limit:
         last = items[-1]
-        next_cursor = _encode_cursor(last.deployed_at, last.id)
+        next_cursor = encode_cursor(last.deployed_at, last.id)
     return HistoryPage(items=items, next_cursor=next_cursor)
 
 

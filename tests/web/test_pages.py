@@ -315,7 +315,7 @@ def test_history_filters_and_pages(web: TestClient, seeded: Seeded, tokens: dict
     assert page.select_one('select[name="status"] option[selected]')["value"] == "failed"
 
     page = soup(web.get("/history?product=search-worker&environment=production").text)
-    cells = [[td.text.strip() for td in tr.select("td")[1:3]] for tr in page.select("tbody tr")]
+    cells = [[td.text.strip() for td in tr.select("td")[2:4]] for tr in page.select("tbody tr")]
     assert cells and all(c == ["search-worker", "production"] for c in cells)
 
     page = soup(web.get("/history?kind=rollback").text)
