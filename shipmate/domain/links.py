@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from string import Formatter
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -68,9 +68,8 @@ _MAX = 2000
 class LinkSettings:
     """``[dashboard.links]``: templates for every repository, and self-hosted hosts."""
 
-    repository: str | None = None
-    commit: str | None = None
-    branch: str | None = None
+    #: ``repository``, ``commit`` and ``branch`` templates, as configured.
+    templates: Mapping[str, str] = field(default_factory=dict)
     gitlab_hosts: frozenset[str] = frozenset()
     github_hosts: frozenset[str] = frozenset()
 
@@ -124,8 +123,7 @@ def link_settings(table: Mapping[str, Any] | None) -> LinkSettings:
         table, field=LINKS_TABLE, allowed=(*_TEMPLATE_KEYS, "gitlab_hosts", "github_hosts")
     )
     templates = {
-        key: _check_template(t.string(key), t.key(key)) if t.has(key) else None
-        for key in _TEMPLATE_KEYS
+        key: _check_template(t.string(key), t.key(key)) for key in _TEMPLATE_KEYS if t.has(key)
     }
     hosts: dict[str, frozenset[str]] = {}
     for key in ("gitlab_hosts", "github_hosts"):
@@ -134,13 +132,7 @@ def link_settings(table: Mapping[str, Any] | None) -> LinkSettings:
             if not _HOST.match(host.lower()):
                 raise ConfigError(f"{t.key(key)} has {host!r}, not a host name", field=t.key(key))
         hosts[key] = frozenset(h.lower() for h in listed)
-    return LinkSettings(
-        repository=templates["repository"],
-        commit=templates["commit"],
-        branch=templates["branch"],
-        gitlab_hosts=hosts["gitlab_hosts"],
-        github_hosts=hosts["github_hosts"],
-    )
+    return LinkSettings(templates, hosts["gitlab_hosts"], hosts["github_hosts"])
 
 
 def _shape(host: str, settings: LinkSettings) -> str | None:
@@ -236,7 +228,7 @@ def links_for(
     if address is not None and address.shape is not None:
         base = f"https://{address.host}/{_segments(address.path)}"
     for key in _TEMPLATE_KEYS:
-        template: str | None = getattr(settings, key)
+        template = settings.templates.get(key)
         if template is not None:
             found[key] = _fill(template, address, values)
         elif base is None or address is None or address.shape is None:

@@ -66,18 +66,8 @@ def history_filter(chosen: dict[str, str | None]) -> HistoryFilter:
     end = None if until is None else parse_day_or_time(until, field="until", end=True)
     if start is not None and end is not None and end <= start:
         raise InvalidInputError("until must be after from", field="until")
-    return HistoryFilter(
-        product=chosen.get("product"),
-        environment=chosen.get("environment"),
-        status=chosen.get("status"),
-        version=chosen.get("version"),
-        branch=chosen.get("branch"),
-        actor=chosen.get("actor"),
-        kind=chosen.get("kind"),
-        since=start,
-        until=end,
-        search=chosen.get("q"),
-    )
+    same = {name: chosen.get(name) for name in TEXT_FILTERS if name != "q"}
+    return HistoryFilter(**same, since=start, until=end, search=chosen.get("q"))
 
 
 @dataclass
