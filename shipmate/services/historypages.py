@@ -22,14 +22,22 @@ from dataclasses import dataclass
 
 from sqlalchemy import desc, func, select
 
+from shipmate.domain.records import HistoryPage
 from shipmate.domain.requests import HistoryFilter
 from shipmate.errors import InvalidInputError
 from shipmate.services.context import Context
-from shipmate.services.queries import encode_cursor, filter_values
+from shipmate.services.queries import encode_cursor, filter_values, history
 from shipmate.store.history import filter_terms
 from shipmate.store.schema import deployments
 
-__all__ = ["MAX_JUMP_PAGES", "PageCount", "count_pages", "page_cursor"]
+__all__ = [
+    "MAX_JUMP_PAGES",
+    "NumberedPage",
+    "PageCount",
+    "count_pages",
+    "numbered_page",
+    "page_cursor",
+]
 
 #: How far page numbers reach: pages beyond are read by keyset only (Older »).
 MAX_JUMP_PAGES = 200
@@ -85,3 +93,29 @@ def page_cursor(ctx: Context, f: HistoryFilter, *, limit: int, page: int) -> str
             .limit(1)
         ).first()
     return None if row is None else encode_cursor(row.deployed_at, int(row.id))
+
+
+@dataclass(frozen=True)
+class NumberedPage:
+    page: HistoryPage
+    #: The page's number; None beyond the numbered pages (reached by cursor only).
+    number: int | None
+    count: PageCount
+
+
+def numbered_page(
+    ctx: Context, f: HistoryFilter, *, limit: int, cursor: str | None, number: int | None
+) -> NumberedPage:
+    """The page at ``cursor``, or page ``number`` found by a seek (clamped to the
+    last page), with the page count.  A first page with no next page is all there
+    is: nothing more is counted (a search that finds little costs one query)."""
+    if cursor is None and number is not None and number > 1:
+        count = count_pages(ctx, f, limit=limit)
+        number = number if count.more else min(number, count.pages)
+        cursor = page_cursor(ctx, f, limit=limit, page=number)
+        number = number if cursor is not None else 1
+        return NumberedPage(history(ctx, f, limit=limit, cursor=cursor), number, count)
+    page = history(ctx, f, limit=limit, cursor=cursor)
+    if number == 1 and page.next_cursor is None:
+        return NumberedPage(page, 1, PageCount(pages=1, more=False))
+    return NumberedPage(page, number, count_pages(ctx, f, limit=limit))

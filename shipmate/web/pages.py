@@ -43,7 +43,7 @@ from shipmate.services.changelog.assembly import Changelog, deployment_changelog
 from shipmate.services.changelog.repository import repository_for
 from shipmate.services.context import Context
 from shipmate.services.dora import dora_report
-from shipmate.services.historypages import MAX_JUMP_PAGES, count_pages, page_cursor
+from shipmate.services.historypages import MAX_JUMP_PAGES, numbered_page
 from shipmate.web.charts import COMPACT_HEIGHT, daily_bars
 from shipmate.web.historyview import Pager, chosen_filters, history_filter
 from shipmate.web.linking import link_maker
@@ -272,12 +272,8 @@ def history_page(request: Request) -> Response:
         numbered = param(request, "page") is not None or cursor is None
         number = int_param(request, "page", 1, 1, MAX_JUMP_PAGES) if numbered else None
         f = history_filter(chosen)
-        count = count_pages(ctx, f, limit=limit)
-        if cursor is None and number is not None and number > 1:
-            number = number if count.more else min(number, count.pages)
-            cursor = page_cursor(ctx, f, limit=limit, page=number)
-            number = number if cursor is not None else 1
-        page = queries.history(ctx, f, limit=limit, cursor=cursor)
+        found = numbered_page(ctx, f, limit=limit, cursor=cursor, number=number)
+        page = found.page
         filters = {k: v for k, v in chosen.items() if v is not None}
         base = {**filters, "limit": limit if limit != HISTORY_PAGE else None}
         return Page(
@@ -286,7 +282,7 @@ def history_page(request: Request) -> Response:
                 "page": page,
                 "filters": filters,
                 "limit": limit,
-                "pager": Pager(number, count, page.next_cursor, base),
+                "pager": Pager(found.number, found.count, page.next_cursor, base),
                 "products": products,
                 "environments": [e.name for e in catalog.list_environments(ctx)],
                 "statuses": [s.value for s in Status],
