@@ -4,14 +4,16 @@ The matrix asks, for each cell whose version differs from the environment
 before it, whether that previous environment ever ran the version.  One grouped
 query per chunk of such cells answers all of them; the index
 ``ix_deployments_product_version`` (product_id, version, status,
-environment_id, ...) serves each triple as a seek.
+environment_id, ...) serves each product's versions as seeks, read from the index
+alone (``tests/test_explain.py`` checks the matrix never scans the history).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection, and_, or_, select
 
 from shipmate.domain.lifecycle import Status
 from shipmate.store.schema import deployments
@@ -33,13 +35,26 @@ def versions_ever_deployed(
     todo = sorted(set(wanted))
     for start in range(0, len(todo), _CHUNK):
         chunk = todo[start : start + _CHUNK]
+        # per product, ``product_id = ? AND version IN (...)``: a seek each on
+        # ix_deployments_product_version, whose later columns hold status and environment
+        # (a row-value IN is no seek on SQLite)
+        by_product: dict[int, set[str]] = defaultdict(set)
+        for p, _e, v in chunk:
+            by_product[p].add(v)
         rows = conn.execute(
             select(d.product_id, d.environment_id, d.version)
             .where(
-                tuple_(d.product_id, d.environment_id, d.version).in_(chunk),
+                or_(
+                    *(
+                        and_(d.product_id == p, d.version.in_(sorted(vs)))
+                        for p, vs in sorted(by_product.items())
+                    )
+                ),
                 d.status.in_(_WENT_LIVE),
+                d.environment_id.in_(sorted({e for _p, e, _v in chunk})),
             )
             .group_by(d.product_id, d.environment_id, d.version)
         ).all()
-        found.update((int(p), int(e), str(v)) for p, e, v in rows)
+        asked = set(chunk)
+        found.update(t for t in ((int(p), int(e), str(v)) for p, e, v in rows) if t in asked)
     return found
