@@ -88,3 +88,7 @@ def test_api_and_dashboard_show_the_direction(ctx: Context, clock: FakeClock) ->
         assert 'class="cell state-ahead" data-product="normal" data-environment="dev"' in page
         assert "never in staging" in page and "behind production" in page
         assert "4 cells are behind a later environment" in page  # hotfixed: 3
+
+        product = client.get("/products/hotfixed", headers=auth).text
+        assert "never in staging" in product and "behind production" in product
+        assert 'class="now-item state-drift"' in product

@@ -63,7 +63,13 @@ def test_deployment_and_history_link_to_the_forge(ctx: Context) -> None:
         assert links["github-actions run 77"] == "https://github.com/acme/shop/actions/runs/77"
         assert "<dt>Source system</dt>" in page and "Recorded by" not in page
         assert "<dt>CI run</dt>" in page
-        listed = hrefs(client.get("/history", headers=auth).text)
+        history = client.get("/history", headers=auth).text
+        heads = [
+            th.get_text(strip=True)
+            for th in BeautifulSoup(history, "html.parser").select("thead th")
+        ]
+        assert heads[:2] == ["#", "Status"] and "Deployed by" in heads and "By" not in heads
+        listed = hrefs(history)
         assert listed[SHA[:8]] == f"https://github.com/acme/shop/commit/{SHA}"
         assert listed["release/1.0"] == "https://github.com/acme/shop/tree/release%2F1.0"
 
