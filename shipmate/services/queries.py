@@ -190,6 +190,25 @@ def _env_order(name: str, kind: str) -> tuple[int, str]:
     return (rank, name)
 
 
+#: How many "this version went live there" facts the context remembers.
+_WENT_LIVE_MEMORY = 100_000
+
+
+def _went_live(
+    ctx: Context, conn: Connection, wanted: list[tuple[int, int, str]]
+) -> set[tuple[int, int, str]]:
+    """The triples of ``wanted`` that went live.  A version that went live in an
+    environment stays a fact (deployments are never deleted), so found triples are
+    remembered on the context and only the others are asked again."""
+    known: set[tuple[int, int, str]] = ctx.cache.setdefault("went_live", set())
+    ask = [t for t in wanted if t not in known]
+    found = versions_ever_deployed(conn, ask) if ask else set()
+    if len(known) + len(found) > _WENT_LIVE_MEMORY:
+        known.clear()
+    known |= found
+    return found | {t for t in wanted if t in known}
+
+
 def current_matrix(ctx: Context, *, product: str | None = None) -> Matrix:
     """Every product × environment: the current version, since when, and drift.
 
@@ -231,7 +250,7 @@ def current_matrix(ctx: Context, *, product: str | None = None) -> Matrix:
             stages[pid] = [Stage(env_name[r[1]], r[4], r[3]) for r in ordered]
             wanted += [(pid, env_id[e], v) for e, v in previous_checks(stages[pid])]
         seen: dict[int, set[tuple[str, str]]] = defaultdict(set)
-        for p, e, v in versions_ever_deployed(conn, wanted) if wanted else ():
+        for p, e, v in _went_live(ctx, conn, wanted):
             seen[p].add((env_name[e], v))
     cells: list[MatrixCell] = []
     append = cells.append

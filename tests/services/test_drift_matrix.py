@@ -92,3 +92,17 @@ def test_api_and_dashboard_show_the_direction(ctx: Context, clock: FakeClock) ->
         product = client.get("/products/hotfixed", headers=auth).text
         assert "never in staging" in product and "behind production" in product
         assert 'class="now-item state-drift"' in product
+
+
+def test_a_skipped_version_stops_being_skipped_once_the_environment_before_has_it(
+    ctx: Context, clock: FakeClock
+) -> None:
+    seed(ctx, clock)
+    cell = current_matrix(ctx).cell("hotfixed", "production")
+    assert cell is not None and cell.drift_direction == "skipped"
+    deploy(ctx, clock, "hotfixed", "staging", "2.0.0")
+    deploy(ctx, clock, "hotfixed", "staging", "1.0.0")  # and back: 2.0.0 was there
+    cell = current_matrix(ctx).cell("hotfixed", "production")
+    assert cell is not None and cell.drift_direction is None
+    staging = current_matrix(ctx).cell("hotfixed", "staging")
+    assert staging is not None and staging.drift_direction == "behind"
