@@ -38,7 +38,7 @@ __all__ = [
 
 #: Top-level tables later features read; accepted here without validation.
 SECTIONS = frozenset(
-    {"products", "deploy", "gates", "server", "notifications", "releases", "catalog"}
+    {"products", "deploy", "gates", "server", "notifications", "releases", "catalog", "dashboard"}
 )
 
 _VERSION_PREFIX = re.compile(r"[A-Za-z._/\-]{1,20}")

@@ -13,7 +13,11 @@ from sqlalchemy import text
 
 from shipmate import __version__
 from shipmate.api.errors import error_headers, install_error_handlers, public_store_error
-from shipmate.api.middleware import BodyLimitMiddleware, CollapseSlashesMiddleware
+from shipmate.api.middleware import (
+    BodyLimitMiddleware,
+    CollapseSlashesMiddleware,
+    HeadAsGetMiddleware,
+)
 from shipmate.api.ratelimit import AuthFailureLimiter, AuthFailureLimitMiddleware
 from shipmate.api.routes import bloqr, v1, versioner
 from shipmate.api.routes import catalog as catalog_routes
@@ -135,6 +139,7 @@ def create_app(
 
     app.add_middleware(BodyLimitMiddleware, limit=server.max_body_bytes)
     app.add_middleware(AuthFailureLimitMiddleware, limiter=limiter)
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(CollapseSlashesMiddleware)  # outermost: before routing
     return app
 

@@ -1,4 +1,4 @@
-"""ASGI middleware: path normalization and a body-size limit."""
+"""ASGI middleware: path normalization, HEAD answered as GET, and a body-size limit."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["BodyLimitMiddleware", "CollapseSlashesMiddleware"]
+__all__ = ["BodyLimitMiddleware", "CollapseSlashesMiddleware", "HeadAsGetMiddleware"]
 
 Scope = dict[str, Any]
 _SLASHES = re.compile(r"/{2,}")
@@ -28,6 +28,30 @@ class CollapseSlashesMiddleware:
                     "latin-1"
                 )
         await self.app(scope, receive, send)
+
+
+class HeadAsGetMiddleware:
+    """``HEAD`` wherever ``GET`` works (uptime monitors send it): the request runs as
+    a GET, and the answer keeps its status and headers (``Content-Length`` the GET
+    body's) but loses its body.  FastAPI's routes accept only the methods they
+    declare, so without this every GET route answered HEAD with 405."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def bodiless_send(message: Any) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, bodiless_send)
 
 
 class _TooLarge(Exception):

@@ -200,7 +200,7 @@ def render_matrix(m: Matrix) -> str:
         return "Nothing deployed yet."
     env_names = [name for name, _ in m.environments]
     rows = []
-    drifted = False
+    drifted = warned = False
     for product in m.products:
         row = [product]
         for env in env_names:
@@ -208,13 +208,17 @@ def render_matrix(m: Matrix) -> str:
             if cell is None:
                 row.append("-")
                 continue
-            mark = "*" if cell.drift else ""
-            drifted = drifted or cell.drift
+            mark = "!" if cell.drift_warning else ("*" if cell.drift else "")
+            drifted = drifted or mark == "*"
+            warned = warned or mark == "!"
             row.append(f"{cell.full_version}{mark} ({age(cell.age_seconds)})")
         rows.append(row)
     out = table(["PRODUCT", *env_names], rows)
     if drifted:
         out += "\n\n* differs from the most-promoted environment's version (drift)"
+    if warned:
+        out += "\n" if drifted else "\n\n"
+        out += "! behind a later environment, or never in the one before (drift to look at)"
     return out
 
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+from shipmate.domain.drift import WARNING_DIRECTIONS
 from shipmate.domain.fielddicts import fields_dict, optional_str
 from shipmate.domain.inputs.fields import format_time
 
@@ -187,7 +188,18 @@ class MatrixCell:
     age_seconds: float
     deployed_by: str | None
     commit_sha: str | None
+    #: The version differs from the product's most-promoted environment.
     drift: bool
+    #: Which way (:class:`shipmate.domain.drift.DriftDirection` value): ``ahead``,
+    #: ``behind`` or ``skipped``; None when it agrees with every later environment.
+    drift_direction: str | None = None
+    #: The environment the direction compares with.
+    drift_against: str | None = None
+
+    @property
+    def drift_warning(self) -> bool:
+        """Behind a later environment, or never in the one before: worth a warning."""
+        return self.drift_direction in WARNING_DIRECTIONS
 
     def to_dict(self) -> dict[str, Any]:
         return fields_dict(

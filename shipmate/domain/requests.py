@@ -92,3 +92,5 @@ class HistoryFilter:
     kind: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    #: Free text found in the version, commit, deployer or a metadata value.
+    search: str | None = None

@@ -20,6 +20,7 @@ from sqlalchemy import (
     select,
 )
 
+from shipmate.domain.drift import NO_DRIFT, Drift, Stage, drifts, previous_checks
 from shipmate.domain.environments import EnvironmentKind
 from shipmate.domain.inputs.fields import parse_time
 from shipmate.domain.lifecycle import Status, parse_kind, parse_status
@@ -47,6 +48,8 @@ from shipmate.store.deployments import (
     row_to_event,
 )
 from shipmate.store.history import fetch_history, filter_terms
+from shipmate.store.historysearch import search_pattern
+from shipmate.store.promotions import versions_ever_deployed
 from shipmate.store.schema import (
     deployments,
     environments,
@@ -58,6 +61,8 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "STATS_VERSIONS",
     "current_matrix",
+    "encode_cursor",
+    "filter_values",
     "history",
     "list_events",
     "show_deployment",
@@ -67,7 +72,7 @@ __all__ = [
 MAX_PAGE_SIZE = 500
 
 
-def _encode_cursor(at: datetime, dep_id: int) -> str:
+def encode_cursor(at: datetime, dep_id: int) -> str:
     # Full microsecond precision: a rounded time would skip rows in the same millisecond.
     raw = f"{at.astimezone(UTC).isoformat()}|{dep_id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -114,7 +119,7 @@ def _remembered_id(
     return found
 
 
-def _filter_values(ctx: Context, conn: Connection, f: HistoryFilter) -> dict[str, Any]:
+def filter_values(ctx: Context, conn: Connection, f: HistoryFilter) -> dict[str, Any]:
     """The terms of ``f`` by name (see :data:`shipmate.store.history.TERMS`), product
     and environment resolved to ids, status and kind checked.
 
@@ -146,12 +151,14 @@ def _filter_values(ctx: Context, conn: Connection, f: HistoryFilter) -> dict[str
         values["since"] = f.since
     if f.until is not None:
         values["until"] = f.until
+    if f.search:
+        values["search"] = search_pattern(f.search)
     return values
 
 
 def _conditions(ctx: Context, conn: Connection, f: HistoryFilter) -> list[ColumnElement[bool]]:
     """The WHERE terms of ``f`` as SQLAlchemy expressions."""
-    return filter_terms(_filter_values(ctx, conn, f))
+    return filter_terms(filter_values(ctx, conn, f))
 
 
 def history(
@@ -162,12 +169,12 @@ def history(
         raise InvalidInputError(f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit")
     after = _decode_cursor(cursor) if cursor else None
     with ctx.read() as conn:
-        rows = fetch_history(conn, _filter_values(ctx, conn, f), cursor=after, limit=limit + 1)
+        rows = fetch_history(conn, filter_values(ctx, conn, f), cursor=after, limit=limit + 1)
     items = tuple(rows[:limit])
     next_cursor = None
     if len(rows) > limit:
         last = items[-1]
-        next_cursor = _encode_cursor(last.deployed_at, last.id)
+        next_cursor = encode_cursor(last.deployed_at, last.id)
     return HistoryPage(items=items, next_cursor=next_cursor)
 
 
@@ -189,12 +196,33 @@ def _env_order(name: str, kind: str) -> tuple[int, str]:
     return (rank, name)
 
 
+#: How many "this version went live there" facts the context remembers.
+_WENT_LIVE_MEMORY = 100_000
+
+
+def _went_live(
+    ctx: Context, conn: Connection, wanted: list[tuple[int, int, str]]
+) -> set[tuple[int, int, str]]:
+    """The triples of ``wanted`` that went live.  A version that went live in an
+    environment stays a fact (deployments are never deleted), so found triples are
+    remembered on the context and only the others are asked again."""
+    known: set[tuple[int, int, str]] = ctx.cache.setdefault("went_live", set())
+    ask = [t for t in wanted if t not in known]
+    found = versions_ever_deployed(conn, ask) if ask else set()
+    if len(known) + len(found) > _WENT_LIVE_MEMORY:
+        known.clear()
+    known |= found
+    return found | {t for t in wanted if t in known}
+
+
 def current_matrix(ctx: Context, *, product: str | None = None) -> Matrix:
     """Every product × environment: the current version, since when, and drift.
 
     One read of ``current_state`` joined to the deployments it points at (a primary
     key lookup each); product and environment names come from their own small
-    tables rather than two more joins per cell.
+    tables rather than two more joins per cell.  Each cell's drift direction
+    (:mod:`shipmate.domain.drift`) needs one more grouped query, only for cells
+    whose version differs from the environment before them.
     """
     now = ctx.now()
     with ctx.read() as conn:
@@ -218,22 +246,33 @@ def current_matrix(ctx: Context, *, product: str | None = None) -> Matrix:
                 ).all()
             ]
             rows = current_cells(conn)
-    envs = sorted(((r.name, r.kind) for r in env_rows), key=lambda e: _env_order(*e))
-    rank = {name: i for i, (name, _) in enumerate(envs)}
-    env_name = {r.id: r.name for r in env_rows}
-    env_rank = {r.id: rank.get(r.name, 0) for r in env_rows}
-    by_product: dict[int, list[Any]] = defaultdict(list)
-    for r in rows:
-        by_product[r[0]].append(r)
+        envs = sorted(((r.name, r.kind) for r in env_rows), key=lambda e: _env_order(*e))
+        rank = {name: i for i, (name, _) in enumerate(envs)}
+        env_name = {r.id: r.name for r in env_rows}
+        env_id = {r.name: r.id for r in env_rows}
+        env_rank = {r.id: rank.get(r.name, 0) for r in env_rows}
+        by_product: dict[int, list[Any]] = defaultdict(list)
+        for r in rows:
+            by_product[r[0]].append(r)
+        stages: dict[int, list[Stage]] = {}
+        wanted: list[tuple[int, int, str]] = []
+        for pid, ordered in by_product.items():
+            ordered.sort(key=lambda r: env_rank[r[1]])
+            stages[pid] = [Stage(env_name[r[1]], r[4], r[3]) for r in ordered]
+            wanted += [(pid, env_id[e], v) for e, v in previous_checks(stages[pid])]
+        seen: dict[int, set[tuple[str, str]]] = defaultdict(set)
+        for p, e, v in _went_live(ctx, conn, wanted):
+            seen[p].add((env_name[e], v))
     cells: list[MatrixCell] = []
     append = cells.append
     for pid, name in named:
         prow = [r for r in by_product.get(pid, ()) if r[1] in env_name]
         if not prow:
             continue
-        prow.sort(key=lambda r: env_rank[r[1]])
         reference = prow[-1][4]  # the version in the most-promoted environment
-        for _pid, eid, since, dep_id, version, full, status, deployed_by, commit in prow:
+        directions: list[Drift] = drifts(stages[pid], seen[pid]) if len(prow) > 1 else [NO_DRIFT]
+        for row, way in zip(prow, directions, strict=True):
+            _pid, eid, since, dep_id, version, full, status, deployed_by, commit = row
             # fast_record: 2,400 cells for 200 products; the values are the columns'.
             append(
                 fast_record(
@@ -250,6 +289,8 @@ def current_matrix(ctx: Context, *, product: str | None = None) -> Matrix:
                         "deployed_by": deployed_by,
                         "commit_sha": commit,
                         "drift": version != reference,
+                        "drift_direction": None if way.direction is None else way.direction.value,
+                        "drift_against": way.against,
                     },
                 )
             )

@@ -32,6 +32,7 @@ from shipmate.store.decoding import (
     metadata_dict,
     time_decoder,
 )
+from shipmate.store.historysearch import search_term
 from shipmate.store.schema import deployments, environments, products
 
 __all__ = ["TERMS", "fetch_history", "filter_terms"]
@@ -50,6 +51,7 @@ TERMS: dict[str, Callable[[Any], ColumnElement[bool]]] = {
     "deployed_by": lambda v: _d.deployed_by == v,
     "since": lambda v: _d.deployed_at >= v,
     "until": lambda v: _d.deployed_at < v,
+    "search": search_term,
 }
 
 #: Terms whose values are times (bound as the column stores them).

@@ -18,9 +18,15 @@ from shipmate.errors import ShipmateError
 from shipmate.services import queries
 from shipmate.services.auth.keys import Principal
 from shipmate.services.context import Context
-from shipmate.web.templating import Urls, ago, short
+from shipmate.web.templating import DRIFT_SYMBOLS, Urls, ago, drift_flag, short
 
-__all__ = ["ATTEMPT_WINDOW", "MatrixEntry", "latest_event", "matrix_view", "newest_attempts"]
+__all__ = [
+    "ATTEMPT_WINDOW",
+    "MatrixEntry",
+    "latest_event",
+    "matrix_view",
+    "newest_attempts",
+]
 
 #: The matrix shows a newer attempt (in progress, failed, ...) from this far back.
 ATTEMPT_WINDOW = timedelta(days=7)
@@ -33,6 +39,15 @@ _ATTEMPT_STATES = {
     "failed": "failed",
     "aborted": "aborted",
     "rolled_back": "rolledback",
+}
+
+
+#: A cell's state by drift direction: only behind and skipped are amber.
+_DRIFT_STATES: dict[str | None, str] = {
+    None: "ok",
+    "ahead": "ahead",
+    "behind": "drift",
+    "skipped": "drift",
 }
 
 
@@ -50,6 +65,7 @@ class MatrixEntry:
         "attempt_href",
         "cell",
         "environment",
+        "flag",
         "href",
         "meta",
         "state",
@@ -67,14 +83,15 @@ class MatrixEntry:
             self.state = _ATTEMPT_STATES.get(attempt.status, "ok")
             self.attempt_href = _URLS.deployment(attempt.id)
         else:
-            self.state = "empty" if cell is None else ("drift" if cell.drift else "ok")
+            self.state = "empty" if cell is None else _DRIFT_STATES[cell.drift_direction]
             self.attempt_href = ""
         if cell is None:
-            self.href = self.title = self.symbol = self.meta = ""
+            self.href = self.title = self.symbol = self.meta = self.flag = ""
             return
         self.href = _URLS.deployment(cell.deployment_id)
         self.title = f"{cell.full_version} · commit {short(cell.commit_sha)}"
-        self.symbol = "≠" if cell.drift else "✓"
+        self.symbol = DRIFT_SYMBOLS[cell.drift_direction]
+        self.flag = drift_flag(cell)
         age = ago(cell.age_seconds)
         self.meta = f"{age} ago · {cell.deployed_by}" if cell.deployed_by else f"{age} ago"
 
@@ -122,10 +139,10 @@ def matrix_view(ctx: Context, principal: Principal) -> tuple[Matrix, dict[str, A
                 attempts.append(latest)
             entries.append(MatrixEntry(cell, attempt, env))
         rows.append({"product": product, "entries": entries})
-    drift = sum(1 for c in matrix.cells if c.drift)
     return matrix, {
         "rows": rows,
-        "drift": drift,
+        "drift": sum(1 for c in matrix.cells if c.drift_warning),
+        "ahead": sum(1 for c in matrix.cells if c.drift_direction == "ahead"),
         "attempts": attempts,
         "latest_event": latest_event(ctx),
     }

@@ -12,7 +12,7 @@ page                        what it shows
 ``/``                       the matrix: products × environments, live
 ``/products/{name}``        a timeline per environment, version states, DORA
 ``/deployments/{id}``       events, metadata, CI link, changelog, run steps
-``/history``                every deployment, filtered, keyset-paginated
+``/history``                every deployment, filtered, searched, paged
 ``/dora``                   the four metrics and charts per product@environment
 ``/login``, ``/logout``     the session (:mod:`shipmate.web.login`)
 ``/live``                   ``{"latest_event": id}``: the matrix polls it
@@ -26,6 +26,7 @@ an HTML page naming the field (or the JSON error envelope for a twin).
 from __future__ import annotations
 
 import importlib.resources
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -43,7 +44,10 @@ from shipmate.services.changelog.assembly import Changelog, deployment_changelog
 from shipmate.services.changelog.repository import repository_for
 from shipmate.services.context import Context
 from shipmate.services.dora import dora_report
+from shipmate.services.historypages import MAX_JUMP_PAGES, numbered_page
 from shipmate.web.dorachart import dora_chart
+from shipmate.web.historyview import Pager, chosen_filters, history_filter
+from shipmate.web.linking import link_maker
 from shipmate.web.matrixview import latest_event, matrix_view
 from shipmate.web.responses import (
     Page,
@@ -65,6 +69,8 @@ router = APIRouter(include_in_schema=False)
 PERIODS = (7, 30, 90, 180, 365)
 TIMELINE_LENGTH = 12
 HISTORY_PAGE = 50
+#: A search without a start date looks this far back (the form shows the date).
+SEARCH_DAYS = timedelta(days=90)
 _STATIC_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -240,6 +246,7 @@ def deployment_page(request: Request, deployment_id: str) -> Response:
                 "rolled_back_by": rolled_back_by,
                 "run_steps": steps,
                 "is_rollback": dep.kind == DeploymentKind.ROLLBACK.value,
+                "links": link_maker(ctx),
             },
             data,
         )
@@ -249,43 +256,41 @@ def deployment_page(request: Request, deployment_id: str) -> Response:
 
 # -- history ----------------------------------------------------------------------------
 
-_FILTERS = ("product", "environment", "status", "version", "branch", "actor", "kind")
-
 
 @router.get("/history")
 def history_page(request: Request) -> Response:
     def build(principal: Principal) -> Page:
         ctx = context_of(request)
-        chosen = {name: param(request, name) for name in _FILTERS}
+        chosen = chosen_filters(request, param)
         products = visible_products(ctx, principal)
         if chosen["product"] is not None:
             principal.require_product(chosen["product"])
         elif principal.products:
             chosen["product"] = products[0] if products else principal.products[0]
+        if chosen["q"] is not None and chosen["from"] is None:
+            chosen["from"] = (ctx.now() - SEARCH_DAYS).date().isoformat()
         limit = int_param(request, "limit", HISTORY_PAGE, 1, queries.MAX_PAGE_SIZE)
         cursor = param(request, "cursor", max_length=200)
-        f = HistoryFilter(
-            product=chosen["product"],
-            environment=chosen["environment"],
-            status=chosen["status"],
-            version=chosen["version"],
-            branch=chosen["branch"],
-            actor=chosen["actor"],
-            kind=chosen["kind"],
-        )
-        page = queries.history(ctx, f, limit=limit, cursor=cursor)
+        numbered = param(request, "page") is not None or cursor is None
+        number = int_param(request, "page", 1, 1, MAX_JUMP_PAGES) if numbered else None
+        f = history_filter(chosen)
+        found = numbered_page(ctx, f, limit=limit, cursor=cursor, number=number)
+        page = found.page
         filters = {k: v for k, v in chosen.items() if v is not None}
+        base = {**filters, "limit": limit if limit != HISTORY_PAGE else None}
         return Page(
             "history.html",
             {
                 "page": page,
                 "filters": filters,
                 "limit": limit,
-                "paged": cursor is not None,
+                "pager": Pager(found.number, found.count, page.next_cursor, base),
                 "products": products,
                 "environments": [e.name for e in catalog.list_environments(ctx)],
                 "statuses": [s.value for s in Status],
                 "kinds": [k.value for k in DeploymentKind],
+                "links": link_maker(ctx),
+                "search_days": SEARCH_DAYS.days,
             },
             page.to_dict(),
         )

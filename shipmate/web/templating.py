@@ -17,8 +17,18 @@ import jinja2
 from shipmate import __version__
 from shipmate.domain.dora import format_duration
 from shipmate.domain.inputs.fields import format_time
+from shipmate.domain.records import MatrixCell
 
-__all__ = ["STATUS_SYMBOLS", "Urls", "ago", "environment", "render", "short"]
+__all__ = [
+    "DRIFT_SYMBOLS",
+    "STATUS_SYMBOLS",
+    "Urls",
+    "ago",
+    "drift_flag",
+    "environment",
+    "render",
+    "short",
+]
 
 #: A symbol and a word for every status, so colour is never the only signal.
 STATUS_SYMBOLS: dict[str, tuple[str, str]] = {
@@ -29,6 +39,9 @@ STATUS_SYMBOLS: dict[str, tuple[str, str]] = {
     "started": ("◐", "in progress"),
     "pending": ("○", "pending"),
 }
+#: A symbol per drift direction (None: agrees with every later environment).
+DRIFT_SYMBOLS: dict[str | None, str] = {None: "✓", "ahead": "↑", "behind": "↓", "skipped": "≠"}
+_DRIFT_FLAGS = {"ahead": "ahead of {}", "behind": "behind {}", "skipped": "never in {}"}
 BAND_SYMBOLS: dict[str, str] = {"elite": "◆◆◆◆", "high": "◆◆◆◇", "medium": "◆◆◇◇", "low": "◆◇◇◇"}
 
 
@@ -98,14 +111,6 @@ def _duration_ms(ms: int | None) -> str:
     return format_duration(ms / 1000) or "-"
 
 
-def _safe_link(url: str | None) -> str | None:
-    """The URL when it is http(s), else None: never a ``javascript:`` link."""
-    if not url:
-        return None
-    lowered = url.strip().lower()
-    return url.strip() if lowered.startswith(("http://", "https://")) else None
-
-
 def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
 
@@ -120,6 +125,17 @@ def _status_label(status: str) -> str:
 
 def _band_symbol(band: str | None) -> str:
     return BAND_SYMBOLS.get(band or "", "")
+
+
+def drift_flag(cell: MatrixCell) -> str:
+    """``ahead of production``, ``behind production``, ``never in staging`` or ''."""
+    if cell.drift_direction is None:
+        return ""
+    return _DRIFT_FLAGS[cell.drift_direction].format(cell.drift_against)
+
+
+def _drift_symbol(cell: MatrixCell) -> str:
+    return DRIFT_SYMBOLS.get(cell.drift_direction, "≠")
 
 
 def short(sha: str | None, n: int = 10) -> str:
@@ -141,12 +157,13 @@ def _build_environment() -> jinja2.Environment:
         when=_when,
         iso=_iso,
         duration_ms=_duration_ms,
-        safe_link=_safe_link,
         pretty=_pretty,
         status_symbol=_status_symbol,
         status_label=_status_label,
         band_symbol=_band_symbol,
         short=short,
+        drift_flag=drift_flag,
+        drift_symbol=_drift_symbol,
         seconds=format_duration,
     )
     return env

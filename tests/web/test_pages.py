@@ -159,14 +159,16 @@ def test_matrix_shows_every_product_and_environment(
     assert prod.select_one("a.version")["href"] == f"/deployments/{seeded.ids['rollback']}"
     assert "state-ok" in prod["class"]
     dev = cell(page, "payments-api", "dev")
-    assert "1.3.1" in dev.text and "state-drift" in dev["class"] and "drift" in dev.text
+    # not promoted yet: ahead of production, the normal state, marked neutrally
+    assert "1.3.1" in dev.text and "state-ahead" in dev["class"]
+    assert dev.select_one(".flag").text == "ahead of production"
     flight = cell(page, "auth-service", "production")
     assert "state-progress" in flight["class"]
     assert "in progress" in flight.select_one(".attempt").text
     assert flight.select_one(".attempt")["href"] == f"/deployments/{seeded.ids['in_progress']}"
     broken = cell(page, "notifications", "staging")
     assert "state-failed" in broken["class"] and "0.8.0" in broken.select_one(".attempt").text
-    assert "5 cells differ" in page.select_one(".drift-notice").text
+    assert page.select_one(".drift-notice") is None  # nothing is behind or skipped
     live = page.select_one("#live")
     assert live["data-live-url"] == "/live" and live["data-fragment-url"] == "/?fragment=matrix"
     # every asset is our own
@@ -312,7 +314,7 @@ def test_history_filters_and_pages(web: TestClient, seeded: Seeded, tokens: dict
     assert page.select_one('select[name="status"] option[selected]')["value"] == "failed"
 
     page = soup(web.get("/history?product=search-worker&environment=production").text)
-    cells = [[td.text.strip() for td in tr.select("td")[1:3]] for tr in page.select("tbody tr")]
+    cells = [[td.text.strip() for td in tr.select("td")[2:4]] for tr in page.select("tbody tr")]
     assert cells and all(c == ["search-worker", "production"] for c in cells)
 
     page = soup(web.get("/history?kind=rollback").text)

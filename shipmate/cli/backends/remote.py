@@ -365,6 +365,8 @@ class RemoteBackend(Backend):
                     deployed_by=c.get("deployed_by"),
                     commit_sha=c.get("commit_sha"),
                     drift=bool(c["drift"]),
+                    drift_direction=c.get("drift_direction"),
+                    drift_against=c.get("drift_against"),
                 )
                 for c in data["cells"]
             ),
