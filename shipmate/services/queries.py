@@ -251,9 +251,12 @@ def current_matrix(ctx: Context, *, product: str | None = None) -> Matrix:
         env_name = {r.id: r.name for r in env_rows}
         env_id = {r.name: r.id for r in env_rows}
         env_rank = {r.id: rank.get(r.name, 0) for r in env_rows}
+        # Cells of archived products and environments stay out (and out of the drift checks).
+        listed = {pid for pid, _ in named}
         by_product: dict[int, list[Any]] = defaultdict(list)
         for r in rows:
-            by_product[r[0]].append(r)
+            if r[0] in listed and r[1] in env_name:
+                by_product[r[0]].append(r)
         stages: dict[int, list[Stage]] = {}
         wanted: list[tuple[int, int, str]] = []
         for pid, ordered in by_product.items():
@@ -266,7 +269,7 @@ def current_matrix(ctx: Context, *, product: str | None = None) -> Matrix:
     cells: list[MatrixCell] = []
     append = cells.append
     for pid, name in named:
-        prow = [r for r in by_product.get(pid, ()) if r[1] in env_name]
+        prow = by_product.get(pid)
         if not prow:
             continue
         reference = prow[-1][4]  # the version in the most-promoted environment
