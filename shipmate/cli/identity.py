@@ -15,7 +15,7 @@ import getpass
 import os
 from collections.abc import Mapping
 
-__all__ = ["local_identity"]
+__all__ = ["local_identity", "login_name"]
 
 
 def local_identity(environ: Mapping[str, str] | None = None) -> str | None:
@@ -25,6 +25,12 @@ def local_identity(environ: Mapping[str, str] | None = None) -> str | None:
     actor = detect_ci(env).actor
     if actor and actor.strip():
         return actor.strip()
+    return login_name(env)
+
+
+def login_name(environ: Mapping[str, str] | None = None) -> str | None:
+    """The login name, as ``getpass.getuser()`` finds it; None when there is none."""
+    env = os.environ if environ is None else environ
     for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):  # getpass.getuser()'s order
         if env.get(name, "").strip():
             return env[name].strip()

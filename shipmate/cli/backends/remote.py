@@ -1,6 +1,7 @@
 """Remote mode: the CLI's calls go to a shipmate server over HTTP.
 
-Uses only the standard library (``urllib``) so the CLI stays quick to start.
+Uses only the standard library (:mod:`shipmate.cli.backends.transport`, on
+``socket``) so the CLI stays quick to start.
 Network errors and 5xx answers are retried with exponential backoff for a bounded
 time (``SHIPMATE_RETRY_SECONDS``, default 30).  Every write carries an
 ``Idempotency-Key`` made once per command, so a retried ``record`` or ``version
@@ -11,18 +12,14 @@ messages match.
 
 from __future__ import annotations
 
-import http.client
 import json
-import random
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-import uuid
 from datetime import datetime
 from typing import Any, Unpack
 
 from shipmate import errors
+from shipmate.cli.backends import transport
 from shipmate.cli.backends.interface import (
     Backend,
     ChangelogQuery,
@@ -150,17 +147,18 @@ def _override(req: RecordRequest) -> dict[str, Any]:
     return {"override_gates": req.override_gates, "override_reason": req.override_reason}
 
 
+def _given(**values: str | None) -> dict[str, str]:
+    """The query parameters that have a value."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def _filter_query(f: HistoryFilter) -> dict[str, str]:
-    query: dict[str, str] = {}
-    for key in ("product", "environment", "status", "version", "branch", "actor", "kind"):
-        value = getattr(f, key)
-        if value is not None:
-            query[key] = value
-    for key in ("since", "until"):
-        value = getattr(f, key)
-        if value is not None:
-            query[key] = format_time(value) or ""
-    return query
+    names = ("product", "environment", "status", "version", "branch", "actor", "kind")
+    return _given(
+        **{name: getattr(f, name) for name in names},
+        since=format_time(f.since),
+        until=format_time(f.until),
+    )
 
 
 class RemoteBackend(Backend):
@@ -193,6 +191,7 @@ class RemoteBackend(Backend):
         query: dict[str, str] | None = None,
         write: bool = False,
     ) -> Any:
+        """The decoded JSON answer; network errors and 5xx answers are retried."""
         url = self.base + path
         if query:
             url += "?" + urllib.parse.urlencode(query)
@@ -204,36 +203,48 @@ class RemoteBackend(Backend):
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
         if write:
-            headers["Idempotency-Key"] = str(uuid.uuid4())
+            headers["Idempotency-Key"] = transport.idempotency_key()
         deadline = time.monotonic() + self.retry_seconds
         delay = 0.25
         while True:
-            req = urllib.request.Request(url, data=data, method=method, headers=headers)
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    return json.loads(resp.read() or b"null")
-            except urllib.error.HTTPError as exc:
-                payload = exc.read()
-                if exc.code < 500:
-                    raise self._error(exc.code, payload) from None
-                problem = f"server answered {exc.code}"
-            except (urllib.error.URLError, OSError) as exc:
-                reason = getattr(exc, "reason", exc)
-                problem = f"cannot reach {redact_url(self.base)}: {reason}"
-            except (ValueError, http.client.InvalidURL) as exc:  # a bad port, a stray space
+                answer = transport.send(
+                    method, url, headers=headers, body=data, timeout=self.timeout
+                )
+            except OSError as exc:
+                problem = f"cannot reach {redact_url(self.base)}: {exc}"
+            except ValueError as exc:  # a bad port, a stray space
                 raise errors.ConfigError(
                     f"url {redact_url(self.base)!r} is not a valid URL ({redact(str(exc))})",
                     field="url",
                 ) from None
-            except http.client.HTTPException as exc:  # a broken answer: retried like a 5xx
-                problem = f"{redact_url(self.base)} sent a broken answer ({type(exc).__name__})"
+            except transport.BrokenAnswer as exc:  # retried like a 5xx
+                problem = f"{redact_url(self.base)} sent a broken answer ({exc})"
+            else:
+                if 200 <= answer.status < 300:
+                    return json.loads(answer.body or b"null")
+                if answer.status < 500:
+                    raise self._error(answer.status, answer.body)
+                problem = f"server answered {answer.status}"
             if time.monotonic() + delay > deadline:
                 raise errors.RemoteError(
                     f"{problem} (gave up after retrying for {self.retry_seconds:.0f} s)",
                     field="url",
                 )
+            import random
+
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 5.0)
+
+    def _object(self, method: str, path: str, **options: Any) -> dict[str, Any]:
+        """An answer that is one JSON object (a rule, a key, a report)."""
+        result: dict[str, Any] = self._request(method, path, **options)
+        return result
+
+    def _items(self, path: str, query: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """The ``items`` of a listing."""
+        items: list[dict[str, Any]] = self._request("GET", path, query=query)["items"]
+        return items
 
     def _error(self, status: int, payload: bytes) -> errors.ShipmateError:
         try:
@@ -312,8 +323,8 @@ class RemoteBackend(Backend):
         dep_id = ref
         if not ref.isdigit():  # the same rule as local mode: domain.repeats
             query = {"version": ref, "limit": str(MAX_CANDIDATES)}
-            query |= {k: v for k, v in (("product", product), ("environment", environment)) if v}
-            items = self._request("GET", "/api/v1/deployments", query=query)["items"]
+            query |= _given(product=product or None, environment=environment or None)
+            items = self._items("/api/v1/deployments", query)
             found = [_deployment(d) for d in items if d["full_version"] == ref]
             dep_id = str(rollback_mark_target(ref, found).id)
         path = f"/api/v1/deployments/{dep_id}/rollback-mark"
@@ -370,24 +381,18 @@ class RemoteBackend(Backend):
 
     # -- gates -----------------------------------------------------------------
     def gate_rules(self) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = self._request("GET", "/api/v1/gates/rules")["items"]
-        return items
+        return self._items("/api/v1/gates/rules")
 
     def add_gate_rule(self, definition: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self._request(
-            "POST", "/api/v1/gates/rules", body=definition, write=True
-        )
-        return result
+        return self._object("POST", "/api/v1/gates/rules", body=definition, write=True)
 
     def set_gate_rule_mode(self, name: str, mode: str) -> dict[str, Any]:
         path = "/api/v1/gates/rules/" + urllib.parse.quote(name, safe="")
-        result: dict[str, Any] = self._request("PATCH", path, body={"mode": mode}, write=True)
-        return result
+        return self._object("PATCH", path, body={"mode": mode}, write=True)
 
     def remove_gate_rule(self, name: str) -> dict[str, Any]:
         path = "/api/v1/gates/rules/" + urllib.parse.quote(name, safe="")
-        result: dict[str, Any] = self._request("DELETE", path, write=True)
-        return result
+        return self._object("DELETE", path, write=True)
 
     def check_gates(
         self, product: str, version: str, environment: str, deployer: str | None
@@ -398,8 +403,7 @@ class RemoteBackend(Backend):
             "environment": environment,
             "deployer": deployer,
         }
-        result: dict[str, Any] = self._request("POST", "/api/v1/gates/check", body=body)
-        return result
+        return self._object("POST", "/api/v1/gates/check", body=body)
 
     def approve(
         self, product: str, version: str, environment: str, *, comment: str | None
@@ -410,8 +414,7 @@ class RemoteBackend(Backend):
             "environment": environment,
             "comment": comment,
         }
-        result: dict[str, Any] = self._request("POST", "/api/v1/approvals", body=body, write=True)
-        return result
+        return self._object("POST", "/api/v1/approvals", body=body, write=True)
 
     def unlock(self, **target: Unpack[UnlockTarget]) -> DeploymentRecord:
         product, environment = target["product"], target["environment"]
@@ -428,7 +431,7 @@ class RemoteBackend(Backend):
                 "status": "started",
                 "limit": "20",
             }
-            items = self._request("GET", "/api/v1/deployments", query=query)["items"]
+            items = self._items("/api/v1/deployments", query)
             if not items:
                 raise errors.NotFoundError(
                     f"no deployment of {product} to {environment} is started; nothing to unlock",
@@ -457,17 +460,14 @@ class RemoteBackend(Backend):
 
     def create_key(self, name: str, scope: str, products: tuple[str, ...]) -> dict[str, Any]:
         body = {"name": name, "scope": scope, "products": list(products)}
-        result: dict[str, Any] = self._request("POST", "/api/v1/keys", body=body, write=True)
-        return result
+        return self._object("POST", "/api/v1/keys", body=body, write=True)
 
     def list_keys(self) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = self._request("GET", "/api/v1/keys")["items"]
-        return items
+        return self._items("/api/v1/keys")
 
     def revoke_key(self, name: str) -> dict[str, Any]:
         path = "/api/v1/keys/" + urllib.parse.quote(name, safe="")
-        result: dict[str, Any] = self._request("DELETE", path, write=True)
-        return result
+        return self._object("DELETE", path, write=True)
 
     def dora(self, **query: Unpack[DoraQuery]) -> dict[str, Any]:
         if query["repo"]:
@@ -477,26 +477,21 @@ class RemoteBackend(Backend):
                 field="repo",
             )
         days = query["days"]
-        given = {"product": query["product"], "environment": query["environment"]}
-        given |= {"days": None if days is None else str(days)}
-        given |= {"since": format_time(query["since"]), "until": format_time(query["until"])}
-        result: dict[str, Any] = self._request(
-            "GET", "/api/v1/dora", query={k: v for k, v in given.items() if v is not None}
+        given = _given(
+            product=query["product"],
+            environment=query["environment"],
+            days=None if days is None else str(days),
+            since=format_time(query["since"]),
+            until=format_time(query["until"]),
         )
-        return result
+        return self._object("GET", "/api/v1/dora", query=given)
 
     def changelog(self, **query: Unpack[ChangelogQuery]) -> dict[str, Any]:
         product, repo = query["product"], query["repo"]
-        given = {
-            "product": product,
-            "environment": query["environment"],
-            "from": query["from_ref"],
-            "to": query["to_ref"],
-        }
-        ask = {k: v for k, v in given.items() if v is not None}
+        ask = _given(product=product, environment=query["environment"])
+        ask |= _given(**{"from": query["from_ref"], "to": query["to_ref"]})
         if not repo:  # the server reads its configured repository
-            result: dict[str, Any] = self._request("GET", "/api/v1/changelog", query=ask)
-            return result
+            return self._object("GET", "/api/v1/changelog", query=ask)
         # The server knows the deployments, this machine has the checkout.
         from shipmate.services.changelog.assembly import read_changelog
         from shipmate.services.changelog.commit_range import ChangelogRange

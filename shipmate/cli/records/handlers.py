@@ -141,10 +141,10 @@ def cmd_version_show(args: argparse.Namespace, settings: Settings) -> int:
 
 @_with_backend
 def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
+    from shipmate.cli.identity import login_name
     from shipmate.domain.ci import CiInfo
     from shipmate.domain.requests import RecordRequest
     from shipmate.services.project import collect_ci_info, commit_time
-    from shipmate.services.records.deployments import default_actor
 
     metadata: Any = args.metadata
     if args.metadata_file and args.metadata:
@@ -185,7 +185,7 @@ def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -
         commit_time=when,
         branch=args.branch or ci.branch,
         repository=args.repository or ci.repository,
-        deployed_by=args.deployed_by or ci.actor or default_actor(),
+        deployed_by=args.deployed_by or ci.actor or login_name(),
         ci_platform=ci.platform,
         ci_run_id=args.ci_run_id or ci.run_id,
         ci_run_url=args.ci_run_url or ci.run_url,
