@@ -1,5 +1,6 @@
-"""What several command groups read the same way: the product a command is for, and
-the ``.deployment-version.json`` that ``version next`` wrote."""
+"""What several command groups read the same way: the product a command is for, the
+``.deployment-version.json`` that ``version next`` wrote, and the refusal of a
+database-only command in remote mode."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from shipmate.config import Settings
 from shipmate.errors import InvalidInputError
 
-__all__ = ["VERSION_FILE", "product_of", "read_version_file"]
+__all__ = ["VERSION_FILE", "database_only", "product_of", "read_version_file"]
 
 #: Where ``shipmate version next`` writes the version it allocated.
 VERSION_FILE = Path(".deployment-version.json")
@@ -37,3 +38,14 @@ def read_version_file(path: Path = VERSION_FILE) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError) as exc:
         raise InvalidInputError(f"{path} is not readable JSON: {exc}", field=str(path)) from None
     return data if isinstance(data, dict) else {}
+
+
+def database_only(settings: Settings, command: str, instead: str) -> None:
+    """Refuse ``command`` in remote mode (SHIPMATE_URL or --url set): it works on a
+    database, and answering for the local default one would mislead."""
+    if settings.url:
+        raise InvalidInputError(
+            f"shipmate {command} works on a database, not a server, and SHIPMATE_URL / --url "
+            f"is set; unset it and give the database (SHIPMATE_DATABASE_URL){instead}",
+            field="url",
+        )

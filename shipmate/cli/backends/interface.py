@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
 
 from shipmate.domain.records import BuildRecord, DeploymentRecord, HistoryPage, Matrix, Stats
 from shipmate.domain.requests import BuildRequest, HistoryFilter, RecordRequest
+from shipmate.domain.versionstates import VersionState
 
 if TYPE_CHECKING:
     from shipmate.config import Settings
@@ -82,6 +83,10 @@ class Backend(Protocol):
     def show(self, deployment_id: int) -> DeploymentRecord: ...
 
     def current(self, product: str | None) -> Matrix: ...
+
+    def version_state(self, dep: DeploymentRecord) -> VersionState | None:
+        """The state of ``dep``'s version in its environment (``show`` prints it)."""
+        ...
 
     def stats(self, f: HistoryFilter) -> Stats: ...
 

@@ -40,8 +40,8 @@ from shipmate.domain.records import (
     VersionCount,
 )
 from shipmate.domain.redaction import redact, redact_url
-from shipmate.domain.repeats import rollback_mark_target
 from shipmate.domain.requests import MAX_CANDIDATES, BuildRequest, HistoryFilter, RecordRequest
+from shipmate.domain.versionstates import VersionState
 
 __all__ = ["RemoteBackend"]
 
@@ -322,6 +322,8 @@ class RemoteBackend(Backend):
         product, environment = target["product"], target["environment"]
         dep_id = ref
         if not ref.isdigit():  # the same rule as local mode: domain.repeats
+            from shipmate.domain.repeats import rollback_mark_target
+
             query = {"version": ref, "limit": str(MAX_CANDIDATES)}
             query |= _given(product=product or None, environment=environment or None)
             items = self._items("/api/v1/deployments", query)
@@ -367,6 +369,12 @@ class RemoteBackend(Backend):
                 for c in data["cells"]
             ),
         )
+
+    def version_state(self, dep: DeploymentRecord) -> VersionState | None:
+        query = {"product": dep.product, "environment": dep.environment}
+        items = self._items("/api/v1/version-states", query)
+        found = (VersionState.from_dict(d) for d in items if d["full_version"] == dep.full_version)
+        return next(found, None)
 
     def stats(self, f: HistoryFilter) -> Stats:
         data = self._request("GET", "/api/v1/stats", query=_filter_query(f))

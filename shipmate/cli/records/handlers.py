@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipmate.cli import render
-from shipmate.cli.arguments import product_of, read_version_file
+from shipmate.cli.arguments import database_only, product_of, read_version_file
 from shipmate.cli.backends.interface import Backend, open_backend
 from shipmate.config import Settings
 from shipmate.domain.inputs.fields import parse_id, parse_metadata, parse_time
@@ -243,9 +243,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings, backend: Backend) 
 @_with_backend
 def cmd_show(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
     dep = backend.show(parse_id(args.id, field="id", noun="a deployment id (a number)"))
-    from shipmate.cli.draining.handlers import version_state_of
-
-    state = version_state_of(backend, dep)
+    state = backend.version_state(dep)
     if args.json:
         body = dep.to_dict(with_events=True)
         body["version_state"] = state.to_dict() if state is not None else None
@@ -280,6 +278,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings, backend: Backend) ->
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    database_only(settings, "db", "; a server migrates its own database when it starts")
     from shipmate.services import schema
 
     if args.db_command == "upgrade":
