@@ -13,9 +13,11 @@ import json
 import pytest
 
 from shipmate.cli import main
-from tests.cli.remote_world import World, world
+from tests.cli import remote_world
+from tests.cli.remote_world import World
 
-__all__ = ["world"]
+world = remote_world.world  # the module's server and data
+
 
 #: Reading commands with a remote backend, text and JSON.  ``show 3`` is api 1.5.0 in
 #: staging (a current version: its state line is "active"), ``show 4`` the failed one.
