@@ -11,7 +11,6 @@ chooses it; in remote mode the identity is the key's name, decided by the server
 
 from __future__ import annotations
 
-import getpass
 import os
 from collections.abc import Mapping
 
@@ -34,6 +33,8 @@ def login_name(environ: Mapping[str, str] | None = None) -> str | None:
     for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):  # getpass.getuser()'s order
         if env.get(name, "").strip():
             return env[name].strip()
+    import getpass  # here: the variables above name the user almost everywhere
+
     try:
         return getpass.getuser()  # the password database
     except (KeyError, OSError):

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
 
 from shipmate.domain.records import BuildRecord, DeploymentRecord, HistoryPage, Matrix, Stats
 from shipmate.domain.requests import BuildRequest, HistoryFilter, RecordRequest
-from shipmate.domain.versionstates import VersionState
 
 if TYPE_CHECKING:
     from shipmate.config import Settings
+    from shipmate.domain.versionstates import VersionState
 
 __all__ = [
     "Backend",

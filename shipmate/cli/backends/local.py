@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 from shipmate.cli.backends.interface import (
     Backend,
@@ -14,7 +14,9 @@ from shipmate.cli.backends.interface import (
 from shipmate.config import Settings
 from shipmate.domain.records import BuildRecord, DeploymentRecord, HistoryPage, Matrix, Stats
 from shipmate.domain.requests import BuildRequest, HistoryFilter, RecordRequest
-from shipmate.domain.versionstates import VersionState
+
+if TYPE_CHECKING:
+    from shipmate.domain.versionstates import VersionState
 
 __all__ = ["LocalBackend"]
 

@@ -16,7 +16,7 @@ import json
 import time
 import urllib.parse
 from datetime import datetime
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 from shipmate import errors
 from shipmate.cli.backends import transport
@@ -41,7 +41,9 @@ from shipmate.domain.records import (
 )
 from shipmate.domain.redaction import redact, redact_url
 from shipmate.domain.requests import MAX_CANDIDATES, BuildRequest, HistoryFilter, RecordRequest
-from shipmate.domain.versionstates import VersionState
+
+if TYPE_CHECKING:
+    from shipmate.domain.versionstates import VersionState
 
 __all__ = ["RemoteBackend"]
 
@@ -371,6 +373,8 @@ class RemoteBackend(Backend):
         )
 
     def version_state(self, dep: DeploymentRecord) -> VersionState | None:
+        from shipmate.domain.versionstates import VersionState
+
         query = {"product": dep.product, "environment": dep.environment}
         items = self._items("/api/v1/version-states", query)
         found = (VersionState.from_dict(d) for d in items if d["full_version"] == dep.full_version)

@@ -82,7 +82,10 @@ def send(
     if body is not None or method in ("POST", "PUT", "PATCH"):
         lines.append(f"Content-Length: {len(body or b'')}")
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    sock = socket.create_connection((host, port), timeout=timeout)
+    # An ASCII name goes to getaddrinfo as bytes: a str is IDNA-encoded first, which
+    # imports the idna codec, stringprep and unicodedata.
+    address = host.encode("ascii") if host.isascii() else host
+    sock = socket.create_connection((address, port), timeout=timeout)  # type: ignore[arg-type]
     try:
         if secure:
             import ssl
