@@ -5,6 +5,7 @@ record to ``shipmate show``."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -81,12 +82,15 @@ class VersionState:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> VersionState:
-        """The record :meth:`to_dict` (and so the API) wrote."""
+    def from_dict(cls, d: Mapping[str, Any]) -> VersionState:
+        """The record from :meth:`to_dict`'s fields (the API's answer, times as text) or
+        from a database row (times as datetimes)."""
 
         def when(key: str) -> datetime | None:
             value = d.get(key)
-            return None if value is None else parse_time(value, field=key)
+            if value is None or isinstance(value, datetime):
+                return value
+            return parse_time(value, field=key)
 
         since, updated_at = when("since"), when("updated_at")
         assert since is not None and updated_at is not None

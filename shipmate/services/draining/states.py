@@ -60,25 +60,7 @@ _ALLOWED: Final[Mapping[str, frozenset[str]]] = {
 
 
 def _row(row: Row[Any]) -> VersionState:
-    m = row._mapping
-    return VersionState(
-        product=m["product"],
-        environment=m["environment"],
-        version=m["version"],
-        full_version=m["full_version"],
-        state=m["state"],
-        since=m["since"],
-        updated_at=m["updated_at"],
-        slot=m["slot"],
-        pending=m["pending"],
-        run_id=m["run_id"],
-        drain_check=m["drain_check"],
-        drain_started_at=m["drain_started_at"],
-        drain_finished_at=m["drain_finished_at"],
-        forced=bool(m["forced"]),
-        forced_pending=m["forced_pending"],
-        note=m["note"],
-    )
+    return VersionState.from_dict(dict(row._mapping))
 
 
 def _where(key: VersionKey) -> Any:
