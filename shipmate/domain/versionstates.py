@@ -6,13 +6,16 @@ record to ``shipmate show``."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 from shipmate.domain.inputs.fields import format_time, parse_time
 
 __all__ = ["VersionKey", "VersionState"]
+
+#: The fields of a :class:`VersionState` that hold times.
+_TIMES = ("since", "updated_at", "drain_started_at", "drain_finished_at")
 
 
 @dataclass(frozen=True)
@@ -85,31 +88,12 @@ class VersionState:
     def from_dict(cls, d: Mapping[str, Any]) -> VersionState:
         """The record from :meth:`to_dict`'s fields (the API's answer, times as text) or
         from a database row (times as datetimes)."""
-
-        def when(key: str) -> datetime | None:
-            value = d.get(key)
-            if value is None or isinstance(value, datetime):
-                return value
-            return parse_time(value, field=key)
-
-        since, updated_at = when("since"), when("updated_at")
-        assert since is not None and updated_at is not None
-        run_id = d.get("run_id")
-        return cls(
-            product=d["product"],
-            environment=d["environment"],
-            version=d["version"],
-            full_version=d["full_version"],
-            state=d["state"],
-            since=since,
-            updated_at=updated_at,
-            slot=d.get("slot"),
-            pending=d.get("pending"),
-            run_id=None if run_id is None else int(run_id),
-            drain_check=d.get("drain_check"),
-            drain_started_at=when("drain_started_at"),
-            drain_finished_at=when("drain_finished_at"),
-            forced=bool(d.get("forced")),
-            forced_pending=d.get("forced_pending"),
-            note=d.get("note"),
-        )
+        given = {f.name: d[f.name] for f in fields(cls) if f.name in d}
+        for key in _TIMES:
+            value = given.get(key)
+            if value is not None and not isinstance(value, datetime):
+                given[key] = parse_time(value, field=key)
+        if given.get("run_id") is not None:
+            given["run_id"] = int(given["run_id"])
+        given["forced"] = bool(given.get("forced"))
+        return cls(**given)
