@@ -11,7 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from shipmate import errors
 from shipmate.cli.backends import transport
+from shipmate.cli.backends.remote import RemoteBackend
+from shipmate.config import Settings
 
 
 class CannedServer:
@@ -162,3 +165,10 @@ def test_idempotency_keys_are_random_uuid4() -> None:
     keys = {transport.idempotency_key() for _ in range(50)}
     assert len(keys) == 50
     assert all(uuid.UUID(k).version == 4 and str(uuid.UUID(k)) == k for k in keys)
+
+
+def test_a_server_that_answers_no_json_is_a_remote_error(canned) -> None:  # type: ignore[no-untyped-def]
+    server = canned(b"HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n<html>hi</html>")
+    backend = RemoteBackend(Settings(url=server.url, retry_seconds=0))
+    with pytest.raises(errors.RemoteError, match="not JSON; is the url that of a shipmate"):
+        backend.gate_rules()

@@ -224,7 +224,7 @@ class RemoteBackend(Backend):
                 problem = f"{redact_url(self.base)} sent a broken answer ({exc})"
             else:
                 if 200 <= answer.status < 300:
-                    return json.loads(answer.body or b"null")
+                    return self._decode(answer)
                 if answer.status < 500:
                     raise self._error(answer.status, answer.body)
                 problem = f"server answered {answer.status}"
@@ -237,6 +237,16 @@ class RemoteBackend(Backend):
 
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 5.0)
+
+    def _decode(self, answer: transport.Answer) -> Any:
+        try:
+            return json.loads(answer.body or b"null")
+        except ValueError:  # a web page, a proxy's login form: not a shipmate server
+            raise errors.RemoteError(
+                f"{redact_url(self.base)} answered {answer.status} with something that is "
+                "not JSON; is the url that of a shipmate server?",
+                field="url",
+            ) from None
 
     def _object(self, method: str, path: str, **options: Any) -> dict[str, Any]:
         """An answer that is one JSON object (a rule, a key, a report)."""
