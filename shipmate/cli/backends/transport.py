@@ -172,8 +172,10 @@ def _send_via_urllib(
     import urllib.request
 
     req = urllib.request.Request(url, data=body, method=method, headers=dict(headers))
+    # An opener of its own: urlopen's shared one keeps the proxies of its first call.
+    opener = urllib.request.build_opener()
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with opener.open(req, timeout=timeout) as resp:
             return Answer(resp.status, resp.read())
     except urllib.error.HTTPError as exc:
         return Answer(exc.code, exc.read())
