@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Unpack
+from dataclasses import MISSING, fields
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from shipmate import errors
 from shipmate.cli.backends import transport
@@ -59,87 +59,38 @@ def _register(cls: type[errors.ShipmateError]) -> None:
 _register(errors.ShipmateError)
 
 
-def _t(value: Any) -> datetime | None:
-    return None if value is None else parse_time(value, field="time")
+#: Fields of the records that hold times (RFC 3339 text in the API's JSON).
+_TIMES = frozenset(
+    {"at", "commit_time", "completed_at", "created_at", "deployed_at", "finished_at"}
+    | {"latest_deployed_at", "since", "started_at", "updated_at"}
+)
+#: Fields named like ids that are text (a CI platform's run id).
+_TEXT_IDS = frozenset({"ci_run_id"})
+_Record = TypeVar("_Record")
 
 
-def _i(value: Any) -> int | None:
-    return None if value is None else int(value)
+def _record(cls: type[_Record], d: dict[str, Any], **converted: Any) -> _Record:
+    """A record from the API's JSON: each field by name (None where the answer leaves
+    it out, the record's default where it has one), ids as ints, times parsed, ``{}``
+    for empty metadata; ``converted`` gives the fields decoded otherwise."""
+    values: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        value = d.get(f.name)
+        if f.name in converted or (value is None and f.default is not MISSING):
+            continue
+        if f.name in _TIMES and value is not None:
+            value = parse_time(value, field=f.name)
+        elif (f.name == "id" or f.name.endswith("_id")) and f.name not in _TEXT_IDS:
+            value = None if value is None else int(value)
+        elif f.name in ("metadata", "data"):
+            value = value or {}
+        values[f.name] = value
+    return cls(**values, **converted)
 
 
 def _deployment(d: dict[str, Any]) -> DeploymentRecord:
-    return DeploymentRecord(
-        id=int(d["id"]),
-        product=d["product"],
-        environment=d["environment"],
-        environment_kind=d["environment_kind"],
-        version=d["version"],
-        build_number=d["build_number"],
-        full_version=d["full_version"],
-        status=d["status"],
-        kind=d["kind"],
-        reverts_id=_i(d.get("reverts_id")),
-        commit_sha=d.get("commit_sha"),
-        commit_time=_t(d.get("commit_time")),
-        branch=d.get("branch"),
-        repository=d.get("repository"),
-        deployed_by=d.get("deployed_by"),
-        ci_platform=d.get("ci_platform"),
-        ci_run_id=d.get("ci_run_id"),
-        ci_run_url=d.get("ci_run_url"),
-        source_system=d.get("source_system"),
-        metadata=d.get("metadata") or {},
-        deployed_at=parse_time(d["deployed_at"], field="deployed_at"),
-        created_at=parse_time(d["created_at"], field="created_at"),
-        updated_at=parse_time(d["updated_at"], field="updated_at"),
-        started_at=_t(d.get("started_at")),
-        finished_at=_t(d.get("finished_at")),
-        duration_ms=d.get("duration_ms"),
-        product_id=int(d.get("product_id") or 0),
-        environment_id=int(d.get("environment_id") or 0),
-        version_id=int(d.get("version_id") or 0),
-        events=tuple(
-            EventRecord(
-                id=int(e["id"]),
-                type=e["type"],
-                at=parse_time(e["at"], field="at"),
-                actor=e.get("actor"),
-                key_name=e.get("key_name"),
-                product=e.get("product"),
-                environment=e.get("environment"),
-                deployment_id=_i(e.get("deployment_id")),
-                from_status=e.get("from_status"),
-                to_status=e.get("to_status"),
-                data=e.get("data") or {},
-            )
-            for e in d.get("events", ())
-        ),
-    )
-
-
-def _build(b: dict[str, Any]) -> BuildRecord:
-    return BuildRecord(
-        id=int(b["id"]),
-        product=b["product"],
-        version=b["version"],
-        build_number=int(b["build_number"]),
-        full_version=b["full_version"],
-        status=b["status"],
-        commit_sha=b.get("commit_sha"),
-        branch=b.get("branch"),
-        repository=b.get("repository"),
-        built_by=b.get("built_by"),
-        ci_platform=b.get("ci_platform"),
-        ci_run_id=b.get("ci_run_id"),
-        ci_run_url=b.get("ci_run_url"),
-        source_system=b.get("source_system"),
-        metadata=b.get("metadata") or {},
-        created_at=parse_time(b["created_at"], field="created_at"),
-        started_at=_t(b.get("started_at")),
-        completed_at=_t(b.get("completed_at")),
-        product_id=int(b.get("product_id") or 0),
-        version_id=int(b.get("version_id") or 0),
-    )
+    events = tuple(_record(EventRecord, e) for e in d.get("events", ()))
+    return _record(DeploymentRecord, d, events=events)
 
 
 def _override(req: RecordRequest) -> dict[str, Any]:
@@ -290,7 +241,7 @@ class RemoteBackend(Backend):
             "ci_run_url": req.ci_run_url,
             "metadata": req.metadata,
         }
-        return _build(self._request("POST", "/api/v1/builds", body=body, write=True))
+        return _record(BuildRecord, self._request("POST", "/api/v1/builds", body=body, write=True))
 
     def record(self, req: RecordRequest) -> DeploymentRecord:
         times = {
@@ -364,22 +315,7 @@ class RemoteBackend(Backend):
         return Matrix(
             products=tuple(data["products"]),
             environments=tuple((e["name"], e["kind"]) for e in data["environments"]),
-            cells=tuple(
-                MatrixCell(
-                    product=c["product"],
-                    environment=c["environment"],
-                    deployment_id=int(c["deployment_id"]),
-                    version=c["version"],
-                    full_version=c["full_version"],
-                    status=c["status"],
-                    since=parse_time(c["since"], field="since"),
-                    age_seconds=float(c["age_seconds"]),
-                    deployed_by=c.get("deployed_by"),
-                    commit_sha=c.get("commit_sha"),
-                    drift=bool(c["drift"]),
-                )
-                for c in data["cells"]
-            ),
+            cells=tuple(_record(MatrixCell, c) for c in data["cells"]),
         )
 
     def version_state(self, dep: DeploymentRecord) -> VersionState | None:
@@ -392,14 +328,8 @@ class RemoteBackend(Backend):
 
     def stats(self, f: HistoryFilter) -> Stats:
         data = self._request("GET", "/api/v1/stats", query=_filter_query(f))
-        return Stats(
-            total=data["total"],
-            by_status=data["by_status"],
-            success_rate=data["success_rate"],
-            latest_full_version=data["latest_full_version"],
-            latest_deployed_at=_t(data.get("latest_deployed_at")),
-            versions=tuple(VersionCount(**v) for v in data["versions"]),
-        )
+        versions = tuple(_record(VersionCount, v) for v in data["versions"])
+        return _record(Stats, data, versions=versions)
 
     # -- gates -----------------------------------------------------------------
     def gate_rules(self) -> list[dict[str, Any]]:
