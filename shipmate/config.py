@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -146,6 +145,8 @@ def find_config_file(start: Path, env: Mapping[str, str]) -> tuple[Path, dict[st
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # here: most commands run without a config file
+
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

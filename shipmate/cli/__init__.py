@@ -27,11 +27,18 @@ only the standard library's ``argparse``; each command imports what it needs.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Sequence
 
 __all__ = ["FEATURES", "main"]
+
+# argparse translates its own words ("options", "show this help message and exit")
+# for every parser it builds, and gettext looks for catalogue files on each call:
+# half the time of building shipmate's parsers.  The answer cannot change while the
+# process runs, so each word is looked up once.
+argparse._ = functools.cache(argparse._)  # type: ignore[attr-defined]
 
 #: The command groups after ``records``, in the order ``shipmate --help`` lists them.
 FEATURES = ("catalog", "draining", "gates", "insights", "notify", "releases", "runs")

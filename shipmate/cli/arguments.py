@@ -1,6 +1,7 @@
 """What several command groups read the same way: the product a command is for, the
 versions the flags name (``v1.4.0`` means ``1.4.0``), the moments ``--since``/``--until``
-name, and the ``.deployment-version.json`` that ``version next`` wrote."""
+name, the ``.deployment-version.json`` that ``version next`` wrote, and the refusal of a
+database-only command in remote mode."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from shipmate.errors import InvalidInputError
 __all__ = [
     "VERSION_ARGUMENTS",
     "VERSION_FILE",
+    "database_only",
     "fields_of",
     "local_only",
     "moment_of",
@@ -87,3 +89,14 @@ def read_version_file(path: Path = VERSION_FILE) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError) as exc:
         raise InvalidInputError(f"{path} is not readable JSON: {exc}", field=str(path)) from None
     return data if isinstance(data, dict) else {}
+
+
+def database_only(settings: Settings, command: str, instead: str) -> None:
+    """Refuse ``command`` in remote mode (SHIPMATE_URL or --url set): it works on a
+    database, and answering for the local default one would mislead."""
+    if settings.url:
+        raise InvalidInputError(
+            f"shipmate {command} works on a database, not a server, and SHIPMATE_URL / --url "
+            f"is set; unset it and give the database (SHIPMATE_DATABASE_URL){instead}",
+            field="url",
+        )

@@ -3,6 +3,10 @@
 Every parser sets ``handler="module:function"``; the module is imported only now,
 and the function is called as ``handler(args, settings)``.  Database errors become
 one :class:`~shipmate.errors.StoreError`, and no error message shows a secret.
+
+Nothing here imports SQLAlchemy: a command that never opened the database (remote
+mode, ``version show``, ``--help``) has no database error to convert, so the
+conversion looks SQLAlchemy up in :data:`sys.modules` only when an error arrives.
 """
 
 from __future__ import annotations
@@ -53,9 +57,15 @@ def _secrets(settings: Settings) -> list[str | None]:
     ]
 
 
-def dispatch(args: argparse.Namespace) -> int:
-    from sqlalchemy.exc import DBAPIError
+def _is_database_error(exc: BaseException) -> bool:
+    """A DBAPIError of SQLAlchemy, told without importing it: if SQLAlchemy is not
+    loaded, nothing can have raised one."""
+    loaded = sys.modules.get("sqlalchemy.exc")
+    dbapi_error = getattr(loaded, "DBAPIError", None)
+    return dbapi_error is not None and isinstance(exc, dbapi_error)
 
+
+def dispatch(args: argparse.Namespace) -> int:
     from shipmate.domain.redaction import redact
     from shipmate.errors import ShipmateError
 
@@ -67,9 +77,12 @@ def dispatch(args: argparse.Namespace) -> int:
     )
     try:
         return handler(args, settings)
-    except DBAPIError as exc:
-        raise StoreError(f"database error: {redact(str(exc.orig), _secrets(settings))}") from None
     except ShipmateError as exc:
         exc.message = redact(exc.message, _secrets(settings))
         exc.args = (exc.message,)
         raise
+    except Exception as exc:
+        if not _is_database_error(exc):
+            raise
+        orig = getattr(exc, "orig", exc)
+        raise StoreError(f"database error: {redact(str(orig), _secrets(settings))}") from None

@@ -11,11 +11,10 @@ chooses it; in remote mode the identity is the key's name, decided by the server
 
 from __future__ import annotations
 
-import getpass
 import os
 from collections.abc import Mapping
 
-__all__ = ["local_identity"]
+__all__ = ["local_identity", "login_name"]
 
 
 def local_identity(environ: Mapping[str, str] | None = None) -> str | None:
@@ -25,9 +24,17 @@ def local_identity(environ: Mapping[str, str] | None = None) -> str | None:
     actor = detect_ci(env).actor
     if actor and actor.strip():
         return actor.strip()
+    return login_name(env)
+
+
+def login_name(environ: Mapping[str, str] | None = None) -> str | None:
+    """The login name, as ``getpass.getuser()`` finds it; None when there is none."""
+    env = os.environ if environ is None else environ
     for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):  # getpass.getuser()'s order
         if env.get(name, "").strip():
             return env[name].strip()
+    import getpass  # here: the variables above name the user almost everywhere
+
     try:
         return getpass.getuser()  # the password database
     except (KeyError, OSError):

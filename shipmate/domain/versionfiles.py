@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -265,6 +264,8 @@ def _drop_trailing_commas(text: str) -> str:
 
 
 def _load_toml(text: str, field: str) -> dict[str, Any]:
+    import tomllib  # here: `version next --version` reads no file
+
     try:
         return tomllib.loads(text.lstrip("\ufeff"))
     except tomllib.TOMLDecodeError as exc:

@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Insert, Table, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from shipmate.errors import ConflictError
 from shipmate.store.name_guard import check_new_name, refuse_archived
@@ -34,9 +33,15 @@ __all__ = [
 
 def dialect_insert(conn: Connection, table: Table) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT (both SQLite and PostgreSQL do)."""
+    # Imported here: the engine loaded its own dialect already; a SQLite command then
+    # never imports the PostgreSQL dialect (and its asyncpg driver module).
     if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 def _insert_ignore(conn: Connection, table: Table, values: dict[str, Any], keys: list[str]) -> None:

@@ -1,6 +1,6 @@
 """Schema migrations: Alembic, shipped in the package, applied from code.
 
-``ensure_schema`` is what every command calls: one cheap query reads the recorded
+``ensure_schema`` is what every command calls: one query reads the recorded
 revision and compares it with :data:`HEAD`; only when they differ is Alembic
 imported and run, under a lock (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on
 PostgreSQL) so that many processes starting on an empty database migrate it once.
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, inspect, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from shipmate.errors import StoreError
 from shipmate.store.engine import WRITE
@@ -54,11 +54,24 @@ def current_revision(conn: Connection) -> str | None:
     return None if row is None else str(row[0])
 
 
+def _at_head(conn: Connection) -> bool:
+    """One query: is the recorded revision :data:`HEAD`?  False when the table is
+    missing (an empty database): SQLite says "no such table", PostgreSQL 42P01."""
+    try:
+        with conn.begin():  # committed: the database was reached
+            row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+    except (OperationalError, ProgrammingError) as exc:
+        if "no such table" in str(exc.orig) or getattr(exc.orig, "sqlstate", None) == "42P01":
+            return False
+        raise
+    return row is not None and str(row[0]) == HEAD
+
+
 def ensure_schema(engine: Engine) -> None:
     """Bring the database to :data:`HEAD` if it is not there already."""
     try:
-        with engine.connect() as conn, conn.begin():  # committed: the database was reached
-            if current_revision(conn) == HEAD:
+        with engine.connect() as conn:
+            if _at_head(conn):
                 return
     except OperationalError as exc:
         raise StoreError(f"cannot open the database: {exc.orig}") from None

@@ -1,11 +1,23 @@
 """Remote mode needs no database code: the backend interface and the HTTP backend
-import and work with SQLAlchemy and Alembic refused by the import system."""
+import and work with SQLAlchemy and Alembic refused by the import system, and so does
+every command with a remote backend, run as ``shipmate`` against a real server, and
+``--help`` and ``version show``.  Local commands on a migrated database run without
+Alembic."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.cli import remote_world
+from tests.cli.remote_world import World
+
+world = remote_world.world  # the module's server and data
 
 _SCRIPT = textwrap.dedent(
     """
@@ -118,3 +130,154 @@ def test_the_refusal_is_real() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("refused: sqlalchemy")
+
+
+#: ``shipmate *argv`` with the modules named in argv[1] (and their submodules)
+#: refused; exits 99 when one of them was imported anyway.
+_CLI = textwrap.dedent(
+    """
+    import importlib.abc
+    import sys
+
+    BLOCKED = tuple(sys.argv[1].split(","))
+
+
+    def blocked(name):
+        return any(name == b or name.startswith(b + ".") for b in BLOCKED)
+
+
+    class Refuse(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if blocked(name):
+                raise ImportError(f"{name} is refused in this test")
+            return None
+
+
+    sys.meta_path.insert(0, Refuse())
+    from shipmate.cli import main
+
+    try:
+        code = main(sys.argv[2:])
+    except SystemExit as exc:
+        code = exc.code
+    loaded = sorted(m for m in sys.modules if blocked(m))
+    if loaded:
+        print("imported:", loaded, file=sys.stderr)
+        code = 99
+    sys.exit(code)
+    """
+)
+
+#: Every command with a remote backend, in an order that works on the world's data
+#: (deployment 6 is the one ``record`` here starts, 7 the one ``unlock`` aborts).
+REMOTE_COMMANDS: tuple[tuple[str, ...], ...] = (
+    ("version", "next", "--product", "api", "--version", "3.0.0", "--no-file"),
+    (
+        "record",
+        "--product",
+        "api",
+        "--version",
+        "3.0.0+build.1",
+        "--env",
+        "qa",
+        "--status",
+        "started",
+        "--no-detect",
+    ),
+    ("record", "--id", "6", "--env", "qa", "--status", "completed", "--no-detect"),
+    ("mark-rollback", "6", "--reason", "bad"),
+    ("history", "--product", "api"),
+    ("history", "--json"),
+    ("show", "3"),
+    ("current",),
+    ("stats", "--product", "api"),
+    ("keys", "create", "--name", "deployer", "--scope", "write"),
+    ("keys", "list"),
+    ("keys", "revoke", "deployer"),
+    ("gates", "add", "--name", "one-at-a-time", "--kind", "concurrency"),
+    ("gates", "list"),
+    ("gates", "set-mode", "one-at-a-time", "report_only"),
+    ("gates", "check", "--product", "api", "--version", "1.5.0", "--env", "production"),
+    ("gates", "remove", "one-at-a-time"),
+    ("approve", "--product", "api", "--version", "1.5.0+build.1", "--env", "production"),
+    (
+        "record",
+        "--product",
+        "web",
+        "--version",
+        "2.0.0",
+        "--env",
+        "qa",
+        "--status",
+        "started",
+        "--no-detect",
+    ),
+    ("unlock", "--product", "web", "--env", "qa", "--reason", "stuck"),
+    ("dora", "--product", "api", "--json"),
+)
+
+LOCAL_COMMANDS: tuple[tuple[str, ...], ...] = (
+    ("version", "next", "--product", "api", "--version", "4.0.0", "--no-file"),
+    (
+        "record",
+        "--product",
+        "api",
+        "--version",
+        "4.0.0+build.1",
+        "--env",
+        "dev",
+        "--status",
+        "completed",
+        "--no-detect",
+    ),
+    ("history",),
+    ("current",),
+    ("show", "1"),
+)
+
+
+def _shipmate(
+    blocked: str, argv: tuple[str, ...], env: dict[str, str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _CLI, blocked, *argv],
+        env={**os.environ, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_every_remote_command_runs_without_database_code(world: World) -> None:
+    """In order, as one test: each command relies on what the previous ones wrote."""
+    for argv in REMOTE_COMMANDS:
+        done = _shipmate("sqlalchemy,alembic", argv, world.remote_env(), world.work)
+        assert done.returncode == 0, (argv, done.stderr)
+        assert done.stdout, argv
+
+
+@pytest.mark.parametrize("argv", [("--help",), ("version", "show"), ("version", "show", "--json")])
+def test_help_and_version_show_import_no_database_code(
+    argv: tuple[str, ...], tmp_path: Path
+) -> None:
+    (tmp_path / "VERSION").write_text("1.2.3\n", encoding="utf-8")
+    done = _shipmate("sqlalchemy,alembic", argv, {}, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "1.2.3" in done.stdout or "usage: shipmate" in done.stdout
+
+
+def test_local_commands_on_a_migrated_database_import_no_alembic(world: World) -> None:
+    """Nor, on SQLite, PostgreSQL's dialect or driver."""
+    sqlite = world.database_url.startswith("sqlite")
+    blocked = "alembic,sqlalchemy.dialects.postgresql,psycopg" if sqlite else "alembic"
+    for argv in LOCAL_COMMANDS:
+        done = _shipmate(blocked, argv, world.local_env(), world.work)
+        assert done.returncode == 0, (argv, done.stderr)
+
+
+def test_the_cli_refusal_is_real(world: World) -> None:
+    """The same script does catch a command that needs the refused module."""
+    done = _shipmate("sqlalchemy", ("history",), world.local_env(), world.work)
+    assert done.returncode != 0 and "sqlalchemy" in done.stderr

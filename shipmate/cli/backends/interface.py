@@ -21,6 +21,7 @@ from shipmate.domain.requests import BuildRequest, HistoryFilter, RecordRequest
 
 if TYPE_CHECKING:
     from shipmate.config import Settings
+    from shipmate.domain.versionstates import VersionState
 
 __all__ = [
     "Backend",
@@ -82,6 +83,10 @@ class Backend(Protocol):
     def show(self, deployment_id: int) -> DeploymentRecord: ...
 
     def current(self, product: str | None) -> Matrix: ...
+
+    def version_state(self, dep: DeploymentRecord) -> VersionState | None:
+        """The state of ``dep``'s version in its environment (``show`` prints it)."""
+        ...
 
     def stats(self, f: HistoryFilter) -> Stats: ...
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import AbstractContextManager
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 from shipmate.cli.backends.interface import (
     Backend,
@@ -16,6 +16,9 @@ from shipmate.cli.backends.interface import (
 from shipmate.config import Settings
 from shipmate.domain.records import BuildRecord, DeploymentRecord, HistoryPage, Matrix, Stats
 from shipmate.domain.requests import BuildRequest, HistoryFilter, RecordRequest
+
+if TYPE_CHECKING:
+    from shipmate.domain.versionstates import VersionState
 
 __all__ = ["LocalBackend"]
 
@@ -67,6 +70,12 @@ class LocalBackend(Backend):
         from shipmate.services.queries import current_matrix
 
         return current_matrix(self.ctx, product=product)
+
+    def version_state(self, dep: DeploymentRecord) -> VersionState | None:
+        from shipmate.services.draining.states import list_version_states
+
+        states = list_version_states(self.ctx, dep.product, dep.environment)
+        return next((s for s in states if s.full_version == dep.full_version), None)
 
     def stats(self, f: HistoryFilter) -> Stats:
         from shipmate.services.queries import stats

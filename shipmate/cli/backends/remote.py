@@ -1,6 +1,7 @@
 """Remote mode: the CLI's calls go to a shipmate server over HTTP.
 
-Uses only the standard library (``urllib``) so the CLI stays quick to start.
+Uses only the standard library (:mod:`shipmate.cli.backends.transport`, on
+``socket``) so the CLI stays quick to start.
 Network errors and 5xx answers are retried with exponential backoff for a bounded
 time (``SHIPMATE_RETRY_SECONDS``, default 30).  Every write carries an
 ``Idempotency-Key`` made once per command, so a retried ``record`` or ``version
@@ -11,19 +12,15 @@ messages match.
 
 from __future__ import annotations
 
-import http.client
 import json
-import random
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-import uuid
-from datetime import datetime
-from typing import Any, Unpack
+from dataclasses import MISSING, fields
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from shipmate import errors
+from shipmate.cli.backends import transport
 from shipmate.cli.backends.interface import (
     Backend,
     ChangelogQuery,
@@ -45,8 +42,10 @@ from shipmate.domain.records import (
     VersionCount,
 )
 from shipmate.domain.redaction import redact, redact_url
-from shipmate.domain.repeats import rollback_mark_target
 from shipmate.domain.requests import MAX_CANDIDATES, BuildRequest, HistoryFilter, RecordRequest
+
+if TYPE_CHECKING:
+    from shipmate.domain.versionstates import VersionState
 
 __all__ = ["RemoteBackend"]
 
@@ -62,87 +61,38 @@ def _register(cls: type[errors.ShipmateError]) -> None:
 _register(errors.ShipmateError)
 
 
-def _t(value: Any) -> datetime | None:
-    return None if value is None else parse_time(value, field="time")
+#: Fields of the records that hold times (RFC 3339 text in the API's JSON).
+_TIMES = frozenset(
+    {"at", "commit_time", "completed_at", "created_at", "deployed_at", "finished_at"}
+    | {"latest_deployed_at", "since", "started_at", "updated_at"}
+)
+#: Fields named like ids that are text (a CI platform's run id).
+_TEXT_IDS = frozenset({"ci_run_id"})
+_Record = TypeVar("_Record")
 
 
-def _i(value: Any) -> int | None:
-    return None if value is None else int(value)
+def _record(cls: type[_Record], d: dict[str, Any], **converted: Any) -> _Record:
+    """A record from the API's JSON: each field by name (None where the answer leaves
+    it out, the record's default where it has one), ids as ints, times parsed, ``{}``
+    for empty metadata; ``converted`` gives the fields decoded otherwise."""
+    values: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        value = d.get(f.name)
+        if f.name in converted or (value is None and f.default is not MISSING):
+            continue
+        if f.name in _TIMES and value is not None:
+            value = parse_time(value, field=f.name)
+        elif (f.name == "id" or f.name.endswith("_id")) and f.name not in _TEXT_IDS:
+            value = None if value is None else int(value)
+        elif f.name in ("metadata", "data"):
+            value = value or {}
+        values[f.name] = value
+    return cls(**values, **converted)
 
 
 def _deployment(d: dict[str, Any]) -> DeploymentRecord:
-    return DeploymentRecord(
-        id=int(d["id"]),
-        product=d["product"],
-        environment=d["environment"],
-        environment_kind=d["environment_kind"],
-        version=d["version"],
-        build_number=d["build_number"],
-        full_version=d["full_version"],
-        status=d["status"],
-        kind=d["kind"],
-        reverts_id=_i(d.get("reverts_id")),
-        commit_sha=d.get("commit_sha"),
-        commit_time=_t(d.get("commit_time")),
-        branch=d.get("branch"),
-        repository=d.get("repository"),
-        deployed_by=d.get("deployed_by"),
-        ci_platform=d.get("ci_platform"),
-        ci_run_id=d.get("ci_run_id"),
-        ci_run_url=d.get("ci_run_url"),
-        source_system=d.get("source_system"),
-        metadata=d.get("metadata") or {},
-        deployed_at=parse_time(d["deployed_at"], field="deployed_at"),
-        created_at=parse_time(d["created_at"], field="created_at"),
-        updated_at=parse_time(d["updated_at"], field="updated_at"),
-        started_at=_t(d.get("started_at")),
-        finished_at=_t(d.get("finished_at")),
-        duration_ms=d.get("duration_ms"),
-        product_id=int(d.get("product_id") or 0),
-        environment_id=int(d.get("environment_id") or 0),
-        version_id=int(d.get("version_id") or 0),
-        events=tuple(
-            EventRecord(
-                id=int(e["id"]),
-                type=e["type"],
-                at=parse_time(e["at"], field="at"),
-                actor=e.get("actor"),
-                key_name=e.get("key_name"),
-                product=e.get("product"),
-                environment=e.get("environment"),
-                deployment_id=_i(e.get("deployment_id")),
-                from_status=e.get("from_status"),
-                to_status=e.get("to_status"),
-                data=e.get("data") or {},
-            )
-            for e in d.get("events", ())
-        ),
-    )
-
-
-def _build(b: dict[str, Any]) -> BuildRecord:
-    return BuildRecord(
-        id=int(b["id"]),
-        product=b["product"],
-        version=b["version"],
-        build_number=int(b["build_number"]),
-        full_version=b["full_version"],
-        status=b["status"],
-        commit_sha=b.get("commit_sha"),
-        branch=b.get("branch"),
-        repository=b.get("repository"),
-        built_by=b.get("built_by"),
-        ci_platform=b.get("ci_platform"),
-        ci_run_id=b.get("ci_run_id"),
-        ci_run_url=b.get("ci_run_url"),
-        source_system=b.get("source_system"),
-        metadata=b.get("metadata") or {},
-        created_at=parse_time(b["created_at"], field="created_at"),
-        started_at=_t(b.get("started_at")),
-        completed_at=_t(b.get("completed_at")),
-        product_id=int(b.get("product_id") or 0),
-        version_id=int(b.get("version_id") or 0),
-    )
+    events = tuple(_record(EventRecord, e) for e in d.get("events", ()))
+    return _record(DeploymentRecord, d, events=events)
 
 
 def _override(req: RecordRequest) -> dict[str, Any]:
@@ -152,17 +102,18 @@ def _override(req: RecordRequest) -> dict[str, Any]:
     return {"override_gates": req.override_gates, "override_reason": req.override_reason}
 
 
+def _given(**values: str | None) -> dict[str, str]:
+    """The query parameters that have a value."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def _filter_query(f: HistoryFilter) -> dict[str, str]:
-    query: dict[str, str] = {}
-    for key in ("product", "environment", "status", "version", "branch", "actor", "kind"):
-        value = getattr(f, key)
-        if value is not None:
-            query[key] = value
-    for key in ("since", "until"):
-        value = getattr(f, key)
-        if value is not None:
-            query[key] = format_time(value) or ""
-    return query
+    names = ("product", "environment", "status", "version", "branch", "actor", "kind")
+    return _given(
+        **{name: getattr(f, name) for name in names},
+        since=format_time(f.since),
+        until=format_time(f.until),
+    )
 
 
 class RemoteBackend(Backend):
@@ -197,6 +148,7 @@ class RemoteBackend(Backend):
         query: dict[str, str] | None = None,
         write: bool = False,
     ) -> Any:
+        """The decoded JSON answer; network errors and 5xx answers are retried."""
         url = self.base + path
         if query:
             url += "?" + urllib.parse.urlencode(query)
@@ -208,39 +160,60 @@ class RemoteBackend(Backend):
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
         if write:
-            headers["Idempotency-Key"] = str(uuid.uuid4())
+            headers["Idempotency-Key"] = transport.idempotency_key()
         deadline = time.monotonic() + self.retry_seconds
         delay = 0.25
         while True:
-            req = urllib.request.Request(url, data=data, method=method, headers=headers)
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    warning = resp.headers.get("Shipmate-Warning")
-                    if warning:  # [catalog] unknown = "warn" on the server
-                        print(f"shipmate: warning: {warning}", file=sys.stderr)
-                    return json.loads(resp.read() or b"null")
-            except urllib.error.HTTPError as exc:
-                payload = exc.read()
-                if exc.code < 500:
-                    raise self._error(exc.code, payload) from None
-                problem = f"server answered {exc.code}"
-            except (urllib.error.URLError, OSError) as exc:
-                reason = getattr(exc, "reason", exc)
-                problem = f"cannot reach {redact_url(self.base)}: {reason}"
-            except (ValueError, http.client.InvalidURL) as exc:  # a bad port, a stray space
+                answer = transport.send(
+                    method, url, headers=headers, body=data, timeout=self.timeout
+                )
+            except OSError as exc:
+                problem = f"cannot reach {redact_url(self.base)}: {exc}"
+            except ValueError as exc:  # a bad port, a stray space
                 raise errors.ConfigError(
                     f"url {redact_url(self.base)!r} is not a valid URL ({redact(str(exc))})",
                     field="url",
                 ) from None
-            except http.client.HTTPException as exc:  # a broken answer: retried like a 5xx
-                problem = f"{redact_url(self.base)} sent a broken answer ({type(exc).__name__})"
+            except transport.BrokenAnswer as exc:  # retried like a 5xx
+                problem = f"{redact_url(self.base)} sent a broken answer ({exc})"
+            else:
+                if 200 <= answer.status < 300:
+                    if answer.warning:  # [catalog] unknown = "warn" on the server
+                        print(f"shipmate: warning: {answer.warning}", file=sys.stderr)
+                    return self._decode(answer)
+                if answer.status < 500:
+                    raise self._error(answer.status, answer.body)
+                problem = f"server answered {answer.status}"
             if time.monotonic() + delay > deadline:
                 raise errors.RemoteError(
                     f"{problem} (gave up after retrying for {self.retry_seconds:.0f} s)",
                     field="url",
                 )
+            import random
+
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 5.0)
+
+    def _decode(self, answer: transport.Answer) -> Any:
+        try:
+            return json.loads(answer.body or b"null")
+        except ValueError:  # a web page, a proxy's login form: not a shipmate server
+            raise errors.RemoteError(
+                f"{redact_url(self.base)} answered {answer.status} with something that is "
+                "not JSON; is the url that of a shipmate server?",
+                field="url",
+            ) from None
+
+    def _object(self, method: str, path: str, **options: Any) -> dict[str, Any]:
+        """An answer that is one JSON object (a rule, a key, a report)."""
+        result: dict[str, Any] = self._request(method, path, **options)
+        return result
+
+    def _items(self, path: str, query: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """The ``items`` of a listing."""
+        items: list[dict[str, Any]] = self._request("GET", path, query=query)["items"]
+        return items
 
     def _error(self, status: int, payload: bytes) -> errors.ShipmateError:
         try:
@@ -274,8 +247,9 @@ class RemoteBackend(Backend):
             "ci_run_url": req.ci_run_url,
             "metadata": req.metadata,
         }
-        return _build(
-            self._request("POST", "/api/v1/builds", body=body, query=self._create(), write=True)
+        return _record(
+            BuildRecord,
+            self._request("POST", "/api/v1/builds", body=body, query=self._create(), write=True),
         )
 
     def record(self, req: RecordRequest) -> DeploymentRecord:
@@ -324,9 +298,11 @@ class RemoteBackend(Backend):
         product, environment = target["product"], target["environment"]
         dep_id = ref
         if not ref.isdigit():  # the same rule as local mode: domain.repeats
+            from shipmate.domain.repeats import rollback_mark_target
+
             query = {"version": ref, "limit": str(MAX_CANDIDATES)}
-            query |= {k: v for k, v in (("product", product), ("environment", environment)) if v}
-            items = self._request("GET", "/api/v1/deployments", query=query)["items"]
+            query |= _given(product=product or None, environment=environment or None)
+            items = self._items("/api/v1/deployments", query)
             found = [_deployment(d) for d in items if d["full_version"] == ref]
             dep_id = str(rollback_mark_target(ref, found).id)
         path = f"/api/v1/deployments/{dep_id}/rollback-mark"
@@ -352,57 +328,36 @@ class RemoteBackend(Backend):
         return Matrix(
             products=tuple(data["products"]),
             environments=tuple((e["name"], e["kind"]) for e in data["environments"]),
-            cells=tuple(
-                MatrixCell(
-                    product=c["product"],
-                    environment=c["environment"],
-                    deployment_id=int(c["deployment_id"]),
-                    version=c["version"],
-                    full_version=c["full_version"],
-                    status=c["status"],
-                    since=parse_time(c["since"], field="since"),
-                    age_seconds=float(c["age_seconds"]),
-                    deployed_by=c.get("deployed_by"),
-                    commit_sha=c.get("commit_sha"),
-                    drift=bool(c["drift"]),
-                    drift_direction=c.get("drift_direction"),
-                    drift_against=c.get("drift_against"),
-                )
-                for c in data["cells"]
-            ),
+            cells=tuple(_record(MatrixCell, c) for c in data["cells"]),
         )
+
+    def version_state(self, dep: DeploymentRecord) -> VersionState | None:
+        from shipmate.domain.versionstates import VersionState
+
+        query = {"product": dep.product, "environment": dep.environment}
+        items = self._items("/api/v1/version-states", query)
+        found = (VersionState.from_dict(d) for d in items if d["full_version"] == dep.full_version)
+        return next(found, None)
 
     def stats(self, f: HistoryFilter) -> Stats:
         data = self._request("GET", "/api/v1/stats", query=_filter_query(f))
-        return Stats(
-            total=data["total"],
-            by_status=data["by_status"],
-            success_rate=data["success_rate"],
-            latest_full_version=data["latest_full_version"],
-            latest_deployed_at=_t(data.get("latest_deployed_at")),
-            versions=tuple(VersionCount(**v) for v in data["versions"]),
-        )
+        versions = tuple(_record(VersionCount, v) for v in data["versions"])
+        return _record(Stats, data, versions=versions)
 
     # -- gates -----------------------------------------------------------------
     def gate_rules(self) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = self._request("GET", "/api/v1/gates/rules")["items"]
-        return items
+        return self._items("/api/v1/gates/rules")
 
     def add_gate_rule(self, definition: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self._request(
-            "POST", "/api/v1/gates/rules", body=definition, write=True
-        )
-        return result
+        return self._object("POST", "/api/v1/gates/rules", body=definition, write=True)
 
     def set_gate_rule_mode(self, name: str, mode: str) -> dict[str, Any]:
         path = "/api/v1/gates/rules/" + urllib.parse.quote(name, safe="")
-        result: dict[str, Any] = self._request("PATCH", path, body={"mode": mode}, write=True)
-        return result
+        return self._object("PATCH", path, body={"mode": mode}, write=True)
 
     def remove_gate_rule(self, name: str) -> dict[str, Any]:
         path = "/api/v1/gates/rules/" + urllib.parse.quote(name, safe="")
-        result: dict[str, Any] = self._request("DELETE", path, write=True)
-        return result
+        return self._object("DELETE", path, write=True)
 
     def check_gates(
         self, product: str, version: str, environment: str, deployer: str | None
@@ -413,8 +368,7 @@ class RemoteBackend(Backend):
             "environment": environment,
             "deployer": deployer,
         }
-        result: dict[str, Any] = self._request("POST", "/api/v1/gates/check", body=body)
-        return result
+        return self._object("POST", "/api/v1/gates/check", body=body)
 
     def approve(
         self, product: str, version: str, environment: str, *, comment: str | None
@@ -425,8 +379,7 @@ class RemoteBackend(Backend):
             "environment": environment,
             "comment": comment,
         }
-        result: dict[str, Any] = self._request("POST", "/api/v1/approvals", body=body, write=True)
-        return result
+        return self._object("POST", "/api/v1/approvals", body=body, write=True)
 
     def unlock(self, **target: Unpack[UnlockTarget]) -> DeploymentRecord:
         product, environment = target["product"], target["environment"]
@@ -443,7 +396,7 @@ class RemoteBackend(Backend):
                 "status": "started",
                 "limit": "20",
             }
-            items = self._request("GET", "/api/v1/deployments", query=query)["items"]
+            items = self._items("/api/v1/deployments", query)
             if not items:
                 raise errors.NotFoundError(
                     f"no deployment of {product} to {environment} is started; nothing to unlock",
@@ -472,17 +425,14 @@ class RemoteBackend(Backend):
 
     def create_key(self, name: str, scope: str, products: tuple[str, ...]) -> dict[str, Any]:
         body = {"name": name, "scope": scope, "products": list(products)}
-        result: dict[str, Any] = self._request("POST", "/api/v1/keys", body=body, write=True)
-        return result
+        return self._object("POST", "/api/v1/keys", body=body, write=True)
 
     def list_keys(self) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = self._request("GET", "/api/v1/keys")["items"]
-        return items
+        return self._items("/api/v1/keys")
 
     def revoke_key(self, name: str) -> dict[str, Any]:
         path = "/api/v1/keys/" + urllib.parse.quote(name, safe="")
-        result: dict[str, Any] = self._request("DELETE", path, write=True)
-        return result
+        return self._object("DELETE", path, write=True)
 
     def create_new_names(self) -> None:
         self.create_names = True
@@ -525,26 +475,21 @@ class RemoteBackend(Backend):
                 field="repo",
             )
         days = query["days"]
-        given = {"product": query["product"], "environment": query["environment"]}
-        given |= {"days": None if days is None else str(days)}
-        given |= {"since": format_time(query["since"]), "until": format_time(query["until"])}
-        result: dict[str, Any] = self._request(
-            "GET", "/api/v1/dora", query={k: v for k, v in given.items() if v is not None}
+        given = _given(
+            product=query["product"],
+            environment=query["environment"],
+            days=None if days is None else str(days),
+            since=format_time(query["since"]),
+            until=format_time(query["until"]),
         )
-        return result
+        return self._object("GET", "/api/v1/dora", query=given)
 
     def changelog(self, **query: Unpack[ChangelogQuery]) -> dict[str, Any]:
         product, repo = query["product"], query["repo"]
-        given = {
-            "product": product,
-            "environment": query["environment"],
-            "from": query["from_ref"],
-            "to": query["to_ref"],
-        }
-        ask = {k: v for k, v in given.items() if v is not None}
+        ask = _given(product=product, environment=query["environment"])
+        ask |= _given(**{"from": query["from_ref"], "to": query["to_ref"]})
         if not repo:  # the server reads its configured repository
-            result: dict[str, Any] = self._request("GET", "/api/v1/changelog", query=ask)
-            return result
+            return self._object("GET", "/api/v1/changelog", query=ask)
         # The server knows the deployments, this machine has the checkout.
         from shipmate.services.changelog.assembly import read_changelog
         from shipmate.services.changelog.commit_range import ChangelogRange

@@ -30,7 +30,6 @@ __all__ = [
     "describe_state",
     "drain_exit_code",
     "render_states",
-    "version_state_of",
 ]
 
 _COLOURS = {"active": "32", "draining": "33", "drained": "36", "retired": "2"}
@@ -79,23 +78,6 @@ def render_states(states: list[Any]) -> str:
     return render.table(
         ["ENV", "VERSION", "STATE", "SLOT", "PENDING", "SINCE", "DRAIN", "NOTE"], rows, colours
     )
-
-
-def version_state_of(backend: Any, dep: Any) -> Any:
-    """The version state of a deployment's version in its environment (local database only).
-
-    ``shipmate show`` prints it; in remote mode there is none (the server lists
-    them at ``GET /api/v1/version-states``).
-    """
-    ctx = getattr(backend, "ctx", None)
-    if ctx is None or not dep.product or not dep.environment:
-        return None
-    from shipmate.services.draining.states import list_version_states
-
-    for state in list_version_states(ctx, dep.product, dep.environment):
-        if state.full_version == dep.full_version:
-            return state
-    return None
 
 
 def describe_state(state: Any) -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from shipmate.cli import render
 from shipmate.cli.arguments import (
     VERSION_FILE,
+    database_only,
     fields_of,
     moment_of,
     product_of,
@@ -162,10 +163,10 @@ def cmd_version_show(args: argparse.Namespace, settings: Settings) -> int:
 @_with_backend
 def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
     from shipmate.cli.ciworkflow import environment_of, report_deployment
+    from shipmate.cli.identity import login_name
     from shipmate.domain.ci import CiInfo
     from shipmate.domain.requests import RecordRequest
     from shipmate.services.project import collect_ci_info, commit_time
-    from shipmate.services.records.deployments import default_actor
 
     metadata: Any = args.metadata
     if args.metadata_file and args.metadata:
@@ -208,7 +209,7 @@ def cmd_record(args: argparse.Namespace, settings: Settings, backend: Backend) -
         commit_time=when,
         branch=args.branch or ci.branch,
         repository=args.repository or ci.repository,
-        deployed_by=args.deployed_by or ci.actor or default_actor(),
+        deployed_by=args.deployed_by or ci.actor or login_name(),
         ci_platform=ci.platform,
         ci_run_id=args.ci_run_id or ci.run_id,
         ci_run_url=args.ci_run_url or ci.run_url,
@@ -294,9 +295,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings, backend: Backend) 
 @_with_backend
 def cmd_show(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
     dep = _deployment_of(backend, args.id, product=args.product, environment=args.env)
-    from shipmate.cli.draining.handlers import version_state_of
-
-    state = version_state_of(backend, dep)
+    state = backend.version_state(dep)
     if args.json:
         body = dep.to_dict(with_events=True)
         body["version_state"] = state.to_dict() if state is not None else None
@@ -360,6 +359,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings, backend: Backend) ->
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    database_only(settings, "db", "; a server migrates its own database when it starts")
     from shipmate.services import schema
 
     if args.db_command == "upgrade":

@@ -26,17 +26,17 @@ configuration) still show what runs.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 
-from shipmate.domain.inputs.fields import format_time, validate_lookup_name
+from shipmate.domain.inputs.fields import validate_lookup_name
+from shipmate.domain.versionstates import VersionKey, VersionState
 from shipmate.errors import IllegalTransitionError, InvalidInputError, NotFoundError
 from shipmate.services.context import Context
 from shipmate.store.catalog import find_environment_id, find_product_id
-from shipmate.store.decoding import RowDecoder
 from shipmate.store.deployments import append_event
 from shipmate.store.schema import current_state, deployments, environments, products
 from shipmate.store.schema_version_states import VERSION_STATES, version_states
@@ -59,74 +59,8 @@ _ALLOWED: Final[Mapping[str, frozenset[str]]] = {
 }
 
 
-@dataclass(frozen=True)
-class VersionKey:
-    """Which version: product, environment and full version (``1.4.0+build.7``)."""
-
-    product: str
-    environment: str
-    version: str
-    full_version: str
-
-
-@dataclass(frozen=True)
-class VersionState:
-    product: str
-    environment: str
-    version: str
-    full_version: str
-    state: str
-    since: datetime
-    updated_at: datetime
-    slot: str | None = None
-    pending: int | None = None
-    run_id: int | None = None
-    drain_check: str | None = None
-    drain_started_at: datetime | None = None
-    drain_finished_at: datetime | None = None
-    forced: bool = False
-    forced_pending: int | None = None
-    note: str | None = None
-    #: False for a current deployment shipmate holds no row for (listed as active).
-    recorded: bool = True
-
-    @property
-    def key(self) -> VersionKey:
-        return VersionKey(self.product, self.environment, self.version, self.full_version)
-
-    @property
-    def drain_seconds(self) -> float | None:
-        """How long the drain took (None while it runs or when there was none)."""
-        if self.drain_started_at is None or self.drain_finished_at is None:
-            return None
-        return (self.drain_finished_at - self.drain_started_at).total_seconds()
-
-    def to_dict(self) -> dict[str, Any]:
-        def when(value: datetime | None) -> str | None:
-            return format_time(value) if value is not None else None
-
-        return {
-            "product": self.product,
-            "environment": self.environment,
-            "version": self.version,
-            "full_version": self.full_version,
-            "state": self.state,
-            "slot": self.slot,
-            "pending": self.pending,
-            "since": format_time(self.since),
-            "updated_at": format_time(self.updated_at),
-            "run_id": str(self.run_id) if self.run_id is not None else None,
-            "drain_check": self.drain_check,
-            "drain_started_at": when(self.drain_started_at),
-            "drain_finished_at": when(self.drain_finished_at),
-            "drain_seconds": self.drain_seconds,
-            "forced": self.forced,
-            "forced_pending": self.forced_pending,
-            "note": self.note,
-        }
-
-
-_row = RowDecoder(VersionState, convert={"forced": bool}, skip=("recorded",))
+def _row(row: Row[Any]) -> VersionState:
+    return VersionState.from_dict(dict(row._mapping))
 
 
 def _where(key: VersionKey) -> Any:
