@@ -42,7 +42,7 @@ from sqlalchemy import select
 
 from shipmate.domain.records import DeploymentRecord
 from shipmate.domain.requests import RecordRequest
-from shipmate.domain.runs.plan import (
+from shipmate.domain.runs.model import (
     CHECK_ARTIFACT,
     HEALTH,
     INSPECT,
