@@ -22,6 +22,7 @@ __all__ = [
     "format_full_version",
     "parse_full_version",
     "parse_semver",
+    "reconcile_build_number",
     "strip_version_prefix",
     "validate_base_version",
     "validate_build_number",
@@ -167,6 +168,21 @@ def validate_build_number(value: object, *, field: str = "build") -> int:
             f"{field} {value} is over the limit of {MAX_BUILD_NUMBER}", field=field
         )
     return value
+
+
+def reconcile_build_number(
+    named: int | None, given: object | None, *, given_as: str = "build"
+) -> int | None:
+    """The build number of a deployed version: the one its full version names
+    (``named``) or, without one, the one ``given`` apart (``given_as`` names that
+    input in the refusal when the two differ); validated, None without either."""
+    if named is not None:
+        if given is not None and given != named:
+            raise InvalidInputError(
+                f"version names build {named} but {given_as} is {given}", field="build"
+            )
+        given = named
+    return None if given is None else validate_build_number(given)
 
 
 def parse_full_version(text: str, *, field: str = "version") -> FullVersion:

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from shipmate.domain.versions import strip_version_prefix, validate_base_version
+from shipmate.domain.versions import (
+    reconcile_build_number,
+    strip_version_prefix,
+    validate_base_version,
+)
 from shipmate.errors import InvalidInputError
 
 
@@ -45,3 +49,32 @@ def test_a_base_version_that_names_a_build_is_refused_with_the_base_to_give() ->
 @pytest.mark.parametrize("text", ["1.4.0", "1.4.0+sha.5114f85", "2026.11-rc", "1.0.0+build"])
 def test_base_versions_without_a_build_number_pass(text: str) -> None:
     assert validate_base_version(text) == text
+
+
+@pytest.mark.parametrize(
+    ("named", "given", "expected"),
+    [(None, None, None), (7, None, 7), (None, 3, 3), (7, 7, 7)],
+)
+def test_the_build_number_comes_from_the_version_or_apart(
+    named: int | None, given: int | None, expected: int | None
+) -> None:
+    assert reconcile_build_number(named, given) == expected
+
+
+@pytest.mark.parametrize(
+    ("given_as", "message"),
+    [
+        ("build", "version names build 7 but build is 8"),
+        ("--build", "version names build 7 but --build is 8"),
+    ],
+)
+def test_a_build_number_given_apart_must_match_the_version(given_as: str, message: str) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        reconcile_build_number(7, 8, given_as=given_as)
+    assert str(caught.value) == message
+    assert caught.value.field == "build"
+
+
+def test_a_build_number_given_apart_is_validated() -> None:
+    with pytest.raises(InvalidInputError, match="build must be a whole number of at least 1"):
+        reconcile_build_number(None, 0)

@@ -12,7 +12,7 @@ import pytest
 
 from shipmate.demo.clock import FakeClock
 from shipmate.domain.requests import HistoryFilter
-from shipmate.domain.runs.plan import RECORD_STARTED, Step, StepResult
+from shipmate.domain.runs.model import RECORD_STARTED, Step, StepResult
 from shipmate.errors import (
     ArtifactMissingError,
     ConflictError,

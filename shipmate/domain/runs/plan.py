@@ -88,20 +88,6 @@ from shipmate.domain.runs.model import (
 from shipmate.domain.runs.model import clip as _clip
 
 __all__ = [
-    "CHECK_ARTIFACT",
-    "HEALTH",
-    "INSPECT",
-    "KEEP_WARM",
-    "POST_SWITCH_HEALTH",
-    "RECORD_COMPLETED",
-    "RECORD_FAILED",
-    "RECORD_ROLLBACK",
-    "RECORD_STARTED",
-    "RESTORE",
-    "RETIRE",
-    "START",
-    "STOP_NEW",
-    "SWITCH",
     "Flow",
     "FlowEnd",
     "LiveState",

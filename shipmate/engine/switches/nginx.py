@@ -30,6 +30,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from shipmate.domain.deploy.model import NginxSwitchConfig
@@ -114,13 +115,7 @@ class NginxSwitch(Switch):
             except ValueError:
                 parsed = None
             if parsed is not None:
-                return SwitchState(
-                    slot=parsed.slot,
-                    port=parsed.port,
-                    version=parsed.version,
-                    full_version=parsed.full_version,
-                    content=text,
-                )
+                return replace(parsed, content=text)
         return SwitchState(content=text)
 
     def switch_to(self, release: Release, slot: str, port: int | None = None) -> SwitchResult:

@@ -36,8 +36,8 @@ from shipmate.domain.runs.plan import (
 from shipmate.domain.versions import (
     format_full_version,
     parse_full_version,
+    reconcile_build_number,
     validate_base_version,
-    validate_build_number,
 )
 from shipmate.errors import DeployError, InvalidInputError, RolledBackError, ShipmateError
 from shipmate.services.context import Context
@@ -238,15 +238,7 @@ def make_plan(
     environment = validate_name(environment, field="environment")
     full = parse_full_version(str(version))
     version_text = validate_base_version(full.version, strict_semver=ctx.settings.strict_semver)
-    if full.build_number is not None:
-        if build_number is not None and build_number != full.build_number:
-            raise InvalidInputError(
-                f"version names build {full.build_number} but --build is {build_number}",
-                field="build",
-            )
-        build_number = full.build_number
-    if build_number is not None:
-        build_number = validate_build_number(build_number)
+    build_number = reconcile_build_number(full.build_number, build_number, given_as="--build")
     full_version = format_full_version(version_text, build_number)
     config = deploy.config
     plan = RunPlan(

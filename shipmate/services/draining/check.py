@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from shipmate.domain.fielddicts import fields_dict
 from shipmate.engine.drain.config import make_drain_check
 from shipmate.engine.drain.waiting import wait_drained
 from shipmate.errors import ConfigError, DeployError, ShipmateError
@@ -49,15 +50,7 @@ class DrainReport:
     pending: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "product": self.product,
-            "environment": self.environment,
-            "full_version": self.full_version,
-            "slot": self.slot,
-            "outcome": self.outcome,
-            "message": self.message,
-            "pending": self.pending,
-        }
+        return fields_dict(self)
 
 
 PartsFor = Callable[[RunRecord], RunParts]

@@ -55,16 +55,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from shipmate.domain.inputs.fields import format_time
-from shipmate.domain.runs.plan import (
-    INSPECT,
-    RETIRE,
-    SWITCH,
-    LiveState,
-    RunPlan,
-    Step,
-    StepResult,
-    choose_slot,
-)
+from shipmate.domain.runs.model import INSPECT, RETIRE, SWITCH, LiveState, RunPlan, Step, StepResult
+from shipmate.domain.runs.plan import choose_slot
 from shipmate.engine.drain.config import DrainConfig, make_drain_check, parse_drain_config
 from shipmate.engine.drain.waiting import DrainCheck, wait_drained
 from shipmate.errors import ConfigError, ShipmateError

@@ -37,8 +37,8 @@ from shipmate.domain.versions import (
     format_full_version,
     parse_full_version,
     parse_semver,
+    reconcile_build_number,
     validate_base_version,
-    validate_build_number,
 )
 from shipmate.errors import (
     GateBlockedError,
@@ -123,19 +123,12 @@ def _clean(req: RecordRequest, strict_semver: bool) -> _Clean:
         None if req.product is None else validate_name(req.product, field="product", max_length=255)
     )
     version = None
-    build_number = req.build_number
+    named_build = None
     if req.version is not None:
         full = parse_full_version(str(req.version))
         version = validate_base_version(full.version, strict_semver=strict_semver)
-        if full.build_number is not None:
-            if build_number is not None and build_number != full.build_number:
-                raise InvalidInputError(
-                    f"version names build {full.build_number} but build is {build_number}",
-                    field="build",
-                )
-            build_number = full.build_number
-    if build_number is not None:
-        build_number = validate_build_number(build_number)
+        named_build = full.build_number
+    build_number = reconcile_build_number(named_build, req.build_number)
     if req.deployment_id is None:
         if product is None:
             raise InvalidInputError(

@@ -26,6 +26,7 @@ from shipmate.services.context import Context
 from shipmate.services.releases.action_env import action_env
 from shipmate.services.releases.settings import release_settings
 from shipmate.store.catalog import find_environment_id, find_product_id
+from shipmate.store.pair_ids import find_pair_ids
 from shipmate.store.schema import environments, products, versions
 from shipmate.store.schema_releases import release_action_runs, release_actions
 
@@ -169,10 +170,10 @@ def find_execution(
 ) -> ActionExecution | None:
     """The latest execution of ``action`` at ``step`` by run ``run_id`` (for resumed runs)."""
     with ctx.read() as conn:
-        product_id = find_product_id(conn, product)
-        environment_id = find_environment_id(conn, environment)
-        if product_id is None or environment_id is None:
+        ids = find_pair_ids(conn, product, environment)
+        if ids is None:
             return None
+        product_id, environment_id = ids
         row = conn.execute(
             _execution_select()
             .where(
@@ -202,10 +203,10 @@ def _start_execution(
 ) -> int:
     now = ctx.now()
     with ctx.write() as conn:
-        product_id = find_product_id(conn, product)
-        environment_id = find_environment_id(conn, environment)
-        if product_id is None or environment_id is None:
+        ids = find_pair_ids(conn, product, environment)
+        if ids is None:
             raise NotFoundError(f"{product} in {environment} is not known", field="environment")
+        product_id, environment_id = ids
         action_id = conn.execute(
             select(release_actions.c.id)
             .select_from(

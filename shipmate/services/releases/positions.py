@@ -26,10 +26,9 @@ from shipmate.services.releases.lookups import find_version_id, product_name, re
 from shipmate.store.catalog import (
     dialect_insert,
     ensure_environment,
-    find_environment_id,
-    find_product_id,
     lock_product_environment,
 )
+from shipmate.store.pair_ids import find_pair_ids
 from shipmate.store.schema import current_state, deployments, versions
 from shipmate.store.schema_releases import release_positions
 
@@ -130,11 +129,10 @@ def get_position(ctx: Context, product: str, environment: str) -> Position | Non
     product = product_name(product, lookup=True)
     environment = validate_lookup_name(environment, field="environment")
     with ctx.read() as conn:
-        product_id = find_product_id(conn, product)
-        environment_id = find_environment_id(conn, environment)
-        if product_id is None or environment_id is None:
+        ids = find_pair_ids(conn, product, environment)
+        if ids is None:
             return None
-        row = position_row(conn, product_id, environment_id)
+        row = position_row(conn, *ids)
     if row is None:
         return None
     return Position(
@@ -241,10 +239,10 @@ def acquire_lease(
 def release_lease(ctx: Context, product: str, environment: str, owner: str) -> None:
     """Give the lease back (only if ``owner`` still holds it)."""
     with ctx.write() as conn:
-        product_id = find_product_id(conn, product)
-        environment_id = find_environment_id(conn, environment)
-        if product_id is None or environment_id is None:
+        ids = find_pair_ids(conn, product, environment)
+        if ids is None:
             return
+        product_id, environment_id = ids
         conn.execute(
             update(release_positions)
             .where(

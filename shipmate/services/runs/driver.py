@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from shipmate.domain.runs.plan import RECORD_STARTED, FlowEnd, RunPlan, Step, StepResult
+from shipmate.domain.runs.model import RECORD_STARTED, FlowEnd, RunPlan, Step, StepResult
 from shipmate.domain.runs.plan import blue_green_flow as make_flow
 from shipmate.errors import ConflictError
 from shipmate.services.context import Context

@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Row, and_, desc, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shipmate.domain.inputs.fields import format_time
-from shipmate.domain.runs.plan import RECORD_COMPLETED, RETIRE, FlowEnd, Step, StepResult
+from shipmate.domain.runs.model import RECORD_COMPLETED, RETIRE, FlowEnd, Step, StepResult
 from shipmate.errors import ConflictError, InvalidInputError, NotFoundError
 from shipmate.services.context import Context
 from shipmate.services.runs.records import (

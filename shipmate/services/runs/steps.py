@@ -42,7 +42,7 @@ from sqlalchemy import select
 
 from shipmate.domain.records import DeploymentRecord
 from shipmate.domain.requests import RecordRequest
-from shipmate.domain.runs.plan import (
+from shipmate.domain.runs.model import (
     CHECK_ARTIFACT,
     HEALTH,
     INSPECT,
@@ -70,7 +70,7 @@ from shipmate.services.deploys.config import RunParts
 from shipmate.services.records.deployments import record_deployment
 from shipmate.services.runs.stepenv import StepEnv, failed_result, log_tail, stopped_error
 from shipmate.services.runs.watch import keep_warm, left_running, retire, settle_switch, stop_slot
-from shipmate.store.catalog import find_environment_id, find_product_id
+from shipmate.store.pair_ids import find_pair_ids
 from shipmate.store.schema import current_state, deployments
 
 __all__ = [
@@ -252,10 +252,10 @@ def _record_rollback(step: Step, env: StepEnv) -> StepResult:
 
 def _current_deployment(ctx: Context, product: str, environment: str) -> tuple[int, str] | None:
     with ctx.read() as conn:
-        pid = find_product_id(conn, product)
-        eid = find_environment_id(conn, environment)
-        if pid is None or eid is None:
+        ids = find_pair_ids(conn, product, environment)
+        if ids is None:
             return None
+        pid, eid = ids
         row = conn.execute(
             select(current_state.c.deployment_id, deployments.c.full_version)
             .join(deployments, deployments.c.id == current_state.c.deployment_id)
