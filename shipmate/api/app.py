@@ -36,6 +36,7 @@ from shipmate.services.auth.keys import VerifiedKeys
 from shipmate.services.context import Context, open_context
 from shipmate.services.schema import SCHEMA_HEAD, schema_revision
 from shipmate.web import login, pages
+from shipmate.web.linking import read_link_settings
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -46,6 +47,8 @@ def create_app(
     settings: Settings, *, ctx: Context | None = None, server: ServerSettings | None = None
 ) -> FastAPI:
     server = server or ServerSettings.from_table(settings.sections.get("server", {}))
+    # Checked now, so a bad [dashboard.links] stops `serve` instead of failing pages.
+    read_link_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from shipmate.config import Settings
 from shipmate.domain.configtables import ConfigTable
 from shipmate.domain.links import Links, LinkSettings, link_settings, links_for, safe_http_url
 from shipmate.domain.records import DeploymentRecord
 from shipmate.services.context import Context
 
-__all__ = ["LinkMaker", "link_maker"]
+__all__ = ["LinkMaker", "link_maker", "read_link_settings"]
 
 
 class LinkMaker:
@@ -38,13 +39,19 @@ class LinkMaker:
 
 
 def link_maker(ctx: Context) -> LinkMaker:
-    """The context's link maker, the settings read and checked once (a bad
-    ``[dashboard.links]`` is a ConfigError naming the key, shown as the error page)."""
+    """The context's link maker, the settings read and checked once (``serve`` checks
+    them at start, see :func:`read_link_settings`)."""
     found: Any = ctx.cache.get("link_maker")
     if found is None:
-        dashboard = ConfigTable(
-            ctx.settings.sections.get("dashboard", {}), field="dashboard", allowed=("links",)
-        )
-        found = ctx.cache["link_maker"] = LinkMaker(link_settings(dashboard.raw("links")))
+        found = ctx.cache["link_maker"] = LinkMaker(read_link_settings(ctx.settings))
     assert isinstance(found, LinkMaker)
     return found
+
+
+def read_link_settings(settings: Settings) -> LinkSettings:
+    """``[dashboard.links]`` read and checked: a bad key or template is a ConfigError
+    naming it (the app checks this when it is created, so ``serve`` refuses to start)."""
+    dashboard = ConfigTable(
+        settings.sections.get("dashboard", {}), field="dashboard", allowed=("links",)
+    )
+    return link_settings(dashboard.raw("links"))

@@ -8,7 +8,6 @@ skip locally and fail when CI is set.  The matrix screenshot is kept in
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from shipmate.api.settings import ServerSettings
 from shipmate.services.context import Context
 from tests.conftest import require_real_part
 from tests.web.liveserver import LiveServer
+from tests.web.screenshots import artifact, publish
 from tests.web.seed import Seeded
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -99,14 +99,10 @@ def test_matrix_links_filters_and_live_updates(
     assert "1.2.0" in prod.inner_text()
     page.wait_for_selector("#live:not([hidden])")
 
-    artifacts = ROOT / "test-artifacts"
-    artifacts.mkdir(exist_ok=True)
-    shot = artifacts / "matrix.png"
+    shot = artifact("matrix.png")
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
-    images = ROOT / "docs" / "images"
-    images.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shot, images / "matrix.png")
+    publish(shot)
 
     # a product link leads to the product page, and a chip on to a deployment
     page.click("table.matrix tbody th a:text('storefront')")

@@ -5,13 +5,13 @@ on a laptop and on a phone, light and dark.  The chart's screenshot is kept in
 
 from __future__ import annotations
 
-import shutil
 from typing import Any
 
 import pytest
 
 from tests.web.liveserver import LiveServer
-from tests.web.test_browser import ROOT, backend, browser, logged_in_page, server
+from tests.web.screenshots import artifact, publish
+from tests.web.test_browser import backend, browser, logged_in_page, server
 
 __all__ = ["backend", "browser", "server"]  # the fixtures this module uses
 
@@ -61,19 +61,13 @@ def test_chart_labels_are_inside_the_svg_on_a_laptop_and_a_phone(
         if screen == "laptop" and scheme == "light":
             page.goto(server.url + "/dora")
             figure = page.locator("figure.dora-chart").first
-            artifacts = ROOT / "test-artifacts"
-            artifacts.mkdir(exist_ok=True)
-            shot = artifacts / "dora-chart.png"
+            shot = artifact("dora-chart.png")
             figure.screenshot(path=str(shot))
             assert shot.stat().st_size > 5_000
-            images = ROOT / "docs" / "images"
-            images.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(shot, images / "dora-chart.png")
+            publish(shot)
         if screen == "phone":  # kept for a look, next to the laptop one
             page.goto(server.url + "/dora")
-            artifacts = ROOT / "test-artifacts"
-            artifacts.mkdir(exist_ok=True)
             page.locator("figure.dora-chart").nth(1).screenshot(
-                path=str(artifacts / f"dora-chart-phone-{scheme}.png")
+                path=str(artifact(f"dora-chart-phone-{scheme}.png"))
             )
         page.context.close()

@@ -8,7 +8,6 @@ Also saves the screenshots docs/dashboard.md shows (``docs/images/``).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +17,7 @@ from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
 from shipmate.services.context import Context
 from tests.web.liveserver import LiveServer
+from tests.web.screenshots import artifact, publish
 from tests.web.seed import Seeded
 from tests.web.test_browser import ROOT, WAIT_MS, browser, logged_in_page  # noqa: F401
 
@@ -132,10 +132,9 @@ def test_on_a_phone_the_matrix_keeps_products_and_history_keeps_status(
     prod = phone.locator('td[data-product="payments-api"][data-environment="production"]')
     assert prod.bounding_box()["x"] < 390  # the last environment came into view
 
-    shots = ROOT / "test-artifacts"
-    shots.mkdir(exist_ok=True)
     wrap.evaluate("w => { w.scrollLeft = 0; }")
-    phone.screenshot(path=str(shots / "matrix-phone.png"), full_page=True)
+    shot = artifact("matrix-phone.png")
+    phone.screenshot(path=str(shot), full_page=True)
 
     phone.goto(long_server.url + "/history")
     status = phone.locator("table.history tbody tr").first.locator(".badge")
@@ -143,6 +142,4 @@ def test_on_a_phone_the_matrix_keeps_products_and_history_keeps_status(
     assert badge is not None and badge["x"] + badge["width"] <= 390, "status is off screen"
     assert status.inner_text().strip()
 
-    images = ROOT / "docs" / "images"
-    images.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shots / "matrix-phone.png", images / "matrix-phone.png")
+    publish(shot)

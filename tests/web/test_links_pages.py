@@ -7,12 +7,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
 from shipmate.domain.requests import RecordRequest
+from shipmate.errors import ConfigError
 from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
 from shipmate.services.records.deployments import record_deployment
@@ -105,12 +107,10 @@ def test_hostile_values_never_become_links(ctx: Context) -> None:
             assert href.startswith("https://") and not set("\"' <>") & set(href)
 
 
-def test_a_bad_links_table_is_an_error_page_naming_the_key(ctx: Context) -> None:
-    # the server's own configuration is wrong (not the request): the error page says where
-    dep = record(ctx, repository="acme/shop", commit_sha=SHA)
+def test_a_bad_links_table_stops_the_server_from_starting(ctx: Context) -> None:
+    # the server's own configuration is wrong (not a request): refused when the app is
+    # made, naming the key, instead of an error page on every page that links
     bad = {"dashboard": {"links": {"commit": "javascript:{commit}"}}}
-    client, auth = client_for(ctx, bad)
-    with client:
-        answer = client.get(f"/deployments/{dep}", headers=auth)
-    assert answer.headers["content-type"].startswith("text/html")
-    assert "dashboard.links.commit" in answer.text
+    settings = replace(ctx.settings, sections=bad)
+    with pytest.raises(ConfigError, match=r"dashboard\.links\.commit"):
+        create_app(settings, ctx=ctx, server=ServerSettings())
