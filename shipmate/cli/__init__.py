@@ -30,7 +30,8 @@ import argparse
 import functools
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 __all__ = ["FEATURES", "main"]
 
@@ -44,7 +45,22 @@ argparse._ = functools.cache(argparse._)  # type: ignore[attr-defined]
 FEATURES = ("catalog", "draining", "gates", "insights", "notify", "releases", "runs")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; given ``argv``, only of the command it names (see
+    :mod:`shipmate.cli.chosen`: the rest of the tree is built only when needed)."""
+    from shipmate.cli.chosen import OnlyChosen, chosen_command
+
+    chosen = chosen_command(argv) if argv is not None else None
+    if chosen is not None:
+        parser, only = _parser(lambda sub: OnlyChosen(sub, chosen))
+        if only.found:
+            return parser
+    return _parser(lambda sub: sub)[0]
+
+
+def _parser(
+    subparsers_of: Callable[[Any], Any],
+) -> tuple[argparse.ArgumentParser, Any]:
     from shipmate.cli.parsing import Parser, add_json, command
 
     # Flags only by their full names (Parser's default, on every subparser too): a new
@@ -74,8 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--traceback", action="store_true", help="show the full stack on errors")
     parser.add_argument("--version", action="version", version=_version())
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
+    top = parser.add_subparsers(dest="command", metavar="COMMAND")
+    top.required = True
+    sub = subparsers_of(top)
 
     # The core record commands, then the feature modules' (each imports only argparse here).
     import importlib
@@ -102,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     from shipmate.cli.choices import SHELLS
 
     shells.add_argument("shell", choices=SHELLS, help="bash, zsh or fish")
-    return parser
+    return parser, sub
 
 
 def _version() -> str:
@@ -112,7 +129,8 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error (printed): its code
