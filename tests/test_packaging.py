@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_real_part
+
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
@@ -86,7 +88,7 @@ def _tracked(folder: str) -> set[str]:
 @pytest.mark.slow
 def test_the_sdist_holds_the_whole_suite_and_the_wheel_only_the_package(tmp_path: Path) -> None:
     if not (ROOT / ".git").exists():
-        pytest.skip("needs the git checkout to know which files are tracked")
+        require_real_part("the git checkout", "it says which files of tests/ are tracked")
     built = subprocess.run(
         [sys.executable, "-m", "build", "--no-isolation", "-o", str(tmp_path)],
         cwd=ROOT,

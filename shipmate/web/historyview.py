@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import Request
 
-from shipmate.domain.inputs.fields import parse_time
 from shipmate.domain.requests import HistoryFilter
+from shipmate.domain.timewindow import parse_moment
 from shipmate.errors import InvalidInputError
 from shipmate.services.historypages import MAX_JUMP_PAGES, PageCount
 
@@ -41,29 +41,20 @@ _NEAR = 2
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def parse_day_or_time(text: str, *, field: str, end: bool = False) -> datetime:
-    """A UTC day (its start; with ``end``, the start of the next day) or a time."""
-    if _DAY.match(text):
-        try:
-            day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
-        except ValueError:
-            raise InvalidInputError(f"{field} {text!r} is not a date", field=field) from None
-        return day + timedelta(days=1) if end else day
-    try:
-        return parse_time(text, field=field)
-    except InvalidInputError:
-        raise InvalidInputError(
-            f"{field} {text!r} is neither a date (2026-11-22) nor a time (2026-11-22T10:00:00Z)",
-            field=field,
-        ) from None
+def parse_day_or_time(text: str, *, field: str, now: datetime, end: bool = False) -> datetime:
+    """What ``--since``/``--until`` take (:func:`parse_moment`: a date, an RFC 3339 time
+    or a duration ago); a date given as the ``end`` means the whole day, so the start of
+    the next one."""
+    moment = parse_moment(text, field=field, now=now)
+    return moment + timedelta(days=1) if end and _DAY.match(text.strip()) else moment
 
 
-def history_filter(chosen: dict[str, str | None]) -> HistoryFilter:
+def history_filter(chosen: dict[str, str | None], *, now: datetime) -> HistoryFilter:
     """The filter the chosen URL values (names of TEXT_FILTERS and DATE_FILTERS) ask for."""
     since = chosen.get("from")
     until = chosen.get("until")
-    start = None if since is None else parse_day_or_time(since, field="from")
-    end = None if until is None else parse_day_or_time(until, field="until", end=True)
+    start = None if since is None else parse_day_or_time(since, field="from", now=now)
+    end = None if until is None else parse_day_or_time(until, field="until", now=now, end=True)
     if start is not None and end is not None and end <= start:
         raise InvalidInputError("until must be after from", field="until")
     same = {name: chosen.get(name) for name in TEXT_FILTERS if name != "q"}

@@ -273,7 +273,7 @@ def history_page(request: Request) -> Response:
         cursor = param(request, "cursor", max_length=200)
         numbered = param(request, "page") is not None or cursor is None
         number = int_param(request, "page", 1, 1, MAX_JUMP_PAGES) if numbered else None
-        f = history_filter(chosen)
+        f = history_filter(chosen, now=ctx.now())
         found = numbered_page(ctx, f, limit=limit, cursor=cursor, number=number)
         page = found.page
         filters = {k: v for k, v in chosen.items() if v is not None}

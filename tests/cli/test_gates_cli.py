@@ -21,26 +21,6 @@ from tests.support.server import ServerProcess
 Run = Callable[..., tuple[int, str, str]]
 
 
-@pytest.fixture
-def cli(
-    database_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> Run:
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    monkeypatch.setenv("SHIPMATE_DATABASE_URL", database_url)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
 def freeze_now(run: Run, name: str = "freeze-now", *extra: str) -> str:
     """A one-off freeze from an hour ago to two hours from now; returns its end."""
     now = datetime.now(UTC).replace(microsecond=0)

@@ -11,7 +11,6 @@ import pytest
 
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
-from shipmate.cli import main
 from shipmate.demo.clock import FakeClock
 from shipmate.domain.inputs.fields import format_time
 from shipmate.services.auth.keys import create_key
@@ -21,26 +20,6 @@ from tests.services.test_dora_service import END, START, rollback_chain
 from tests.web.liveserver import LiveServer
 
 Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def cli(
-    database_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> Run:
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    monkeypatch.setenv("SHIPMATE_DATABASE_URL", database_url)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 PERIOD = ("--since", format_time(START) or "", "--until", format_time(END) or "")

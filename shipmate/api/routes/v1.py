@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from shipmate.api.appstate import app_context
 from shipmate.api.auth import admin, reader, scoped_product, writer
 from shipmate.api.newnames import new_names
 from shipmate.api.recordmapping import build_request, deployment_request, status_event_request
@@ -28,7 +29,6 @@ from shipmate.services import queries
 from shipmate.services.auth import keys
 from shipmate.services.auth.keys import Principal, Scope
 from shipmate.services.catalog import listing as catalog
-from shipmate.services.context import Context
 from shipmate.services.records.builds import allocate_build
 from shipmate.services.records.deployments import record_deployment_event
 from shipmate.services.records.rollbackmarks import mark_rollback
@@ -44,11 +44,6 @@ IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 CreateFlag = Annotated[
     bool, Query(description="create a new product or environment even if it is a near miss")
 ]
-
-
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
 
 
 class HistoryQuery:
@@ -94,7 +89,7 @@ History = Annotated[HistoryQuery, Depends(history_query)]
 
 @router.get("/products", summary="List products")
 def get_products(request: Request, principal: Reader) -> dict[str, Any]:
-    items = catalog.list_products(_ctx(request))
+    items = catalog.list_products(app_context(request))
     if principal.products:
         items = [p for p in items if p.name in principal.products]
     return {"items": [p.to_dict() for p in items]}
@@ -103,12 +98,12 @@ def get_products(request: Request, principal: Reader) -> dict[str, Any]:
 @router.get("/products/{product}/versions", summary="A product's versions, newest first")
 def get_versions(request: Request, product: str, principal: Reader) -> dict[str, Any]:
     principal.require_product(product)
-    return {"items": [v.to_dict() for v in catalog.list_versions(_ctx(request), product)]}
+    return {"items": [v.to_dict() for v in catalog.list_versions(app_context(request), product)]}
 
 
 @router.get("/environments", summary="List environments in promotion order")
 def get_environments(request: Request, principal: Reader) -> dict[str, Any]:
-    return {"items": [e.to_dict() for e in catalog.list_environments(_ctx(request))]}
+    return {"items": [e.to_dict() for e in catalog.list_environments(app_context(request))]}
 
 
 @router.put(
@@ -119,7 +114,7 @@ def put_environment(
 ) -> dict[str, Any]:
     principal.require_unrestricted("an environment's kind (shared by every product)")
     return catalog.set_environment_kind(
-        _ctx(request), name, body.kind, key_name=principal.name
+        app_context(request), name, body.kind, key_name=principal.name
     ).to_dict()
 
 
@@ -134,7 +129,9 @@ def post_build(
 ) -> dict[str, Any]:
     principal.require_product(body.product)
     with new_names(response, create):
-        build = allocate_build(_ctx(request), build_request(body, principal, idempotency_key))
+        build = allocate_build(
+            app_context(request), build_request(body, principal, idempotency_key)
+        )
     return build.to_dict()
 
 
@@ -157,7 +154,7 @@ def post_deployment(
         principal.require(Scope.ADMIN)  # only admins override gates
     with new_names(response, create):
         recorded = record_deployment_event(
-            _ctx(request), deployment_request(body, principal, idempotency_key)
+            app_context(request), deployment_request(body, principal, idempotency_key)
         )
     if recorded.replayed:
         response.status_code = 200
@@ -172,7 +169,7 @@ def post_status_event(
     principal: Writer,
     idempotency_key: IdemKey = None,
 ) -> dict[str, Any]:
-    ctx = _ctx(request)
+    ctx = app_context(request)
     current = queries.show_deployment(ctx, parse_id(deployment_id, field="id"))
     principal.require_product(current.product)
     if body.override_gates:
@@ -189,7 +186,7 @@ def post_status_event(
 def post_rollback_mark(
     request: Request, deployment_id: str, principal: Writer, body: RollbackMarkBody | None = None
 ) -> dict[str, Any]:
-    ctx = _ctx(request)
+    ctx = app_context(request)
     current = queries.show_deployment(ctx, parse_id(deployment_id, field="id"))
     principal.require_product(current.product)
     dep = mark_rollback(
@@ -206,13 +203,13 @@ def get_deployments(
     limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE_SIZE)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
-    page = queries.history(_ctx(request), q.filter(principal), limit=limit, cursor=cursor)
+    page = queries.history(app_context(request), q.filter(principal), limit=limit, cursor=cursor)
     return page.to_dict()
 
 
 @router.get("/deployments/{deployment_id}", summary="One deployment with its events")
 def get_deployment(request: Request, deployment_id: str, principal: Reader) -> dict[str, Any]:
-    dep = queries.show_deployment(_ctx(request), parse_id(deployment_id, field="id"))
+    dep = queries.show_deployment(app_context(request), parse_id(deployment_id, field="id"))
     principal.require_product(dep.product)
     return dep.to_dict(with_events=True)
 
@@ -224,13 +221,13 @@ def get_current(
     product: Annotated[str | None, Query(max_length=255)] = None,
 ) -> dict[str, Any]:
     return queries.current_matrix(
-        _ctx(request), product=scoped_product(principal, product)
+        app_context(request), product=scoped_product(principal, product)
     ).to_dict()
 
 
 @router.get("/stats", summary="Totals, success rate, latest version, per-version counts")
 def get_stats(request: Request, principal: Reader, q: History) -> dict[str, Any]:
-    return queries.stats(_ctx(request), q.filter(principal)).to_dict()
+    return queries.stats(app_context(request), q.filter(principal)).to_dict()
 
 
 @router.get("/events", summary="The audit log (admin)")
@@ -246,7 +243,7 @@ def get_events(
     limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE_SIZE)] = 100,
 ) -> dict[str, Any]:
     items = queries.list_events(
-        _ctx(request),
+        app_context(request),
         type_prefix=type,
         product=scoped_product(principal, product),  # a limited admin: its products only
         environment=environment,
@@ -263,13 +260,13 @@ def get_events(
 
 @router.get("/keys", summary="List API keys (admin: those within its own reach)")
 def get_keys(request: Request, principal: Admin) -> dict[str, Any]:
-    return {"items": [k.to_dict() for k in keys.list_keys(_ctx(request), viewer=principal)]}
+    return {"items": [k.to_dict() for k in keys.list_keys(app_context(request), viewer=principal)]}
 
 
 @router.post("/keys", status_code=201, summary="Create an API key (admin); the token is shown once")
 def post_key(request: Request, body: KeyBody, principal: Admin) -> dict[str, Any]:
     created = keys.create_key(
-        _ctx(request),
+        app_context(request),
         body.name,
         body.scope,
         body.products,
@@ -281,6 +278,6 @@ def post_key(request: Request, body: KeyBody, principal: Admin) -> dict[str, Any
 
 @router.delete("/keys/{name:path}", summary="Revoke an API key (admin, within its reach)")
 def delete_key(request: Request, name: str, principal: Admin) -> JSONResponse:
-    revoked = keys.revoke_key(_ctx(request), name, actor=principal.name, by=principal)
+    revoked = keys.revoke_key(app_context(request), name, actor=principal.name, by=principal)
     request.app.state.verified_keys.clear()  # refused here from the next request on
     return JSONResponse(revoked.to_dict())
