@@ -194,6 +194,8 @@ api_keys = Table(
     Column("created_by", String(255), nullable=True),
     Column("last_used_at", UTCDateTime(), nullable=True),
     Column("revoked_at", UTCDateTime(), nullable=True),
+    # The one host an ``agent`` key may act for (NULL for every other scope).
+    Column("host", String(255), nullable=True),
 )
 
 idempotency_keys = Table(
@@ -209,6 +211,7 @@ idempotency_keys = Table(
 
 # Feature tables live in their own modules, on the same MetaData.
 from shipmate.store import (  # noqa: E402, F401
+    schema_agents,
     schema_gates,
     schema_indexes,
     schema_notify,

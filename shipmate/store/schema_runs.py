@@ -15,6 +15,9 @@
 * ``params`` holds everything needed to drive the run again after a crash: the
   release, the deploy configuration as it was when the run began, the state
   folder, the actor and CI metadata, and the host it drives.
+* ``host``: the host whose agent must execute the run (``shipmate agent``); NULL
+  for a run driven by the process that created it (local mode).  ``parent_id``:
+  the run that coordinates a rollout across several hosts, on each per-host run.
 * ``attention`` / ``attention_at``: set by ``shipmate serve`` when it notices a
   running run whose owner is gone (the server never resumes it: only a process on
   the run's host does); cleared when a process takes the run over.
@@ -41,6 +44,7 @@ from sqlalchemy import (
 )
 
 from shipmate.store.columns import (
+    Id,
     id_column,
     outcome_columns,
     reference,
@@ -76,8 +80,14 @@ runs = Table(
     Column("finished_at", UTCDateTime(), nullable=True),
     Column("attention", Text(), nullable=True),
     Column("attention_at", UTCDateTime(), nullable=True),
+    # The host that must execute the run (an agent's); NULL: driven where it was created.
+    Column("host", String(255), nullable=True),
+    # A per-host run of a rollout across several hosts names the run coordinating it.
+    Column("parent_id", Id, nullable=True),
     Index("ix_runs_product_environment", "product", "environment", "id"),
     Index("ix_runs_status", "status", "id"),
+    Index("ix_runs_host_status", "host", "status", "id"),
+    Index("ix_runs_parent", "parent_id"),
 )
 
 run_steps = Table(

@@ -211,12 +211,17 @@ def create_run(
     build_number: int | None,
     params: Mapping[str, Any],
     actor: str | None,
-    owner: str,
+    owner: str | None,
     reverts_id: int | None = None,
     supersede: bool = False,
     precondition: Callable[[Connection], None] | None = None,
+    host: str | None = None,
+    parent_id: int | None = None,
 ) -> RunRecord:
     """Open a run owned by ``owner``, holding the product/environment lock.
+
+    ``host`` names the host whose agent must execute the run; such a run is
+    usually created with no ``owner`` (and no lease), waiting to be claimed.
 
     ``supersede`` (rollbacks) ends a run that only keeps its old slot warm instead
     of refusing.  Anything else in the way is a ConflictError naming it.
@@ -255,8 +260,12 @@ def create_run(
                         status=RUNNING,
                         lock_key=key,
                         owner=owner,
-                        lease_until=now + timedelta(seconds=LEASE_SECONDS),
+                        lease_until=None
+                        if owner is None
+                        else now + timedelta(seconds=LEASE_SECONDS),
                         attempts=1,
+                        host=host,
+                        parent_id=parent_id,
                         actor=actor,
                         reverts_id=reverts_id,
                         params=dict(params),

@@ -139,6 +139,10 @@ class RunRecord:
     #: Why the run needs someone (set by ``shipmate serve``), and since when.
     attention: str | None = None
     attention_at: datetime | None = None
+    #: The host whose agent must execute the run (``runs.host``); None for a local run.
+    agent_host: str | None = None
+    #: The run coordinating a rollout across several hosts, on each per-host run.
+    parent_id: int | None = None
 
     @property
     def running(self) -> bool:
@@ -147,6 +151,8 @@ class RunRecord:
     @property
     def host(self) -> str | None:
         """The host whose processes and nginx the run drives (None: not recorded)."""
+        if self.agent_host:
+            return self.agent_host
         host = self.params.get("host")
         return str(host) if host else owner_host(self.owner)
 
@@ -189,6 +195,8 @@ class RunRecord:
             "updated_at": format_time(self.updated_at),
             "finished_at": format_time(self.finished_at) if self.finished_at else None,
             "host": self.host,
+            "agent": self.agent_host is not None,
+            "parent_id": id_text(self.parent_id),
             "attention": self.attention,
             "attention_at": format_time(self.attention_at) if self.attention_at else None,
         }
@@ -201,8 +209,15 @@ def _optional_object(value: Any) -> dict[str, Any] | None:
     return None if value is None else dict(value)
 
 
+def _optional_id(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
 _run_decoder = RowDecoder(
-    RunRecord, convert={"id": int, "attempts": int, "params": json_object}, skip=("steps",)
+    RunRecord,
+    columns={"agent_host": "host"},
+    convert={"id": int, "attempts": int, "params": json_object, "parent_id": _optional_id},
+    skip=("steps",),
 )
 _step_decoder = RowDecoder(
     RunStepRecord,
