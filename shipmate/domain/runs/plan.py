@@ -304,17 +304,27 @@ def _failed_before_switch(
     )
 
 
+def _switch_back(
+    plan: RunPlan, slot: str, warm: bool, live: LiveState
+) -> Generator[Step, StepResult, tuple[bool, str]]:
+    """Put the switch back as ``inspect`` found it, then stop ``slot`` (unless it was warm).
+
+    Returns whether traffic is back and, if not, why.
+    """
+    if live.switch_state is None:
+        return False, "nothing to switch back to: the switch was never set before this run"
+    r = yield _restore_step(live, live.switch_state)
+    if not r.ok:
+        return False, r.error or ""
+    if not warm:
+        yield _stop_new_step(plan, slot)
+    return True, ""
+
+
 def _failed_after_switch(
     plan: RunPlan, dep: int, result: StepResult, slot: str, warm: bool, live: LiveState
 ) -> Flow:
-    restored = False
-    restore_error = "nothing to switch back to: the switch was never set before this run"
-    if live.switch_state is not None:
-        r = yield _restore_step(live, live.switch_state)
-        restored = r.ok
-        restore_error = r.error or ""
-    if restored and not warm:
-        yield _stop_new_step(plan, slot)
+    restored, restore_error = yield from _switch_back(plan, slot, warm, live)
     yield _record_failed_step(plan, dep, POST_SWITCH_HEALTH, result)
     rollback_id: int | None = None
     note = ""
@@ -424,14 +434,7 @@ def _reverted_by_rollout(
         if result.data.get("verdict") != "revert":
             reason = f"no verdict to continue ({result.data.get('verdict')!r}): {reason}"
         result = StepResult.failure(reason, code="rollout_reverted")
-    restored = False
-    restore_error = "nothing to switch back to: the switch was never set before this run"
-    if live.switch_state is not None:
-        r = yield _restore_step(live, live.switch_state)
-        restored = r.ok
-        restore_error = r.error or ""
-    if restored and not warm:
-        yield _stop_new_step(plan, slot)
+    restored, restore_error = yield from _switch_back(plan, slot, warm, live)
     yield _record_failed_step(plan, dep, AWAIT_ROLLOUT, result)
     if restored:
         where = f"traffic is back on {live.describe()}"
