@@ -66,6 +66,16 @@ def test_three_hosts_deploy_v1_then_v2_with_zero_failed_requests(
         # The state of each host is its own: its slots live under its own data dir.
         assert (host.data_dir / "deploy" / "api" / "green" / "pid.json").exists()
 
+    # A deploy on one host touches no other: the others answer v2 throughout.
+    with Hammer(fleet) as hammer:
+        _deploy_all(Fleet([fleet["web-1"]]), "3.0.0", together=False)
+        assert _settled(fleet["web-1"], "3.0.0")
+    assert hammer.failures() == {h.name: [] for h in fleet}
+    seen = hammer.versions_seen()
+    assert seen["web-2"] == ["2.0.0"] and seen["web-3"] == ["2.0.0"]
+    assert set(seen["web-1"]) == {"2.0.0", "3.0.0"} and seen["web-1"][-1] == "3.0.0"
+    assert fleet["web-2"].running("green") and not fleet["web-2"].running("blue")
+
 
 def test_the_hammer_counts_a_host_that_does_not_answer(fleet: Fleet) -> None:
     """Without the hammer seeing failures, the zero above would prove nothing."""
