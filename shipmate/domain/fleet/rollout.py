@@ -120,7 +120,8 @@ def batch_hosts(batch: int | float | str, hosts: int) -> int:
 
     ``batch`` is a number of hosts (``2``), a share written ``"34%"`` or a fraction
     (``0.34``, as a parsed ``"34%"`` may be held).  Always at least 1 and at most
-    ``hosts``.  The share is computed exactly (``"10%"`` of 30 hosts is 3, not 4).
+    ``hosts``.  The share is computed exactly: ``"7%"`` of 100 hosts is 7, where
+    ``ceil(100 * 0.07)`` in floats is 8.
     """
     if isinstance(batch, bool):
         raise ValueError(f"batch must be a number of hosts or a share like '34%', not {batch!r}")
