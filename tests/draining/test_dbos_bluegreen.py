@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -110,6 +111,13 @@ class DbosStack:
 
     def start(self, seconds: float) -> dict[str, Any]:
         body: dict[str, Any] = http("POST", f"{self.nginx.url}/start?seconds={seconds}&step=0.25")
+        return body
+
+    def start_held(self, flag: Path) -> dict[str, Any]:
+        """A workflow that runs until ``flag`` exists (two minutes at most): it is still
+        in flight whatever the deploy meanwhile takes on a loaded machine."""
+        query = urllib.parse.urlencode({"seconds": 120, "step": 0.25, "until": str(flag)})
+        body: dict[str, Any] = http("POST", f"{self.nginx.url}/start?{query}")
         return body
 
     def served(self) -> str | None:
@@ -248,7 +256,8 @@ def test_keep_leaves_v1_running_until_drain_check(sqlite_stack: DbosStack) -> No
     stack = sqlite_stack
     stack.configure(deadline=0.5, on_deadline="keep")
     assert stack.deploy(V1).ok
-    old = [stack.start(3) for _ in range(2)]
+    flag = stack.tmp / "v1-work-done"
+    old = [stack.start_held(flag) for _ in range(2)]
     outcome = stack.deploy(V2)
     assert outcome.ok and outcome.run.status == "completed_draining"
     assert port_in_use(stack.blue)  # v1 keeps running: its work is not done
@@ -260,6 +269,7 @@ def test_keep_leaves_v1_running_until_drain_check(sqlite_stack: DbosStack) -> No
     line = next(x for x in shown.stdout.splitlines() if V1 in x)
     assert "draining" in line and "blue" in line
 
+    flag.touch()
     wait_until(
         lambda: all(stack.workflows()[w["workflow_id"]][0] == "SUCCESS" for w in old),
         30,
@@ -281,7 +291,8 @@ def test_a_mistyped_app_name_stops_the_run_before_v1_is_retired(dbos_stack: Dbos
     stack = dbos_stack
     stack.configure(app_name="shipmate-sampel")  # the app is "shipmate-sample"
     assert stack.deploy(V1).ok  # nothing to drain yet
-    old = [stack.start(3) for _ in range(2)]
+    flag = stack.tmp / "v1-work-done"
+    old = [stack.start_held(flag) for _ in range(2)]
     outcome = stack.deploy(V2)
     # Every reading is 0 (no workflow is that app's): before, v1 was called drained
     # and stopped with its workflows still running.
@@ -296,6 +307,7 @@ def test_a_mistyped_app_name_stops_the_run_before_v1_is_retired(dbos_stack: Dbos
     assert stack.served() == V2
     states = {s.full_version: s.state for s in list_version_states(stack.ctx, "api")}
     assert states == {V2: "active", V1: "draining"}
+    flag.touch()
     wait_until(
         lambda: all(stack.workflows()[w["workflow_id"]][0] == "SUCCESS" for w in old),
         30,

@@ -30,10 +30,12 @@ HTTP interface:
 
 ``GET /healthz``
     ``200 {"status": "ok", "version": ..., "executor_id": ...}``.
-``POST /start?seconds=N[&step=S]``
+``POST /start?seconds=N[&step=S][&until=PATH]``
     Starts one workflow whose durable steps sleep N seconds in total, in steps of at
     most S seconds (default 0.5), and answers ``202 {"workflow_id": ..., "version": ...}``
-    once its status row is written.
+    once its status row is written.  With ``until``, the workflow instead keeps taking
+    steps of S seconds until the file PATH exists (N seconds at most): a test decides
+    when the work ends, instead of betting that N seconds outlast what it does meanwhile.
 ``POST /enqueue?seconds=N[&step=S][&delay=D][&app_version=V]``
     Enqueues the same workflow on the queue ``sample`` instead: ``delay`` makes it
     DELAYED for D seconds first; ``app_version`` pins it to another version, which
@@ -77,11 +79,20 @@ def nap(seconds: float) -> float:
     return seconds
 
 
+@DBOS.step()
+def released(path: str) -> bool:
+    """One durable step: whether the test has created ``path`` yet."""
+    return os.path.exists(path)
+
+
 @DBOS.workflow()
-def sleepy(seconds: float, step_seconds: float) -> int:
-    """Sleep ``seconds`` in total, in checkpointed steps of at most ``step_seconds``."""
+def sleepy(seconds: float, step_seconds: float, until: str = "") -> int:
+    """Sleep ``seconds`` in total, in checkpointed steps of at most ``step_seconds``;
+    with ``until``, until that file exists (``seconds`` at most)."""
     steps = max(1, math.ceil(seconds / step_seconds))
     for index in range(steps):
+        if until and released(until):
+            return index
         nap(min(step_seconds, seconds - index * step_seconds))
     return steps
 
@@ -160,7 +171,8 @@ class Handler(BaseHTTPRequestHandler):
             _json(self, 400, {"error": str(exc)})
             return
         if parts.path == "/start":
-            handle = DBOS.start_workflow(sleepy, seconds, step)
+            until = query.get("until", [""])[0]
+            handle = DBOS.start_workflow(sleepy, seconds, step, until)
         else:
             options = SetEnqueueOptions(
                 app_version=query.get("app_version", [None])[0],
