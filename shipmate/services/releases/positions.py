@@ -23,11 +23,7 @@ from shipmate.domain.inputs.fields import format_time, validate_lookup_name, val
 from shipmate.errors import ConflictError, NotFoundError
 from shipmate.services.context import Context
 from shipmate.services.releases.lookups import find_version_id, product_name, require_product
-from shipmate.store.catalog import (
-    dialect_insert,
-    ensure_environment,
-    lock_product_environment,
-)
+from shipmate.store.catalog import dialect_insert, ensure_environment, lock_product_environment
 from shipmate.store.pair_ids import find_pair_ids
 from shipmate.store.schema import current_state, deployments, versions
 from shipmate.store.schema_releases import release_positions
