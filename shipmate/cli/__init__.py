@@ -6,10 +6,13 @@ gate.  Errors print one line on stderr; ``--traceback`` shows the stack.
 
 The convention: every command group is a package ``shipmate/cli/<group>/`` with
 
-- ``parser.py``: ``register(subparsers, add_json)`` adds the group's commands with
-  :func:`shipmate.cli.parsing.command` (help, description, examples, and
-  ``handler="shipmate.cli.<group>.handlers:function"``); it imports only
-  ``argparse``, :mod:`shipmate.cli.parsing` and :mod:`shipmate.cli.choices`;
+- ``parser.py``: the group's commands declared as data, a table of
+  :class:`~shipmate.cli.parsing.Command` and :class:`~shipmate.cli.parsing.Group`
+  entries (help, description, examples, ``handler="shipmate.cli.<group>.handlers:function"``
+  and their :class:`~shipmate.cli.parsing.Arg` arguments), and ``register(subparsers,
+  add_json)``, which hands the table to :func:`shipmate.cli.parsing.declare` (a group
+  not converted yet calls :func:`shipmate.cli.parsing.command` itself); it imports
+  only ``argparse``, :mod:`shipmate.cli.parsing` and :mod:`shipmate.cli.choices`;
 - ``handlers.py``: one handler per command, called as ``handler(args, settings)``
   (:mod:`shipmate.cli.dispatch` loads the settings and imports the module only
   when its command runs).
