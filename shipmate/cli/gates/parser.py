@@ -1,13 +1,11 @@
 """CLI commands for deployment gates: gates list|add|set-mode|remove|check, approve, unlock.
 
-Only argparse work happens at import; handlers live in other modules and are
-named as handler="module:function" strings (see shipmate.cli.FEATURES).
+Declared as data in :data:`COMMANDS` (the convention: :mod:`shipmate.cli`).
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from shipmate.cli import choices
 from shipmate.cli.parsing import (
@@ -20,18 +18,12 @@ from shipmate.cli.parsing import (
     add_json,
     add_product,
     add_product_env,
-    declare,
 )
 
-__all__ = ["register"]
+__all__ = ["COMMANDS"]
 
 _HANDLERS = "shipmate.cli.gates.handlers"
 _MODE = Choice(choices.RULE_MODES)
-
-
-def register(sub: Any, *_: object) -> None:
-    """Add this feature's commands to the top-level subparsers."""
-    declare(sub, _GATES, _APPROVE, _UNLOCK)
 
 
 def _add_deployment_subject(parser: argparse.ArgumentParser) -> None:
@@ -198,3 +190,6 @@ _UNLOCK = Command(
         add_json,
     ],
 )
+
+#: This group's commands (built by :func:`shipmate.cli.parsing.declare`).
+COMMANDS = (_GATES, _APPROVE, _UNLOCK)

@@ -1,12 +1,6 @@
-"""CLI commands for DORA metrics and changelogs: dora, changelog.
-
-Only argparse work happens at import; handlers live in other modules and are
-named as handler="module:function" strings (see shipmate.cli.FEATURES).
-"""
+"""CLI commands for DORA metrics and changelogs (``dora``, ``changelog``), as data."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from shipmate.cli.parsing import (
     TIME_FORMATS,
@@ -15,17 +9,11 @@ from shipmate.cli.parsing import (
     Using,
     add_json,
     add_product_env,
-    declare,
 )
 
-__all__ = ["register"]
+__all__ = ["COMMANDS"]
 
 _HANDLERS = "shipmate.cli.insights.handlers"
-
-
-def register(sub: Any, *_: object) -> None:
-    """Add this feature's commands to the top-level subparsers."""
-    declare(sub, _DORA, _CHANGELOG)
 
 
 _DORA = Command(
@@ -95,3 +83,6 @@ _CHANGELOG = Command(
         add_json,
     ],
 )
+
+#: This group's commands (built by :func:`shipmate.cli.parsing.declare`).
+COMMANDS = (_DORA, _CHANGELOG)

@@ -1,12 +1,6 @@
-"""CLI commands for notifications: notifications list|deliveries|test|run.
-
-Only argparse work happens at import; handlers live in shipmate.cli.notify.handlers
-and are named as handler="module:function" strings (see shipmate.cli.FEATURES).
-"""
+"""The ``notifications`` commands (list, deliveries, test, run) as a table."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from shipmate.cli import choices
 from shipmate.cli.parsing import (
@@ -18,17 +12,11 @@ from shipmate.cli.parsing import (
     add_json,
     add_paging,
     add_product_env,
-    declare,
 )
 
-__all__ = ["register"]
+__all__ = ["COMMANDS"]
 
 _HANDLERS = "shipmate.cli.notify.handlers"
-
-
-def register(sub: Any, *_: object) -> None:
-    """Add this feature's commands to the top-level subparsers."""
-    declare(sub, _NOTIFICATIONS)
 
 
 _NOTIFICATIONS_LIST = Command(
@@ -104,3 +92,6 @@ _NOTIFICATIONS = Group(
         _NOTIFICATIONS_RUN,
     ],
 )
+
+#: This group's commands (built by :func:`shipmate.cli.parsing.declare`).
+COMMANDS = (_NOTIFICATIONS,)

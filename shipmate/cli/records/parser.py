@@ -80,22 +80,8 @@ def _h(function: str) -> str:
 
 def register(sub: Any, *_: object) -> None:
     """Add the core record commands to the top-level subparsers."""
-    _register_version(sub)
-    _register_record(sub)
-    _register_queries(sub)
+    declare(sub, _VERSION, _RECORD, _MARK_ROLLBACK, _HISTORY, _SHOW, _CURRENT, _STATS)
     _register_admin(sub)
-
-
-def _register_version(sub: Any) -> None:
-    declare(sub, _VERSION)
-
-
-def _register_record(sub: Any) -> None:
-    declare(sub, _RECORD, _MARK_ROLLBACK)
-
-
-def _register_queries(sub: Any) -> None:
-    declare(sub, _HISTORY, _SHOW, _CURRENT, _STATS)
 
 
 def _register_admin(sub: Any) -> None:

@@ -1,13 +1,11 @@
 """CLI commands of release actions: ``shipmate plan`` and ``shipmate release ...``.
 
-Only argparse work happens at import; handlers live in shipmate.cli.releases.handlers
-and are named as handler="module:function" strings (see shipmate.cli.FEATURES).
+Argparse work only; their handlers are :mod:`shipmate.cli.releases.handlers`.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from shipmate.cli import choices
 from shipmate.cli.parsing import (
@@ -21,10 +19,9 @@ from shipmate.cli.parsing import (
     add_paging,
     add_product,
     add_product_env,
-    declare,
 )
 
-__all__ = ["register"]
+__all__ = ["COMMANDS"]
 
 _HANDLERS = "shipmate.cli.releases.handlers"
 
@@ -49,11 +46,6 @@ def _target(p: argparse.ArgumentParser) -> None:
 def _version(p: argparse.ArgumentParser) -> None:
     add_product(p)
     p.add_argument("--version", dest="semver", metavar="VERSION", required=True, help="version")
-
-
-def register(sub: Any, *_: object) -> None:
-    """Add this feature's commands to the top-level subparsers."""
-    declare(sub, _PLAN, _RELEASE)
 
 
 _PLAN = Command(
@@ -221,3 +213,6 @@ _RELEASE = Group(
         _RELEASE_LOG,
     ],
 )
+
+#: This group's commands (built by :func:`shipmate.cli.parsing.declare`).
+COMMANDS = (_PLAN, _RELEASE)

@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
+from shipmate.domain.fielddicts import named
 from shipmate.domain.inputs.fields import format_time
 from shipmate.domain.releases.planning import ReleaseAction
 from shipmate.domain.versions import validate_base_version, validate_version
@@ -175,15 +176,10 @@ def _action_query() -> Any:
 
 
 def _row_to_stored(row: Any, product: str) -> StoredAction:
+    # A row changed behind shipmate's back fails here (the checksum is checked).
     action = ReleaseAction.create(
-        version=row.version,
-        phase=row.phase,
+        **named(row, "version", "phase", "kind", "name", "body", "database_ref", "checksum"),
         order=row.sort_order,
-        kind=row.kind,
-        name=row.name,
-        body=row.body,
-        database_ref=row.database_ref,
-        checksum=row.checksum,  # a row changed behind shipmate's back fails here
     )
     return StoredAction(
         id=int(row.id),

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import desc, select, update
 
+from shipmate.domain.fielddicts import record_from
 from shipmate.domain.inputs.fields import format_time, validate_lookup_name
 from shipmate.domain.releases.planning import PlanStep, ReleaseAction
 from shipmate.engine.action_outcome import ActionOutcome
@@ -102,25 +103,17 @@ def _execution_select() -> Any:
 
 
 def _row_to_execution(row: Any) -> ActionExecution:
-    return ActionExecution(
+    return record_from(
+        ActionExecution,
+        row,
         id=int(row.id),
         product=row.product_name,
         environment=row.environment_name,
-        version=row.version,
-        phase=row.phase,
         order=int(row.sort_order),
-        name=row.name,
-        kind=row.kind,
-        checksum=row.checksum,
-        status=row.status,
         step_index=int(row.step_index),
         step_total=int(row.step_total),
-        started_at=row.started_at,
-        finished_at=row.finished_at,
         duration_ms=None if row.duration_ms is None else int(row.duration_ms),
-        exit_code=row.exit_code,
         output=row.output or "",
-        error=row.error,
         run_id=None if row.run_id is None else int(row.run_id),
         deployment_id=None if row.deployment_id is None else int(row.deployment_id),
     )
