@@ -323,8 +323,16 @@ class Group(Command):
         commands: Sequence[Command],
         description: str | None = None,
         handler: str | None = None,
+        defaults: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(name, help, examples=examples, description=description, handler=handler)
+        super().__init__(
+            name,
+            help,
+            examples=examples,
+            description=description,
+            handler=handler,
+            defaults=defaults,
+        )
         self.dest = dest
         self.commands = commands
 

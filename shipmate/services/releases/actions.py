@@ -60,6 +60,7 @@ __all__ = [
     "load_stored",
     "lock_reason",
     "replace_action_row",
+    "slot_values",
 ]
 
 #: Largest action body (command, script or SQL) accepted, in bytes.
@@ -411,14 +412,18 @@ def replace_action_row(
     )
 
 
-def action_values(action: ReleaseAction) -> dict[str, Any]:
-    """The ``release_actions`` columns an action fills."""
+def slot_values(action: ReleaseAction) -> dict[str, Any]:
+    """Which action of its version it is (phase, order, kind, name) and its checksum: the
+    columns ``release_actions`` and the copy ``release_action_runs`` keeps share."""
     return {
         "phase": str(action.phase),
         "sort_order": action.order,
         "kind": str(action.kind),
         "name": action.name,
-        "body": action.body,
-        "database_ref": action.database_ref,
         "checksum": action.checksum,
     }
+
+
+def action_values(action: ReleaseAction) -> dict[str, Any]:
+    """The ``release_actions`` columns an action fills."""
+    return {**slot_values(action), "body": action.body, "database_ref": action.database_ref}

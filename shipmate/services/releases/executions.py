@@ -25,6 +25,7 @@ from shipmate.engine.actions import ActionRunner, LocalActionRunner
 from shipmate.errors import InvalidInputError, NotFoundError
 from shipmate.services.context import Context
 from shipmate.services.releases.action_env import action_env
+from shipmate.services.releases.actions import slot_values
 from shipmate.services.releases.settings import release_settings
 from shipmate.store.catalog import find_environment_id, find_product_id
 from shipmate.store.pair_ids import find_pair_ids
@@ -227,11 +228,7 @@ def _start_execution(
                     environment_id=environment_id,
                     action_id=action_id,
                     version=action.version,
-                    phase=str(action.phase),
-                    sort_order=action.order,
-                    kind=str(action.kind),
-                    name=action.name,
-                    checksum=action.checksum,
+                    **slot_values(action),
                     run_id=run_id,
                     deployment_id=deployment_id,
                     step_index=step.index,
