@@ -7,8 +7,8 @@
 - :func:`command`: a command (or group) with its help, description, examples and
   handler; every command has at least one example (a test parses each);
 - :class:`Command`, :class:`Group`, :class:`Arg`, :class:`OneOf`, :class:`Using` and
-  :func:`declare`: the same commands declared as data, a table a group's ``register``
-  hands to :func:`declare` (which builds each entry with :func:`command`);
+  :func:`declare`: the same commands declared as data, a group's ``COMMANDS`` table
+  that :func:`declare` builds (each entry with :func:`command`);
 - :class:`Choice`: a parse-time check of a flag's value against a fixed list, any
   case, with the list in the error;
 - the argument groups several commands share: :func:`add_product`,

@@ -5,8 +5,6 @@ Declared as data in :data:`COMMANDS` (the convention: :mod:`shipmate.cli`).
 
 from __future__ import annotations
 
-import argparse
-
 from shipmate.cli import choices
 from shipmate.cli.parsing import (
     Arg,
@@ -26,11 +24,12 @@ _HANDLERS = "shipmate.cli.gates.handlers"
 _MODE = Choice(choices.RULE_MODES)
 
 
-def _add_deployment_subject(parser: argparse.ArgumentParser) -> None:
-    """--product, --version and --env: the deployment a check or an approval is about."""
-    add_product(parser, "product name (default: config)")
-    parser.add_argument("--version", dest="semver", metavar="VERSION", required=True)
-    add_env(parser, required=True)
+#: --product, --version and --env: the deployment a check or an approval is about.
+_DEPLOYMENT_SUBJECT = (
+    Using(add_product, "product name (default: config)"),
+    Arg("--version", dest="semver", metavar="VERSION", required=True),
+    Using(add_env, required=True),
+)
 
 
 _GATES_LIST = Command(
@@ -130,7 +129,7 @@ _GATES_CHECK = Command(
         "--deployer alice --json",
     ],
     args=[
-        _add_deployment_subject,
+        *_DEPLOYMENT_SUBJECT,
         Arg(
             "--deployer",
             help="who will deploy (their own approval does not count; default: you, or in "
@@ -167,7 +166,7 @@ _APPROVE = Command(
     ],
     handler=f"{_HANDLERS}:cmd_approve",
     args=[
-        _add_deployment_subject,
+        *_DEPLOYMENT_SUBJECT,
         Arg("--comment", help="a note kept with the approval"),
         add_json,
     ],

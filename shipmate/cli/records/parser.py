@@ -7,7 +7,6 @@ Only argparse work happens at import; handlers live in
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from shipmate.cli import choices
@@ -36,42 +35,35 @@ _STATUS = Choice(choices.STATUSES, choices.STATUS_ALIASES)
 _KIND = Choice(choices.DEPLOYMENT_KINDS)
 
 
-def _add_filters(p: argparse.ArgumentParser) -> None:
-    """The deployment filters of ``history`` and ``stats``."""
-    add_product_env(p, product="only this product", env="only this environment")
-    p.add_argument(
+#: The deployment filters of ``history`` and ``stats``.
+_FILTERS = (
+    Using(add_product_env, product="only this product", env="only this environment"),
+    Arg(
         "--status",
         type=_STATUS,
         metavar="STATUS",
         help="only this status (pending, started, completed, failed, aborted, rolled_back, "
         "or an alias)",
-    )
-    p.add_argument(
-        "--version", metavar="VERSION", help="only this version (or full version 1.4.0+build.7)"
-    )
-    p.add_argument("--branch", metavar="BRANCH", help="only this git branch")
-    p.add_argument("--actor", metavar="ACTOR", help="only deployments by this actor")
-    p.add_argument(
-        "--kind", type=_KIND, metavar="KIND", help="only deploy, rollback or rollforward"
-    )
-    add_time_window(p)
+    ),
+    Arg("--version", metavar="VERSION", help="only this version (or full version 1.4.0+build.7)"),
+    Arg("--branch", metavar="BRANCH", help="only this git branch"),
+    Arg("--actor", metavar="ACTOR", help="only deployments by this actor"),
+    Arg("--kind", type=_KIND, metavar="KIND", help="only deploy, rollback or rollforward"),
+    add_time_window,
+)
 
+_CREATE = Arg(
+    "--create",
+    action="store_true",
+    help="create the product or environment even if its name is close to a known one",
+)
 
-def _add_create(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--create",
-        action="store_true",
-        help="create the product or environment even if its name is close to a known one",
-    )
-
-
-def _add_narrowing(p: argparse.ArgumentParser) -> None:
-    """``--product``/``--env`` of a command that takes a full version (``mark-rollback``, ``show``)."""
-    add_product_env(
-        p,
-        product="product, when the full version is ambiguous",
-        env="environment, when the full version is ambiguous",
-    )
+#: ``--product``/``--env`` of a command that takes a full version (``mark-rollback``, ``show``).
+_NARROWING = Using(
+    add_product_env,
+    product="product, when the full version is ambiguous",
+    env="environment, when the full version is ambiguous",
+)
 
 
 def _h(function: str) -> str:
@@ -185,7 +177,7 @@ _VERSION_NEXT = Command(
         ),
         Arg("--no-file", action="store_true", help="do not write the version file"),
         Arg("--metadata", help="JSON object stored with the build"),
-        _add_create,
+        _CREATE,
         add_json,
     ],
 )
@@ -223,7 +215,7 @@ _RECORD = Command(
     ],
     handler=_h("cmd_record"),
     args=[
-        _add_create,
+        _CREATE,
         Using(add_env, "environment name (required; GitLab: CI_ENVIRONMENT_NAME)"),
         Arg("--status", required=True, type=_STATUS, metavar="STATUS", help="status or alias"),
         Using(add_product, "product name"),
@@ -272,7 +264,7 @@ _MARK_ROLLBACK = Command(
     handler=_h("cmd_mark_rollback"),
     args=[
         Arg("ref", help="deployment id or full version (1.4.0+build.7)"),
-        _add_narrowing,
+        _NARROWING,
         Arg("--reason", help="why (kept in the event log)"),
         add_json,
     ],
@@ -287,7 +279,7 @@ _HISTORY = Command(
         "shipmate history --since 2026-11-22 --until 2026-11-29 --all --json",
     ],
     handler=_h("cmd_history"),
-    args=[_add_filters, add_paging, add_json],
+    args=[*_FILTERS, add_paging, add_json],
 )
 
 _SHOW = Command(
@@ -302,7 +294,7 @@ _SHOW = Command(
     handler=_h("cmd_show"),
     args=[
         Arg("id", metavar="REF", help="deployment id or full version (1.4.0+build.3)"),
-        _add_narrowing,
+        _NARROWING,
         add_json,
     ],
 )
@@ -333,7 +325,7 @@ _STATS = Command(
     "totals, success rate, latest version, per-version counts",
     examples=["shipmate stats --product api --env production --since 30d"],
     handler=_h("cmd_stats"),
-    args=[_add_filters, add_json],
+    args=[*_FILTERS, add_json],
 )
 
 _DEMO = Command(

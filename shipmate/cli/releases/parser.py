@@ -5,8 +5,6 @@ Argparse work only; their handlers are :mod:`shipmate.cli.releases.handlers`.
 
 from __future__ import annotations
 
-import argparse
-
 from shipmate.cli import choices
 from shipmate.cli.parsing import (
     Arg,
@@ -26,26 +24,26 @@ __all__ = ["COMMANDS"]
 _HANDLERS = "shipmate.cli.releases.handlers"
 
 
-def _strict(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--strict",
-        action="store_const",
-        const=True,
-        default=None,
-        help="strict lineage: every version but the base needs a predecessor "
-        '(default: lineage = "strict" in [products.<name>] or [releases])',
-    )
+_STRICT = Arg(
+    "--strict",
+    action="store_const",
+    const=True,
+    default=None,
+    help="strict lineage: every version but the base needs a predecessor "
+    '(default: lineage = "strict" in [products.<name>] or [releases])',
+)
 
+#: ``--product``, ``--env`` and ``--to``: where ``plan`` and ``apply`` go.
+_TARGET = (
+    Using(add_product_env, env_required=True),
+    Arg("--to", required=True, dest="target", metavar="VERSION", help="target version"),
+)
 
-def _target(p: argparse.ArgumentParser) -> None:
-    """``--product``, ``--env`` and ``--to``: where ``plan`` and ``apply`` go."""
-    add_product_env(p, env_required=True)
-    p.add_argument("--to", required=True, dest="target", metavar="VERSION", help="target version")
-
-
-def _version(p: argparse.ArgumentParser) -> None:
-    add_product(p)
-    p.add_argument("--version", dest="semver", metavar="VERSION", required=True, help="version")
+#: ``--product`` and ``--version``: the version an action command is about.
+_VERSION = (
+    add_product,
+    Arg("--version", dest="semver", metavar="VERSION", required=True, help="version"),
+)
 
 
 _PLAN = Command(
@@ -59,7 +57,7 @@ _PLAN = Command(
         "shipmate plan --product api --env staging --to 1.2.0 --strict --json",
     ],
     handler=f"{_HANDLERS}:cmd_plan",
-    args=[_target, _strict, add_json],
+    args=[*_TARGET, _STRICT, add_json],
 )
 
 _RELEASE_ADD_ACTION = Command(
@@ -76,7 +74,7 @@ _RELEASE_ADD_ACTION = Command(
     ],
     handler=f"{_HANDLERS}:cmd_add_action",
     args=[
-        _version,
+        *_VERSION,
         Arg(
             "--phase",
             required=True,
@@ -141,7 +139,7 @@ _RELEASE_SET_PREDECESSOR = Command(
     ],
     handler=f"{_HANDLERS}:cmd_set_predecessor",
     args=[
-        _version,
+        *_VERSION,
         OneOf(
             Arg("--predecessor", help="the version that comes right before it"),
             Arg("--clear", action="store_true", help="remove the explicit predecessor"),
@@ -164,14 +162,14 @@ _RELEASE_APPLY = Command(
     ],
     handler=f"{_HANDLERS}:cmd_apply",
     args=[
-        _target,
+        *_TARGET,
         Arg("--build", type=int, help="build number of the target (recorded)"),
         Arg(
             "--timeout",
             type=float,
             help="seconds one action may take (default: releases.action_timeout, 900)",
         ),
-        _strict,
+        _STRICT,
         Arg("--deployed-by", help="actor (default: the local user)"),
         add_json,
     ],
