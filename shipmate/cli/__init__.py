@@ -19,7 +19,9 @@ The convention: every command group is a package ``shipmate/cli/<group>/`` with
   when its command runs).
 
 ``records`` holds the core commands (``version``, ``record``, ``history``, ...;
-``demo`` is registered last), the groups in :data:`FEATURES` the others.  Commands
+``demo`` is registered last; its ``register(subparsers)`` declares its tables and
+still builds ``db``, ``serve`` and ``keys`` call by call), the groups in
+:data:`FEATURES` the others.  Commands
 that work on records go through :mod:`shipmate.cli.backends` (the database, or a
 server in remote mode).  This module holds only the root parser, :data:`FEATURES`
 and :func:`main`.
@@ -103,14 +105,14 @@ def _parser(
 
     from shipmate.cli.records import parser as records
 
-    records.register(sub, add_json)
+    records.register(sub)
     for name in FEATURES:
         feature = importlib.import_module(f"shipmate.cli.{name}.parser")
         if hasattr(feature, "COMMANDS"):
             declare(sub, *feature.COMMANDS)
         else:
             feature.register(sub, add_json)
-    records.register_demo(sub, add_json)
+    records.register_demo(sub)
     shells = command(
         sub,
         "completion",

@@ -70,7 +70,7 @@ def _h(function: str) -> str:
     return f"{_HANDLERS}:{function}"
 
 
-def register(sub: Any, *_: object) -> None:
+def register(sub: Any) -> None:
     """Add the core record commands to the top-level subparsers."""
     declare(sub, _VERSION, _RECORD, _MARK_ROLLBACK, _HISTORY, _SHOW, _CURRENT, _STATS)
     _register_admin(sub)
@@ -148,7 +148,7 @@ def _register_admin(sub: Any) -> None:
     add_json(krevoke)
 
 
-def register_demo(sub: Any, *_: object) -> None:
+def register_demo(sub: Any) -> None:
     """Add ``demo``, listed last in ``shipmate --help``."""
     declare(sub, _DEMO)
 
