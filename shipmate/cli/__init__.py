@@ -6,16 +6,22 @@ gate.  Errors print one line on stderr; ``--traceback`` shows the stack.
 
 The convention: every command group is a package ``shipmate/cli/<group>/`` with
 
-- ``parser.py``: ``register(subparsers, add_json)`` adds the group's commands with
-  :func:`shipmate.cli.parsing.command` (help, description, examples, and
-  ``handler="shipmate.cli.<group>.handlers:function"``); it imports only
-  ``argparse``, :mod:`shipmate.cli.parsing` and :mod:`shipmate.cli.choices`;
+- ``parser.py``: ``COMMANDS``, the group's commands declared as data: a table of
+  :class:`~shipmate.cli.parsing.Command` and :class:`~shipmate.cli.parsing.Group`
+  entries (help, description, examples, ``handler="shipmate.cli.<group>.handlers:function"``
+  and their :class:`~shipmate.cli.parsing.Arg` arguments) that
+  :func:`shipmate.cli.parsing.declare` builds; a group not converted yet has instead
+  ``register(subparsers, add_json)``, which calls :func:`shipmate.cli.parsing.command`
+  itself.  It imports only ``argparse``, :mod:`shipmate.cli.parsing` and
+  :mod:`shipmate.cli.choices`;
 - ``handlers.py``: one handler per command, called as ``handler(args, settings)``
   (:mod:`shipmate.cli.dispatch` loads the settings and imports the module only
   when its command runs).
 
 ``records`` holds the core commands (``version``, ``record``, ``history``, ...;
-``demo`` is registered last), the groups in :data:`FEATURES` the others.  Commands
+``demo`` is registered last; its ``register(subparsers)`` declares its tables and
+still builds ``db``, ``serve`` and ``keys`` call by call), the groups in
+:data:`FEATURES` the others.  Commands
 that work on records go through :mod:`shipmate.cli.backends` (the database, or a
 server in remote mode).  This module holds only the root parser, :data:`FEATURES`
 and :func:`main`.
@@ -61,7 +67,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 def _parser(
     subparsers_of: Callable[[Any], Any],
 ) -> tuple[argparse.ArgumentParser, Any]:
-    from shipmate.cli.parsing import Parser, add_json, command
+    from shipmate.cli.parsing import Parser, add_json, command, declare
 
     # Flags only by their full names (Parser's default, on every subparser too): a new
     # flag must never make an abbreviation a script relies on ambiguous.
@@ -99,10 +105,14 @@ def _parser(
 
     from shipmate.cli.records import parser as records
 
-    records.register(sub, add_json)
+    records.register(sub)
     for name in FEATURES:
-        importlib.import_module(f"shipmate.cli.{name}.parser").register(sub, add_json)
-    records.register_demo(sub, add_json)
+        feature = importlib.import_module(f"shipmate.cli.{name}.parser")
+        if hasattr(feature, "COMMANDS"):
+            declare(sub, *feature.COMMANDS)
+        else:
+            feature.register(sub, add_json)
+    records.register_demo(sub)
     shells = command(
         sub,
         "completion",

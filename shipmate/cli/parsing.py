@@ -6,6 +6,9 @@
   kept as written;
 - :func:`command`: a command (or group) with its help, description, examples and
   handler; every command has at least one example (a test parses each);
+- :class:`Command`, :class:`Group`, :class:`Arg`, :class:`OneOf`, :class:`Using` and
+  :func:`declare`: the same commands declared as data, a group's ``COMMANDS`` table
+  that :func:`declare` builds (each entry with :func:`command`);
 - :class:`Choice`: a parse-time check of a flag's value against a fixed list, any
   case, with the list in the error;
 - the argument groups several commands share: :func:`add_product`,
@@ -19,12 +22,17 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
 __all__ = [
+    "Arg",
     "Choice",
+    "Command",
+    "Group",
+    "OneOf",
     "Parser",
+    "Using",
     "add_env",
     "add_json",
     "add_paging",
@@ -33,6 +41,7 @@ __all__ = [
     "add_time_window",
     "command",
     "command_group",
+    "declare",
     "group",
     "suggest",
 ]
@@ -202,6 +211,141 @@ def group(parser: argparse.ArgumentParser, dest: str) -> Any:
     sub = parser.add_subparsers(dest=dest, metavar="SUBCOMMAND")
     sub.required = True
     return sub
+
+
+class Arg:
+    """One ``add_argument`` call declared: the flag (or positional) names and options."""
+
+    __slots__ = ("names", "options")
+
+    def __init__(self, *names: str, **options: Any) -> None:
+        self.names = names
+        self.options = options
+
+    def add_to(self, parser: Any) -> None:
+        parser.add_argument(*self.names, **self.options)
+
+
+class OneOf:
+    """Arguments of which at most one may be given (with ``required``, exactly one)."""
+
+    __slots__ = ("args", "required")
+
+    def __init__(self, *args: Arg, required: bool = False) -> None:
+        self.args = args
+        self.required = required
+
+    def add_to(self, parser: Any) -> None:
+        exclusive = parser.add_mutually_exclusive_group(required=self.required)
+        for arg in self.args:
+            arg.add_to(exclusive)
+
+
+class Using:
+    """Arguments a function adds (``add_product_env``, ``add_paging``, ...), with its options."""
+
+    __slots__ = ("add", "args", "options")
+
+    def __init__(self, add: Callable[..., None], *args: Any, **options: Any) -> None:
+        self.add = add
+        self.args = args
+        self.options = options
+
+    def add_to(self, parser: Any) -> None:
+        self.add(parser, *self.args, **self.options)
+
+
+#: What a command's ``args`` hold: declared arguments, or a function that adds some
+#: (called with the command's parser, like :func:`add_json`).
+Part = Arg | OneOf | Using | Callable[[argparse.ArgumentParser], None]
+
+
+class Command:
+    """A command declared as data; :func:`declare` builds it with :func:`command`, then
+    adds its ``args`` in order and sets ``defaults``."""
+
+    __slots__ = ("args", "defaults", "description", "epilog", "examples", "handler", "help", "name")
+
+    def __init__(
+        self,
+        name: str,
+        help: str,
+        *,
+        examples: Sequence[str],
+        args: Sequence[Part] = (),
+        description: str | None = None,
+        handler: str | None = None,
+        epilog: str | None = None,
+        defaults: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.help = help
+        self.examples = examples
+        self.args = args
+        self.description = description
+        self.handler = handler
+        self.epilog = epilog
+        self.defaults = defaults
+
+    def build(self, sub: Any) -> Any:
+        """Add the command to the subparsers ``sub``; its parser."""
+        parser = command(
+            sub,
+            self.name,
+            self.help,
+            examples=self.examples,
+            description=self.description,
+            handler=self.handler,
+            epilog=self.epilog,
+        )
+        for part in self.args:
+            if isinstance(part, Arg | OneOf | Using):
+                part.add_to(parser)
+            else:
+                part(parser)
+        if self.defaults:
+            parser.set_defaults(**self.defaults)
+        return parser
+
+
+class Group(Command):
+    """A command with subcommands (see :func:`command_group`), declared as data."""
+
+    __slots__ = ("commands", "dest")
+
+    def __init__(
+        self,
+        name: str,
+        help: str,
+        *,
+        dest: str,
+        examples: Sequence[str],
+        commands: Sequence[Command],
+        description: str | None = None,
+        handler: str | None = None,
+        defaults: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            name,
+            help,
+            examples=examples,
+            description=description,
+            handler=handler,
+            defaults=defaults,
+        )
+        self.dest = dest
+        self.commands = commands
+
+    def build(self, sub: Any) -> Any:
+        parser = super().build(sub)
+        declare(group(parser, self.dest), *self.commands)
+        return parser
+
+
+def declare(sub: Any, *commands: Command) -> None:
+    """Build every declared command (and group, with its subcommands) into ``sub``."""
+    for declared in commands:
+        declared.build(sub)
 
 
 def add_json(p: argparse.ArgumentParser) -> None:

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from shipmate.domain.fielddicts import record_from
 from shipmate.domain.lifecycle import Status
 from shipmate.domain.records import DeploymentRecord
 from shipmate.errors import InvalidInputError, NotFoundError
@@ -86,18 +87,7 @@ class RecordedFinish:
 
     @classmethod
     def of_deployment(cls, d: DeploymentRecord) -> RecordedFinish:
-        return cls(
-            status=d.status,
-            version=d.version,
-            build_number=d.build_number,
-            ci_run_id=d.ci_run_id,
-            commit_sha=d.commit_sha,
-            started_at=d.started_at,
-            finished_at=d.finished_at,
-            updated_at=d.updated_at,
-            kind=d.kind,
-            reverts_id=d.reverts_id,
-        )
+        return record_from(cls, d)
 
 
 def is_repeated_finish(latest: RecordedFinish | None, event: FinishEvent, now: datetime) -> bool:

@@ -9,16 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    and_,
-    case,
-    desc,
-    func,
-    or_,
-    select,
-)
+from sqlalchemy import ColumnElement, Connection, and_, case, desc, func, or_, select
 
 from shipmate.domain.drift import NO_DRIFT, Drift, Stage, drifts, previous_checks
 from shipmate.domain.environments import EnvironmentKind
@@ -50,12 +41,7 @@ from shipmate.store.deployments import (
 from shipmate.store.history import fetch_history, filter_terms
 from shipmate.store.historysearch import search_pattern
 from shipmate.store.promotions import versions_ever_deployed
-from shipmate.store.schema import (
-    deployments,
-    environments,
-    events,
-    products,
-)
+from shipmate.store.schema import deployments, environments, events, products
 
 __all__ = [
     "MAX_PAGE_SIZE",

@@ -46,13 +46,7 @@ from shipmate.store.catalog_moves import (
 )
 from shipmate.store.deployments import refresh_current_state
 from shipmate.store.name_guard import last_change
-from shipmate.store.schema import (
-    build_counters,
-    builds,
-    current_state,
-    deployments,
-    versions,
-)
+from shipmate.store.schema import build_counters, builds, current_state, deployments, versions
 from shipmate.store.schema_gates import gate_approvals
 from shipmate.store.schema_releases import (
     release_action_runs,

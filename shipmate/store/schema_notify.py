@@ -20,16 +20,7 @@ append-only: one row per attempt with its answer.
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    JSON,
-    Column,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import JSON, Column, Index, Integer, String, Table, Text, UniqueConstraint
 
 from shipmate.store.columns import Id, id_column, reference, written_columns
 from shipmate.store.schema import metadata

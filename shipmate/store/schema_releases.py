@@ -30,15 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import Column, Index, Integer, String, Table, Text, UniqueConstraint
 
 from shipmate.store.columns import Id, id_column, outcome_columns, reference, written_columns
 from shipmate.store.schema import metadata

@@ -32,16 +32,7 @@ idempotent).  Rows are never deleted.
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    JSON,
-    Column,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import JSON, Column, Index, Integer, String, Table, Text, UniqueConstraint
 
 from shipmate.store.columns import (
     Id,

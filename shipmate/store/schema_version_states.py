@@ -24,16 +24,7 @@ uses to finish a retirement).  Rows are never deleted; a version deployed again
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text, UniqueConstraint
 
 from shipmate.store.columns import id_column, reference, version_name_columns
 from shipmate.store.schema import metadata

@@ -178,3 +178,67 @@ def test_the_light_choice_lists_equal_their_sources() -> None:
     assert (RUNNING, "interrupted", *FINISHED_STATUSES) == choices.RUN_STATUSES
     assert choices.DELIVERY_STATUSES == DELIVERY_STATUSES
     assert choices.VERSION_STATES == VERSION_STATES
+
+
+def test_a_declared_table_builds_the_parser_the_calls_would() -> None:
+    from shipmate.cli import parsing as p
+
+    def declared() -> argparse.ArgumentParser:
+        root = Parser(prog="x")
+        show = p.Command(
+            "show",
+            "show one",
+            examples=["x things show 1"],
+            handler="m:show",
+            args=[
+                p.Arg("id", type=int, help="its id"),
+                p.OneOf(
+                    p.Arg("--every", action="store_true"), p.Arg("--first", type=int), required=True
+                ),
+                p.Using(p.add_paging, before="things"),
+                p.add_json,
+            ],
+            defaults={"kind": "thing"},
+        )
+        things = p.Group(
+            "things", "the things", dest="what", examples=["x things"], commands=[show]
+        )
+        p.declare(root.add_subparsers(dest="command"), things)
+        return root
+
+    def called() -> argparse.ArgumentParser:
+        root = Parser(prog="x")
+        sub = p.command_group(
+            root.add_subparsers(dest="command"),
+            "things",
+            "the things",
+            dest="what",
+            examples=["x things"],
+        )
+        show = p.command(sub, "show", "show one", examples=["x things show 1"], handler="m:show")
+        show.add_argument("id", type=int, help="its id")
+        one = show.add_mutually_exclusive_group(required=True)
+        one.add_argument("--every", action="store_true")
+        one.add_argument("--first", type=int)
+        p.add_paging(show, before="things")
+        p.add_json(show)
+        show.set_defaults(kind="thing")
+        return root
+
+    argv = ["things", "show", "7", "--first", "2", "--json"]
+    assert vars(declared().parse_args(argv)) == vars(called().parse_args(argv))
+    assert vars(declared().parse_args(argv))["kind"] == "thing"
+    with pytest.raises(SystemExit):
+        declared().parse_args(["things", "show", "7", "--every", "--first", "2"])
+    with pytest.raises(SystemExit):
+        declared().parse_args(["things", "show", "7"])
+    shown = _walk_help(declared(), ["things", "show"])
+    assert "Examples:\n  x things show 1" in shown
+    assert shown == _walk_help(called(), ["things", "show"])
+
+
+def _walk_help(parser: argparse.ArgumentParser, path: list[str]) -> str:
+    for name in path:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = sub.choices[name]
+    return parser.format_help()

@@ -22,8 +22,9 @@ from collections.abc import Mapping
 from typing import Generic, TypeVar
 
 from shipmate.engine.release import DeployContext, Release, inherited_env
+from shipmate.errors import DeployError
 
-__all__ = ["ConfiguredTarget", "Target"]
+__all__ = ["ConfiguredTarget", "Target", "start_failed"]
 
 ConfigT = TypeVar("ConfigT")
 
@@ -63,3 +64,13 @@ class ConfiguredTarget(Target, Generic[ConfigT]):
         self.config = config
         self.context = context
         self.base_env = inherited_env(base_env)
+
+
+def start_failed(release: Release, slot: str, why: str, setting: str) -> DeployError:
+    """What a target raises when ``release`` could not be started in ``slot``: ``why`` is
+    what its command said, ``setting`` the ``[deploy.target]`` key naming that command."""
+    return DeployError(
+        f"{release.product} {release.full_version} could not be started in slot {slot}: {why}",
+        field=f"deploy.target.{setting}",
+        slot=slot,
+    )

@@ -22,7 +22,7 @@ from shipmate.engine.atomicfiles import write_file_atomic
 from shipmate.engine.commands import CommandOutcome, run_command
 from shipmate.engine.pathguard import render_argv_guarded, render_guarded
 from shipmate.engine.release import Release
-from shipmate.engine.targets.base import ConfiguredTarget
+from shipmate.engine.targets.base import ConfiguredTarget, start_failed
 from shipmate.errors import ArtifactMissingError, DeployError
 
 __all__ = ["CommandTarget"]
@@ -64,12 +64,7 @@ class CommandTarget(ConfiguredTarget[CommandTargetConfig]):
         env.update(self.context.app_env(release, slot))
         outcome = self._run(self.config.start, values, env)
         if not outcome.ok:
-            raise DeployError(
-                f"{release.product} {release.full_version} could not be started in slot "
-                f"{slot}: {outcome.describe()}",
-                field="deploy.target.start",
-                slot=slot,
-            )
+            raise start_failed(release, slot, outcome.describe(), "start")
         record = {"full_version": release.full_version, "version": release.version}
         write_file_atomic(self.release_file(slot), json.dumps(record))
 

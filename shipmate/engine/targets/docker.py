@@ -24,7 +24,7 @@ from shipmate.domain.deploy.model import DockerTargetConfig
 from shipmate.domain.deploy.templates import render, render_argv
 from shipmate.engine.commands import CommandOutcome, run_command
 from shipmate.engine.release import Release
-from shipmate.engine.targets.base import ConfiguredTarget
+from shipmate.engine.targets.base import ConfiguredTarget, start_failed
 from shipmate.errors import ArtifactMissingError, DeployError
 
 __all__ = ["DockerTarget"]
@@ -100,12 +100,7 @@ class DockerTarget(ConfiguredTarget[DockerTargetConfig]):
             },
         )
         if not outcome.ok:
-            raise DeployError(
-                f"{release.product} {release.full_version} could not be started in slot "
-                f"{slot}: {outcome.describe()}",
-                field="deploy.target.run_command",
-                slot=slot,
-            )
+            raise start_failed(release, slot, outcome.describe(), "run_command")
 
     def stop(self, slot: str) -> None:
         values = self._values(slot=slot)

@@ -50,7 +50,7 @@ from shipmate.engine.atomicfiles import write_file_atomic
 from shipmate.engine.killpoints import kill_point
 from shipmate.engine.pathguard import render_argv_guarded, render_guarded
 from shipmate.engine.release import DeployContext, Release
-from shipmate.engine.targets.base import ConfiguredTarget
+from shipmate.engine.targets.base import ConfiguredTarget, start_failed
 from shipmate.errors import ArtifactMissingError, DeployError
 
 __all__ = [
@@ -365,12 +365,7 @@ class ProcessTarget(ConfiguredTarget[ProcessTargetConfig]):
                     close_fds=True,
                 )
             except OSError as exc:
-                raise DeployError(
-                    f"{release.product} {release.full_version} could not be started in slot "
-                    f"{slot}: {argv[0]}: {exc.strerror}",
-                    field="deploy.target.command",
-                    slot=slot,
-                ) from None
+                raise start_failed(release, slot, f"{argv[0]}: {exc.strerror}", "command") from None
         self._children[proc.pid] = proc
         return proc
 

@@ -26,12 +26,7 @@ from datetime import timedelta
 from sqlalchemy import delete, insert, select, update
 
 from shipmate.errors import AuthenticationError
-from shipmate.services.auth.keys import (
-    PRINCIPAL_COLUMNS,
-    Principal,
-    authenticate,
-    principal_of,
-)
+from shipmate.services.auth.keys import PRINCIPAL_COLUMNS, Principal, authenticate, principal_of
 from shipmate.services.context import Context
 from shipmate.store.schema import api_keys
 from shipmate.store.schema_sessions import dashboard_sessions

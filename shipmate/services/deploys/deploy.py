@@ -23,6 +23,7 @@ from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import Connection
 
+from shipmate.domain.fielddicts import named
 from shipmate.domain.inputs.fields import validate_name, validate_text
 from shipmate.domain.runs.plan import (
     FlowEnd,
@@ -331,12 +332,7 @@ def start_run(
     owner = new_owner()
     run = create_run(
         ctx,
-        kind=plan.kind,
-        product=plan.product,
-        environment=plan.environment,
-        version=plan.version,
-        full_version=plan.full_version,
-        build_number=plan.build_number,
+        **named(plan, "kind", "product", "environment", "version", "full_version", "build_number"),
         params={
             "plan": plan.to_dict(),
             "deploy": deploy.to_params(),

@@ -19,11 +19,7 @@ from shipmate.engine.drain.waiting import wait_drained
 from shipmate.errors import ConfigError, DeployError, ShipmateError
 from shipmate.services.context import Context
 from shipmate.services.deploys.config import RunParts, parts_from_params
-from shipmate.services.draining.recording import (
-    force_retired_event,
-    mark_drained,
-    progress_writer,
-)
+from shipmate.services.draining.recording import force_retired_event, mark_drained, progress_writer
 from shipmate.services.draining.retire import DRAIN_STEP, drain_config_of
 from shipmate.services.draining.states import (
     VersionState,

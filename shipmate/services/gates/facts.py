@@ -21,6 +21,7 @@ from datetime import datetime
 from sqlalchemy import Connection, func, select
 
 from shipmate.config import Settings
+from shipmate.domain.fielddicts import record_from
 from shipmate.domain.gates.evaluate import GateFacts
 from shipmate.domain.gates.rules import ApprovalRule, ConcurrencyRule, FlowRule, Rule
 from shipmate.domain.lifecycle import Status
@@ -111,11 +112,9 @@ def gather_facts(
             .order_by(gate_approvals.c.id)
         )
         approvals = [(row.approver, row.approved_at) for row in rows]
-    return GateFacts(
-        product=subject.product,
-        version=subject.version,
-        environment=subject.environment,
-        deployer=subject.deployer,
+    return record_from(
+        GateFacts,
+        subject,
         now=now,
         open_started=open_started,
         completions=completions,

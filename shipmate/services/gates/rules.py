@@ -165,15 +165,42 @@ def _managed(conn: Connection, settings: Settings, name: str, action: str) -> St
     return stored
 
 
+@dataclass(frozen=True)
+class _RuleWrite:
+    """The write transaction on the managed rule ``old``, at ``now``, for ``change``."""
+
+    conn: Connection
+    settings: Settings
+    old: StoredRule
+    now: datetime
+    change: RuleChange
+
+    def store(self, rule: Rule, **extra: Any) -> StoredRule:
+        """Write ``rule`` over ``old``, with a ``gate.rule_changed`` event."""
+        self.conn.execute(
+            update(gate_rules)
+            .where(gate_rules.c.id == self.old.id)
+            .values(
+                name=rule.name,
+                name_key=rule.name.casefold(),
+                mode=rule.mode.value,
+                definition=rule_to_dict(rule),
+                updated_at=self.now,
+                updated_by=self.change.get("actor"),
+            )
+        )
+        _rule_event(self.conn, "gate.rule_changed", rule, self.now, self.change, **extra)
+        return _find(self.conn, self.settings, rule.name)
+
+
 @contextmanager
-def _changing(
-    ctx: Context, name: str, action: str, change: RuleChange
-) -> Iterator[tuple[Connection, StoredRule]]:
+def _changing(ctx: Context, name: str, action: str, change: RuleChange) -> Iterator[_RuleWrite]:
     """A write transaction on the managed rule ``name``, once the guard lets it be changed."""
+    now = ctx.now()
     with ctx.write() as conn:
         old = _managed(conn, ctx.settings, name, action)
         _check(change, old.rule)
-        yield conn, old
+        yield _RuleWrite(conn, ctx.settings, old, now, change)
 
 
 def get_rule(ctx: Context, name: str) -> StoredRule:
@@ -261,9 +288,9 @@ def replace_rule(
     data = dict(definition)
     data.setdefault("name", name)
     rule = rule_from_dict(data)
-    now = ctx.now()
     try:
-        with _changing(ctx, name, "change", change) as (conn, old):
+        with _changing(ctx, name, "change", change) as write:
+            old = write.old
             _check(change, rule)
             if rule.kind is not old.rule.kind:
                 raise InvalidInputError(
@@ -273,16 +300,8 @@ def replace_rule(
                 )
             if rule.name.casefold() != old.rule.name.casefold():
                 validate_segment(rule.name, field="name", what="a gate rule's name")
-                _refuse_taken(conn, ctx.settings, rule.name)
-            return _store_change(
-                conn,
-                ctx.settings,
-                old,
-                rule,
-                now,
-                change,
-                previous=rule_to_dict(old.rule),
-            )
+                _refuse_taken(write.conn, ctx.settings, rule.name)
+            return write.store(rule, previous=rule_to_dict(old.rule))
     except IntegrityError:
         raise _taken(rule.name, "the database") from None
 
@@ -296,45 +315,10 @@ def set_rule_mode(
     """``enabled``, ``report_only`` or ``disabled`` for a managed rule."""
     name = _rule_name(name)
     new_mode = parse_mode(mode)
-    now = ctx.now()
-    with _changing(ctx, name, "change the mode of", change) as (conn, old):
-        rule = rule_from_dict({**rule_to_dict(old.rule), "mode": new_mode.value})
-        return _store_change(
-            conn,
-            ctx.settings,
-            old,
-            rule,
-            now,
-            change,
-            from_mode=old.rule.mode.value,
-            to_mode=new_mode.value,
-        )
-
-
-def _store_change(
-    conn: Connection,
-    settings: Settings,
-    old: StoredRule,
-    rule: Rule,
-    now: datetime,
-    change: RuleChange,
-    **extra: Any,
-) -> StoredRule:
-    """Write ``rule`` over the managed rule ``old``, with a ``gate.rule_changed`` event."""
-    conn.execute(
-        update(gate_rules)
-        .where(gate_rules.c.id == old.id)
-        .values(
-            name=rule.name,
-            name_key=rule.name.casefold(),
-            mode=rule.mode.value,
-            definition=rule_to_dict(rule),
-            updated_at=now,
-            updated_by=change.get("actor"),
-        )
-    )
-    _rule_event(conn, "gate.rule_changed", rule, now, change, **extra)
-    return _find(conn, settings, rule.name)
+    with _changing(ctx, name, "change the mode of", change) as write:
+        old = write.old.rule
+        rule = rule_from_dict({**rule_to_dict(old), "mode": new_mode.value})
+        return write.store(rule, from_mode=old.mode.value, to_mode=new_mode.value)
 
 
 def remove_rule(
@@ -344,8 +328,7 @@ def remove_rule(
 ) -> StoredRule:
     """Delete a managed rule; the event log keeps its definition."""
     name = _rule_name(name)
-    now = ctx.now()
-    with _changing(ctx, name, "remove", change) as (conn, old):
-        conn.execute(delete(gate_rules).where(gate_rules.c.id == old.id))
-        _rule_event(conn, "gate.rule_removed", old.rule, now, change)
-    return old
+    with _changing(ctx, name, "remove", change) as write:
+        write.conn.execute(delete(gate_rules).where(gate_rules.c.id == write.old.id))
+        _rule_event(write.conn, "gate.rule_removed", write.old.rule, write.now, change)
+    return write.old

@@ -17,12 +17,7 @@ from sqlalchemy import Connection, Row, func, select, update
 from shipmate.domain.inputs.fields import format_time, parse_time
 from shipmate.domain.notify.escape import message_format
 from shipmate.domain.notify.messages import build_message
-from shipmate.domain.notify.rules import (
-    NotificationEvent,
-    NotificationRule,
-    NotifyConfig,
-    matches,
-)
+from shipmate.domain.notify.rules import NotificationEvent, NotificationRule, NotifyConfig, matches
 from shipmate.domain.notify.webhooks import webhook_body
 from shipmate.services.context import Context
 from shipmate.services.notify.pass_report import PassReport

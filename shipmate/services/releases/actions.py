@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
+from shipmate.domain.fielddicts import named
 from shipmate.domain.inputs.fields import format_time
 from shipmate.domain.releases.planning import ReleaseAction
 from shipmate.domain.versions import validate_base_version, validate_version
@@ -59,6 +60,7 @@ __all__ = [
     "load_stored",
     "lock_reason",
     "replace_action_row",
+    "slot_values",
 ]
 
 #: Largest action body (command, script or SQL) accepted, in bytes.
@@ -175,15 +177,10 @@ def _action_query() -> Any:
 
 
 def _row_to_stored(row: Any, product: str) -> StoredAction:
+    # A row changed behind shipmate's back fails here (the checksum is checked).
     action = ReleaseAction.create(
-        version=row.version,
-        phase=row.phase,
+        **named(row, "version", "phase", "kind", "name", "body", "database_ref", "checksum"),
         order=row.sort_order,
-        kind=row.kind,
-        name=row.name,
-        body=row.body,
-        database_ref=row.database_ref,
-        checksum=row.checksum,  # a row changed behind shipmate's back fails here
     )
     return StoredAction(
         id=int(row.id),
@@ -415,14 +412,18 @@ def replace_action_row(
     )
 
 
-def action_values(action: ReleaseAction) -> dict[str, Any]:
-    """The ``release_actions`` columns an action fills."""
+def slot_values(action: ReleaseAction) -> dict[str, Any]:
+    """Which action of its version it is (phase, order, kind, name) and its checksum: the
+    columns ``release_actions`` and the copy ``release_action_runs`` keeps share."""
     return {
         "phase": str(action.phase),
         "sort_order": action.order,
         "kind": str(action.kind),
         "name": action.name,
-        "body": action.body,
-        "database_ref": action.database_ref,
         "checksum": action.checksum,
     }
+
+
+def action_values(action: ReleaseAction) -> dict[str, Any]:
+    """The ``release_actions`` columns an action fills."""
+    return {**slot_values(action), "body": action.body, "database_ref": action.database_ref}

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import desc, select, update
 
+from shipmate.domain.fielddicts import record_from
 from shipmate.domain.inputs.fields import format_time, validate_lookup_name
 from shipmate.domain.releases.planning import PlanStep, ReleaseAction
 from shipmate.engine.action_outcome import ActionOutcome
@@ -24,6 +25,7 @@ from shipmate.engine.actions import ActionRunner, LocalActionRunner
 from shipmate.errors import InvalidInputError, NotFoundError
 from shipmate.services.context import Context
 from shipmate.services.releases.action_env import action_env
+from shipmate.services.releases.actions import slot_values
 from shipmate.services.releases.settings import release_settings
 from shipmate.store.catalog import find_environment_id, find_product_id
 from shipmate.store.pair_ids import find_pair_ids
@@ -102,25 +104,17 @@ def _execution_select() -> Any:
 
 
 def _row_to_execution(row: Any) -> ActionExecution:
-    return ActionExecution(
+    return record_from(
+        ActionExecution,
+        row,
         id=int(row.id),
         product=row.product_name,
         environment=row.environment_name,
-        version=row.version,
-        phase=row.phase,
         order=int(row.sort_order),
-        name=row.name,
-        kind=row.kind,
-        checksum=row.checksum,
-        status=row.status,
         step_index=int(row.step_index),
         step_total=int(row.step_total),
-        started_at=row.started_at,
-        finished_at=row.finished_at,
         duration_ms=None if row.duration_ms is None else int(row.duration_ms),
-        exit_code=row.exit_code,
         output=row.output or "",
-        error=row.error,
         run_id=None if row.run_id is None else int(row.run_id),
         deployment_id=None if row.deployment_id is None else int(row.deployment_id),
     )
@@ -234,11 +228,7 @@ def _start_execution(
                     environment_id=environment_id,
                     action_id=action_id,
                     version=action.version,
-                    phase=str(action.phase),
-                    sort_order=action.order,
-                    kind=str(action.kind),
-                    name=action.name,
-                    checksum=action.checksum,
+                    **slot_values(action),
                     run_id=run_id,
                     deployment_id=deployment_id,
                     step_index=step.index,

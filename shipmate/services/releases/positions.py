@@ -18,16 +18,12 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from shipmate.domain.environments import infer_kind
-from shipmate.domain.fielddicts import fields_dict, optional_str
+from shipmate.domain.fielddicts import fields_dict, optional_str, record_from
 from shipmate.domain.inputs.fields import format_time, validate_lookup_name, validate_name
 from shipmate.errors import ConflictError, NotFoundError
 from shipmate.services.context import Context
 from shipmate.services.releases.lookups import find_version_id, product_name, require_product
-from shipmate.store.catalog import (
-    dialect_insert,
-    ensure_environment,
-    lock_product_environment,
-)
+from shipmate.store.catalog import dialect_insert, ensure_environment, lock_product_environment
 from shipmate.store.pair_ids import find_pair_ids
 from shipmate.store.schema import current_state, deployments, versions
 from shipmate.store.schema_releases import release_positions
@@ -135,16 +131,7 @@ def get_position(ctx: Context, product: str, environment: str) -> Position | Non
         row = position_row(conn, *ids)
     if row is None:
         return None
-    return Position(
-        product=product,
-        environment=environment,
-        version=row.version,
-        updated_at=row.updated_at,
-        run_id=row.run_id,
-        deployment_id=row.deployment_id,
-        lock_owner=row.lock_owner,
-        lock_until=row.lock_until,
-    )
+    return record_from(Position, row, product=product, environment=environment)
 
 
 def _ids_for_write(
