@@ -60,6 +60,7 @@ class RunBody(BaseModel):
     version: str | None = Field(default=None, max_length=150)
     build_number: int | None = Field(default=None, ge=1, le=2_147_483_647)
     to: str | None = Field(default=None, max_length=150)
+    steps: int | None = Field(default=None, ge=1, le=1000)
     current_id: int | None = Field(default=None, ge=1, le=2**62)
     deployed_by: str | None = Field(default=None, max_length=255)
     commit_sha: str | None = Field(default=None, max_length=64)

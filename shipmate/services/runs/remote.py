@@ -88,6 +88,8 @@ class RemoteRunRequest:
     build_number: int | None = None
     #: Rollback: the version (or full version) to roll back to; default the previous good one.
     to: str | None = None
+    #: Rollback: how many completed versions back (default 1; not with ``to``).
+    steps: int | None = None
     #: Rollback: the current deployment the caller was shown (refused if it changed).
     current_id: int | None = None
     deployed_by: str | None = None
@@ -289,7 +291,7 @@ def create_remote_run(
             raise InvalidInputError(
                 "a rollback takes to (the version to roll back to), not version", field="version"
             )
-        choice = choose_rollback(ctx, product, environment, to=req.to)
+        choice = choose_rollback(ctx, product, environment, to=req.to, steps=req.steps)
         plan = make_plan(
             ctx,
             host_deploy,
@@ -300,8 +302,8 @@ def create_remote_run(
             reverts_id=choice.current.id,
         )
     else:
-        if req.to is not None or req.current_id is not None:
-            raise InvalidInputError("to and current_id are for rollbacks", field="to")
+        if req.to is not None or req.current_id is not None or req.steps is not None:
+            raise InvalidInputError("to, steps and current_id are for rollbacks", field="to")
         if not req.version:
             raise InvalidInputError("version is required for a deploy", field="version")
         plan = make_plan(
