@@ -318,3 +318,14 @@ def test_hosts_lists_labels_and_the_run_in_progress(
     assert web1["labels"] == {"role": "web"} and web1["stale"] is False
     assert [r["id"] for r in web1["runs"]] == [run_id]
     assert web1["runs"][0]["state"] == "waiting for the agent"
+
+
+def test_a_key_limited_to_products_sees_only_their_runs_on_hosts(
+    ctx: Context, world: tuple[TestClient, dict[str, str]]
+) -> None:
+    client, headers = world
+    post(client, headers, version="2.0.0")
+    web_only = create_key(ctx, "web-reader", "read", ["web"]).token
+    items = client.get("/api/v1/hosts", headers={"Authorization": f"Bearer {web_only}"}).json()
+    assert [h["name"] for h in items["items"]] == ["web-1", "web-2"]
+    assert all(h["runs"] == [] for h in items["items"])

@@ -186,7 +186,14 @@ def get_hosts(
     archived: Annotated[bool, Query()] = False,
 ) -> dict[str, Any]:
     ctx = app_context(request)
-    return {"items": [h.to_dict() for h in list_hosts(ctx, archived=archived)]}
+    items = [h.to_dict() for h in list_hosts(ctx, archived=archived)]
+    if principal.products:
+        # A key limited to products sees only its products' runs and slots.
+        mine = set(principal.products)
+        for item in items:
+            item["runs"] = [r for r in item["runs"] if r["product"] in mine]
+            item["state"] = {k: v for k, v in item["state"].items() if k in mine}
+    return {"items": items}
 
 
 def start_run_recovery(app: FastAPI) -> None:
