@@ -34,6 +34,7 @@ __all__ = [
     "cmd_runs_list",
     "cmd_runs_resume",
     "cmd_runs_show",
+    "deploy_target",
 ]
 
 _STATE_COLOURS = {
@@ -115,6 +116,22 @@ def _report(args: argparse.Namespace, outcome: Any, ctx: Any) -> int:
     return 0
 
 
+def deploy_target(
+    args: argparse.Namespace, settings: Settings
+) -> tuple[str, str, int | None, dict[str, Any]]:
+    """Product, version and build of ``deploy``: the flags, else the version file."""
+    by_file = read_version_file() if args.semver is None else {}
+    version = args.semver or by_file.get("version")
+    build = args.build if args.build is not None else by_file.get("buildNumber")
+    if not version:
+        raise InvalidInputError(
+            "version is required: pass --version (or run shipmate version next first)",
+            field="version",
+        )
+    product = product_of(args.product, settings, by_file.get("product"))
+    return product, str(version), build, by_file
+
+
 def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
     if settings.url:
         from shipmate.cli.runs.remote_handlers import remote_deploy
@@ -125,15 +142,7 @@ def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
     from shipmate.services.deploys.deploy import DeployRequest, deploy, preview_deploy
     from shipmate.services.project import collect_ci_info
 
-    by_file = read_version_file() if args.semver is None else {}
-    version = args.semver or by_file.get("version")
-    build = args.build if args.build is not None else by_file.get("buildNumber")
-    if not version:
-        raise InvalidInputError(
-            "version is required: pass --version (or run shipmate version next first)",
-            field="version",
-        )
-    product = product_of(args.product, settings, by_file.get("product"))
+    product, version, build, by_file = deploy_target(args, settings)
     config = load_product_deploy(settings, product)
     ci = collect_ci_info(os.environ, Path.cwd())
     request = DeployRequest(

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from shipmate.cli import render
-from shipmate.cli.arguments import product_of, read_version_file
+from shipmate.cli.arguments import product_of
 from shipmate.cli.runs.handlers import (
     _confirm,
     _history_lines,
     _progress_stream,
     _run_id,
+    deploy_target,
     print_runs,
     render_run,
 )
@@ -32,7 +33,6 @@ from shipmate.cli.runs.remote import (
     rollback_preview,
 )
 from shipmate.config import Settings
-from shipmate.errors import InvalidInputError
 
 __all__ = [
     "print_hosts",
@@ -60,15 +60,7 @@ def _ci_fields() -> dict[str, Any]:
 
 
 def remote_deploy(args: argparse.Namespace, settings: Settings) -> int:
-    by_file = read_version_file() if args.semver is None else {}
-    version = args.semver or by_file.get("version")
-    build = args.build if args.build is not None else by_file.get("buildNumber")
-    if not version:
-        raise InvalidInputError(
-            "version is required: pass --version (or run shipmate version next first)",
-            field="version",
-        )
-    product = product_of(args.product, settings, by_file.get("product"))
+    product, version, build, by_file = deploy_target(args, settings)
     ci = _ci_fields()
     body: dict[str, Any] = {
         "kind": "deploy",

@@ -47,14 +47,13 @@ from shipmate.errors import (
 from shipmate.services.context import Context
 from shipmate.services.deploys.config import ProductDeploy, load_product_deploy
 from shipmate.services.deploys.deploy import make_plan
-from shipmate.services.deploys.rollback import RollbackChoice, choose_rollback
+from shipmate.services.deploys.rollback import RollbackChoice, choose_rollback, still_current
 from shipmate.services.gates.facts import GateSubject, find_version_id
 from shipmate.services.gates.verdicts import check_gates, record_blocked
 from shipmate.services.runs.journal import RunRecord, create_run, get_run
 from shipmate.services.runs.live import LiveRuns, live_runs
 from shipmate.store.catalog import find_environment_id, find_product_id
 from shipmate.store.idempotency import lookup, remember, request_hash, validate_key
-from shipmate.store.schema import current_state
 from shipmate.store.schema_agents import hosts
 
 __all__ = [
@@ -207,8 +206,9 @@ def _gate_check(ctx: Context, plan: RunPlan, deployer: str | None) -> Callable[[
     return check
 
 
-def _still_current(choice: RollbackChoice, shown: int | None) -> Callable[[Connection], None]:
-    """The rollback's choice still holds (and is what the caller was shown)."""
+def _as_shown(choice: RollbackChoice, shown: int | None) -> Callable[[Connection], None]:
+    """The rollback's choice still holds, and is what the caller was shown."""
+    holds = still_current(choice)
 
     def check(conn: Connection) -> None:
         if shown is not None and shown != choice.current.id:
@@ -220,21 +220,7 @@ def _still_current(choice: RollbackChoice, shown: int | None) -> Callable[[Conne
                 shown_deployment_id=str(shown),
                 current_deployment_id=str(choice.current.id),
             )
-        pid = find_product_id(conn, choice.product)
-        eid = find_environment_id(conn, choice.environment)
-        query = select(current_state.c.deployment_id).where(
-            current_state.c.product_id == pid, current_state.c.environment_id == eid
-        )
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        now_id = conn.execute(query).scalar()
-        if now_id != choice.current.id:
-            raise ConflictError(
-                f"{choice.product} in {choice.environment} changed while the rollback was "
-                f"prepared (current deployment {now_id}, not {choice.current.id}); nothing "
-                "was rolled back, run shipmate rollback again",
-                field="environment",
-            )
+        holds(conn)
 
     return check
 
@@ -316,7 +302,7 @@ def create_remote_run(
         )
     _refuse_hooks(plan)
     gates = _gate_check(ctx, plan, req.key_name or actor)
-    precondition = gates if choice is None else _both(_still_current(choice, req.current_id), gates)
+    precondition = gates if choice is None else _both(_as_shown(choice, req.current_id), gates)
     record = {**text, "deployed_by": actor}
     if req.dry_run:
         return _dry_run(ctx, plan, (host,), choice, precondition, actor, req.key_name)
