@@ -59,6 +59,7 @@ class NginxServer:
         upstream_name: str = "app",
         port: int | None = None,
         nginx_bin: str | None = None,
+        address: str = "127.0.0.1",
     ) -> None:
         found = nginx_bin or find_nginx()
         if found is None:
@@ -72,11 +73,13 @@ class NginxServer:
         self.pid_file = self.dir / "nginx.pid"
         self.error_log = self.dir / "error.log"
         self.upstream_name = upstream_name
+        #: The loopback address nginx listens on (all of 127/8 is loopback on Linux).
+        self.address = address
         self.port = port or free_port()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.address}:{self.port}"
 
     def write_config(self) -> None:
         temp = self.dir / "temp"
@@ -98,7 +101,7 @@ http {{
     scgi_temp_path {temp}/scgi;
     include {self.upstream_file};
     server {{
-        listen 127.0.0.1:{self.port};
+        listen {self.address}:{self.port};
         location / {{
             proxy_pass http://{self.upstream_name};
             proxy_http_version 1.1;
@@ -128,7 +131,7 @@ http {{
         )
         if result.returncode != 0:
             raise AssertionError(f"nginx did not start: {result.stderr}")
-        wait_for_port(self.port)
+        wait_for_port(self.port, host=self.address)
 
     def master_pid(self) -> int | None:
         try:
@@ -150,7 +153,7 @@ http {{
                 os.kill(pid, signal.SIGKILL)
 
     def get(self, path: str = "/", timeout: float = 5.0) -> tuple[int, str]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = http.client.HTTPConnection(self.address, self.port, timeout=timeout)
         try:
             conn.request("GET", path, headers={"Connection": "close"})
             response = conn.getresponse()

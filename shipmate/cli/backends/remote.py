@@ -423,8 +423,12 @@ class RemoteBackend(Backend):
             self._request("POST", path, body={"reason": target["reason"] or ""}, write=True)
         )
 
-    def create_key(self, name: str, scope: str, products: tuple[str, ...]) -> dict[str, Any]:
-        body = {"name": name, "scope": scope, "products": list(products)}
+    def create_key(
+        self, name: str, scope: str, products: tuple[str, ...], host: str | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": name, "scope": scope, "products": list(products)}
+        if host is not None:
+            body["host"] = host
         return self._object("POST", "/api/v1/keys", body=body, write=True)
 
     def list_keys(self) -> list[dict[str, Any]]:

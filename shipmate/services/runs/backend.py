@@ -43,7 +43,12 @@ class RunBackend(Protocol):
 
     def now(self) -> datetime: ...
 
-    def begin_step(self, run_id: int, owner: str, seq: int, step: Step) -> RunStepRecord: ...
+    def begin_step(
+        self, run_id: int, owner: str, seq: int, step: Step, *, attempt: int = 1
+    ) -> RunStepRecord:
+        """Write that step ``seq`` acts; ``attempt`` is the attempt number its row has
+        afterwards (what a retried begin needs to be a no-op)."""
+        ...
 
     def finish_step(
         self,
@@ -100,7 +105,9 @@ class DatabaseRunBackend:
     def now(self) -> datetime:
         return self._ctx.now()
 
-    def begin_step(self, run_id: int, owner: str, seq: int, step: Step) -> RunStepRecord:
+    def begin_step(
+        self, run_id: int, owner: str, seq: int, step: Step, *, attempt: int = 1
+    ) -> RunStepRecord:
         return journal.begin_step(self._ctx, run_id, owner, seq, step)
 
     def finish_step(

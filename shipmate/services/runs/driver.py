@@ -206,7 +206,8 @@ class RunDriver:
         if beat.wake.is_set():
             reason = "lease_lost" if beat.lost.is_set() else "stopped"
             raise ConflictError(f"run {self.run.id} stops", field="run", reason=reason)
-        row = self.backend.begin_step(self.run.id, self.owner, seq, step)
+        attempt = recorded.attempts + 1 if recorded is not None else 1
+        row = self.backend.begin_step(self.run.id, self.owner, seq, step, attempt=attempt)
         self._notify("step_started", seq, step, row.attempts)
         env = StepEnv(
             backend=self.backend,
