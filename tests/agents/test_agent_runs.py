@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import signal
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -128,12 +129,18 @@ def test_the_server_killed_mid_run_restarts_and_the_agent_carries_on(
         assert server.proc is not None
         server.proc.send_signal(signal.SIGKILL)
         server.proc.wait(timeout=10)
+        # The agent finishes keep_warm with no server to tell: it retries, and says so.
+        deadline = time.monotonic() + 60
+        while "unreachable" not in agent.text():
+            assert agent.popen.poll() is None, agent.text()
+            assert time.monotonic() < deadline, agent.text()
+            time.sleep(0.1)
         world.start_server(port=server.port)  # the same address, a new process
         assert agent.wait() == 0, agent.text()
         final = world.run(run.id)
         assert final.status == "completed", final.error
         assert {n: a for n, _, a in _steps(world, run.id)} == {name: 1 for name in FLOW}
-        assert "unreachable" in agent.text()
+        assert "reachable again" in agent.text()
         assert world.served() == "2.0.0"
         assert [r[2] for r in _records(world)] == [str(first.id), str(run.id)]
     finally:

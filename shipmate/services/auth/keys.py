@@ -65,10 +65,10 @@ _LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class Scope(StrEnum):
-    AGENT = "agent"
     READ = "read"
     WRITE = "write"
     ADMIN = "admin"
+    AGENT = "agent"
 
     @property
     def rank(self) -> int:
