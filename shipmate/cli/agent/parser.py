@@ -26,7 +26,7 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
         "same engine as shipmate deploy, writing every step to the server's journal. The "
         "token comes from SHIPMATE_TOKEN or --token-file. Docs: docs/agents.md.",
         examples=[
-            "SHIPMATE_TOKEN=shm_... shipmate agent --url https://shipmate.example.com",
+            "shipmate agent --url https://shipmate.example.com --host web-1",
             "shipmate agent --url http://10.0.0.5:8000 --token-file /etc/shipmate/agent.key "
             "--label role=web --data-dir /var/lib/shipmate-agent",
             "shipmate agent --url http://127.0.0.1:8000 --once",
