@@ -22,8 +22,8 @@ from shipmate.config import Settings
 from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
 from shipmate.services.deploys.config import load_product_deploy
-from shipmate.services.deploys.deploy import make_plan
-from shipmate.services.runs.journal import create_run, get_run
+from shipmate.services.deploys.deploy import make_plan, open_run
+from shipmate.services.runs.journal import get_run
 from shipmate.store.engine import make_engine
 from tests.support.server import ServerProcess
 
@@ -100,19 +100,7 @@ def bench_agents(run: BenchRun) -> list[Result]:
         deploy = load_product_deploy(settings, PRODUCT)
         for i in range(rounds + 1):  # the first run warms the agent up; it is not counted
             plan = make_plan(ctx, deploy, kind="deploy", environment=f"e{i}", version="1.0.0")
-            created = create_run(
-                ctx,
-                kind=plan.kind,
-                product=plan.product,
-                environment=plan.environment,
-                version=plan.version,
-                full_version=plan.full_version,
-                build_number=plan.build_number,
-                params={"plan": plan.to_dict(), "deploy": deploy.to_params(), "record": {}},
-                actor="bench",
-                owner=None,
-                host=HOST,
-            )
+            created = open_run(ctx, deploy, plan, {}, owner=None, agent_host=HOST)
             deadline = time.monotonic() + 60
             while (found := get_run(ctx, created.id)).running:
                 if time.monotonic() > deadline or agent.poll() is not None:

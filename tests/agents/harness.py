@@ -25,8 +25,8 @@ from shipmate.demo.nginx import NginxServer, free_port
 from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
 from shipmate.services.deploys.config import build_parts, load_product_deploy
-from shipmate.services.deploys.deploy import make_plan
-from shipmate.services.runs.journal import RunRecord, create_run, get_run
+from shipmate.services.deploys.deploy import make_plan, open_run
+from shipmate.services.runs.journal import RunRecord, get_run
 from tests.support.server import ServerProcess
 
 __all__ = ["HOST", "AgentWorld", "Proc"]
@@ -116,23 +116,8 @@ class AgentWorld:
         """A deploy run of ``version`` waiting for ``host``'s agent (as the server makes it)."""
         deploy = load_product_deploy(self.settings(table), PRODUCT)
         plan = make_plan(self.ctx, deploy, kind="deploy", environment=env, version=version)
-        return create_run(
-            self.ctx,
-            kind=plan.kind,
-            product=plan.product,
-            environment=plan.environment,
-            version=plan.version,
-            full_version=plan.full_version,
-            build_number=plan.build_number,
-            params={
-                "plan": plan.to_dict(),
-                "deploy": deploy.to_params(),
-                "record": {"deployed_by": "tester"},
-            },
-            actor="tester",
-            owner=None,
-            host=host,
-        )
+        record = {"deployed_by": "tester"}
+        return open_run(self.ctx, deploy, plan, record, owner=None, agent_host=host)
 
     def run(self, run_id: int) -> RunRecord:
         return get_run(self.ctx, run_id)
@@ -149,7 +134,9 @@ class AgentWorld:
 
     # -- agents ----------------------------------------------------------------------
 
-    def agent_env(self, extra: Mapping[str, str] | None = None, token: str | None = None) -> dict:
+    def agent_env(
+        self, extra: Mapping[str, str] | None = None, token: str | None = None
+    ) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPMATE_", "CI"))}
         env.update(
             {

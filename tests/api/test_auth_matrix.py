@@ -148,8 +148,10 @@ def _agent_call(w: World, n: int, tail: str, body: dict[str, Any], *, begun: boo
     return Call("POST", f"{AG}/runs/{run_id}{tail}", json={"owner": owner, **body})
 
 
-def _hello(w: World) -> None:
+def _state(w: World) -> Call:
+    """A state report (the host said hello first)."""
     agent_hosts.hello(w.ctx, AGENT_HOST, key_name="agent-at-api", labels={}, agent_version="0")
+    return Call("POST", f"{AG}/state", json={"products": {}})
 
 
 V1 = "/api/v1"
@@ -168,7 +170,7 @@ AGENT_ROUTES: dict[str, Route] = {
     ),
     "POST /api/v1/agent/state": Route(
         "agent",
-        lambda w, p, n: (_hello(w), Call("POST", f"{AG}/state", json={"products": {}}))[1],
+        lambda w, p, n: _state(w),
         per_product=False,
     ),
     "POST /api/v1/agent/runs/{run_id}/heartbeat": Route(

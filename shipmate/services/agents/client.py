@@ -41,17 +41,6 @@ __all__ = [
     "run_from_dict",
 ]
 
-_BY_CODE: dict[str, type[errors.ShipmateError]] = {}
-
-
-def _register(cls: type[errors.ShipmateError]) -> None:
-    _BY_CODE.setdefault(cls.code, cls)
-    for sub in cls.__subclasses__():
-        _register(sub)
-
-
-_register(errors.ShipmateError)
-
 
 class ServerUnreachable(errors.RemoteError):
     """The server did not answer (or answered 5xx) until the call gave up."""
@@ -211,21 +200,12 @@ class AgentClient:
 
     @staticmethod
     def _error(status: int, payload: bytes) -> errors.ShipmateError:
-        try:
-            body = json.loads(payload)
-        except ValueError:
-            body = {}
-        info = body.get("error") if isinstance(body, dict) else None
-        if isinstance(info, dict):
-            cls = _BY_CODE.get(str(info.get("code")), errors.ShipmateError)
-            details = dict(info.get("details") or {})
-            return cls(str(info.get("message")), field=info.get("field"), **details)
-        if status == 401:
-            return errors.AuthenticationError(
-                "the server refused the agent key; check SHIPMATE_TOKEN / --token-file",
-                field="token",
-            )
-        return errors.RemoteError(f"server answered {status}: {payload[:200]!r}")
+        return errors.error_from_answer(
+            status,
+            payload,
+            unauthorized="the server refused the agent key ({detail}); check SHIPMATE_TOKEN "
+            "or --token-file",
+        )
 
 
 class HttpRunBackend:
