@@ -145,3 +145,35 @@ def test_the_server_killed_mid_run_restarts_and_the_agent_carries_on(
         assert [r[2] for r in _records(world)] == [str(first.id), str(run.id)]
     finally:
         world.close()
+
+
+def test_sigterm_stops_the_run_at_a_step_boundary_and_releases_it(
+    real_ctx: Context, tmp_path: Path
+) -> None:
+    if find_nginx() is None:
+        require_real_part("nginx", "nginx is not installed (apt-get install nginx-light)")
+    world = AgentWorld.open(tmp_path, real_ctx, keep_warm=60.0)
+    try:
+        server = world.start_server()
+        first = world.create_run("1.0.0", table=world.table(keep_warm=0.3))
+        assert world.start_agent(server).wait() == 0
+        run = world.create_run("2.0.0")
+        agent = world.start_agent(server, once=False)
+        world.wait_for(run.id, "keep_warm")
+        agent.popen.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=60) == 0, agent.text()
+        stopped = world.run(run.id)
+        assert (stopped.status, stopped.owner) == ("running", None)  # released, resumable
+        assert [s.status for s in stopped.steps if s.name == "keep_warm"] == ["running"]
+        # Restarted, it takes the run back at once (its bake goes on: the run keeps
+        # its plan); it is killed once it has, to keep the test short.
+        again = world.start_agent(server)
+        deadline = time.monotonic() + 60
+        while world.run(run.id).owner is None:
+            assert again.popen.poll() is None, again.text()
+            assert time.monotonic() < deadline, again.text()
+            time.sleep(0.05)
+        again.kill()
+        assert [r[2] for r in _records(world)] == [str(first.id), str(run.id)]
+    finally:
+        world.close()
