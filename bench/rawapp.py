@@ -14,6 +14,8 @@ same uvicorn), plus:
 - ``GET /bench/raw-list?product=P&environment=E&limit=50``: the same filtered history
   page by hand (one indexed query for ``limit + 1`` rows) as the JSON of the same
   rows with the same keys.
+- ``GET /bench/raw-current``: the matrix query alone (``current_state`` joined to the
+  deployments it points at), its rows as JSON.
 
 The benchmark (``bench/bench_api.py``) compares the product's endpoints with these on
 the same server process and database, in the same run.
@@ -57,6 +59,7 @@ class _Raw:
     def __init__(self, dialect: str) -> None:
         self.pg = dialect == "postgresql"
         self.ids: dict[tuple[str, ...], int] = {}
+        self.places: dict[tuple[str, str], tuple[int, int]] = {}
 
     def sql(self, text: str) -> str:
         return text.replace("?", "%s") if self.pg else text
@@ -191,10 +194,9 @@ def _record(ctx: Context, raw: _Raw, body: dict[str, Any]) -> dict[str, Any]:
 def _list(ctx: Context, raw: _Raw, product: str, environment: str, limit: int) -> dict[str, Any]:
     with ctx.engine.connect() as conn, conn.begin():
         cur = _cursor(conn)
-        key = ("list", product, environment)
-        ids = raw.ids.get(key)
+        ids = raw.places.get((product, environment))
         if ids is None:
-            ids = raw.ids[key] = (
+            ids = raw.places[product, environment] = (
                 int(_one(cur, raw.sql("SELECT id FROM products WHERE name = ?"), (product,))),
                 int(
                     _one(cur, raw.sql("SELECT id FROM environments WHERE name = ?"), (environment,))
@@ -234,6 +236,34 @@ def _list(ctx: Context, raw: _Raw, product: str, environment: str, limit: int) -
     }
 
 
+def _current(ctx: Context, raw: _Raw) -> dict[str, Any]:
+    """The matrix query alone (the cells' rows, as ``current_cells`` reads them)."""
+    with ctx.engine.connect() as conn, conn.begin():
+        cur = _cursor(conn)
+        cur.execute(
+            "SELECT c.product_id, c.environment_id, c.since, d.id, d.version, "
+            "d.full_version, d.status, d.deployed_by, d.commit_sha "
+            "FROM current_state c JOIN deployments d ON d.id = c.deployment_id"
+        )
+        rows = cur.fetchall()
+        cur.close()
+    cells = [
+        {
+            "product_id": str(r[0]),
+            "environment_id": str(r[1]),
+            "since": raw.text_time(r[2]),
+            "deployment_id": str(r[3]),
+            "version": r[4],
+            "full_version": r[5],
+            "status": r[6],
+            "deployed_by": r[7],
+            "commit_sha": r[8],
+        }
+        for r in rows
+    ]
+    return {"cells": cells}
+
+
 def _json(body: dict[str, Any], status: int = 200) -> Response:
     return Response(json.dumps(body), status_code=status, media_type="application/json")
 
@@ -252,6 +282,11 @@ def raw_router() -> APIRouter:
     def raw_record(request: Request, body: Annotated[dict[str, Any], Body()]) -> Response:
         ctx: Context = request.app.state.ctx
         return _json(_record(ctx, raw_of(ctx), body), 201)
+
+    @router.get("/raw-current")
+    def raw_current(request: Request) -> Response:
+        ctx: Context = request.app.state.ctx
+        return _json(_current(ctx, raw_of(ctx)))
 
     @router.get("/raw-list")
     def raw_list(request: Request, product: str, environment: str, limit: int = 50) -> Response:

@@ -23,13 +23,14 @@ from sqlalchemy import (
     insert,
     literal_column,
     or_,
+    select,
     update,
 )
 
 from shipmate.domain.records import DeploymentRecord
 from shipmate.store.catalog import dialect_insert
-from shipmate.store.deployments import deployment_select, row_to_deployment
-from shipmate.store.schema import current_state, deployments
+from shipmate.store.deployments import append_event, deployment_select, row_to_deployment
+from shipmate.store.schema import current_state, deployments, events
 
 __all__ = [
     "find_open_deployment",
@@ -37,6 +38,7 @@ __all__ = [
     "latest_deployment_here",
     "move_current_state",
     "update_deployment_returning",
+    "write_deployment",
 ]
 
 _PLACE_NAMES = (
@@ -192,3 +194,123 @@ def move_current_state(conn: Connection, completed: DeploymentRecord) -> None:
             "since": completed.finished_at,
         },
     )
+
+
+def _pg_write(keys: tuple[str, ...], update_id: bool, move: bool) -> Any:
+    """PostgreSQL: the deployment's insert (or update), its event and, for a
+    completion, the ``current_state`` move, as one statement (data-modifying CTEs),
+    so a status event costs one round trip for its writes."""
+    cache_key = ("pg-write", keys, update_id, move)
+    found = _built.get(cache_key)
+    if found is not None:
+        return found
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    columns = {k: bindparam(k, type_=deployments.c[k].type) for k in keys}
+    if update_id:
+        write: Any = (
+            update(deployments)
+            .where(deployments.c.id == bindparam("_deployment_id"))
+            .values(columns)
+        )
+    else:
+        write = insert(deployments).values(columns)
+    d = write.returning(*deployments.c).cte("d")
+    event = insert(events).from_select(
+        [
+            "type",
+            "at",
+            "actor",
+            "key_name",
+            "product_id",
+            "environment_id",
+            "deployment_id",
+            "from_status",
+            "to_status",
+            "data",
+        ],
+        select(
+            bindparam("ev_type", type_=events.c.type.type),
+            bindparam("ev_at", type_=events.c.at.type),
+            bindparam("ev_actor", type_=events.c.actor.type),
+            bindparam("ev_key_name", type_=events.c.key_name.type),
+            d.c.product_id,
+            d.c.environment_id,
+            d.c.id,
+            bindparam("ev_from_status", type_=events.c.from_status.type),
+            d.c.status,
+            bindparam("ev_data", type_=events.c.data.type),
+        ),
+    )
+    ctes: list[Any] = [event.cte("e")]
+    if move:
+        ins = pg_insert(current_state).from_select(
+            ["product_id", "environment_id", "deployment_id", "since"],
+            select(d.c.product_id, d.c.environment_id, d.c.id, d.c.finished_at),
+        )
+        newer = or_(
+            ins.excluded.since > current_state.c.since,
+            and_(
+                ins.excluded.since == current_state.c.since,
+                ins.excluded.deployment_id > current_state.c.deployment_id,
+            ),
+        )
+        ctes.append(
+            ins.on_conflict_do_update(
+                index_elements=["product_id", "environment_id"],
+                set_={"deployment_id": ins.excluded.deployment_id, "since": ins.excluded.since},
+                where=newer,
+            ).cte("c")
+        )
+    names = (
+        literal_column(
+            "(SELECT products.name FROM products WHERE products.id = d.product_id)", String
+        ).label("product_name"),
+        literal_column(
+            "(SELECT environments.name FROM environments WHERE environments.id = d.environment_id)",
+            String,
+        ).label("environment_name"),
+        literal_column(
+            "(SELECT environments.kind FROM environments WHERE environments.id = d.environment_id)",
+            String,
+        ).label("environment_kind"),
+    )
+    found = _built[cache_key] = select(*d.c, *names).add_cte(*ctes)
+    return found
+
+
+def write_deployment(
+    conn: Connection,
+    values: dict[str, Any],
+    *,
+    deployment_id: int | None = None,
+    event: dict[str, Any],
+    move_current: bool,
+) -> DeploymentRecord:
+    """Insert a deployment (or, with ``deployment_id``, change ``values`` of it), append
+    its ``deployment.<status>`` event (``event``: ``type``, ``at``, ``actor``,
+    ``key_name``, ``from_status``, ``data``) and, with ``move_current``, move
+    ``current_state`` to it if it finished last (:func:`move_current_state`); the
+    record as stored.  One statement on PostgreSQL, three on SQLite."""
+    if conn.dialect.name == "postgresql":
+        keys = tuple(sorted(values))
+        params = {**values, **{f"ev_{k}": v for k, v in event.items()}}
+        if deployment_id is not None:
+            params["_deployment_id"] = deployment_id
+        row = conn.execute(_pg_write(keys, deployment_id is not None, move_current), params).one()
+        return row_to_deployment(row)
+    if deployment_id is None:
+        record = insert_deployment_returning(conn, values)
+    else:
+        record = update_deployment_returning(conn, deployment_id, values)
+    append_event(
+        conn,
+        **event,
+        product_id=record.product_id,
+        environment_id=record.environment_id,
+        deployment_id=record.id,
+        to_status=record.status,
+    )
+    if move_current:
+        move_current_state(conn, record)
+    return record

@@ -58,8 +58,6 @@ from shipmate.services.records.provenance import clean_provenance
 from shipmate.services.records.repeats import Recorded, find_repeated_finish
 from shipmate.store.catalog import lock_product_environment
 from shipmate.store.deployments import (
-    append_deployment_event,
-    append_event,
     first_deployment,
     get_deployment,
     mark_rolled_back,
@@ -69,9 +67,8 @@ from shipmate.store.deployments import (
 from shipmate.store.idempotency import lookup, remember, request_hash, validate_key
 from shipmate.store.recording import (
     find_open_deployment,
-    insert_deployment_returning,
     move_current_state,
-    update_deployment_returning,
+    write_deployment,
 )
 from shipmate.store.schema import deployments
 
@@ -371,23 +368,22 @@ def _record_by_match(conn: Connection, w: _Write) -> tuple[DeploymentRecord, boo
         "finished_at": finished,
         "duration_ms": _duration_ms(started, finished),
     }
-    record = insert_deployment_returning(conn, values)
-    dep_id = record.id
-    append_event(
+    plain = _plain_completion(c.status, c.kind.value, reverts_id)
+    record = write_deployment(
         conn,
-        type=f"deployment.{c.status.value}",
-        at=now,
-        actor=actor,
-        key_name=req.key_name,
-        product_id=product_id,
-        environment_id=environment_id,
-        deployment_id=dep_id,
-        from_status=None,
-        to_status=c.status.value,
-        data={"full_version": values["full_version"], "kind": c.kind.value},
+        values,
+        event={
+            "type": f"deployment.{c.status.value}",
+            "at": now,
+            "actor": actor,
+            "key_name": req.key_name,
+            "from_status": None,
+            "data": {"full_version": values["full_version"], "kind": c.kind.value},
+        },
+        move_current=plain,
     )
-    apply_outcome(conn, outcome, dep_id, now=now, actor=actor, key_name=req.key_name)
-    if c.status == Status.COMPLETED:
+    apply_outcome(conn, outcome, record.id, now=now, actor=actor, key_name=req.key_name)
+    if c.status == Status.COMPLETED and not plain:
         _completed(conn, record, now, actor, req.key_name)
     return _after_outcome(conn, record, outcome), False
 
@@ -486,21 +482,34 @@ def _advance(conn: Connection, w: _Write, current: DeploymentRecord) -> Deployme
     if c.metadata:
         merged = {**current.metadata, **c.metadata}
         values["extra"] = parse_metadata(merged)
-    record = update_deployment_returning(conn, current.id, values)
-    append_deployment_event(
+    plain = _plain_completion(c.status, current.kind, current.reverts_id)
+    record = write_deployment(
         conn,
-        current,
-        to_status=c.status.value,
-        at=now,
-        actor=actor,
-        key_name=req.key_name,
-        data={"full_version": current.full_version},
+        values,
+        deployment_id=current.id,
+        event={
+            "type": f"deployment.{c.status.value}",
+            "at": now,
+            "actor": actor,
+            "key_name": req.key_name,
+            "from_status": current.status,
+            "data": {"full_version": current.full_version},
+        },
+        move_current=plain,
     )
-    if c.status == Status.COMPLETED:
+    if c.status == Status.COMPLETED and not plain:
         _completed(conn, record, now, actor, req.key_name)
     elif c.status == Status.ROLLED_BACK:
         refresh_current_state(conn, current.product_id, current.environment_id)
     return record
+
+
+def _plain_completion(status: Status, kind: str, reverts_id: int | None) -> bool:
+    """A completion that reverts nothing: the current state just moves to it if it
+    finished last (a completed rollback marks what it reverts and recomputes)."""
+    if status != Status.COMPLETED:
+        return False
+    return kind != DeploymentKind.ROLLBACK.value or reverts_id is None
 
 
 def _completed(
@@ -513,9 +522,10 @@ def _completed(
     """``record`` just completed: a completed rollback marks the deployment it reverts
     rolled back (and the current state is recomputed); otherwise the current state
     moves to ``record`` if it finished last."""
-    if record.kind != DeploymentKind.ROLLBACK.value or record.reverts_id is None:
+    if _plain_completion(Status.COMPLETED, record.kind, record.reverts_id):
         move_current_state(conn, record)
         return
+    assert record.reverts_id is not None
     reverted = get_deployment(conn, record.reverts_id, for_update=True)
     if reverted is not None and reverted.status == Status.COMPLETED.value:
         mark_rolled_back(
