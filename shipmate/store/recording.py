@@ -217,18 +217,7 @@ def _pg_write(keys: tuple[str, ...], update_id: bool, move: bool) -> Any:
         write = insert(deployments).values(columns)
     d = write.returning(*deployments.c).cte("d")
     event = insert(events).from_select(
-        [
-            "type",
-            "at",
-            "actor",
-            "key_name",
-            "product_id",
-            "environment_id",
-            "deployment_id",
-            "from_status",
-            "to_status",
-            "data",
-        ],
+        [c.name for c in events.c if c.name != "id"],  # in the table's order, as below
         select(
             bindparam("ev_type", type_=events.c.type.type),
             bindparam("ev_at", type_=events.c.at.type),
