@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bench.rawsql import RawConnection
-from bench.registry import BenchRun, Check, Result, benchmark
+from bench.registry import BenchRun, Check, Result, Target, benchmark
 from bench.report import BACKEND_LABELS
 from bench.stats import median, rate
 
@@ -32,6 +32,7 @@ __all__ = ["bench_records"]
 PRODUCTS = ("api", "web", "worker")
 ENVIRONMENTS = ("dev", "staging", "production")
 VERSIONS = tuple(f"1.{i}.0" for i in range(20))
+RECORD_TARGET = Target("ratio_min", 0.5)
 
 METHOD = """
 Each round records deployments for a fixed time through `record_deployment` (one call
@@ -47,10 +48,14 @@ the `current_state` upsert, one transaction per call, with the engine's settings
 (SQLite: WAL, busy timeout, `synchronous=FULL`, `BEGIN IMMEDIATE`; PostgreSQL: psycopg
 3, fsync and synchronous commit on). Sides alternate round by round after a warm-up;
 each figure is the median round. The service also validates and normalizes input,
-resolves product, environment and version, takes the per-(product, environment) lock
-(an advisory lock on PostgreSQL), looks for the open deployment to advance, checks the
-version's commit, recomputes the current state from the deployments and reads the
-stored deployment back. Target: no slower at 1M rows.
+resolves product, environment and version (remembered after the first call), takes the
+per-(product, environment) lock (an advisory lock on PostgreSQL), looks for the open
+deployment to advance, for a repeated finish and for the build it deploys, checks the
+version's commit, and moves the current state only if the deployment finished last; on
+PostgreSQL its writes are one statement. The CPU-time line is `time.process_time` of the benchmark process
+over the timed rounds divided by the calls (PostgreSQL's server work is not in it; on
+SQLite the library's is). Target: at least half the raw loop's rate; no slower at 1M
+rows.
 """
 
 
@@ -362,13 +367,18 @@ def bench_records(run: BenchRun) -> list[Result]:
     recorders: dict[str, Any] = {"service": service, "raw": raw}
     rates: dict[str, list[float]] = {"service": [], "raw": []}
     calls = {"service": 0, "raw": 0}
+    cpu = {"service": 0.0, "raw": 0.0}
+    timed_calls = {"service": 0, "raw": 0}
     try:
         for name in ("service", "raw"):  # warm-up
             _, n = timed(recorders[name], streams[name], 0.2)
             calls[name] += n
         for r in range(rounds):
             for name in ("service", "raw") if r % 2 == 0 else ("raw", "service"):
+                started_cpu = time.process_time()
                 per_second, n = timed(recorders[name], streams[name], seconds)
+                cpu[name] += time.process_time() - started_cpu
+                timed_calls[name] += n
                 rates[name].append(per_second)
                 calls[name] += n
             run.log(
@@ -389,6 +399,19 @@ def bench_records(run: BenchRun) -> list[Result]:
             baseline_name="raw SQL",
             samples=tuple(rates["service"]),
             baseline_samples=tuple(rates["raw"]),
+            targets=(RECORD_TARGET,),
             checks=(verify(url, run.backend, "svc", units, calls["service"]),),
-        )
+        ),
+        Result(
+            figure="1 process · CPU time of this process per record",
+            backend=run.backend,
+            value=cpu["service"] / max(timed_calls["service"], 1) * 1000,
+            unit="ms",
+            baseline=cpu["raw"] / max(timed_calls["raw"], 1) * 1000,
+            baseline_name="raw SQL",
+            higher_is_better=False,
+            note="`time.process_time` over the timed rounds: the Python side of a call "
+            "(the database's own work and the waits for the disk are not in it), which a "
+            "loaded machine distorts less than the rates",
+        ),
     ]

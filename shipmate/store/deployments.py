@@ -37,10 +37,8 @@ __all__ = [
     "append_event",
     "current_cells",
     "deployment_select",
-    "find_open_deployment",
     "first_deployment",
     "get_deployment",
-    "insert_deployment",
     "load_events",
     "mark_rolled_back",
     "refresh_current_state",
@@ -107,39 +105,6 @@ def version_deployments(
         deployments.c.version_id == version_id,
         deployments.c.status.in_(list(statuses)),
     )
-
-
-def find_open_deployment(
-    conn: Connection,
-    *,
-    product_id: int,
-    environment_id: int,
-    version_id: int,
-    ci_run_id: str | None,
-    statuses: Iterable[str],
-) -> DeploymentRecord | None:
-    """The newest deployment of this version here that is still open.
-
-    When both sides know the CI run, it must match; a deployment opened without a
-    run id matches any run.
-    """
-    query = (
-        version_deployments(product_id, environment_id, version_id, statuses)
-        .order_by(desc(deployments.c.id))
-        .limit(1)
-    )
-    if ci_run_id is not None:
-        query = query.where(
-            (deployments.c.ci_run_id == ci_run_id) | deployments.c.ci_run_id.is_(None)
-        )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(of=deployments)
-    return first_deployment(conn, query)
-
-
-def insert_deployment(conn: Connection, values: dict[str, Any]) -> int:
-    result = conn.execute(insert(deployments).values(**values).returning(deployments.c.id))
-    return int(result.scalar_one())
 
 
 def update_deployment(conn: Connection, deployment_id: int, values: dict[str, Any]) -> None:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from shipmate.domain.requests import BuildRequest, HistoryFilter
+from shipmate.domain.requests import BuildRequest, HistoryFilter, RecordRequest
 from shipmate.errors import ConflictError, NotFoundError
 from shipmate.services import queries
 from shipmate.services.catalog import changes, freshness
 from shipmate.services.context import Context
 from shipmate.services.records.builds import allocate_build
+from shipmate.services.records.deployments import record_deployment
 from shipmate.store.engine import make_engine
 from shipmate.store.schema import builds, products
 
@@ -52,6 +53,37 @@ def test_an_archive_elsewhere_stops_builds_from_remembered_ids(
     with pytest.raises(ConflictError, match="unarchive"):
         allocate_build(ctx, BuildRequest(product="web", version="1.0.0"))
     assert _builds_of(ctx, "web") == 1
+
+
+def _record(ctx: Context, version: str = "1.0.0") -> None:
+    record_deployment(
+        ctx,
+        RecordRequest(environment="production", status="completed", product="web", version=version),
+    )
+
+
+@pytest.mark.usefixtures("checks_every_call")
+@pytest.mark.parametrize("kind,name", [("product", "web"), ("environment", "production")])
+def test_an_archive_elsewhere_stops_recording_through_remembered_ids(
+    ctx: Context, other: Context, kind: str, name: str
+) -> None:
+    _record(ctx)
+    _record(ctx)  # the ids are remembered now
+    changes.apply_change(other, kind, "archive", name)
+    with pytest.raises(ConflictError, match="unarchive"):
+        _record(ctx, "1.0.1")
+
+
+@pytest.mark.usefixtures("checks_every_call")
+def test_a_rename_elsewhere_sends_recording_to_the_new_product_of_the_old_name(
+    ctx: Context, other: Context
+) -> None:
+    _record(ctx)
+    changes.apply_change(other, "product", "rename", "web", "storefront")
+    _record(ctx)
+    with ctx.read() as conn:
+        names = conn.execute(select(products.c.name).order_by(products.c.name)).scalars().all()
+    assert names == ["storefront", "web"]
 
 
 @pytest.mark.usefixtures("checks_every_call")

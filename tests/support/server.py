@@ -25,7 +25,11 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         log_path: Path | None = None,
         config_file: Path | None = None,
+        module: str = "shipmate",
     ) -> None:
+        """``module`` is what ``python -m`` runs with ``serve --port ...``: ``shipmate``,
+        or the benchmarks' server with its baselines (``bench.rawapp``)."""
+        self.module = module
         self.database_url = database_url
         self.workers = workers
         self.port = free_port()
@@ -50,7 +54,7 @@ class ServerProcess:
             [
                 sys.executable,
                 "-m",
-                "shipmate",
+                self.module,
                 "serve",
                 "--port",
                 str(self.port),

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from shipmate.api.appstate import app_context
 from shipmate.api.auth import admin, reader, scoped_product, writer
+from shipmate.api.hotjson import hot_json
 from shipmate.api.newnames import new_names
 from shipmate.api.recordmapping import build_request, deployment_request, status_event_request
 from shipmate.api.schemas import (
@@ -148,7 +149,7 @@ def post_deployment(
     principal: Writer,
     idempotency_key: IdemKey = None,
     create: CreateFlag = False,
-) -> dict[str, Any]:
+) -> JSONResponse:
     principal.require_product(body.product)
     if body.override_gates:
         principal.require(Scope.ADMIN)  # only admins override gates
@@ -156,9 +157,9 @@ def post_deployment(
         recorded = record_deployment_event(
             app_context(request), deployment_request(body, principal, idempotency_key)
         )
-    if recorded.replayed:
-        response.status_code = 200
-    return recorded.deployment.to_dict()
+    return hot_json(
+        recorded.deployment.to_dict(), response, status_code=200 if recorded.replayed else 201
+    )
 
 
 @router.post("/deployments/{deployment_id}/events", summary="Advance a deployment's status")
@@ -202,9 +203,9 @@ def get_deployments(
     q: History,
     limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE_SIZE)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     page = queries.history(app_context(request), q.filter(principal), limit=limit, cursor=cursor)
-    return page.to_dict()
+    return hot_json(page.to_dict())
 
 
 @router.get("/deployments/{deployment_id}", summary="One deployment with its events")
@@ -219,10 +220,11 @@ def get_current(
     request: Request,
     principal: Reader,
     product: Annotated[str | None, Query(max_length=255)] = None,
-) -> dict[str, Any]:
-    return queries.current_matrix(
+) -> JSONResponse:
+    matrix = queries.current_matrix(
         app_context(request), product=scoped_product(principal, product)
-    ).to_dict()
+    )
+    return hot_json(matrix.to_dict())
 
 
 @router.get("/stats", summary="Totals, success rate, latest version, per-version counts")

@@ -12,9 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 
 from shipmate.api.appstate import app_context
 from shipmate.api.auth import Writer
+from shipmate.api.hotjson import hot_json
 from shipmate.api.recordmapping import versioner_build_request, versioner_deployment_request
 from shipmate.api.schemas import (
     COMMON_ERRORS,
@@ -75,27 +77,26 @@ def make_router(base: str) -> APIRouter:
         responses=error_responses(VersionerErrorBody, *COMMON_ERRORS),
     )
 
+    # A retry of an event already recorded is answered 200, a new one 201.
     def build_event(
         request: Request, response: Response, body: BuildEvent, principal: Writer
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:
         principal.require_product(body.product_name)
         recorded = record_build_event(
             app_context(request), versioner_build_request(body, principal)
         )
-        if recorded.replayed:
-            response.status_code = 200  # a retry of an event already recorded
-        return build_response(recorded.build)
+        status = 200 if recorded.replayed else 201
+        return hot_json(build_response(recorded.build), response, status_code=status)
 
     def deployment_event(
         request: Request, response: Response, body: DeploymentEvent, principal: Writer
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:
         principal.require_product(body.product_name)
         recorded = record_deployment_event(
             app_context(request), versioner_deployment_request(body, principal)
         )
-        if recorded.replayed:
-            response.status_code = 200  # a retry of an event already recorded
-        return deployment_response(recorded.deployment)
+        status = 200 if recorded.replayed else 201
+        return hot_json(deployment_response(recorded.deployment), response, status_code=status)
 
     events = (
         (

@@ -177,5 +177,7 @@ def format_time(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    elif value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    # isoformat (C) rather than strftime: a history page or the matrix formats thousands.
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"

@@ -21,8 +21,9 @@ the version's pinned commit) is a ``version_commit_conflict``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, case, desc, select
+from sqlalchemy import Connection, bindparam, case, desc, select
 
 from shipmate.domain.lifecycle import Status
 from shipmate.domain.versions import format_full_version
@@ -43,21 +44,40 @@ class BuildLink:
     repository: str | None
 
 
+#: The build lookups, built once for each shape (by number; by commit; any).
+_FIND_BUILD: dict[tuple[bool, bool], Any] = {}
+
+
+def _find_build_query(by_number: bool, by_commit: bool) -> Any:
+    found = _FIND_BUILD.get((by_number, by_commit))
+    if found is not None:
+        return found
+    query = select(builds.c.build_number, builds.c.commit_sha, builds.c.branch, builds.c.repository)
+    query = query.where(builds.c.version_id == bindparam("version_id"))
+    if by_number:
+        query = query.where(builds.c.build_number == bindparam("build_number"))
+    else:
+        query = query.where(builds.c.status.not_in([Status.FAILED.value, Status.ABORTED.value]))
+        if by_commit:
+            query = query.where(builds.c.commit_sha == bindparam("commit"))
+        completed_first = case((builds.c.status == Status.COMPLETED.value, 0), else_=1)
+        query = query.order_by(completed_first, desc(builds.c.build_number))
+    found = _FIND_BUILD[by_number, by_commit] = query.limit(1)
+    return found
+
+
 def find_build(
     conn: Connection, version_id: int, build_number: int | None, commit: str | None
 ) -> BuildLink | None:
     """The build a deployment of this version (and build, if named) deploys."""
-    query = select(builds.c.build_number, builds.c.commit_sha, builds.c.branch, builds.c.repository)
-    query = query.where(builds.c.version_id == version_id)
-    if build_number is not None:
-        query = query.where(builds.c.build_number == build_number)
-    else:
-        query = query.where(builds.c.status.not_in([Status.FAILED.value, Status.ABORTED.value]))
-        if commit is not None:
-            query = query.where(builds.c.commit_sha == commit)
-        completed_first = case((builds.c.status == Status.COMPLETED.value, 0), else_=1)
-        query = query.order_by(completed_first, desc(builds.c.build_number))
-    row = conn.execute(query.limit(1)).first()
+    by_number = build_number is not None
+    by_commit = not by_number and commit is not None
+    params: dict[str, Any] = {"version_id": version_id}
+    if by_number:
+        params["build_number"] = build_number
+    elif by_commit:
+        params["commit"] = commit
+    row = conn.execute(_find_build_query(by_number, by_commit), params).first()
     if row is None:
         return None
     return BuildLink(int(row.build_number), row.commit_sha, row.branch, row.repository)

@@ -31,6 +31,7 @@ from shipmate.services.catalog.freshness import remembered
 from shipmate.services.context import Context
 from shipmate.services.records.provenance import clean_provenance
 from shipmate.services.records.repeats import RecordedBuild, find_repeated_build_finish
+from shipmate.store.buildwrite import pg_allocate_build
 from shipmate.store.catalog import (
     dialect_insert,
     ensure_product,
@@ -179,19 +180,33 @@ def _insert_build(
     product_id, version_id = ids
     product, version = names
     started = req.started_at or (now if values["status"] == Status.STARTED else None)
-    number = next_build_number(conn, version_id, now)
-    full = format_full_version(version, number)
     row = {
         "product_id": product_id,
         "version_id": version_id,
-        "build_number": number,
-        "full_version": full,
         "created_at": now,
         "updated_at": now,
         "started_at": started,
         "completed_at": completed,
         **values,
     }
+    if conn.dialect.name == "postgresql":
+        build_id, number = pg_allocate_build(
+            conn, row, version=version, now=now, key_name=req.key_name
+        )
+        full = format_full_version(version, number)
+        return _build_decoder.decode(
+            {
+                **row,
+                "id": build_id,
+                "build_number": number,
+                "full_version": full,
+                "product_name": product,
+                "version": version,
+            }
+        )
+    number = next_build_number(conn, version_id, now)
+    full = format_full_version(version, number)
+    row.update(build_number=number, full_version=full)
     build_id = int(conn.execute(_INSERT_BUILD, row).scalar_one())
     append_event(
         conn,

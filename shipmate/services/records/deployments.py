@@ -18,7 +18,6 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, desc
 from sqlalchemy.exc import IntegrityError
 
-from shipmate.domain.environments import infer_kind
 from shipmate.domain.environments import parse_kind as parse_env_kind
 from shipmate.domain.inputs.fields import parse_metadata, validate_name
 from shipmate.domain.inputs.reservedkeys import check_client_metadata
@@ -36,7 +35,6 @@ from shipmate.domain.requests import RecordRequest
 from shipmate.domain.versions import (
     format_full_version,
     parse_full_version,
-    parse_semver,
     reconcile_build_number,
     validate_base_version,
 )
@@ -55,28 +53,23 @@ from shipmate.services.gates.verdicts import (
     validate_override,
 )
 from shipmate.services.records.buildlink import check_commit, fill_from_build, find_build
+from shipmate.services.records.places import record_place
 from shipmate.services.records.provenance import clean_provenance
 from shipmate.services.records.repeats import Recorded, find_repeated_finish
-from shipmate.store.catalog import (
-    apply_environment_kind,
-    ensure_environment,
-    ensure_product,
-    ensure_version,
-    lock_product_environment,
-)
+from shipmate.store.catalog import lock_product_environment
 from shipmate.store.deployments import (
-    append_deployment_event,
-    append_event,
-    find_open_deployment,
     first_deployment,
     get_deployment,
-    insert_deployment,
     mark_rolled_back,
     refresh_current_state,
-    update_deployment,
     version_deployments,
 )
 from shipmate.store.idempotency import lookup, remember, request_hash, validate_key
+from shipmate.store.recording import (
+    find_open_deployment,
+    move_current_state,
+    write_deployment,
+)
 from shipmate.store.schema import deployments
 
 __all__ = [
@@ -85,6 +78,10 @@ __all__ = [
     "record_deployment",
     "record_deployment_event",
 ]
+
+
+#: The open statuses, in a fixed order (the statement built for them is reused).
+_OPEN = (Status.PENDING.value, Status.STARTED.value)
 
 
 def default_actor() -> str | None:
@@ -193,12 +190,11 @@ def record_deployment_event(ctx: Context, req: RecordRequest) -> Recorded:
     try:
         with ctx.write() as conn:
             if req.deployment_id is not None:
-                dep_id, repeat = _advance_by_id(conn, w)
+                record, repeat = _advance_by_id(conn, w)
             else:
-                dep_id, repeat = _record_by_match(conn, w)
+                record, repeat = _record_by_match(conn, w)
             if key:
-                remember(conn, key, "record_deployment", digest, dep_id, now)
-            record = get_deployment(conn, dep_id)
+                remember(conn, key, "record_deployment", digest, record.id, now)
     except IntegrityError:
         if not key or (replayed := _replay(ctx, key, digest)) is None:
             raise
@@ -207,7 +203,6 @@ def record_deployment_event(ctx: Context, req: RecordRequest) -> Recorded:
         # The refused write rolled back; its gate.blocked event is kept on its own.
         record_blocked(ctx, exc, now=now, actor=actor, key_name=req.key_name)
         raise
-    assert record is not None
     return Recorded(record, replayed=repeat)
 
 
@@ -217,7 +212,7 @@ def _replay(ctx: Context, key: str, digest: str) -> DeploymentRecord | None:
         return None if dep_id is None else get_deployment(conn, dep_id)
 
 
-def _advance_by_id(conn: Connection, w: _Write) -> tuple[int, bool]:
+def _advance_by_id(conn: Connection, w: _Write) -> tuple[DeploymentRecord, bool]:
     req, c = w.req, w.clean
     assert req.deployment_id is not None
     current = get_deployment(conn, req.deployment_id, for_update=True)
@@ -234,38 +229,47 @@ def _advance_by_id(conn: Connection, w: _Write) -> tuple[int, bool]:
             )
     lock_product_environment(conn, current.product_id, current.environment_id)
     if c.status == Status(current.status):
-        return current.id, True  # a repeated event: nothing to change
+        return current, True  # a repeated event: nothing to change
     return _advance_through_gates(conn, w, current)
 
 
 def _advance_through_gates(
     conn: Connection, w: _Write, current: DeploymentRecord
-) -> tuple[int, bool]:
+) -> tuple[DeploymentRecord, bool]:
     """Move ``current`` to the requested status; a start first passes the gates, and
     their outcome (a report-only result, an override) is applied with it."""
     outcome = None
     if w.clean.status == Status.STARTED:
         outcome = _check_gates(conn, w, current=current)
-    _advance(conn, w, current)
+    record = _advance(conn, w, current)
     apply_outcome(conn, outcome, current.id, now=w.now, actor=w.actor, key_name=w.req.key_name)
-    return current.id, False
+    return _after_outcome(conn, record, outcome), False
 
 
-def _record_by_match(conn: Connection, w: _Write) -> tuple[int, bool]:
+def _after_outcome(
+    conn: Connection, record: DeploymentRecord, outcome: GateOutcome | None
+) -> DeploymentRecord:
+    """``record`` as stored once the gates' outcome was applied: read again only when
+    the outcome put report-only results or an override on it."""
+    if outcome is None or not (outcome.rules_evaluated or outcome.overridden):
+        return record
+    stored = get_deployment(conn, record.id)
+    assert stored is not None
+    return stored
+
+
+def _record_by_match(conn: Connection, w: _Write) -> tuple[DeploymentRecord, bool]:
     req, c, now, actor = w.req, w.clean, w.now, w.actor
     assert c.product is not None and c.version is not None
-    product_id = ensure_product(conn, c.product, now)
-    environment_id = ensure_environment(
+    product_id, environment_id, version_row = record_place(
+        w.ctx,
         conn,
-        c.environment,
-        now,
-        c.env_kind or infer_kind(c.environment),
-        inferred=c.env_kind is None,
-    )
-    if c.env_kind is not None:
-        apply_environment_kind(conn, environment_id, c.environment, c.env_kind)
-    version_row = ensure_version(
-        conn, product_id, c.version, parse_semver(c.version) is not None, now
+        product=c.product,
+        environment=c.environment,
+        env_kind=c.env_kind,
+        version=c.version,
+        commit=c.text["commit_sha"],
+        now=now,
     )
     lock_product_environment(conn, product_id, environment_id)
     commit = c.text["commit_sha"]
@@ -291,9 +295,8 @@ def _record_by_match(conn: Connection, w: _Write) -> tuple[int, bool]:
                 field="version",
             )
         if target.status == Status.ROLLED_BACK.value:
-            return target.id, True  # already marked: a retry changes nothing
-        _advance(conn, w, target)
-        return target.id, False
+            return target, True  # already marked: a retry changes nothing
+        return _advance(conn, w, target), False
 
     if c.status != Status.PENDING:
         open_statuses = [Status.PENDING.value]
@@ -305,13 +308,13 @@ def _record_by_match(conn: Connection, w: _Write) -> tuple[int, bool]:
             environment_id=environment_id,
             version_id=version_row.id,
             ci_run_id=c.text["ci_run_id"],
-            statuses=open_statuses if c.status != Status.STARTED else OPEN,
+            statuses=open_statuses if c.status != Status.STARTED else _OPEN,
         )
         if match is not None and (
             c.build_number is None or match.build_number in (None, c.build_number)
         ):
             if Status(match.status) == c.status:
-                return match.id, True  # the same start sent twice
+                return match, True  # the same start sent twice
             return _advance_through_gates(conn, w, match)
     event = FinishEvent(
         c.status,
@@ -326,7 +329,7 @@ def _record_by_match(conn: Connection, w: _Write) -> tuple[int, bool]:
     )
     repeated = find_repeated_finish(conn, product_id, environment_id, event, now)
     if repeated is not None:
-        return repeated.id, True  # a retried finish whose answer was lost: one deployment
+        return repeated, True  # a retried finish whose answer was lost: one deployment
     build_number = c.build_number
     if build_number is None:
         link = find_build(conn, version_row.id, None, commit)
@@ -365,25 +368,24 @@ def _record_by_match(conn: Connection, w: _Write) -> tuple[int, bool]:
         "finished_at": finished,
         "duration_ms": _duration_ms(started, finished),
     }
-    dep_id = insert_deployment(conn, values)
-    append_event(
+    plain = _plain_completion(c.status, c.kind.value, reverts_id)
+    record = write_deployment(
         conn,
-        type=f"deployment.{c.status.value}",
-        at=now,
-        actor=actor,
-        key_name=req.key_name,
-        product_id=product_id,
-        environment_id=environment_id,
-        deployment_id=dep_id,
-        from_status=None,
-        to_status=c.status.value,
-        data={"full_version": values["full_version"], "kind": c.kind.value},
+        values,
+        event={
+            "type": f"deployment.{c.status.value}",
+            "at": now,
+            "actor": actor,
+            "key_name": req.key_name,
+            "from_status": None,
+            "data": {"full_version": values["full_version"], "kind": c.kind.value},
+        },
+        move_current=plain,
     )
-    apply_outcome(conn, outcome, dep_id, now=now, actor=actor, key_name=req.key_name)
-    if c.status == Status.COMPLETED:
-        _on_completed(conn, dep_id, c.kind, reverts_id, now, actor, req.key_name)
-        refresh_current_state(conn, product_id, environment_id)
-    return dep_id, False
+    apply_outcome(conn, outcome, record.id, now=now, actor=actor, key_name=req.key_name)
+    if c.status == Status.COMPLETED and not plain:
+        _completed(conn, record, now, actor, req.key_name)
+    return _after_outcome(conn, record, outcome), False
 
 
 def _check_gates(
@@ -454,7 +456,7 @@ def _rollback_target(
     return first_deployment(conn, query)
 
 
-def _advance(conn: Connection, w: _Write, current: DeploymentRecord) -> None:
+def _advance(conn: Connection, w: _Write, current: DeploymentRecord) -> DeploymentRecord:
     _, req, c, now, actor = w
     old = Status(current.status)
     check_transition(old, c.status, deployment_id=current.id)
@@ -480,45 +482,58 @@ def _advance(conn: Connection, w: _Write, current: DeploymentRecord) -> None:
     if c.metadata:
         merged = {**current.metadata, **c.metadata}
         values["extra"] = parse_metadata(merged)
-    update_deployment(conn, current.id, values)
-    append_deployment_event(
+    plain = _plain_completion(c.status, current.kind, current.reverts_id)
+    record = write_deployment(
         conn,
-        current,
-        to_status=c.status.value,
-        at=now,
-        actor=actor,
-        key_name=req.key_name,
-        data={"full_version": current.full_version},
+        values,
+        deployment_id=current.id,
+        event={
+            "type": f"deployment.{c.status.value}",
+            "at": now,
+            "actor": actor,
+            "key_name": req.key_name,
+            "from_status": current.status,
+            "data": {"full_version": current.full_version},
+        },
+        move_current=plain,
     )
-    if c.status == Status.COMPLETED:
-        _on_completed(
-            conn,
-            current.id,
-            DeploymentKind(current.kind),
-            current.reverts_id,
-            now,
-            actor,
-            req.key_name,
-        )
-    if c.status in (Status.COMPLETED, Status.ROLLED_BACK):
+    if c.status == Status.COMPLETED and not plain:
+        _completed(conn, record, now, actor, req.key_name)
+    elif c.status == Status.ROLLED_BACK:
         refresh_current_state(conn, current.product_id, current.environment_id)
+    return record
 
 
-def _on_completed(
+def _plain_completion(status: Status, kind: str, reverts_id: int | None) -> bool:
+    """A completion that reverts nothing: the current state just moves to it if it
+    finished last (a completed rollback marks what it reverts and recomputes)."""
+    if status != Status.COMPLETED:
+        return False
+    return kind != DeploymentKind.ROLLBACK.value or reverts_id is None
+
+
+def _completed(
     conn: Connection,
-    dep_id: int,
-    kind: DeploymentKind,
-    reverts_id: int | None,
+    record: DeploymentRecord,
     now: datetime,
     actor: str | None,
     key_name: str | None,
 ) -> None:
-    """A completed rollback marks the deployment it reverts rolled back."""
-    if kind != DeploymentKind.ROLLBACK or reverts_id is None:
+    """``record`` just completed: a completed rollback marks the deployment it reverts
+    rolled back (and the current state is recomputed); otherwise the current state
+    moves to ``record`` if it finished last."""
+    if _plain_completion(Status.COMPLETED, record.kind, record.reverts_id):
+        move_current_state(conn, record)
         return
-    reverted = get_deployment(conn, reverts_id, for_update=True)
-    if reverted is None or reverted.status != Status.COMPLETED.value:
-        return
-    mark_rolled_back(
-        conn, reverted, at=now, actor=actor, key_name=key_name, data={"rolled_back_by": str(dep_id)}
-    )
+    assert record.reverts_id is not None
+    reverted = get_deployment(conn, record.reverts_id, for_update=True)
+    if reverted is not None and reverted.status == Status.COMPLETED.value:
+        mark_rolled_back(
+            conn,
+            reverted,
+            at=now,
+            actor=actor,
+            key_name=key_name,
+            data={"rolled_back_by": str(record.id)},
+        )
+    refresh_current_state(conn, record.product_id, record.environment_id)

@@ -20,8 +20,8 @@ from sqlalchemy import Connection, desc, select
 from shipmate.domain.records import BuildRecord, DeploymentRecord
 from shipmate.domain.repeats import FINISHES, FinishEvent, RecordedFinish, is_repeated_finish
 from shipmate.store.decoding import RowDecoder
-from shipmate.store.deployments import deployment_select, first_deployment
-from shipmate.store.schema import builds, deployments
+from shipmate.store.recording import latest_deployment_here
+from shipmate.store.schema import builds
 
 __all__ = ["Recorded", "RecordedBuild", "find_repeated_build_finish", "find_repeated_finish"]
 
@@ -50,16 +50,7 @@ def find_repeated_finish(
     """The deployment ``event`` repeats, or None when it is a new one."""
     if event.status not in FINISHES:
         return None
-    latest = first_deployment(
-        conn,
-        deployment_select()
-        .where(
-            deployments.c.product_id == product_id,
-            deployments.c.environment_id == environment_id,
-        )
-        .order_by(desc(deployments.c.deployed_at), desc(deployments.c.id))
-        .limit(1),
-    )
+    latest = latest_deployment_here(conn, product_id, environment_id)
     if latest is None or not is_repeated_finish(RecordedFinish.of_deployment(latest), event, now):
         return None
     return latest
