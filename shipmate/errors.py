@@ -33,6 +33,7 @@ it is about.  Adapters translate errors in exactly one place each:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "UnknownNameError",
     "VersionCommitConflictError",
     "error_from_answer",
+    "error_from_body",
 ]
 
 
@@ -233,6 +235,15 @@ def _by_code(code: str) -> type[ShipmateError]:
     return ShipmateError
 
 
+def error_from_body(info: Mapping[str, Any]) -> ShipmateError:
+    """The error one error body (``{"code", "message", "field", "details"}``) stands for,
+    as the class its ``code`` names (so the CLI exits with that class's code)."""
+    cls = _by_code(str(info.get("code")))
+    details = dict(info.get("details") or {})
+    details.pop("exit_code", None)
+    return cls(str(info.get("message")), field=info.get("field"), **details)
+
+
 def error_from_answer(status: int, payload: bytes, *, unauthorized: str) -> ShipmateError:
     """The error a shipmate server's error answer stands for (the one error shape), as
     the class its ``code`` names; ``unauthorized`` is the message of a bare 401, with
@@ -245,9 +256,7 @@ def error_from_answer(status: int, payload: bytes, *, unauthorized: str) -> Ship
         body = {}
     info = body.get("error") if isinstance(body, dict) else None
     if isinstance(info, dict):
-        cls = _by_code(str(info.get("code")))
-        details = dict(info.get("details") or {})
-        return cls(str(info.get("message")), field=info.get("field"), **details)
+        return error_from_body(info)
     message = body.get("detail") if isinstance(body, dict) else None
     if status == 401:
         detail = message or "unauthorized"

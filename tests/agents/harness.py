@@ -75,12 +75,15 @@ class AgentWorld:
 
     # -- the server ------------------------------------------------------------------
 
-    def start_server(self, *, port: int | None = None) -> ServerProcess:
+    def start_server(
+        self, *, port: int | None = None, config_file: Path | None = None
+    ) -> ServerProcess:
         n = len(self.servers)
         server = ServerProcess(
             self.ctx.settings.database_url,
             log_path=self.tmp / f"server-{n}.log",
             env={"SHIPMATE_DATA_DIR": str(self.tmp / f"server-data-{n}")},
+            config_file=config_file,
         )
         if port is not None:
             server.port = port
