@@ -39,7 +39,7 @@ VERSION_ARGUMENTS = ("semver", "version", "to", "target", "predecessor", "ref")
 
 def strip_version_arguments(args: argparse.Namespace, settings: Settings) -> None:
     """Take the ``version_prefix`` off every version flag: ``--version v1.4.0`` is ``1.4.0``."""
-    from shipmate.domain.versions import strip_version_prefix
+    from shipmate.domain.versionprefix import strip_version_prefix
 
     for name in VERSION_ARGUMENTS:
         value = getattr(args, name, None)

@@ -127,7 +127,11 @@ def test_git_describe_fallback(repo: Path, tmp_path: Path, monkeypatch: pytest.M
     shim.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     assert find_project_version(repo, ["git"]) == ("2.3.4", "git")
-    assert log.read_text().splitlines() == ["describe --tags --abbrev=0", "describe --tags"]
+    # The folder is given to git as -C (it is started with posix_spawn, which has no cwd).
+    assert log.read_text().splitlines() == [
+        f"-C {repo} describe --tags --abbrev=0",
+        f"-C {repo} describe --tags",
+    ]
 
 
 # --- find_project_version: order and failures -------------------------------------

@@ -31,20 +31,13 @@ from shipmate.cli.backends.interface import (
 from shipmate.config import Settings
 from shipmate.domain.environments import infer_kind
 from shipmate.domain.inputs.fields import format_time, parse_time
-from shipmate.domain.records import (
-    BuildRecord,
-    DeploymentRecord,
-    EventRecord,
-    HistoryPage,
-    Matrix,
-    MatrixCell,
-    Stats,
-    VersionCount,
-)
+from shipmate.domain.records import BuildRecord, DeploymentRecord, EventRecord, HistoryPage
 from shipmate.domain.redaction import redact, redact_url
 from shipmate.domain.requests import MAX_CANDIDATES, BuildRequest, HistoryFilter, RecordRequest
 
 if TYPE_CHECKING:
+    from shipmate.domain.matrix import Matrix
+    from shipmate.domain.stats import Stats
     from shipmate.domain.versionstates import VersionState
 
 __all__ = ["RemoteBackend"]
@@ -322,6 +315,8 @@ class RemoteBackend(Backend):
         return _deployment(self._request("GET", f"/api/v1/deployments/{deployment_id}"))
 
     def current(self, product: str | None) -> Matrix:
+        from shipmate.domain.matrix import Matrix, MatrixCell
+
         data = self._request(
             "GET", "/api/v1/current", query={"product": product} if product else None
         )
@@ -340,6 +335,8 @@ class RemoteBackend(Backend):
         return next(found, None)
 
     def stats(self, f: HistoryFilter) -> Stats:
+        from shipmate.domain.stats import Stats, VersionCount
+
         data = self._request("GET", "/api/v1/stats", query=_filter_query(f))
         versions = tuple(_record(VersionCount, v) for v in data["versions"])
         return _record(Stats, data, versions=versions)
