@@ -97,9 +97,12 @@ def _parser(
     # The core record commands, then the feature modules' (each imports only argparse here).
     import importlib
 
+    from shipmate.cli.chosen import OnlyChosen
     from shipmate.cli.records import parser as records
 
     records.register(sub, add_json)
+    if isinstance(sub, OnlyChosen) and sub.found:
+        return parser, sub  # a core command: no feature group's parser module is needed
     for name in FEATURES:
         importlib.import_module(f"shipmate.cli.{name}.parser").register(sub, add_json)
     records.register_demo(sub, add_json)

@@ -29,7 +29,6 @@ from shipmate.cli.backends.interface import (
     UnlockTarget,
 )
 from shipmate.config import Settings
-from shipmate.domain.environments import infer_kind
 from shipmate.domain.inputs.fields import format_time, parse_time
 from shipmate.domain.records import BuildRecord, DeploymentRecord, EventRecord, HistoryPage
 from shipmate.domain.redaction import redact, redact_url
@@ -448,6 +447,8 @@ class RemoteBackend(Backend):
         base = "/api/v1/products" if kind == "product" else "/api/v1/environments"
         if action == "declare":
             if kind != "product":
+                from shipmate.domain.environments import infer_kind
+
                 path = f"{base}/{urllib.parse.quote(name, safe='')}"
                 result: dict[str, Any] = self._request(
                     "PUT", path, body={"kind": infer_kind(name).value}, write=True
