@@ -133,6 +133,9 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    from shipmate.cli.firstuse import load_on_first_use
+
+    load_on_first_use("inspect")
     parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)
