@@ -32,7 +32,8 @@ class _LoadedOnFirstUse(types.ModuleType):
         # set, so the import system's own look-ups do not load it.
         spec = self.__spec__
         assert spec is not None and spec.loader is not None
-        self.__class__ = types.ModuleType  # names asked for while it runs are plain look-ups
+        # From here on an ordinary module: names asked for while it runs are plain look-ups.
+        self.__class__ = types.ModuleType  # type: ignore[assignment]
         spec.loader.exec_module(self)
         return getattr(self, name)
 
