@@ -135,10 +135,11 @@ def test_the_refusal_is_real() -> None:
 
 
 #: ``shipmate *argv`` with the modules named in argv[1] (and their submodules)
-#: refused; exits 99 when one of them was imported anyway.
+#: refused; exits 99 when one of them was imported anyway, 98 when one was loaded
+#: before shipmate was (the finder is a plain class: :mod:`importlib.abc` would load
+#: shutil and tempfile first).
 _CLI = textwrap.dedent(
     """
-    import importlib.abc
     import sys
 
     BLOCKED = tuple(sys.argv[1].split(","))
@@ -148,7 +149,13 @@ _CLI = textwrap.dedent(
         return any(name == b or name.startswith(b + ".") for b in BLOCKED)
 
 
-    class Refuse(importlib.abc.MetaPathFinder):
+    early = sorted(m for m in sys.modules if blocked(m))
+    if early:
+        print("loaded before shipmate:", early, file=sys.stderr)
+        sys.exit(98)
+
+
+    class Refuse:
         def find_spec(self, name, path=None, target=None):
             if blocked(name):
                 raise ImportError(f"{name} is refused in this test")
@@ -289,63 +296,10 @@ def test_the_cli_refusal_is_real(world: World) -> None:
 #: job, so each is start-up time (docs/benchmarks.md, CLI start-up).  ``ast`` is what
 #: :mod:`inspect` imports first: dataclasses' import of it stays unloaded
 #: (shipmate.cli.firstuse).
-START_UP_REFUSED = "subprocess,shutil,getpass,ast,shipmate.domain.versions,shipmate.cli.gates"
-
-#: ``shipmate *argv`` with the modules named in argv[1] refused, like :data:`_CLI`, but
-#: without importing :mod:`importlib.abc` first (it imports shutil and tempfile); exits
-#: 98 when one of them is loaded before shipmate is, 99 when shipmate imported one.
-_START_UP_CLI = textwrap.dedent(
-    """
-    import sys
-
-    BLOCKED = tuple(sys.argv[1].split(","))
-
-
-    def blocked(name):
-        return any(name == b or name.startswith(b + ".") for b in BLOCKED)
-
-
-    early = sorted(m for m in sys.modules if blocked(m))
-    if early:
-        print("loaded before shipmate:", early, file=sys.stderr)
-        sys.exit(98)
-
-
-    class Refuse:
-        def find_spec(self, name, path=None, target=None):
-            if blocked(name):
-                raise ImportError(f"{name} is refused in this test")
-            return None
-
-
-    sys.meta_path.insert(0, Refuse())
-    from shipmate.cli import main
-
-    try:
-        code = main(sys.argv[2:])
-    except SystemExit as exc:
-        code = exc.code
-    loaded = sorted(m for m in sys.modules if blocked(m))
-    if loaded:
-        print("imported:", loaded, file=sys.stderr)
-        code = 99
-    sys.exit(code)
-    """
+START_UP_REFUSED = (
+    "subprocess,shutil,getpass,ast,shipmate.domain.versions,shipmate.domain.redaction,"
+    "shipmate.cli.gates"
 )
-
-
-def _starting(
-    argv: tuple[str, ...], env: dict[str, str], cwd: Path, refused: str = START_UP_REFUSED
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", _START_UP_CLI, refused, *argv],
-        env={**os.environ, **env},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def _checkout(root: Path) -> tuple[Path, dict[str, str], str]:
@@ -389,12 +343,12 @@ def test_remote_record_and_version_next_in_a_checkout_import_no_subprocess(
     checkout, env, head = _checkout(tmp_path)
     env = {**env, **world.remote_env()}
     argv = ("version", "next", "--product", "api", "--version", "3.1.0", "--json")
-    done = _starting(argv, env, checkout)
+    done = _shipmate(START_UP_REFUSED, argv, env, checkout)
     assert done.returncode == 0, done.stderr
     build = json.loads(done.stdout)
     assert (build["commit_sha"], build["branch"]) == (head, "trunk")
     argv = ("record", "--product", "api", "--env", "qa", "--status", "started", "--json")
-    done = _starting(argv, env, checkout)
+    done = _shipmate(START_UP_REFUSED, argv, env, checkout)
     assert done.returncode == 0, done.stderr
     deployment = json.loads(done.stdout)
     assert deployment["full_version"] == build["full_version"]  # from the version file
@@ -415,12 +369,12 @@ def test_remote_record_outside_a_checkout_imports_no_subprocess(world: World) ->
         "--status",
         "started",
     )
-    done = _starting(argv, world.remote_env(), world.work)
+    done = _shipmate(START_UP_REFUSED, argv, world.remote_env(), world.work)
     assert done.returncode == 0, done.stderr
 
 
 def test_help_imports_no_shutil(tmp_path: Path) -> None:
-    done = _starting(("--help",), {"COLUMNS": "100"}, tmp_path, "shutil,subprocess")
+    done = _shipmate("shutil,subprocess", ("--help",), {"COLUMNS": "100"}, tmp_path)
     assert done.returncode == 0, done.stderr
     assert "usage: shipmate" in done.stdout
     assert max(len(line) for line in done.stdout.splitlines()) <= 98  # COLUMNS - 2
@@ -428,5 +382,5 @@ def test_help_imports_no_shutil(tmp_path: Path) -> None:
 
 def test_the_start_up_refusal_is_real(world: World) -> None:
     """The same refusal does stop a command that needs a refused module."""
-    done = _starting(("gates", "list"), world.remote_env(), world.work)
+    done = _shipmate(START_UP_REFUSED, ("gates", "list"), world.remote_env(), world.work)
     assert done.returncode != 0 and "shipmate.cli.gates" in done.stderr
