@@ -133,14 +133,14 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    from shipmate.cli.firstuse import load_on_first_use
-
-    load_on_first_use("inspect")
     parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error (printed): its code
         return exc.code if isinstance(exc.code, int) else 2
+    from shipmate.cli.firstuse import load_on_first_use
+
+    load_on_first_use("inspect")  # before dataclasses is imported (docs in the module)
     from shipmate.errors import ShipmateError
 
     try:
