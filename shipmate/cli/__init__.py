@@ -103,9 +103,12 @@ def _parser(
     # The core record commands, then the feature modules' (each imports only argparse here).
     import importlib
 
+    from shipmate.cli.chosen import OnlyChosen
     from shipmate.cli.records import parser as records
 
     records.register(sub)
+    if isinstance(sub, OnlyChosen) and sub.found:
+        return parser, sub  # a core command: no feature group's parser module is needed
     for name in FEATURES:
         feature = importlib.import_module(f"shipmate.cli.{name}.parser")
         if hasattr(feature, "COMMANDS"):
@@ -145,6 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error (printed): its code
         return exc.code if isinstance(exc.code, int) else 2
+    from shipmate.cli.firstuse import load_on_first_use
+
+    load_on_first_use("inspect")  # before dataclasses is imported (docs in the module)
     from shipmate.errors import ShipmateError
 
     try:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from shipmate.config import Settings
-from shipmate.domain.timewindow import parse_moment
 from shipmate.errors import InvalidInputError
 
 __all__ = [
@@ -39,7 +38,7 @@ VERSION_ARGUMENTS = ("semver", "version", "to", "target", "predecessor", "ref")
 
 def strip_version_arguments(args: argparse.Namespace, settings: Settings) -> None:
     """Take the ``version_prefix`` off every version flag: ``--version v1.4.0`` is ``1.4.0``."""
-    from shipmate.domain.versions import strip_version_prefix
+    from shipmate.domain.versionprefix import strip_version_prefix
 
     for name in VERSION_ARGUMENTS:
         value = getattr(args, name, None)
@@ -77,7 +76,11 @@ def local_only(settings: Settings, command: str, does: str, otherwise: str = " i
 
 def moment_of(value: str | None, flag: str) -> datetime | None:
     """``--since``/``--until``: a date, an RFC 3339 time or a duration ago (``7d``)."""
-    return None if value is None else parse_moment(value, field=flag, now=datetime.now(UTC))
+    if value is None:
+        return None
+    from shipmate.domain.timewindow import parse_moment
+
+    return parse_moment(value, field=flag, now=datetime.now(UTC))
 
 
 def read_version_file(path: Path = VERSION_FILE) -> dict[str, Any]:

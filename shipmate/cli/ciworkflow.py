@@ -18,11 +18,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from shipmate.config import Settings
 from shipmate.domain.ci import default_environment
-from shipmate.domain.ci_output import error_command, output_entry, summary_table
-from shipmate.domain.records import BuildRecord, DeploymentRecord
+
+if TYPE_CHECKING:
+    from shipmate.domain.records import BuildRecord, DeploymentRecord
 from shipmate.errors import ConfigError, InvalidInputError
 
 __all__ = [
@@ -103,6 +105,8 @@ def _report(
     path = _summary_path(env)
     if path is None:
         return
+    from shipmate.domain.ci_output import summary_table  # here: only GitHub Actions uses it
+
     markdown = summary_table(f"shipmate: {title}", rows, link and link())
     try:
         with open(path, "a", encoding="utf-8") as fh:
@@ -118,6 +122,8 @@ def _report(
 def annotate_error(message: str, env: Mapping[str, str] | None = None) -> None:
     """The error as a GitHub annotation, when running there."""
     if in_github_actions(os.environ if env is None else env):
+        from shipmate.domain.ci_output import error_command
+
         print(error_command(message), flush=True)
 
 
@@ -146,6 +152,8 @@ def _write_outputs(env: Mapping[str, str], values: Mapping[str, str]) -> None:
     if not path:
         return
     import secrets  # here: only a run with step outputs pays for it
+
+    from shipmate.domain.ci_output import output_entry
 
     delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
     text = "".join(output_entry(name, value, delimiter) for name, value in values.items())

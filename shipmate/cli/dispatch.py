@@ -66,7 +66,6 @@ def _is_database_error(exc: BaseException) -> bool:
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    from shipmate.domain.redaction import redact
     from shipmate.errors import ShipmateError
 
     settings = _settings(args)
@@ -78,6 +77,8 @@ def dispatch(args: argparse.Namespace) -> int:
     try:
         return handler(args, settings)
     except ShipmateError as exc:
+        from shipmate.domain.redaction import redact
+
         exc.message = redact(exc.message, _secrets(settings))
         exc.args = (exc.message,)
         raise
@@ -85,4 +86,6 @@ def dispatch(args: argparse.Namespace) -> int:
         if not _is_database_error(exc):
             raise
         orig = getattr(exc, "orig", exc)
+        from shipmate.domain.redaction import redact
+
         raise StoreError(f"database error: {redact(str(orig), _secrets(settings))}") from None

@@ -4,7 +4,7 @@ Local mode has no authentication: whoever can open the database can change it.
 Its identity is what the machine says, the same for every command that needs
 one, so that ``shipmate approve`` and ``shipmate record`` agree: the CI
 platform's actor (``GITHUB_ACTOR``, ``GITLAB_USER_LOGIN``, ...) when a CI
-platform is detected, else the login name (``getpass.getuser()``: ``LOGNAME``,
+platform is detected, else the login name (as ``getpass.getuser()`` finds it: ``LOGNAME``,
 ``USER``, ``LNAME``, ``USERNAME``, then the password database).  A flag never
 chooses it; in remote mode the identity is the key's name, decided by the server.
 """
@@ -33,9 +33,11 @@ def login_name(environ: Mapping[str, str] | None = None) -> str | None:
     for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):  # getpass.getuser()'s order
         if env.get(name, "").strip():
             return env[name].strip()
-    import getpass  # here: the variables above name the user almost everywhere
+    # The password database, as getpass.getuser() reads it, without importing getpass
+    # (and termios with it) for one call.
+    import pwd  # here: the variables above name the user almost everywhere
 
     try:
-        return getpass.getuser()  # the password database
+        return pwd.getpwuid(os.getuid()).pw_name
     except (KeyError, OSError):
         return None

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from shipmate.cli.render import age, render_matrix, table
-from shipmate.domain.records import Matrix
+from shipmate.domain.matrix import Matrix
 from shipmate.errors import NotFoundError
 
 __all__ = ["names", "render_to_fit", "select"]

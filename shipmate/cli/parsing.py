@@ -21,7 +21,9 @@ argparse imports anyway); ``difflib`` only when an error needs a suggestion.
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
@@ -66,9 +68,38 @@ def suggest(word: str, candidates: Iterable[str]) -> str:
     return "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
 
 
+def terminal_columns() -> int:
+    """The terminal's width, as ``shutil.get_terminal_size().columns`` says it (``COLUMNS``
+    when it is a positive number, else the terminal on standard output, else 80) without
+    importing :mod:`shutil` and the compression modules it brings: argparse asks for it
+    each time a flag is added, so every command would pay for them at start-up."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        size = os.get_terminal_size(sys.__stdout__.fileno())  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return 80
+    return size.columns or 80
+
+
 class _Formatter(argparse.HelpFormatter):
     """Paragraphs wrapped to the terminal; indented lines (examples) kept as written;
     required flags marked "(required)"."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        # argparse's own default, ``shutil.get_terminal_size().columns - 2``.
+        width = terminal_columns() - 2 if width is None else width
+        super().__init__(prog, indent_increment, max_help_position, width)
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help

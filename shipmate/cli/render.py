@@ -14,11 +14,15 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipmate.domain.inputs.fields import format_time
 from shipmate.domain.printable import printable
-from shipmate.domain.records import DeploymentRecord, HistoryPage, Matrix, Stats
+from shipmate.domain.records import DeploymentRecord, HistoryPage
+
+if TYPE_CHECKING:
+    from shipmate.domain.matrix import Matrix
+    from shipmate.domain.stats import Stats
 
 __all__ = [
     "age",

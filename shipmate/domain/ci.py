@@ -36,11 +36,11 @@ says so: GitLab's ``CI_ENVIRONMENT_NAME`` (set by a job's ``environment:``) unde
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from urllib.parse import quote
 
-__all__ = ["CiInfo", "default_environment", "detect_ci", "strip_url_credentials"]
+__all__ = ["CiInfo", "default_environment", "detect_ci", "rewritten_url", "strip_url_credentials"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,17 @@ def strip_url_credentials(url: str) -> str:
     if ":" in match.group("userinfo") or scheme in ("http://", "https://"):
         return match.group("scheme") + url[match.end() :]
     return url
+
+
+def rewritten_url(url: str, instead_of: Sequence[tuple[str, str]]) -> str:
+    """``url`` as git rewrites it by its ``url.<base>.insteadOf`` settings, given as
+    ``(prefix, base)`` pairs in the order of the configuration: the longest prefix
+    that starts ``url`` (the first of equal ones) is replaced by its base."""
+    best: tuple[str, str] | None = None
+    for prefix, base in instead_of:
+        if url.startswith(prefix) and (best is None or len(prefix) > len(best[0])):
+            best = (prefix, base)
+    return url if best is None else best[1] + url[len(best[0]) :]
 
 
 def detect_ci(env: Mapping[str, str]) -> CiInfo:

@@ -1,17 +1,18 @@
 """What services return: plain frozen records, rendered by every adapter.
 
 ``to_dict`` gives the JSON shape of shipmate's own API and ``--json`` output:
-snake_case names, ids as strings, times as RFC 3339 with ``Z``.
+snake_case names, ids as strings, times as RFC 3339 with ``Z``.  The version matrix
+is in :mod:`shipmate.domain.matrix`, the counts of ``shipmate stats`` in
+:mod:`shipmate.domain.stats`: the CLI's remote ``record`` and ``version next`` create
+only the classes they use.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 from typing import Any
 
-from shipmate.domain.drift import WARNING_DIRECTIONS
 from shipmate.domain.fielddicts import fields_dict, optional_str
 from shipmate.domain.inputs.fields import format_time
 
@@ -20,15 +21,13 @@ __all__ = [
     "DeploymentRecord",
     "EventRecord",
     "HistoryPage",
-    "Matrix",
-    "MatrixCell",
-    "Stats",
-    "VersionCount",
 ]
 
 
 @dataclass(frozen=True)
 class BuildRecord:
+    """One build: a product version's build number and where it came from."""
+
     id: int
     product: str
     version: str
@@ -77,6 +76,8 @@ class BuildRecord:
 
 @dataclass(frozen=True)
 class EventRecord:
+    """One entry of the event log."""
+
     id: int
     type: str
     at: datetime
@@ -95,6 +96,8 @@ class EventRecord:
 
 @dataclass(frozen=True)
 class DeploymentRecord:
+    """One deployment of a version to an environment, with its latest status."""
+
     id: int
     product: str
     environment: str
@@ -165,6 +168,8 @@ class DeploymentRecord:
 
 @dataclass(frozen=True)
 class HistoryPage:
+    """One page of deployment history and the cursor of the next."""
+
     items: tuple[DeploymentRecord, ...]
     next_cursor: str | None
 
@@ -173,117 +178,4 @@ class HistoryPage:
             "items": [d.to_dict() for d in self.items],
             "next_cursor": self.next_cursor,
             "count": len(self.items),
-        }
-
-
-@dataclass(frozen=True)
-class MatrixCell:
-    product: str
-    environment: str
-    deployment_id: int
-    version: str
-    full_version: str
-    status: str
-    since: datetime
-    age_seconds: float
-    deployed_by: str | None
-    commit_sha: str | None
-    #: The version differs from the product's most-promoted environment.
-    drift: bool
-    #: Which way (:class:`shipmate.domain.drift.DriftDirection` value): ``ahead``,
-    #: ``behind`` or ``skipped``; None when it agrees with every later environment.
-    drift_direction: str | None = None
-    #: The environment the direction compares with.
-    drift_against: str | None = None
-
-    @property
-    def drift_warning(self) -> bool:
-        """Behind a later environment, or never in the one before: worth a warning."""
-        return self.drift_direction in WARNING_DIRECTIONS
-
-    def to_dict(self) -> dict[str, Any]:
-        # Written out (not fields_dict): the matrix formats 2,400 of these per request.
-        return {
-            "product": self.product,
-            "environment": self.environment,
-            "deployment_id": str(self.deployment_id),
-            "version": self.version,
-            "full_version": self.full_version,
-            "status": self.status,
-            "since": format_time(self.since),
-            "age_seconds": round(self.age_seconds, 3),
-            "deployed_by": self.deployed_by,
-            "commit_sha": self.commit_sha,
-            "drift": self.drift,
-            "drift_direction": self.drift_direction,
-            "drift_against": self.drift_against,
-        }
-
-
-@dataclass(frozen=True)
-class Matrix:
-    products: tuple[str, ...]
-    environments: tuple[tuple[str, str], ...]  # (name, kind), in promotion order
-    cells: tuple[MatrixCell, ...]
-
-    @cached_property
-    def _by_pair(self) -> dict[tuple[str, str], MatrixCell]:
-        # Built once: the dashboard asks for every cell.
-        return {(c.product, c.environment): c for c in self.cells}
-
-    def cell(self, product: str, environment: str) -> MatrixCell | None:
-        return self._by_pair.get((product, environment))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "products": list(self.products),
-            "environments": [{"name": n, "kind": k} for n, k in self.environments],
-            "cells": [c.to_dict() for c in self.cells],
-        }
-
-
-@dataclass(frozen=True)
-class VersionCount:
-    version: str
-    total: int
-    completed: int
-    failed: int
-    rolled_back: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return fields_dict(self)
-
-
-@dataclass(frozen=True)
-class Stats:
-    total: int
-    by_status: dict[str, int]
-    success_rate: float | None
-    latest_full_version: str | None
-    latest_deployed_at: datetime | None
-    versions: tuple[VersionCount, ...]
-
-    @property
-    def completed(self) -> int:
-        return self.by_status.get("completed", 0)
-
-    @property
-    def failed(self) -> int:
-        return self.by_status.get("failed", 0)
-
-    @property
-    def rolled_back(self) -> int:
-        return self.by_status.get("rolled_back", 0)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "total": self.total,
-            "by_status": self.by_status,
-            "completed": self.completed,
-            "failed": self.failed,
-            "rolled_back": self.rolled_back,
-            "success_rate": self.success_rate,
-            "latest_full_version": self.latest_full_version,
-            "latest_deployed_at": format_time(self.latest_deployed_at),
-            "versions": [v.to_dict() for v in self.versions],
         }

@@ -18,6 +18,8 @@ MAX_CANDIDATES = 100
 
 @dataclass(frozen=True)
 class BuildRequest:
+    """A new build of a product version: the next build number and where it came from."""
+
     product: str
     version: str
     commit_sha: str | None = None
@@ -83,6 +85,8 @@ class RecordRequest:
 
 @dataclass(frozen=True)
 class HistoryFilter:
+    """Which deployments a history, stats or export query covers (None: any)."""
+
     product: str | None = None
     environment: str | None = None
     status: str | None = None

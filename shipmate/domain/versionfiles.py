@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from shipmate.domain.versions import DEFAULT_VERSION_PREFIX, strip_version_prefix
+from shipmate.domain.versionprefix import DEFAULT_VERSION_PREFIX, strip_version_prefix
 from shipmate.errors import InvalidInputError
 
 __all__ = [

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from shipmate.domain.inputs.names import charset_error, name_problem, required_text
+from shipmate.domain.versionprefix import DEFAULT_VERSION_PREFIX, strip_version_prefix
 from shipmate.errors import InvalidInputError
 
 __all__ = [
@@ -41,21 +42,6 @@ _SEMVER = re.compile(
 #: What older versions accepted for an opaque version; lookups take it.
 _LEGACY_OPAQUE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._\-+/:~]*$")
 _FULL = re.compile(r"^(?P<version>.+)\+build\.(?P<build>[1-9]\d*)$")
-#: What ``version_prefix`` is when the settings do not say: tags such as ``v1.4.0``.
-DEFAULT_VERSION_PREFIX = "v"
-_DIGITS = frozenset("0123456789")
-
-
-def strip_version_prefix(text: str, prefix: str = DEFAULT_VERSION_PREFIX) -> str:
-    """``text`` without ``prefix`` when a digit follows it: ``v1.4.0`` gives ``1.4.0``.
-
-    Anything else is kept as it is (``vnext``, ``1.4.0``, ``v.1``); an empty prefix
-    strips nothing.  Every version a user hands the CLI, and every git tag, goes
-    through here, with the ``version_prefix`` setting.
-    """
-    if prefix and text.startswith(prefix) and text[len(prefix) : len(prefix) + 1] in _DIGITS:
-        return text[len(prefix) :]
-    return text
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,19 +22,19 @@ empty :class:`CiInfo`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shipmate.domain.ci import CiInfo, detect_ci, strip_url_credentials
+from shipmate.domain.ci import CiInfo, detect_ci, rewritten_url, strip_url_credentials
 from shipmate.domain.versionfiles import (
     GIT_SOURCE,
     parse_git_describe,
     parse_version_file,
     validate_version_sources,
 )
-from shipmate.domain.versions import DEFAULT_VERSION_PREFIX, strip_version_prefix
-from shipmate.engine.git import run_git
+from shipmate.domain.versionprefix import DEFAULT_VERSION_PREFIX, strip_version_prefix
+from shipmate.engine.git import GitOutcome, run_git
 from shipmate.errors import InvalidInputError, NotFoundError
 
 __all__ = [
@@ -77,26 +77,68 @@ def find_project_version(
     )
 
 
+#: The settings :func:`local_git_info` reads, in one ``git config --get-regexp``.
+_CONFIG_KEYS = r"^(user\.name|remote\.origin\.url|url\..*\.insteadof)$"
+
+
 def local_git_info(cwd: Path) -> CiInfo:
     """Commit, branch, origin URL and user name of the git checkout at ``cwd``.
 
     The branch is ``None`` on a detached HEAD; the origin URL loses any credentials;
     the platform is always ``None``.  Never raises: without git or a repository every
     field is ``None``.
+
+    Two git calls (outside a checkout, one): ``rev-parse`` says whether ``cwd`` is in a
+    work tree, the HEAD commit and the branch; ``config`` gives ``user.name`` and the
+    origin URL as ``git remote get-url origin`` says it (its first URL, rewritten by
+    the ``url.<base>.insteadOf`` settings).  An unborn branch (no commit yet) takes a
+    third, ``symbolic-ref``, for its name.
     """
-    inside = _git(cwd, "rev-parse", "--is-inside-work-tree")
-    if inside.stdout != "true":
+    head = run_git(
+        *("rev-parse", "--is-inside-work-tree", "HEAD", "--abbrev-ref", "HEAD"),
+        cwd=cwd,
+        timeout=GIT_TIMEOUT_SECONDS,
+    )
+    lines = head.stdout.splitlines()
+    if not lines or lines[0].strip() != "true":
         return CiInfo()
-    branch = _git(cwd, "rev-parse", "--abbrev-ref", "HEAD")
-    if not branch.ok:  # an unborn branch has no HEAD commit yet, but has a name
-        branch = _git(cwd, "symbolic-ref", "--short", "-q", "HEAD")
-    remote = _git(cwd, "remote", "get-url", "origin").stdout
+    commit_sha: str | None = None
+    if head.ok and len(lines) == 3:
+        commit_sha, branch = lines[1].strip() or None, lines[2].strip() or None
+    else:  # an unborn branch has no HEAD commit yet, but has a name
+        branch = _stdout(run_git(*_SYMBOLIC_HEAD, cwd=cwd, timeout=GIT_TIMEOUT_SECONDS))
+    actor, remote = _user_and_origin(cwd)
     return CiInfo(
-        commit_sha=_git(cwd, "rev-parse", "--verify", "-q", "HEAD").stdout,
-        branch=None if branch.stdout == "HEAD" else branch.stdout,
-        actor=_git(cwd, "config", "user.name").stdout,
+        commit_sha=commit_sha,
+        branch=None if branch == "HEAD" else branch,
+        actor=actor,
         repository=strip_url_credentials(remote) if remote else None,
     )
+
+
+_SYMBOLIC_HEAD = ("symbolic-ref", "--short", "-q", "HEAD")
+
+
+def _user_and_origin(cwd: Path) -> tuple[str | None, str | None]:
+    """``git config user.name`` and ``git remote get-url origin``, from one git call."""
+    found = run_git(
+        "config", "-z", "--get-regexp", _CONFIG_KEYS, cwd=cwd, timeout=GIT_TIMEOUT_SECONDS
+    )
+    if not found.ok:
+        return None, None
+    user = ""
+    origin: str | None = None
+    instead_of: list[tuple[str, str]] = []
+    for entry in found.stdout.split("\0"):
+        key, _, value = entry.partition("\n")
+        if key == "user.name":
+            user = value  # the last one counts, as for ``git config user.name``
+        elif key == "remote.origin.url":
+            origin = value if origin is None else origin  # the first, as get-url says
+        elif key.startswith("url.") and key.endswith(".insteadof"):
+            instead_of.append((value, key[len("url.") : -len(".insteadof")]))
+    url = rewritten_url(origin, instead_of).strip() if origin is not None else ""
+    return user.strip() or None, url or None
 
 
 def collect_ci_info(env: Mapping[str, str], cwd: Path) -> CiInfo:
@@ -104,9 +146,13 @@ def collect_ci_info(env: Mapping[str, str], cwd: Path) -> CiInfo:
 
     CI variables win field by field; the actor falls back to ``USER`` then ``LOGNAME``
     from ``env`` when neither CI nor ``git config user.name`` names one.  Git itself
-    runs with the process environment, not ``env``.
+    runs with the process environment, not ``env``, and only when the CI variables
+    leave one of the fields the checkout gives (commit, branch, repository, actor)
+    unnamed.
     """
-    info = detect_ci(env).merged_over(local_git_info(cwd))
+    info = detect_ci(env)
+    if None in (info.commit_sha, info.branch, info.repository, info.actor):
+        info = info.merged_over(local_git_info(cwd))
     if info.actor is None:
         fallback = next(
             (env[k].strip() for k in ("USER", "LOGNAME") if env.get(k, "").strip()), None
@@ -132,41 +178,34 @@ def _version_from_file(cwd: Path, source: str) -> tuple[str | None, str]:
 
 
 def _version_from_git(cwd: Path, prefix: str) -> tuple[str | None, str]:
-    nearest = _git(cwd, "describe", "--tags", "--abbrev=0")
-    version = parse_git_describe(nearest.stdout, prefix) if nearest.stdout else None
+    nearest = run_git("describe", "--tags", "--abbrev=0", cwd=cwd, timeout=GIT_TIMEOUT_SECONDS)
+    nearest_tag = _stdout(nearest)
+    version = parse_git_describe(nearest_tag, prefix) if nearest_tag else None
     if version is not None:
         return version, ""
-    described = _git(cwd, "describe", "--tags")
-    version = parse_git_describe(described.stdout, prefix) if described.stdout else None
+    described = run_git("describe", "--tags", cwd=cwd, timeout=GIT_TIMEOUT_SECONDS)
+    described_tag = _stdout(described)
+    version = parse_git_describe(described_tag, prefix) if described_tag else None
     if version is not None:
         return version, ""
-    if described.stdout:
-        return None, f"tag {described.stdout!r} holds no version"
+    if described_tag:
+        return None, f"tag {described_tag!r} holds no version"
     return None, described.problem or nearest.problem or "git describe found no tag"
 
 
-@dataclass(frozen=True)
-class _GitResult:
-    ok: bool
-    stdout: str | None  # stripped; None when empty or failed
-    problem: str | None  # one line saying why it failed
-
-
-def _git(cwd: Path, *args: str) -> _GitResult:
-    outcome = run_git(*args, cwd=cwd, timeout=GIT_TIMEOUT_SECONDS)
-    if not outcome.ok:
-        return _GitResult(False, None, outcome.problem)
-    return _GitResult(True, outcome.stdout.strip() or None, None)
+def _stdout(outcome: GitOutcome) -> str | None:
+    """What a git call that succeeded printed, stripped; None when empty or failed."""
+    return (outcome.stdout.strip() or None) if outcome.ok else None
 
 
 def commit_time(cwd: Path, sha: str | None) -> datetime | None:
     """When ``sha`` was committed, from the local checkout; None when unknown."""
     if not sha:
         return None
-    result = _git(cwd, "show", "-s", "--format=%cI", sha)
-    if not result.ok or not result.stdout:
+    when = _stdout(run_git("show", "-s", "--format=%cI", sha, cwd=cwd, timeout=GIT_TIMEOUT_SECONDS))
+    if not when:
         return None
     try:
-        return datetime.fromisoformat(result.stdout.strip()).astimezone(UTC)
+        return datetime.fromisoformat(when).astimezone(UTC)
     except ValueError:
         return None

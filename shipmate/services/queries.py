@@ -15,16 +15,10 @@ from shipmate.domain.drift import NO_DRIFT, Drift, Stage, drifts, previous_check
 from shipmate.domain.environments import EnvironmentKind
 from shipmate.domain.inputs.fields import parse_time
 from shipmate.domain.lifecycle import Status, parse_kind, parse_status
-from shipmate.domain.records import (
-    DeploymentRecord,
-    EventRecord,
-    HistoryPage,
-    Matrix,
-    MatrixCell,
-    Stats,
-    VersionCount,
-)
+from shipmate.domain.matrix import Matrix, MatrixCell
+from shipmate.domain.records import DeploymentRecord, EventRecord, HistoryPage
 from shipmate.domain.requests import HistoryFilter
+from shipmate.domain.stats import Stats, VersionCount
 from shipmate.domain.versions import parse_full_version
 from shipmate.errors import InvalidInputError, NotFoundError
 from shipmate.services.catalog.freshness import remembered

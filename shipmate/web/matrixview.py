@@ -12,7 +12,8 @@ from datetime import timedelta
 from typing import Any
 
 from shipmate.domain.lifecycle import Status
-from shipmate.domain.records import DeploymentRecord, Matrix, MatrixCell
+from shipmate.domain.matrix import Matrix, MatrixCell
+from shipmate.domain.records import DeploymentRecord
 from shipmate.domain.requests import HistoryFilter
 from shipmate.errors import ShipmateError
 from shipmate.services import queries

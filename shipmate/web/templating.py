@@ -17,7 +17,7 @@ import jinja2
 from shipmate import __version__
 from shipmate.domain.dora import format_duration
 from shipmate.domain.inputs.fields import format_time
-from shipmate.domain.records import MatrixCell
+from shipmate.domain.matrix import MatrixCell
 
 __all__ = [
     "DRIFT_SYMBOLS",

@@ -10,7 +10,7 @@ import pytest
 
 from shipmate.cli import matrix as view
 from shipmate.cli import paging
-from shipmate.domain.records import Matrix, MatrixCell
+from shipmate.domain.matrix import Matrix, MatrixCell
 
 
 def _record(cli, product: str, env: str, version: str, **extra: str) -> str:  # type: ignore[no-untyped-def]

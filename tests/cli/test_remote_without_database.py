@@ -6,6 +6,7 @@ Alembic."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 
 from tests.cli import remote_world
 from tests.cli.remote_world import World
+from tests.conftest import require_real_part
 
 world = remote_world.world  # the module's server and data
 
@@ -133,10 +135,11 @@ def test_the_refusal_is_real() -> None:
 
 
 #: ``shipmate *argv`` with the modules named in argv[1] (and their submodules)
-#: refused; exits 99 when one of them was imported anyway.
+#: refused; exits 99 when one of them was imported anyway, 98 when one was loaded
+#: before shipmate was (the finder is a plain class: :mod:`importlib.abc` would load
+#: shutil and tempfile first).
 _CLI = textwrap.dedent(
     """
-    import importlib.abc
     import sys
 
     BLOCKED = tuple(sys.argv[1].split(","))
@@ -146,7 +149,13 @@ _CLI = textwrap.dedent(
         return any(name == b or name.startswith(b + ".") for b in BLOCKED)
 
 
-    class Refuse(importlib.abc.MetaPathFinder):
+    early = sorted(m for m in sys.modules if blocked(m))
+    if early:
+        print("loaded before shipmate:", early, file=sys.stderr)
+        sys.exit(98)
+
+
+    class Refuse:
         def find_spec(self, name, path=None, target=None):
             if blocked(name):
                 raise ImportError(f"{name} is refused in this test")
@@ -285,3 +294,97 @@ def test_the_cli_refusal_is_real(world: World) -> None:
     """The same script does catch a command that needs the refused module."""
     done = _shipmate("sqlalchemy", ("history",), world.local_env(), world.work)
     assert done.returncode != 0 and "sqlalchemy" in done.stderr
+
+
+#: What a remote ``record`` or ``version next`` must not import: CI runs them in every
+#: job, so each is start-up time (docs/benchmarks.md, CLI start-up).  ``ast`` is what
+#: :mod:`inspect` imports first: dataclasses' import of it stays unloaded
+#: (shipmate.cli.firstuse).
+START_UP_REFUSED = (
+    "subprocess,shutil,getpass,ast,shipmate.domain.versions,shipmate.domain.redaction,"
+    "shipmate.cli.gates"
+)
+
+
+def _checkout(root: Path) -> tuple[Path, dict[str, str], str]:
+    """A git checkout with one commit, the environment that isolates git, and the commit."""
+    import shutil
+
+    if shutil.which("git") is None:
+        require_real_part("git", "not installed")
+    config = root / "empty.gitconfig"
+    config.write_text("", encoding="utf-8")
+    env = {
+        "GIT_CONFIG_GLOBAL": str(config),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CEILING_DIRECTORIES": str(root),
+        **{
+            f"GIT_{who}_{what}": value
+            for who in ("AUTHOR", "COMMITTER")
+            for what, value in (("NAME", "Test"), ("EMAIL", "t@example.com"))
+        },
+        # No login name in the environment: the password database names the deployer.
+        **dict.fromkeys(("LOGNAME", "USER", "LNAME", "USERNAME"), ""),
+    }
+    checkout = root / "checkout"
+    checkout.mkdir()
+    run = {"cwd": checkout, "env": {**os.environ, **env}, "check": True, "timeout": 60}
+    subprocess.run(["git", "init", "-q", "-b", "trunk"], **run)  # type: ignore[call-overload]
+    subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "one"], **run)  # type: ignore[call-overload]
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+        **run,  # type: ignore[call-overload]
+    ).stdout.strip()
+    return checkout, env, head
+
+
+def test_remote_record_and_version_next_in_a_checkout_import_no_subprocess(
+    world: World, tmp_path: Path
+) -> None:
+    """git runs (the commit and branch come from the checkout) without subprocess."""
+    checkout, env, head = _checkout(tmp_path)
+    env = {**env, **world.remote_env()}
+    argv = ("version", "next", "--product", "api", "--version", "3.1.0", "--json")
+    done = _shipmate(START_UP_REFUSED, argv, env, checkout)
+    assert done.returncode == 0, done.stderr
+    build = json.loads(done.stdout)
+    assert (build["commit_sha"], build["branch"]) == (head, "trunk")
+    argv = ("record", "--product", "api", "--env", "qa", "--status", "started", "--json")
+    done = _shipmate(START_UP_REFUSED, argv, env, checkout)
+    assert done.returncode == 0, done.stderr
+    deployment = json.loads(done.stdout)
+    assert deployment["full_version"] == build["full_version"]  # from the version file
+    assert (deployment["commit_sha"], deployment["branch"]) == (head, "trunk")
+    assert deployment["commit_time"] is not None  # git show, the third call
+    assert deployment["deployed_by"]  # from the password database
+
+
+def test_remote_record_outside_a_checkout_imports_no_subprocess(world: World) -> None:
+    argv = (
+        "record",
+        "--product",
+        "api",
+        "--version",
+        "3.0.0",
+        "--env",
+        "qa",
+        "--status",
+        "started",
+    )
+    done = _shipmate(START_UP_REFUSED, argv, world.remote_env(), world.work)
+    assert done.returncode == 0, done.stderr
+
+
+def test_help_imports_no_shutil(tmp_path: Path) -> None:
+    done = _shipmate("shutil,subprocess", ("--help",), {"COLUMNS": "100"}, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "usage: shipmate" in done.stdout
+    assert max(len(line) for line in done.stdout.splitlines()) <= 98  # COLUMNS - 2
+
+
+def test_the_start_up_refusal_is_real(world: World) -> None:
+    """The same refusal does stop a command that needs a refused module."""
+    done = _shipmate(START_UP_REFUSED, ("gates", "list"), world.remote_env(), world.work)
+    assert done.returncode != 0 and "shipmate.cli.gates" in done.stderr

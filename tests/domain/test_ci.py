@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shipmate.domain.ci import CiInfo, detect_ci, strip_url_credentials
+from shipmate.domain.ci import CiInfo, detect_ci, rewritten_url, strip_url_credentials
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -368,3 +368,26 @@ def test_as_dict_holds_set_fields_only() -> None:
 )
 def test_strip_url_credentials(url: str, expected: str) -> None:
     assert strip_url_credentials(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("gh:org/app.git", "https://github.com/org/app.git"),
+        ("git@github.com:org/app.git", "ssh://git@github.com/org/app.git"),
+        # The longest prefix wins, wherever it is in the configuration.
+        ("gh:mirror/app.git", "https://mirror.example.com/app.git"),
+        ("https://other.example.com/x.git", "https://other.example.com/x.git"),
+    ],
+)
+def test_rewritten_url_takes_the_longest_insteadof_prefix(url: str, expected: str) -> None:
+    rules = [
+        ("gh:", "https://github.com/"),
+        ("git@github.com:", "ssh://git@github.com/"),
+        ("gh:mirror/", "https://mirror.example.com/"),
+    ]
+    assert rewritten_url(url, rules) == expected
+
+
+def test_rewritten_url_without_rules_is_the_url() -> None:
+    assert rewritten_url("gh:org/app.git", []) == "gh:org/app.git"

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from shipmate.domain.ci import CiInfo
+from shipmate.engine.git import GitOutcome, run_git
 from shipmate.errors import InvalidInputError, NotFoundError
+from shipmate.services import project
 from shipmate.services.project import collect_ci_info, find_project_version, local_git_info
 from tests.conftest import require_real_part
 
@@ -127,7 +129,11 @@ def test_git_describe_fallback(repo: Path, tmp_path: Path, monkeypatch: pytest.M
     shim.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     assert find_project_version(repo, ["git"]) == ("2.3.4", "git")
-    assert log.read_text().splitlines() == ["describe --tags --abbrev=0", "describe --tags"]
+    # The folder is given to git as -C (it is started with posix_spawn, which has no cwd).
+    assert log.read_text().splitlines() == [
+        f"-C {repo} describe --tags --abbrev=0",
+        f"-C {repo} describe --tags",
+    ]
 
 
 # --- find_project_version: order and failures -------------------------------------
@@ -297,3 +303,72 @@ def test_collect_ci_info_actor_falls_back_to_user_then_logname(repo: Path) -> No
 
 def test_collect_ci_info_without_ci_or_git(plain_dir: Path) -> None:
     assert collect_ci_info({"LOGNAME": "carol"}, plain_dir) == CiInfo(actor="carol")
+
+
+# --- how many times git runs ------------------------------------------------------
+
+
+class GitCalls:
+    """The real ``run_git``, counting the calls the project module makes."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.args: list[tuple[str, ...]] = []
+        monkeypatch.setattr(project, "run_git", self)
+
+    def __call__(self, *args: str, timeout: float, cwd: Path | None = None) -> GitOutcome:
+        self.args.append(args)
+        return run_git(*args, timeout=timeout, cwd=cwd)
+
+
+def test_local_git_info_asks_git_twice(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    git(repo, "config", "user.name", "Grace Hopper")
+    git(repo, "remote", "add", "origin", "https://github.com/team/app.git")
+    calls = GitCalls(monkeypatch)
+    info = local_git_info(repo)
+    assert (info.branch, info.actor) == ("main", "Grace Hopper")
+    assert len(calls.args) == 2, calls.args
+
+
+def test_local_git_info_outside_a_checkout_asks_git_once(
+    plain_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = GitCalls(monkeypatch)
+    assert local_git_info(plain_dir) == CiInfo()
+    assert len(calls.args) == 1, calls.args
+
+
+def test_the_origin_url_is_what_git_remote_get_url_says(repo: Path) -> None:
+    """Its first URL, rewritten by the longest matching ``insteadOf``."""
+    git(repo, "remote", "add", "origin", "gh:team/app.git")
+    git(repo, "config", "--add", "remote.origin.url", "https://second.example.com/app.git")
+    git(repo, "config", "url.https://github.com/.insteadOf", "gh:")
+    git(repo, "config", "url.https://mirror.example.com/.insteadOf", "gh:team/")
+    git(repo, "config", "user.name", "First")
+    git(repo, "config", "--add", "user.name", "Last")
+    info = local_git_info(repo)
+    assert info.repository == git(repo, "remote", "get-url", "origin")
+    assert info.repository == "https://mirror.example.com/app.git"
+    assert info.actor == git(repo, "config", "user.name") == "Last"
+
+
+def test_collect_ci_info_runs_no_git_when_ci_names_everything(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each field the checkout would give is named by the CI variables, which win."""
+    calls = GitCalls(monkeypatch)
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_SHA": "f" * 40,
+        "GITHUB_REF": "refs/heads/release",
+        "GITHUB_ACTOR": "octocat",
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "team/app",
+    }
+    info = collect_ci_info(env, repo)
+    assert (info.commit_sha, info.branch, info.actor) == ("f" * 40, "release", "octocat")
+    assert info.repository is not None
+    assert calls.args == []
+    # One field left to the checkout, and git runs.
+    del env["GITHUB_ACTOR"]
+    assert collect_ci_info(env, repo).actor is None  # the repository has no user.name
+    assert calls.args

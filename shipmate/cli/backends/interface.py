@@ -7,7 +7,7 @@ implements every method with these types, and both take and return the same reco
 so every command renders the same output and exits with the same code either way.
 
 This module, its request types (:mod:`shipmate.domain.requests`, the keyword sets
-below) and its result types (:mod:`shipmate.domain.records`) import no database
+below) and its result types (:mod:`shipmate.domain.records`, ``matrix``, ``stats``) import no database
 code: remote mode runs without SQLAlchemy or Alembic ever being imported.
 """
 
@@ -16,11 +16,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
 
-from shipmate.domain.records import BuildRecord, DeploymentRecord, HistoryPage, Matrix, Stats
+from shipmate.domain.records import BuildRecord, DeploymentRecord, HistoryPage
 from shipmate.domain.requests import BuildRequest, HistoryFilter, RecordRequest
 
 if TYPE_CHECKING:
     from shipmate.config import Settings
+    from shipmate.domain.matrix import Matrix
+    from shipmate.domain.stats import Stats
     from shipmate.domain.versionstates import VersionState
 
 __all__ = [

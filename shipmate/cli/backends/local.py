@@ -14,8 +14,10 @@ from shipmate.cli.backends.interface import (
     UnlockTarget,
 )
 from shipmate.config import Settings
-from shipmate.domain.records import BuildRecord, DeploymentRecord, HistoryPage, Matrix, Stats
+from shipmate.domain.matrix import Matrix
+from shipmate.domain.records import BuildRecord, DeploymentRecord, HistoryPage
 from shipmate.domain.requests import BuildRequest, HistoryFilter, RecordRequest
+from shipmate.domain.stats import Stats
 
 if TYPE_CHECKING:
     from shipmate.domain.versionstates import VersionState

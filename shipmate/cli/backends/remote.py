@@ -29,22 +29,13 @@ from shipmate.cli.backends.interface import (
     UnlockTarget,
 )
 from shipmate.config import Settings
-from shipmate.domain.environments import infer_kind
 from shipmate.domain.inputs.fields import format_time, parse_time
-from shipmate.domain.records import (
-    BuildRecord,
-    DeploymentRecord,
-    EventRecord,
-    HistoryPage,
-    Matrix,
-    MatrixCell,
-    Stats,
-    VersionCount,
-)
-from shipmate.domain.redaction import redact, redact_url
+from shipmate.domain.records import BuildRecord, DeploymentRecord, EventRecord, HistoryPage
 from shipmate.domain.requests import MAX_CANDIDATES, BuildRequest, HistoryFilter, RecordRequest
 
 if TYPE_CHECKING:
+    from shipmate.domain.matrix import Matrix
+    from shipmate.domain.stats import Stats
     from shipmate.domain.versionstates import VersionState
 
 __all__ = ["RemoteBackend", "deployment_record"]
@@ -110,6 +101,14 @@ def _filter_query(f: HistoryFilter) -> dict[str, str]:
     )
 
 
+def _shown(url: str) -> str:
+    """``url`` as an error message may show it (the redaction patterns are compiled
+    only when an error needs them)."""
+    from shipmate.domain.redaction import redact_url
+
+    return redact_url(url)
+
+
 class RemoteBackend(Backend):
     """The :class:`~shipmate.cli.backends.interface.Backend` that talks to ``shipmate serve``."""
 
@@ -118,11 +117,11 @@ class RemoteBackend(Backend):
         self.base = settings.url.rstrip("/")
         if not self.base.startswith(("http://", "https://")):
             raise errors.ConfigError(
-                f"url {redact_url(settings.url)!r} must start with http:// or https://", field="url"
+                f"url {_shown(settings.url)!r} must start with http:// or https://", field="url"
             )
         if "@" in urllib.parse.urlsplit(self.base).netloc:
             raise errors.ConfigError(
-                f"url {redact_url(settings.url)!r} holds a user name or password; shipmate sends "
+                f"url {_shown(settings.url)!r} holds a user name or password; shipmate sends "
                 "only the API key (SHIPMATE_TOKEN_FILE), so leave them out of the URL",
                 field="url",
             )
@@ -163,14 +162,16 @@ class RemoteBackend(Backend):
                     method, url, headers=headers, body=data, timeout=self.timeout
                 )
             except OSError as exc:
-                problem = f"cannot reach {redact_url(self.base)}: {exc}"
+                problem = f"cannot reach {_shown(self.base)}: {exc}"
             except ValueError as exc:  # a bad port, a stray space
+                from shipmate.domain.redaction import redact
+
                 raise errors.ConfigError(
-                    f"url {redact_url(self.base)!r} is not a valid URL ({redact(str(exc))})",
+                    f"url {_shown(self.base)!r} is not a valid URL ({redact(str(exc))})",
                     field="url",
                 ) from None
             except transport.BrokenAnswer as exc:  # retried like a 5xx
-                problem = f"{redact_url(self.base)} sent a broken answer ({exc})"
+                problem = f"{_shown(self.base)} sent a broken answer ({exc})"
             else:
                 if 200 <= answer.status < 300:
                     if answer.warning:  # [catalog] unknown = "warn" on the server
@@ -213,7 +214,7 @@ class RemoteBackend(Backend):
             return json.loads(answer.body or b"null")
         except ValueError:  # a web page, a proxy's login form: not a shipmate server
             raise errors.RemoteError(
-                f"{redact_url(self.base)} answered {answer.status} with something that is "
+                f"{_shown(self.base)} answered {answer.status} with something that is "
                 "not JSON; is the url that of a shipmate server?",
                 field="url",
             ) from None
@@ -324,6 +325,8 @@ class RemoteBackend(Backend):
         return _deployment(self._request("GET", f"/api/v1/deployments/{deployment_id}"))
 
     def current(self, product: str | None) -> Matrix:
+        from shipmate.domain.matrix import Matrix, MatrixCell
+
         data = self._request(
             "GET", "/api/v1/current", query={"product": product} if product else None
         )
@@ -342,6 +345,8 @@ class RemoteBackend(Backend):
         return next(found, None)
 
     def stats(self, f: HistoryFilter) -> Stats:
+        from shipmate.domain.stats import Stats, VersionCount
+
         data = self._request("GET", "/api/v1/stats", query=_filter_query(f))
         versions = tuple(_record(VersionCount, v) for v in data["versions"])
         return _record(Stats, data, versions=versions)
@@ -457,6 +462,8 @@ class RemoteBackend(Backend):
         base = "/api/v1/products" if kind == "product" else "/api/v1/environments"
         if action == "declare":
             if kind != "product":
+                from shipmate.domain.environments import infer_kind
+
                 path = f"{base}/{urllib.parse.quote(name, safe='')}"
                 result: dict[str, Any] = self._request(
                     "PUT", path, body={"kind": infer_kind(name).value}, write=True
