@@ -2,7 +2,7 @@
 
 Used by the tests, the benchmarks and the demo, never by a real deployment::
 
-    server = NginxServer(folder)            # picks a free 127.0.0.1 port
+    server = NginxServer(folder)            # picks a free 127.0.0.1 port (address= another)
     server.start(upstream_port=8001)        # writes upstream.conf, starts the master
     server.get("/version")                  # -> (200, '{"version": ...}')
     server.switch_table()                   # a [deploy.switch] table aimed at it
@@ -59,6 +59,7 @@ class NginxServer:
         upstream_name: str = "app",
         port: int | None = None,
         nginx_bin: str | None = None,
+        address: str = "127.0.0.1",
     ) -> None:
         found = nginx_bin or find_nginx()
         if found is None:
@@ -72,11 +73,13 @@ class NginxServer:
         self.pid_file = self.dir / "nginx.pid"
         self.error_log = self.dir / "error.log"
         self.upstream_name = upstream_name
-        self.port = port or free_port()
+        #: The loopback address nginx listens on (``127.0.0.2`` plays a second host).
+        self.address = address
+        self.port = port or free_port(address)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.address}:{self.port}"
 
     def write_config(self) -> None:
         temp = self.dir / "temp"
@@ -98,7 +101,7 @@ http {{
     scgi_temp_path {temp}/scgi;
     include {self.upstream_file};
     server {{
-        listen 127.0.0.1:{self.port};
+        listen {self.address}:{self.port};
         location / {{
             proxy_pass http://{self.upstream_name};
             proxy_http_version 1.1;
@@ -128,7 +131,7 @@ http {{
         )
         if result.returncode != 0:
             raise AssertionError(f"nginx did not start: {result.stderr}")
-        wait_for_port(self.port)
+        wait_for_port(self.port, host=self.address)
 
     def master_pid(self) -> int | None:
         try:
@@ -150,7 +153,7 @@ http {{
                 os.kill(pid, signal.SIGKILL)
 
     def get(self, path: str = "/", timeout: float = 5.0) -> tuple[int, str]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = http.client.HTTPConnection(self.address, self.port, timeout=timeout)
         try:
             conn.request("GET", path, headers={"Connection": "close"})
             response = conn.getresponse()

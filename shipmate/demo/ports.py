@@ -36,18 +36,18 @@ def _band() -> tuple[int, int]:
     return start, start + _BAND
 
 
-def _is_free(port: int) -> bool:
+def _is_free(port: int, host: str) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("127.0.0.1", port))
+            sock.bind((host, port))
         except OSError:
             return False
     return True
 
 
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on and this process has not given out."""
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port on ``host`` that nothing listens on and this process has not given out."""
     start, end = _band()
     with _lock:
         if not _cursor:
@@ -56,7 +56,7 @@ def free_port() -> int:
         for _ in range(end - start):
             port = _cursor[0]
             _cursor[0] = start + (port + 1 - start) % (end - start)
-            if port not in _given and _is_free(port):
+            if port not in _given and _is_free(port, host):
                 _given.add(port)
                 return port
     raise RuntimeError(f"no free port left in {start}-{end}")

@@ -32,7 +32,18 @@ def require_nginx() -> str:
 
 
 class NginxServer(_nginx.NginxServer):
-    def __init__(self, tmp_path: Path, *, upstream_name: str = "app", port: int | None = None):
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        upstream_name: str = "app",
+        port: int | None = None,
+        address: str = "127.0.0.1",
+    ):
         super().__init__(
-            tmp_path, upstream_name=upstream_name, port=port, nginx_bin=require_nginx()
+            tmp_path,
+            upstream_name=upstream_name,
+            port=port,
+            nginx_bin=require_nginx(),
+            address=address,
         )

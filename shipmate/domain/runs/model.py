@@ -14,6 +14,7 @@ from typing import Any, Literal
 from shipmate.domain.fielddicts import fields_dict
 
 __all__ = [
+    "AWAIT_ROLLOUT",
     "CHECK_ARTIFACT",
     "HEALTH",
     "INSPECT",
@@ -53,6 +54,9 @@ RESTORE = "restore"
 STOP_NEW = "stop_new"
 RECORD_FAILED = "record_failed"
 RECORD_ROLLBACK = "record_rollback"
+#: One host's part of a rollout across several hosts: switched and checked, it waits
+#: (old slot warm) for the rollout's verdict, ``{"verdict": "continue" | "revert"}``.
+AWAIT_ROLLOUT = "await_rollout"
 
 #: Longest error/output text a step passes on to a deployment record.
 MAX_RECORDED_OUTPUT = 4000
@@ -194,9 +198,12 @@ class RunPlan:
     #: versions' actions) and before the old slot retires (drain checks).
     before_start: tuple[Step, ...] = ()
     before_retire: tuple[Step, ...] = ()
+    #: This run is one host's part of a rollout across several hosts: after its
+    #: check through the switch it waits for the rollout's verdict (``await_rollout``).
+    awaits_rollout: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "kind": self.kind,
             "product": self.product,
             "environment": self.environment,
@@ -210,6 +217,9 @@ class RunPlan:
             "before_start": [s.to_dict() for s in self.before_start],
             "before_retire": [s.to_dict() for s in self.before_retire],
         }
+        if self.awaits_rollout:  # absent otherwise: a one-host run's journal is unchanged
+            data["awaits_rollout"] = True
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunPlan:
@@ -231,6 +241,7 @@ class RunPlan:
             reverts_id=int(reverts) if reverts is not None else None,
             before_start=tuple(Step.from_dict(s) for s in data.get("before_start") or ()),
             before_retire=tuple(Step.from_dict(s) for s in data.get("before_retire") or ()),
+            awaits_rollout=bool(data.get("awaits_rollout", False)),
         )
 
 

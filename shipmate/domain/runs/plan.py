@@ -19,6 +19,8 @@ The happy path of a deploy::
     health             health check it there
     switch             move traffic to it (atomic)
     post_switch_health health check it again through the switch
+    await_rollout      only for one host's part of a rollout across several hosts
+                       (``plan.awaits_rollout``): wait for the rollout's verdict
     record_completed   the deployment is `completed`
     keep_warm          the old slot keeps running for ``keep_warm`` seconds while
                        the serving slot is watched (a bake time)
@@ -51,6 +53,15 @@ Rules:
 * A rollback whose target still runs, warm, in a slot other than the live one is a
   switch back and nothing else: no artifact check, no start, no health check
   before the switch.
+* One host's part of a rollout (``plan.awaits_rollout``) waits after its check
+  through the switch (after the switch when there is no such check) for the
+  rollout's verdict, its old slot still running: ``{"verdict": "continue"}`` goes on
+  (record completed, keep warm, retire); ``{"verdict": "revert"}`` (another host
+  failed) puts the switch back, stops the new slot and records the host's part
+  ``failed``, ending its run switched back.  No automatic rollback is recorded
+  here: the rollout has one deployment record and its coordinator records how the
+  rollout ended.  A failed ``await_rollout`` step, or a verdict that is neither
+  (none at all included), is a revert: the safe side is the old slot.
 * Hook steps (``before_start``, ``before_retire``) come from other features as
   data; their results may carry ``{"retire": false}`` (a ``before_retire`` step
   that wants the old slot kept running).  A failed ``before_start`` hook is a
@@ -64,6 +75,7 @@ from collections.abc import Generator, Mapping, Sequence
 from typing import Any
 
 from shipmate.domain.runs.model import (
+    AWAIT_ROLLOUT,
     CHECK_ARTIFACT,
     HEALTH,
     INSPECT,
@@ -185,6 +197,11 @@ def blue_green_flow(plan: RunPlan) -> Flow:
         if not r.ok:
             return (yield from _failed_after_switch(plan, dep, r, slot, warm, live))
 
+    if plan.awaits_rollout:
+        r = yield _await_rollout_step(plan, slot, live)
+        if not (r.ok and r.data.get("verdict") == "continue"):
+            return (yield from _reverted_by_rollout(plan, dep, r, slot, warm, live))
+
     r = yield Step(RECORD_COMPLETED, f"record the {what} as completed", {"deployment_id": dep})
     if not r.ok:
         return FlowEnd.failed(
@@ -287,17 +304,27 @@ def _failed_before_switch(
     )
 
 
+def _switch_back(
+    plan: RunPlan, slot: str, warm: bool, live: LiveState
+) -> Generator[Step, StepResult, tuple[bool, str]]:
+    """Put the switch back as ``inspect`` found it, then stop ``slot`` (unless it was warm).
+
+    Returns whether traffic is back and, if not, why.
+    """
+    if live.switch_state is None:
+        return False, "nothing to switch back to: the switch was never set before this run"
+    r = yield _restore_step(live, live.switch_state)
+    if not r.ok:
+        return False, r.error or ""
+    if not warm:
+        yield _stop_new_step(plan, slot)
+    return True, ""
+
+
 def _failed_after_switch(
     plan: RunPlan, dep: int, result: StepResult, slot: str, warm: bool, live: LiveState
 ) -> Flow:
-    restored = False
-    restore_error = "nothing to switch back to: the switch was never set before this run"
-    if live.switch_state is not None:
-        r = yield _restore_step(live, live.switch_state)
-        restored = r.ok
-        restore_error = r.error or ""
-    if restored and not warm:
-        yield _stop_new_step(plan, slot)
+    restored, restore_error = yield from _switch_back(plan, slot, warm, live)
     yield _record_failed_step(plan, dep, POST_SWITCH_HEALTH, result)
     rollback_id: int | None = None
     note = ""
@@ -373,6 +400,56 @@ def _failed_while_warm(
     )
 
 
+def _await_rollout_step(plan: RunPlan, slot: str, live: LiveState) -> Step:
+    """Wait for the rollout's verdict with ``slot`` serving and the old slot still warm.
+
+    The step's executor (on the host's agent) does no deploy work: it asks the
+    server for this run's verdict and returns ``{"verdict": "continue"}`` or
+    ``{"verdict": "revert", "reason": ...}``.  The server gives the verdict (from
+    :func:`shipmate.domain.fleet.rollout.decide`) once every host of the rollout is
+    healthy, or as soon as one failed; until then the executor long-polls, asking
+    again after each timeout, heartbeating the run so its lease holds, for as long
+    as it takes (there is no deadline: the old slot stays warm meanwhile).  The
+    server must treat this step's *begin* as the host's report "switched and
+    healthy", and hand out a verdict that never changes once given, so a
+    resumed run (the step begun, never finished) asks again and gets the same
+    answer.  Only a verdict the server gave finishes the step; a step that could
+    not get one (the run aborted) fails, which the flow takes as a revert.
+    """
+    old = live.slot if live.slot is not None and live.slot != slot else None
+    warm = f"; slot {old} kept warm" if old is not None and live.running.get(old) else ""
+    return Step(
+        AWAIT_ROLLOUT,
+        f"wait for the rollout's verdict ({plan.full_version} serves in slot {slot}{warm})",
+        {"slot": slot},
+    )
+
+
+def _reverted_by_rollout(
+    plan: RunPlan, dep: int, result: StepResult, slot: str, warm: bool, live: LiveState
+) -> Flow:
+    """The rollout said revert (or no verdict came): switch back, stop the new slot."""
+    if result.ok:
+        reason = str(result.data.get("reason") or "the rollout was stopped on another host")
+        if result.data.get("verdict") != "revert":
+            reason = f"no verdict to continue ({result.data.get('verdict')!r}): {reason}"
+        result = StepResult.failure(reason, code="rollout_reverted")
+    restored, restore_error = yield from _switch_back(plan, slot, warm, live)
+    yield _record_failed_step(plan, dep, AWAIT_ROLLOUT, result)
+    if restored:
+        where = f"traffic is back on {live.describe()}"
+    else:
+        where = f"traffic could NOT be switched back ({restore_error}); it still goes to {slot}"
+    return FlowEnd.failed(
+        f"the rollout was reverted: {result.error}; {where}",
+        AWAIT_ROLLOUT,
+        result,
+        deployment_id=dep,
+        switched_back=restored,
+        slot=slot,
+    )
+
+
 def _stop_new_step(plan: RunPlan, slot: str) -> Step:
     """Stop what this run started in ``slot``."""
     return Step(
@@ -427,6 +504,8 @@ def preview(plan: RunPlan, live: LiveState) -> list[Step]:
                 result = StepResult.success({"deployment_id": 0})
             elif step.name == INSPECT:
                 result = StepResult.success(live.to_dict())
+            elif step.name == AWAIT_ROLLOUT:
+                result = StepResult.success({"verdict": "continue"})
             else:
                 result = StepResult.success()
             step = flow.send(result)
@@ -458,6 +537,18 @@ def describe_failure_handling(plan: RunPlan, live: LiveState) -> Sequence[str]:
             lines.append(
                 "the check after the switch fails: there is nothing to switch back to; "
                 f"record the {plan.kind} failed and leave slot {slot} serving"
+            )
+    if plan.awaits_rollout:
+        if live.switch_state is not None:
+            stop = "" if isinstance(choice, tuple) and choice[1] else f", stop slot {slot}"
+            lines.append(
+                "another host of the rollout fails while this one waits for the verdict: "
+                f"switch back to {live.describe()}{stop}, record the {plan.kind} failed"
+            )
+        else:
+            lines.append(
+                "another host of the rollout fails while this one waits for the verdict: "
+                f"there is nothing to switch back to; leave slot {slot} serving"
             )
     if live.slot is not None and live.slot != slot and live.running.get(live.slot):
         if plan.kind == "deploy" and live.switch_state is not None:

@@ -1,0 +1,1 @@
+"""Several hosts serving one environment: how a run is rolled out across them."""

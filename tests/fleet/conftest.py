@@ -1,0 +1,5 @@
+"""The fleet tests' fixtures: ``fleet`` (three hosts) from :mod:`tests.support.fleet`."""
+
+from tests.support.fleet import fleet
+
+__all__ = ["fleet"]
