@@ -58,6 +58,7 @@ __all__ = [
     "SwitchError",
     "UnknownNameError",
     "VersionCommitConflictError",
+    "error_from_answer",
 ]
 
 
@@ -214,3 +215,35 @@ class DatabaseUnavailableError(StoreError):
     def __init__(self, reason: str, *, retry_after: int = RETRY_AFTER_SECONDS) -> None:
         super().__init__(f"the database is unreachable: {reason}", retry_after=retry_after)
         self.reason = reason
+
+
+def _by_code(code: str) -> type[ShipmateError]:
+    pending: list[type[ShipmateError]] = [ShipmateError]
+    while pending:  # the first class (parents before children) with that code
+        cls = pending.pop(0)
+        if cls.code == code:
+            return cls
+        pending.extend(cls.__subclasses__())
+    return ShipmateError
+
+
+def error_from_answer(status: int, payload: bytes, *, unauthorized: str) -> ShipmateError:
+    """The error a shipmate server's error answer stands for (the one error shape), as
+    the class its ``code`` names; ``unauthorized`` is the message of a bare 401, with
+    ``{detail}`` standing for what the server said."""
+    import json
+
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        body = {}
+    info = body.get("error") if isinstance(body, dict) else None
+    if isinstance(info, dict):
+        cls = _by_code(str(info.get("code")))
+        details = dict(info.get("details") or {})
+        return cls(str(info.get("message")), field=info.get("field"), **details)
+    message = body.get("detail") if isinstance(body, dict) else None
+    if status == 401:
+        detail = message or "unauthorized"
+        return AuthenticationError(unauthorized.format(detail=detail), field="token")
+    return RemoteError(f"server answered {status}: {message or payload[:200]!r}")

@@ -19,6 +19,7 @@ from shipmate.api.middleware import (
     HeadAsGetMiddleware,
 )
 from shipmate.api.ratelimit import AuthFailureLimiter, AuthFailureLimitMiddleware
+from shipmate.api.routes import agent as agent_routes
 from shipmate.api.routes import bloqr, v1, versioner
 from shipmate.api.routes import catalog as catalog_routes
 from shipmate.api.routes import docs as docs_routes
@@ -94,6 +95,7 @@ def create_app(
     app.include_router(bloqr.router)
     app.include_router(versioner.make_router(server.versioner_base))
     for feature in (
+        agent_routes,
         catalog_routes,
         draining_routes,
         gates_routes,

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from shipmate.errors import AuthenticationError, InvalidInputError
 from shipmate.services.auth.keys import Principal, Scope, VerifiedKeys, authenticate
 
-__all__ = ["Admin", "Reader", "Writer", "admin", "reader", "writer"]
+__all__ = ["Admin", "Reader", "Writer", "admin", "agent", "reader", "writer"]
 
 
 def _token(request: Request) -> str | None:
@@ -57,6 +57,11 @@ async def writer(request: Request) -> Principal:
 
 async def admin(request: Request) -> Principal:
     return await _principal(request, Scope.ADMIN)
+
+
+async def agent(request: Request) -> Principal:
+    """An ``agent`` key, and no other (the agent routes)."""
+    return await _principal(request, Scope.AGENT)
 
 
 #: A route's caller, with the scope it needs: ``principal: Reader`` in its signature.

@@ -95,6 +95,8 @@ class KeyBody(_Body):
     name: str = Field(max_length=100)
     scope: str = Field(max_length=10)
     products: list[str] = Field(default_factory=list, max_length=100)
+    #: The host an ``agent`` key acts for (agent keys only).
+    host: str | None = Field(default=None, max_length=255)
 
 
 # -- Versioner's wire protocol (see shipmate.api.routes.versioner) --

@@ -42,7 +42,7 @@ __all__ = ["FEATURES", "main"]
 argparse._ = functools.cache(argparse._)  # type: ignore[attr-defined]
 
 #: The command groups after ``records``, in the order ``shipmate --help`` lists them.
-FEATURES = ("catalog", "draining", "gates", "insights", "notify", "releases", "runs")
+FEATURES = ("agent", "catalog", "draining", "gates", "insights", "notify", "releases", "runs")
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:

@@ -57,7 +57,7 @@ DEPLOYMENT_KINDS = ("deploy", "rollback", "rollforward")
 #: shipmate.domain.environments.EnvironmentKind
 ENVIRONMENT_KINDS = ("dev", "test", "staging", "production")
 #: shipmate.services.auth.keys.Scope
-KEY_SCOPES = ("read", "write", "admin")
+KEY_SCOPES = ("read", "write", "admin", "agent")
 #: shipmate.domain.gates.rules.RuleKind
 RULE_KINDS = ("concurrency", "freeze", "flow", "approval")
 #: shipmate.domain.gates.rules.RuleMode

@@ -57,7 +57,10 @@ WHO = (
     Who("write@api", "write", (OWN,)),
     Who("read", "read"),
     Who("read@api", "read", (OWN,)),
+    Who("agent@api", "agent", (OWN,)),
 )
+#: The host the agent key acts for.
+AGENT_HOST = "web-1"
 
 
 @dataclass
@@ -172,7 +175,11 @@ def seed(ctx: Context, repository: Path) -> World:
     for who in WHO:
         if who.scope is not None:
             world.tokens[who.name] = create_key(
-                ctx, who.name.replace("@", "-at-"), who.scope, who.products
+                ctx,
+                who.name.replace("@", "-at-"),
+                who.scope,
+                who.products,
+                host=AGENT_HOST if who.scope == "agent" else None,
             ).token
     for product in PRODUCTS:
         allocate_build(ctx, BuildRequest(product=product, version="1.0.0"))

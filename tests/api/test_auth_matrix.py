@@ -9,6 +9,8 @@ Each entry says what the route needs:
 ``public``  anyone, without a key
 ``read`` / ``write`` / ``admin``  that scope or higher
 ``root``  an admin key that is not limited to products
+``agent``  an agent key only (and nothing else may call it); an agent key is
+           refused (403) by every route but those and the public ones
 
 and whether it acts on one product (``per_product``): a key limited to products
 then gets it only for its own products.  Every allowed call must succeed (2xx);
@@ -19,6 +21,7 @@ leaves every table as it was.
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,14 +33,29 @@ from fastapi.testclient import TestClient
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
 from shipmate.config import Settings
+from shipmate.domain.runs.model import Step
+from shipmate.services.agents import hosts as agent_hosts
+from shipmate.services.agents.claims import claim_next
 from shipmate.services.auth.keys import create_key
 from shipmate.services.catalog import changes as catalog_changes
 from shipmate.services.context import Context
 from shipmate.services.gates import rules as gates
-from tests.api.auth_world import OWN, PRODUCTS, WHO, Who, World, fingerprint, record, seed, served
+from shipmate.services.runs.journal import begin_step, create_run
+from tests.api.auth_world import (
+    AGENT_HOST,
+    OWN,
+    PRODUCTS,
+    WHO,
+    Who,
+    World,
+    fingerprint,
+    record,
+    seed,
+    served,
+)
 
 SERVER = ServerSettings()
-RANK = {"read": 0, "write": 1, "admin": 2, "root": 2}
+RANK = {"agent": -1, "read": 0, "write": 1, "admin": 2, "root": 2}
 
 
 @dataclass(frozen=True)
@@ -103,7 +121,103 @@ def _env(w: World, n: int, *, archived: bool = False) -> str:
     return name
 
 
+def _agent_run(w: World, n: int, *, begun: bool = False) -> tuple[int, str]:
+    """A run of the agent key's host, claimed (and its step 1 begun): (id, owner)."""
+    create_run(
+        w.ctx,
+        kind="deploy",
+        product=OWN,
+        environment=f"agent{n}",
+        version="1.0.0",
+        full_version="1.0.0",
+        build_number=None,
+        params={},
+        actor=None,
+        owner=None,
+        host=AGENT_HOST,
+    )
+    claimed = claim_next(w.ctx, AGENT_HOST, str(uuid.uuid4()), products=(OWN,))
+    assert claimed is not None
+    if begun:
+        begin_step(w.ctx, claimed.run.id, claimed.owner, 1, Step("record_started", "record"))
+    return claimed.run.id, claimed.owner
+
+
+def _agent_call(w: World, n: int, tail: str, body: dict[str, Any], *, begun: bool = False) -> Call:
+    run_id, owner = _agent_run(w, n, begun=begun)
+    return Call("POST", f"{AG}/runs/{run_id}{tail}", json={"owner": owner, **body})
+
+
+def _state(w: World) -> Call:
+    """A state report (the host said hello first)."""
+    agent_hosts.hello(w.ctx, AGENT_HOST, key_name="agent-at-api", labels={}, agent_version="0")
+    return Call("POST", f"{AG}/state", json={"products": {}})
+
+
 V1 = "/api/v1"
+AG = "/api/v1/agent"
+INSTANCE = str(uuid.uuid4())
+AGENT_ROUTES: dict[str, Route] = {
+    "POST /api/v1/agent/hello": Route(
+        "agent",
+        lambda w, p, n: Call("POST", f"{AG}/hello", json={"instance": INSTANCE}),
+        per_product=False,
+    ),
+    "POST /api/v1/agent/claim": Route(
+        "agent",
+        lambda w, p, n: Call("POST", f"{AG}/claim", json={"instance": str(uuid.uuid4())}),
+        per_product=False,
+    ),
+    "POST /api/v1/agent/state": Route(
+        "agent",
+        lambda w, p, n: _state(w),
+        per_product=False,
+    ),
+    "POST /api/v1/agent/runs/{run_id}/heartbeat": Route(
+        "agent", lambda w, p, n: _agent_call(w, n, "/heartbeat", {}), per_product=False
+    ),
+    "POST /api/v1/agent/runs/{run_id}/release": Route(
+        "agent", lambda w, p, n: _agent_call(w, n, "/release", {}), per_product=False
+    ),
+    "GET /api/v1/agent/runs/{run_id}/current": Route(
+        "agent",
+        lambda w, p, n: Call("GET", f"{AG}/runs/{_agent_run(w, n)[0]}/current"),
+        per_product=False,
+    ),
+    "POST /api/v1/agent/runs/{run_id}/steps/{seq}/begin": Route(
+        "agent",
+        lambda w, p, n: _agent_call(w, n, "/steps/1/begin", {"name": "inspect"}),
+        per_product=False,
+    ),
+    "POST /api/v1/agent/runs/{run_id}/steps/{seq}/progress": Route(
+        "agent",
+        lambda w, p, n: _agent_call(w, n, "/steps/1/progress", {"message": "x"}, begun=True),
+        per_product=False,
+    ),
+    "POST /api/v1/agent/runs/{run_id}/steps/{seq}/finish": Route(
+        "agent",
+        lambda w, p, n: _agent_call(w, n, "/steps/1/finish", {"result": {"ok": True}}, begun=True),
+        per_product=False,
+    ),
+    "POST /api/v1/agent/runs/{run_id}/record": Route(
+        "agent",
+        lambda w, p, n: _agent_call(
+            w,
+            n,
+            "/record",
+            {"seq": 1, "request": {"status": "started", "version": "1.0.0"}},
+            begun=True,
+        ),
+        per_product=False,
+    ),
+    "POST /api/v1/agent/runs/{run_id}/finish": Route(
+        "agent",
+        lambda w, p, n: _agent_call(
+            w, n, "/finish", {"end": {"status": "completed", "message": "done"}}
+        ),
+        per_product=False,
+    ),
+}
 ROUTES: dict[str, Route] = {
     # health
     "GET /healthz": Route("public", lambda w, p, n: Call("GET", "/healthz"), per_product=False),
@@ -384,6 +498,7 @@ ROUTES: dict[str, Route] = {
     "GET /api/v1/runs/{run_id}": Route(
         "read", lambda w, p, n: Call("GET", f"{V1}/runs/{w.run[p]}")
     ),
+    **AGENT_ROUTES,
 }
 
 
@@ -404,6 +519,8 @@ OPERATIONS = operations()
 def allowed(route: Route, who: Who, product: str) -> bool:
     if route.need == "public":
         return True
+    if route.need == "agent" or who.scope == "agent":
+        return route.need == who.scope
     if who.scope is None or RANK[who.scope] < RANK[route.need]:
         return False
     if route.need == "root" and who.products:
@@ -414,7 +531,7 @@ def allowed(route: Route, who: Who, product: str) -> bool:
 def refusals(route: Route, who: Who) -> set[int]:
     if who.scope is None:
         return {401}
-    if RANK[who.scope] < RANK[route.need] or route.need == "root":
+    if RANK[who.scope] < RANK[route.need] or route.need in ("root", "agent"):
         return {403}
     return {403, 404}  # another product's thing: refused, or not there for this key
 

@@ -12,8 +12,8 @@ import pytest
 from shipmate.cli import build_parser, choices, main
 from shipmate.cli.parsing import Parser
 
-#: Commands that print no data (a server, the demo story, a shell script).
-_NO_DATA = {"shipmate serve", "shipmate demo", "shipmate completion"}
+#: Commands that print no data (a server, an agent, the demo story, a shell script).
+_NO_DATA = {"shipmate serve", "shipmate agent", "shipmate demo", "shipmate completion"}
 
 
 def _walk(

@@ -272,6 +272,7 @@ def post_key(request: Request, body: KeyBody, principal: Admin) -> dict[str, Any
         body.products,
         created_by=principal.name,
         creator=principal,  # no higher scope, no other products than the creator's
+        host=body.host,
     )
     return created.to_dict()
 

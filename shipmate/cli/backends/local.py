@@ -130,11 +130,14 @@ class LocalBackend(Backend):
 
         return unlock(self.ctx, **target, actor=default_actor())
 
-    def create_key(self, name: str, scope: str, products: tuple[str, ...]) -> dict[str, Any]:
+    def create_key(
+        self, name: str, scope: str, products: tuple[str, ...], host: str | None = None
+    ) -> dict[str, Any]:
         from shipmate.services.auth.keys import create_key
         from shipmate.services.records.deployments import default_actor
 
-        return create_key(self.ctx, name, scope, products, created_by=default_actor()).to_dict()
+        created = create_key(self.ctx, name, scope, products, created_by=default_actor(), host=host)
+        return created.to_dict()
 
     def list_keys(self) -> list[dict[str, Any]]:
         from shipmate.services.auth.keys import list_keys

@@ -49,17 +49,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RemoteBackend"]
 
-_BY_CODE: dict[str, type[errors.ShipmateError]] = {}
-
-
-def _register(cls: type[errors.ShipmateError]) -> None:
-    _BY_CODE.setdefault(cls.code, cls)
-    for sub in cls.__subclasses__():
-        _register(sub)
-
-
-_register(errors.ShipmateError)
-
 
 #: Fields of the records that hold times (RFC 3339 text in the API's JSON).
 _TIMES = frozenset(
@@ -216,22 +205,11 @@ class RemoteBackend(Backend):
         return items
 
     def _error(self, status: int, payload: bytes) -> errors.ShipmateError:
-        try:
-            body = json.loads(payload)
-        except ValueError:
-            body = {}
-        info = body.get("error") if isinstance(body, dict) else None
-        if isinstance(info, dict):
-            cls = _BY_CODE.get(str(info.get("code")), errors.ShipmateError)
-            details = info.get("details") or {}
-            return cls(str(info.get("message")), field=info.get("field"), **details)
-        message = body.get("detail") if isinstance(body, dict) else None
-        if status == 401:
-            return errors.AuthenticationError(
-                f"the server refused the token ({message or 'unauthorized'}); check SHIPMATE_TOKEN",
-                field="token",
-            )
-        return errors.RemoteError(f"server answered {status}: {message or payload[:200]!r}")
+        return errors.error_from_answer(
+            status,
+            payload,
+            unauthorized="the server refused the token ({detail}); check SHIPMATE_TOKEN",
+        )
 
     # -- Backend ---------------------------------------------------------------
     def allocate_build(self, req: BuildRequest) -> BuildRecord:
@@ -423,8 +401,12 @@ class RemoteBackend(Backend):
             self._request("POST", path, body={"reason": target["reason"] or ""}, write=True)
         )
 
-    def create_key(self, name: str, scope: str, products: tuple[str, ...]) -> dict[str, Any]:
-        body = {"name": name, "scope": scope, "products": list(products)}
+    def create_key(
+        self, name: str, scope: str, products: tuple[str, ...], host: str | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": name, "scope": scope, "products": list(products)}
+        if host is not None:
+            body["host"] = host
         return self._object("POST", "/api/v1/keys", body=body, write=True)
 
     def list_keys(self) -> list[dict[str, Any]]:

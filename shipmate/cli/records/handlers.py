@@ -499,7 +499,7 @@ def bind_tcp(host: str, port: int) -> socket.socket:
 @_with_backend
 def cmd_keys(args: argparse.Namespace, settings: Settings, backend: Backend) -> int:
     if args.keys_command == "create":
-        created = backend.create_key(args.name, args.scope, tuple(args.product))
+        created = backend.create_key(args.name, args.scope, tuple(args.product), args.host)
         if args.json:
             render.print_json(created)
         else:

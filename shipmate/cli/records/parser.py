@@ -324,6 +324,7 @@ def _register_admin(sub: Any, add_json: Callable[[argparse.ArgumentParser], None
         examples=[
             "shipmate keys create --name ci --scope write --product api",
             "shipmate keys create --name oncall --scope admin --json",
+            "shipmate keys create --name agent-web-1 --scope agent --host web-1",
         ],
     )
     kcreate.add_argument("--name", required=True, help="a name for the key (shown as the actor)")
@@ -331,7 +332,10 @@ def _register_admin(sub: Any, add_json: Callable[[argparse.ArgumentParser], None
         "--scope",
         default="write",
         type=Choice(choices.KEY_SCOPES),
-        help="read, write or admin (default: %(default)s)",
+        help="read, write, admin or agent (a deploy agent's; needs --host) (default: %(default)s)",
+    )
+    kcreate.add_argument(
+        "--host", default=None, help="the one host an agent key acts for (agent keys only)"
     )
     kcreate.add_argument(
         "--product", action="append", default=[], help="limit the key to this product (repeatable)"

@@ -3,6 +3,9 @@
 A key looks like ``shm_<prefix>_<secret>``.  The prefix finds the row; only the
 SHA-256 of the secret is stored, compared with :func:`hmac.compare_digest`.  Scopes
 are ordered ``read < write < admin``; a key may be limited to some products.
+An ``agent`` key (a deploy agent's, bound to one host name) ranks below ``read``:
+no route but the agent routes (:mod:`shipmate.api.routes.agent`) lets it through,
+and only an admin key (or the CLI on the database) creates one.
 
 No key reaches further than the key that made it: a new key's scope and products
 are within its creator's (:meth:`Principal.reaches`), and an admin key limited to
@@ -65,10 +68,11 @@ class Scope(StrEnum):
     READ = "read"
     WRITE = "write"
     ADMIN = "admin"
+    AGENT = "agent"
 
     @property
     def rank(self) -> int:
-        return {"read": 0, "write": 1, "admin": 2}[self.value]
+        return {"agent": -1, "read": 0, "write": 1, "admin": 2}[self.value]
 
 
 def parse_scope(value: str) -> Scope:
@@ -76,7 +80,7 @@ def parse_scope(value: str) -> Scope:
         return Scope(value.strip().lower())
     except ValueError:
         raise InvalidInputError(
-            f"scope {value!r} is not a scope; use read, write or admin", field="scope"
+            f"scope {value!r} is not a scope; use read, write, admin or agent", field="scope"
         ) from None
 
 
@@ -87,13 +91,21 @@ class Principal:
     name: str | None
     scope: Scope
     products: tuple[str, ...] = ()
+    #: The host an agent key acts for (None for every other key).
+    host: str | None = None
 
     @property
     def anonymous(self) -> bool:
         return self.name is None
 
     def require(self, scope: Scope, product: str | None = None) -> None:
-        if self.scope.rank < scope.rank:
+        if self.scope == Scope.AGENT and scope != Scope.AGENT:
+            raise PermissionDeniedError(
+                f"key {self.name!r} is an agent key (host {self.host}); it may call only "
+                "the agent routes (/api/v1/agent/...)",
+                field="scope",
+            )
+        if self.scope.rank < scope.rank or (scope == Scope.AGENT and self.scope != scope):
             who = "anonymous access" if self.anonymous else f"key {self.name!r}"
             raise PermissionDeniedError(
                 f"{who} has scope {self.scope.value}; this needs {scope.value}", field="scope"
@@ -150,6 +162,7 @@ class ApiKey:
     created_by: str | None
     last_used_at: datetime | None
     revoked_at: datetime | None
+    host: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         body = record_dict(self, _KEY_FORMATS)
@@ -186,6 +199,12 @@ def validate_key_name(value: object) -> str:
 
 def _check_within(creator: Principal, scope: Scope, products: Sequence[str]) -> None:
     """Refuse a key that would reach further than the key creating it."""
+    if scope == Scope.AGENT and creator.scope != Scope.ADMIN:
+        raise PermissionDeniedError(
+            f"key {creator.name!r} has scope {creator.scope.value}; only an admin key creates "
+            "agent keys",
+            field="scope",
+        )
     if scope.rank > creator.scope.rank:
         raise PermissionDeniedError(
             f"key {creator.name!r} has scope {creator.scope.value}; it cannot create a key "
@@ -228,12 +247,15 @@ def create_key(
     *,
     created_by: str | None = None,
     creator: Principal | None = None,
+    host: str | None = None,
 ) -> CreatedKey:
     """Create a key.  ``creator`` is the key asking (through the API): the new key's
     scope and products must be within its own.  ``None`` (the CLI on the database)
-    means no limit."""
+    means no limit.  An ``agent`` key needs ``host``, the one host it acts for; no
+    other key may have one."""
     name = validate_key_name(name)
     level = parse_scope(scope)
+    host = _key_host(level, host)
     limited = tuple(
         dict.fromkeys(validate_lookup_name(p, field="products", max_length=255) for p in products)
     )
@@ -253,6 +275,7 @@ def create_key(
                 secret_hash=_hash(secret),
                 scope=level.value,
                 products=list(limited),
+                host=host,
                 created_at=now,
                 created_by=created_by,
             )
@@ -263,10 +286,27 @@ def create_key(
             type="key.created",
             at=now,
             actor=created_by,
-            data={"name": name, "scope": level.value, "products": list(limited)},
+            data={"name": name, "scope": level.value, "products": list(limited), "host": host},
         )
         row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).one()
     return CreatedKey(key=_row_to_key(row), token=f"shm_{prefix}_{secret}")
+
+
+def _key_host(scope: Scope, host: str | None) -> str | None:
+    if scope != Scope.AGENT:
+        if host is not None:
+            raise InvalidInputError(
+                f"only an agent key is bound to a host; a {scope.value} key has none",
+                field="host",
+            )
+        return None
+    if host is None or not str(host).strip():
+        raise InvalidInputError(
+            "an agent key acts for one host: give its name (--host / host)", field="host"
+        )
+    return validate_segment(
+        validate_lookup_name(host, field="host", max_length=255), field="host", what="a host name"
+    )
 
 
 def _reachable(viewer: Principal | None, key: ApiKey) -> bool:
@@ -308,12 +348,14 @@ def revocation_mark(ctx: Context) -> int:
 _INVALID = "Invalid authentication credentials"
 
 #: The columns of ``api_keys`` a :class:`Principal` is read from (see :func:`principal_of`).
-PRINCIPAL_COLUMNS = (api_keys.c.name, api_keys.c.scope, api_keys.c.products)
+PRINCIPAL_COLUMNS = (api_keys.c.name, api_keys.c.scope, api_keys.c.products, api_keys.c.host)
 
 
 def principal_of(row: Any) -> Principal:
     """Whom a key stands for, from a row holding :data:`PRINCIPAL_COLUMNS`."""
-    return Principal(name=row.name, scope=Scope(row.scope), products=_products(row.products))
+    return Principal(
+        name=row.name, scope=Scope(row.scope), products=_products(row.products), host=row.host
+    )
 
 
 def authenticate(ctx: Context, token: str | None) -> Principal:

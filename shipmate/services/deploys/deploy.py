@@ -45,6 +45,7 @@ from shipmate.services.deploys.config import ProductDeploy, RunParts, build_part
 from shipmate.services.records.deployments import default_actor
 from shipmate.services.runs.driver import CrashPoint, PartsFactory, RunDriver
 from shipmate.services.runs.journal import RunRecord, create_run, get_run, new_owner
+from shipmate.services.runs.live import live_runs
 from shipmate.services.runs.observer import RunObserver
 from shipmate.services.runs.records import this_host
 from shipmate.services.runs.steps import observe_live
@@ -59,6 +60,7 @@ __all__ = [
     "deploy",
     "error_for",
     "make_plan",
+    "open_run",
     "preview_deploy",
     "preview_run",
     "register_hook_provider",
@@ -313,6 +315,49 @@ class RunOptions(TypedDict, total=False):
     crash: CrashPoint | None
 
 
+def open_run(
+    ctx: Context,
+    deploy: ProductDeploy,
+    plan: RunPlan,
+    record: dict[str, Any],
+    *,
+    owner: str | None,
+    agent_host: str | None = None,
+    supersede: bool = False,
+    precondition: Callable[[Connection], None] | None = None,
+) -> RunRecord:
+    """Open the run of ``plan`` (lock, journal) with what it needs to be driven or
+    resumed: the plan, the deploy table, the record fields.  Driven here by ``owner``,
+    or (``agent_host``, no owner) waiting for that host's agent to claim it."""
+    actor = validate_text(record.get("deployed_by"), field="deployed_by", max_length=255)
+    params: dict[str, Any] = {
+        "plan": plan.to_dict(),
+        "deploy": deploy.to_params(),
+        "record": record,
+    }
+    if agent_host is None:
+        params["host"] = this_host()
+    run = create_run(
+        ctx,
+        kind=plan.kind,
+        product=plan.product,
+        environment=plan.environment,
+        version=plan.version,
+        full_version=plan.full_version,
+        build_number=plan.build_number,
+        params=params,
+        actor=actor,
+        owner=owner,
+        reverts_id=plan.reverts_id,
+        supersede=supersede,
+        precondition=precondition,
+        host=agent_host,
+    )
+    if agent_host is not None:
+        live_runs.host_work(agent_host)  # wakes the host's agent if it polls this process
+    return run
+
+
 def start_run(
     ctx: Context,
     deploy: ProductDeploy,
@@ -327,27 +372,9 @@ def start_run(
 
     ``precondition(conn)`` is checked in the transaction that opens the run.
     """
-    actor = validate_text(record.get("deployed_by"), field="deployed_by", max_length=255)
     owner = new_owner()
-    run = create_run(
-        ctx,
-        kind=plan.kind,
-        product=plan.product,
-        environment=plan.environment,
-        version=plan.version,
-        full_version=plan.full_version,
-        build_number=plan.build_number,
-        params={
-            "plan": plan.to_dict(),
-            "deploy": deploy.to_params(),
-            "record": record,
-            "host": this_host(),
-        },
-        actor=actor,
-        owner=owner,
-        reverts_id=plan.reverts_id,
-        supersede=supersede,
-        precondition=precondition,
+    run = open_run(
+        ctx, deploy, plan, record, owner=owner, supersede=supersede, precondition=precondition
     )
     factory = options.get("parts_factory") or (lambda _run: build_parts(deploy))
     driver = RunDriver(

@@ -40,16 +40,8 @@ from shipmate.domain.runs.plan import blue_green_flow as make_flow
 from shipmate.errors import ConflictError
 from shipmate.services.context import Context
 from shipmate.services.deploys.config import RunParts
-from shipmate.services.runs.journal import (
-    HEARTBEAT_SECONDS,
-    RunRecord,
-    RunStepRecord,
-    begin_step,
-    finish_run,
-    finish_step,
-    heartbeat,
-    release_run,
-)
+from shipmate.services.runs.backend import DatabaseRunBackend, RunBackend
+from shipmate.services.runs.journal import HEARTBEAT_SECONDS, RunRecord, RunStepRecord
 from shipmate.services.runs.observer import RunObserver
 from shipmate.services.runs.steps import StepEnv, execute_step
 
@@ -88,8 +80,10 @@ class DriveResult:
 
 
 class _Heartbeat:
-    def __init__(self, ctx: Context, run_id: int, owner: str, stop: threading.Event | None) -> None:
-        self.ctx = ctx
+    def __init__(
+        self, backend: RunBackend, run_id: int, owner: str, stop: threading.Event | None
+    ) -> None:
+        self.backend = backend
         self.run_id = run_id
         self.owner = owner
         self.external = stop
@@ -114,7 +108,7 @@ class _Heartbeat:
             if time.monotonic() >= next_beat:
                 next_beat = time.monotonic() + HEARTBEAT_SECONDS
                 try:
-                    alive = heartbeat(self.ctx, self.run_id, self.owner)
+                    alive = self.backend.heartbeat(self.run_id, self.owner)
                 except Exception:
                     continue  # a database hiccup: the next journal write decides
                 if not alive:
@@ -123,9 +117,11 @@ class _Heartbeat:
 
 
 class RunDriver:
+    """Drives one run through ``backend`` (or, given ``ctx``, this process's database)."""
+
     def __init__(
         self,
-        ctx: Context,
+        ctx: Context | None,
         run: RunRecord,
         *,
         owner: str,
@@ -134,8 +130,13 @@ class RunDriver:
         stop: threading.Event | None = None,
         crash: CrashPoint | None = None,
         resumed: bool = False,
+        backend: RunBackend | None = None,
     ) -> None:
-        self.ctx = ctx
+        if backend is None:
+            if ctx is None:
+                raise TypeError("RunDriver needs a context or a backend")
+            backend = DatabaseRunBackend(ctx)
+        self.backend = backend
         self.run = run
         self.owner = owner
         self.parts_factory = parts_factory
@@ -160,7 +161,7 @@ class RunDriver:
         journal = {s.seq: s for s in self.run.steps}
         flow = make_flow(self.plan)
         self._notify("run_started", self.run, resumed=self.resumed)
-        with _Heartbeat(self.ctx, self.run.id, self.owner, self.stop) as beat:
+        with _Heartbeat(self.backend, self.run.id, self.owner, self.stop) as beat:
             try:
                 step = next(flow)
                 seq = 0
@@ -174,11 +175,11 @@ class RunDriver:
                 if exc.details.get("reason") not in ("stopped", "lease_lost"):
                     raise
                 if exc.details.get("reason") == "stopped" and not beat.lost.is_set():
-                    release_run(self.ctx, self.run.id, self.owner)
+                    self.backend.release_run(self.run.id, self.owner)
                 self._notify("run_finished", self.run, None)
                 return DriveResult(self.run, None)
         try:
-            final = finish_run(self.ctx, self.run.id, self.owner, end)
+            final = self.backend.finish_run(self.run.id, self.owner, end)
         except ConflictError as exc:
             if exc.details.get("reason") != "lease_lost":
                 raise
@@ -205,10 +206,11 @@ class RunDriver:
         if beat.wake.is_set():
             reason = "lease_lost" if beat.lost.is_set() else "stopped"
             raise ConflictError(f"run {self.run.id} stops", field="run", reason=reason)
-        row = begin_step(self.ctx, self.run.id, self.owner, seq, step)
+        attempt = recorded.attempts + 1 if recorded is not None else 1
+        row = self.backend.begin_step(self.run.id, self.owner, seq, step, attempt=attempt)
         self._notify("step_started", seq, step, row.attempts)
         env = StepEnv(
-            ctx=self.ctx,
+            backend=self.backend,
             run=self.run,
             plan=self.plan,
             parts_provider=self.parts,
@@ -227,8 +229,7 @@ class RunDriver:
         updates = None
         if step.name == RECORD_STARTED and result.ok:
             updates = {"deployment_id": int(result.data["deployment_id"])}
-        finish_step(
-            self.ctx,
+        self.backend.finish_step(
             self.run.id,
             self.owner,
             seq,

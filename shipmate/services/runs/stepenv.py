@@ -16,9 +16,10 @@ from typing import Any
 
 from shipmate.domain.runs.plan import RunPlan, Step, StepResult
 from shipmate.engine.release import Release
-from shipmate.errors import ConflictError, ShipmateError
+from shipmate.errors import ConfigError, ConflictError, ShipmateError
 from shipmate.services.context import Context
 from shipmate.services.deploys.config import RunParts
+from shipmate.services.runs.backend import RunBackend
 from shipmate.services.runs.journal import RunRecord
 from shipmate.services.runs.observer import RunObserver
 
@@ -36,9 +37,10 @@ def stopped_error(run_id: int) -> ConflictError:
 
 @dataclass
 class StepEnv:
-    """What an executor may use."""
+    """What an executor may use: the run's :class:`RunBackend` for the journal and the
+    records; ``ctx`` (the database) only where the journal is local."""
 
-    ctx: Context
+    backend: RunBackend
     run: RunRecord
     plan: RunPlan
     parts_provider: Callable[[], RunParts]
@@ -48,6 +50,19 @@ class StepEnv:
     attempt: int
     first_started_at: datetime
     wake: threading.Event
+
+    @property
+    def ctx(self) -> Context:
+        """The database, for steps that need more of it than the backend offers."""
+        ctx = self.backend.ctx
+        if ctx is None:
+            raise ConfigError(
+                f"step {self.step.name!r} runs only in local mode (it needs the database); "
+                "a deploy agent cannot run it",
+                field="step",
+                step=self.step.name,
+            )
+        return ctx
 
     @property
     def parts(self) -> RunParts:
@@ -67,6 +82,8 @@ class StepEnv:
     def progress(self, message: str) -> None:
         with contextlib.suppress(Exception):  # an observer never breaks a run
             self.observer.step_progress(self.seq, self.step, message)
+        with contextlib.suppress(Exception):  # progress is a courtesy, never a failure
+            self.backend.progress(self.run.id, self.seq, message)
 
     def sleep(self, seconds: float) -> None:
         """Sleep, waking at once (with an error) when the run must stop."""

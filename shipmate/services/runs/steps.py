@@ -38,8 +38,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
-
 from shipmate.domain.records import DeploymentRecord
 from shipmate.domain.requests import RecordRequest
 from shipmate.domain.runs.model import (
@@ -67,11 +65,9 @@ from shipmate.engine.switches.base import SwitchState
 from shipmate.errors import ConflictError, ShipmateError
 from shipmate.services.context import Context
 from shipmate.services.deploys.config import RunParts
-from shipmate.services.records.deployments import record_deployment
+from shipmate.services.runs.backend import RunBackend, current_deployment
 from shipmate.services.runs.stepenv import StepEnv, failed_result, log_tail, stopped_error
 from shipmate.services.runs.watch import keep_warm, left_running, retire, settle_switch, stop_slot
-from shipmate.store.pair_ids import find_pair_ids
-from shipmate.store.schema import current_state, deployments
 
 __all__ = [
     "STEP_EXECUTORS",
@@ -157,8 +153,9 @@ def _record_new(
 ) -> DeploymentRecord:
     """Record a new deployment of the run's product in its environment, by shipmate
     for this run (its id first in the metadata), once even if the step runs again."""
-    return record_deployment(
-        env.ctx,
+    return env.backend.record_deployment(
+        env.run.id,
+        env.seq,
         RecordRequest(
             environment=env.plan.environment,
             status=status,
@@ -197,8 +194,9 @@ def _record_started(step: Step, env: StepEnv) -> StepResult:
 
 def _advance(env: StepEnv, dep_id: int, status: str, metadata: dict[str, Any]) -> StepResult:
     fields = env.record_fields()
-    dep = record_deployment(
-        env.ctx,
+    dep = env.backend.record_deployment(
+        env.run.id,
+        env.seq,
         RecordRequest(
             environment=env.plan.environment,
             status=status,
@@ -250,28 +248,22 @@ def _record_rollback(step: Step, env: StepEnv) -> StepResult:
 # -- engine steps ------------------------------------------------------------------------
 
 
-def _current_deployment(ctx: Context, product: str, environment: str) -> tuple[int, str] | None:
-    with ctx.read() as conn:
-        ids = find_pair_ids(conn, product, environment)
-        if ids is None:
-            return None
-        pid, eid = ids
-        row = conn.execute(
-            select(current_state.c.deployment_id, deployments.c.full_version)
-            .join(deployments, deployments.c.id == current_state.c.deployment_id)
-            .where(current_state.c.product_id == pid, current_state.c.environment_id == eid)
-        ).first()
-    return None if row is None else (int(row.deployment_id), str(row.full_version))
-
-
 def observe_live(
-    ctx: Context, product: str, environment: str, parts: RunParts
+    source: Context | RunBackend,
+    product: str,
+    environment: str,
+    parts: RunParts,
+    *,
+    run_id: int = 0,
 ) -> tuple[LiveState, list[str]]:
     """Where traffic goes, what runs in each slot, and the current deployment (read only)."""
     state = parts.switch.current()
     names = [slot.name for slot in parts.config.slots]
     running = {name: parts.target.running_version(name) for name in names}
-    current = _current_deployment(ctx, product, environment)
+    if isinstance(source, Context):
+        current = current_deployment(source, product, environment)
+    else:
+        current = source.current_deployment(run_id, product, environment)
     live_slot = state.slot if state is not None and state.slot in names else None
     live = LiveState(
         slot=live_slot,
@@ -296,7 +288,9 @@ def observe_live(
 
 
 def _inspect(step: Step, env: StepEnv) -> StepResult:
-    live, lines = observe_live(env.ctx, env.plan.product, env.plan.environment, env.parts)
+    live, lines = observe_live(
+        env.backend, env.plan.product, env.plan.environment, env.parts, run_id=env.run.id
+    )
     return StepResult.success(live.to_dict(), output="\n".join(lines))
 
 

@@ -79,7 +79,7 @@ def keep_warm(step: Step, env: StepEnv) -> StepResult:
     seconds = float(step.args.get("seconds", 0))
     old = step.args.get("slot")
     serving = step.args.get("serving")
-    elapsed = (env.ctx.now() - env.first_started_at).total_seconds()
+    elapsed = (env.backend.now() - env.first_started_at).total_seconds()
     remaining = max(0.0, seconds - max(0.0, elapsed))
     deadline = time.monotonic() + remaining
     config = env.parts.config.post_switch_health or env.parts.config.health

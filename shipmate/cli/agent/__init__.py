@@ -1,0 +1,1 @@
+"""The ``shipmate agent`` command (the loop lives in shipmate.services.agents.worker)."""
