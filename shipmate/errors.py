@@ -52,6 +52,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitedError",
     "RemoteError",
+    "RequestConfigError",
     "RolledBackError",
     "ShipmateError",
     "StoreError",
@@ -124,6 +125,11 @@ class UnknownNameError(InvalidInputError, code="unknown_name"):
 
 class ConfigError(ShipmateError, code="config_error", exit_code=2):
     """The configuration file or environment holds something unusable."""
+
+
+class RequestConfigError(ConfigError, http_status=422):
+    """The server's configuration cannot serve this request (a remote deploy's deploy
+    table names a bad key): the request is refused, the server keeps serving."""
 
 
 class NotFoundError(ShipmateError, code="not_found", http_status=404):

@@ -214,6 +214,10 @@ REMOTE_COMMANDS: tuple[tuple[str, ...], ...] = (
     ),
     ("unlock", "--product", "web", "--env", "qa", "--reason", "stuck"),
     ("dora", "--product", "api", "--json"),
+    # deploy and rollback in remote mode: tests/cli/test_remote_runs_cli.py (with an agent).
+    ("runs", "list"),
+    ("hosts",),
+    ("versions", "--product", "api"),
 )
 
 LOCAL_COMMANDS: tuple[tuple[str, ...], ...] = (

@@ -47,7 +47,7 @@ from shipmate.domain.requests import MAX_CANDIDATES, BuildRequest, HistoryFilter
 if TYPE_CHECKING:
     from shipmate.domain.versionstates import VersionState
 
-__all__ = ["RemoteBackend"]
+__all__ = ["RemoteBackend", "deployment_record"]
 
 
 #: Fields of the records that hold times (RFC 3339 text in the API's JSON).
@@ -82,6 +82,11 @@ def _record(cls: type[_Record], d: dict[str, Any], **converted: Any) -> _Record:
 def _deployment(d: dict[str, Any]) -> DeploymentRecord:
     events = tuple(_record(EventRecord, e) for e in d.get("events", ()))
     return _record(DeploymentRecord, d, events=events)
+
+
+def deployment_record(d: dict[str, Any]) -> DeploymentRecord:
+    """A deployment from the API's JSON (the remote run commands read them too)."""
+    return _deployment(d)
 
 
 def _override(req: RecordRequest) -> dict[str, Any]:
@@ -183,6 +188,25 @@ class RemoteBackend(Backend):
 
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 5.0)
+
+    def api(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        write: bool = False,
+        timeout: float | None = None,
+    ) -> Any:
+        """One call of the server's API outside the Backend interface (remote runs and
+        hosts: :mod:`shipmate.cli.runs.remote`); ``timeout`` for a long poll."""
+        saved = self.timeout
+        self.timeout = timeout or saved
+        try:
+            return self._request(method, path, body=body, query=query, write=write)
+        finally:
+            self.timeout = saved
 
     def _decode(self, answer: transport.Answer) -> Any:
         try:

@@ -1,8 +1,8 @@
 """Handlers of ``versions`` and ``drain check``: parse, call a service, render.
 
-Both read shipmate's database directly (``drain check`` also stops processes on
-this host), so in remote mode (``--url``) they refuse; the server exposes the
-same states at ``GET /api/v1/products/{product}/versions``.
+``versions`` reads the database directly, or in remote mode (``--url``) what the
+server knows (``GET /api/v1/version-states``).  ``drain check`` reads drain checks
+and stops slots on this host, so in remote mode it refuses: run it on the host.
 
 ``drain check`` shows every reading: on a terminal one line per version rewritten
 in place (``3 pending (12s)``), elsewhere (a pipe, CI) a plain line at most every
@@ -35,15 +35,6 @@ __all__ = [
 _COLOURS = {"active": "32", "draining": "33", "drained": "36", "retired": "2"}
 #: Plain output prints a reading at most this often per version.
 PLAIN_EVERY = 5.0
-
-
-def _local(settings: Settings, command: str) -> None:
-    local_only(
-        settings,
-        command,
-        "reads the database directly",
-        ", or ask the server: GET /api/v1/products/<product>/versions",
-    )
 
 
 def render_states(states: list[Any]) -> str:
@@ -99,11 +90,17 @@ def describe_state(state: Any) -> str:
     return "".join(parts)
 
 
-def cmd_versions(args: argparse.Namespace, settings: Settings) -> int:
-    _local(settings, "versions")
-    from shipmate.services.context import open_context
-    from shipmate.services.draining.states import list_version_states, require_product
+def _remote_states(settings: Settings, product: str, env: str | None) -> list[Any]:
+    """What the server knows of the versions' states (``GET /api/v1/version-states``)."""
+    from shipmate.cli.backends.remote import RemoteBackend
+    from shipmate.domain.versionstates import VersionState
 
+    query = {"product": product} | ({"environment": env} if env else {})
+    answer = RemoteBackend(settings).api("GET", "/api/v1/version-states", query=query)
+    return [VersionState.from_dict(item) for item in answer["items"]]
+
+
+def cmd_versions(args: argparse.Namespace, settings: Settings) -> int:
     product = args.product or settings.product
     if not product:
         raise InvalidInputError(
@@ -111,6 +108,14 @@ def cmd_versions(args: argparse.Namespace, settings: Settings) -> int:
             'product = "..." in shipmate.toml',
             field="product",
         )
+    if settings.url:
+        states = _remote_states(settings, product, args.env)
+        if args.state:
+            states = [s for s in states if s.state in args.state]
+        return _print_states(args, product, states)
+    from shipmate.services.context import open_context
+    from shipmate.services.draining.states import list_version_states, require_product
+
     ctx = open_context(settings)
     try:
         require_product(ctx, product)
@@ -119,6 +124,10 @@ def cmd_versions(args: argparse.Namespace, settings: Settings) -> int:
         )
     finally:
         ctx.close()
+    return _print_states(args, product, states)
+
+
+def _print_states(args: argparse.Namespace, product: str, states: list[Any]) -> int:
     if args.json:
         render.print_json({"product": product, "items": [s.to_dict() for s in states]})
     else:
@@ -161,7 +170,13 @@ class DrainProgress:
 
 
 def cmd_drain_check(args: argparse.Namespace, settings: Settings) -> int:
-    _local(settings, "drain check")
+    local_only(
+        settings,
+        "drain check",
+        "reads each version's drain check from the host that runs it and stops its slot "
+        "there, which a server cannot do for a host (and agents do not do yet)",
+        " on the host itself",
+    )
     from shipmate.services.context import open_context
     from shipmate.services.draining.check import check_draining
 

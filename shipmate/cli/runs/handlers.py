@@ -1,8 +1,10 @@
 """Handlers of ``deploy``, ``rollback`` and ``runs``: parse, call a service, render.
 
-Runs act on this host (processes, nginx) and journal into shipmate's database, so
-these commands need the database itself (a SQLite file or a PostgreSQL URL); in
-remote mode (``--url``) they refuse.
+Local runs act on this host (processes, nginx) and journal into shipmate's database
+(a SQLite file or a PostgreSQL URL).  In remote mode (``--url``) the server creates
+the run for the agent of the environment's host and the command follows it
+(:mod:`shipmate.cli.runs.remote_handlers`); ``runs resume`` refuses there (the agent
+resumes its runs).
 
 Test hook: ``SHIPMATE_TEST_CRASH=after:<step>`` (or ``during:<step>``) kills the
 process with SIGKILL at that step boundary, so tests can prove a run resumes.
@@ -26,11 +28,13 @@ from shipmate.errors import InvalidInputError
 
 __all__ = [
     "cmd_deploy",
+    "cmd_hosts",
     "cmd_rollback",
     "cmd_runs_abort",
     "cmd_runs_list",
     "cmd_runs_resume",
     "cmd_runs_show",
+    "deploy_target",
 ]
 
 _STATE_COLOURS = {
@@ -112,13 +116,10 @@ def _report(args: argparse.Namespace, outcome: Any, ctx: Any) -> int:
     return 0
 
 
-def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
-    _local(settings, "deploy")
-    from shipmate.services.context import open_context
-    from shipmate.services.deploys.config import load_product_deploy
-    from shipmate.services.deploys.deploy import DeployRequest, deploy, preview_deploy
-    from shipmate.services.project import collect_ci_info
-
+def deploy_target(
+    args: argparse.Namespace, settings: Settings
+) -> tuple[str, str, int | None, dict[str, Any]]:
+    """Product, version and build of ``deploy``: the flags, else the version file."""
     by_file = read_version_file() if args.semver is None else {}
     version = args.semver or by_file.get("version")
     build = args.build if args.build is not None else by_file.get("buildNumber")
@@ -128,6 +129,20 @@ def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
             field="version",
         )
     product = product_of(args.product, settings, by_file.get("product"))
+    return product, str(version), build, by_file
+
+
+def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.url:
+        from shipmate.cli.runs.remote_handlers import remote_deploy
+
+        return remote_deploy(args, settings)
+    from shipmate.services.context import open_context
+    from shipmate.services.deploys.config import load_product_deploy
+    from shipmate.services.deploys.deploy import DeployRequest, deploy, preview_deploy
+    from shipmate.services.project import collect_ci_info
+
+    product, version, build, by_file = deploy_target(args, settings)
     config = load_product_deploy(settings, product)
     ci = collect_ci_info(os.environ, Path.cwd())
     request = DeployRequest(
@@ -216,7 +231,10 @@ def _confirm(args: argparse.Namespace, question: str) -> None:
 
 
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
-    _local(settings, "rollback")
+    if settings.url:
+        from shipmate.cli.runs.remote_handlers import remote_rollback
+
+        return remote_rollback(args, settings)
     from shipmate.services.context import open_context
     from shipmate.services.deploys.config import load_product_deploy
     from shipmate.services.deploys.deploy import DeployRequest
@@ -277,6 +295,10 @@ def _open(settings: Settings, command: str) -> Any:
 
 
 def cmd_runs_list(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.url:
+        from shipmate.cli.runs.remote_handlers import remote_runs_list
+
+        return remote_runs_list(args, settings)
     from shipmate.services.runs.control import list_runs
 
     ctx = _open(settings, "runs list")
@@ -288,42 +310,47 @@ def cmd_runs_list(args: argparse.Namespace, settings: Settings) -> int:
         if args.json:
             render.print_json({"items": [r.to_dict(now=now) for r in items]})
             return 0
-        if not items:
-            print("No runs. Start one with: shipmate deploy --product P --env E --version V")
-            return 0
-        rows = []
-        colours = []
-        for r in items:
-            state = r.state(now)
-            took = (
-                render.duration(int((r.finished_at - r.created_at).total_seconds() * 1000))
-                if r.finished_at
-                else "-"
-            )
-            rows.append(
-                [
-                    str(r.id),
-                    r.kind,
-                    r.product,
-                    r.environment,
-                    r.full_version,
-                    state,
-                    render.when(r.created_at),
-                    took,
-                    r.actor or "-",
-                ]
-            )
-            colours.append(_STATE_COLOURS.get(state))
-        print(
-            render.table(
-                ["ID", "KIND", "PRODUCT", "ENV", "VERSION", "STATUS", "STARTED", "TOOK", "BY"],
-                rows,
-                colours,
-            )
-        )
+        print_runs(items, now)
         return 0
     finally:
         ctx.close()
+
+
+def print_runs(items: list[Any], now: datetime) -> None:
+    """Runs as a table (local records or the remote ones, same attributes)."""
+    if not items:
+        print("No runs. Start one with: shipmate deploy --product P --env E --version V")
+        return
+    rows = []
+    colours = []
+    for r in items:
+        state = r.state(now)
+        took = (
+            render.duration(int((r.finished_at - r.created_at).total_seconds() * 1000))
+            if r.finished_at
+            else "-"
+        )
+        rows.append(
+            [
+                str(r.id),
+                r.kind,
+                r.product,
+                r.environment,
+                r.full_version,
+                state,
+                render.when(r.created_at),
+                took,
+                r.actor or "-",
+            ]
+        )
+        colours.append(_STATE_COLOURS.get(state))
+    print(
+        render.table(
+            ["ID", "KIND", "PRODUCT", "ENV", "VERSION", "STATUS", "STARTED", "TOOK", "BY"],
+            rows,
+            colours,
+        )
+    )
 
 
 def render_run(run: Any, now: Any) -> str:
@@ -398,12 +425,23 @@ def _one_run(
 
 
 def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.url:
+        from shipmate.cli.runs.remote_handlers import remote_one_run
+
+        return remote_one_run(args, settings, abort=False)
     from shipmate.services.runs.control import get_run
 
     return _one_run(args, settings, "runs show", get_run, render_run)
 
 
 def cmd_runs_resume(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.url:
+        raise InvalidInputError(
+            "in remote mode a run is resumed by the agent of its host, by itself, when the "
+            "agent runs again (see shipmate hosts for when it was last seen); to give up a "
+            "run whose host is gone: shipmate runs abort ID",
+            field="url",
+        )
     from shipmate.services.runs.control import orphaned_runs, resume_run
     from shipmate.services.runs.records import this_host
 
@@ -452,6 +490,10 @@ def cmd_runs_resume(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_runs_abort(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.url:
+        from shipmate.cli.runs.remote_handlers import remote_one_run
+
+        return remote_one_run(args, settings, abort=True)
     from shipmate.services.records.deployments import default_actor
     from shipmate.services.runs.control import abort_run
 
@@ -462,3 +504,23 @@ def cmd_runs_abort(args: argparse.Namespace, settings: Settings) -> int:
         lambda ctx, run_id: abort_run(ctx, run_id, actor=default_actor()),
         lambda run, _now: f"run {run.id} aborted; traffic and slots were left as they were",
     )
+
+
+def cmd_hosts(args: argparse.Namespace, settings: Settings) -> int:
+    from shipmate.cli.runs import remote_handlers
+
+    if settings.url:
+        return remote_handlers.remote_hosts_command(args, settings)
+    from shipmate.services.context import open_context
+    from shipmate.services.runs.hostlist import list_hosts
+
+    ctx = open_context(settings)
+    try:
+        items = [h.to_dict() for h in list_hosts(ctx)]
+    finally:
+        ctx.close()
+    if args.json:
+        render.print_json({"items": items})
+    else:
+        remote_handlers.print_hosts(items)
+    return 0

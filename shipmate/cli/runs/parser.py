@@ -30,7 +30,9 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
         "traffic, check again through the switch, keep the old slot warm, retire it. A "
         "failure before the switch leaves traffic alone; after it, traffic switches back "
         "automatically. The product's [products.NAME.deploy] table in shipmate.toml "
-        "says how (docs/deploying.md).",
+        "says how (docs/deploying.md). In remote mode (SHIPMATE_URL) the server checks the "
+        "request and the agent of the environment's host runs it; the command follows it "
+        "and exits the same way (docs/agents.md).",
         examples=[
             "shipmate deploy --product api --env production",
             "shipmate deploy --product api --env staging --version 1.4.0 --build 3 --dry-run",
@@ -133,6 +135,18 @@ def register(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> N
         )
         one.add_argument("id", nargs=id_nargs, help=id_help)
         add_json(one)
+
+    hosts = command(
+        sub,
+        "hosts",
+        "deploy hosts: labels, last seen, what runs in each slot, the run in progress",
+        description="The hosts shipmate agents registered: their labels, when the agent last "
+        "called (marked stale after two minutes of silence), what it reported running in "
+        "each slot, and its runs in progress (docs/agents.md).",
+        examples=["shipmate hosts", "shipmate hosts --json"],
+        handler=f"{_HANDLERS}:cmd_hosts",
+    )
+    add_json(hosts)
 
 
 def _product_env(p: argparse.ArgumentParser) -> None:

@@ -17,13 +17,15 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from shipmate.cli import render
 from shipmate.domain.printable import printable as p
 from shipmate.domain.runs.plan import FlowEnd, Step, StepResult
-from shipmate.services.runs.journal import RunRecord
 from shipmate.services.runs.observer import RunObserver
+
+if TYPE_CHECKING:
+    from shipmate.services.runs.journal import RunRecord
 
 __all__ = ["PlainProgress", "TerminalProgress", "make_progress"]
 

@@ -89,7 +89,13 @@ from shipmate.domain.deploy.model import (
 from shipmate.domain.deploy.sections import parse_health, parse_switch, parse_target
 from shipmate.errors import ConfigError
 
-__all__ = ["parse_deploy_config"]
+__all__ = ["HOST_KEYS", "parse_deploy_config"]
+
+#: The keys that say which hosts run the table (:mod:`shipmate.domain.deploy.hosts`
+#: reads them; the engine does not).
+HOST_KEYS = ("hosts", "environments", "host_overrides")
+#: Keys other features read from the same table.
+_NOT_ENGINE = ("drain", *HOST_KEYS)
 
 _SLOT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -101,9 +107,10 @@ def parse_deploy_config(data: object, *, prefix: str = "deploy") -> DeployConfig
     ``prefix`` is the table's dotted name in the file, used in error messages
     (``products.api.deploy`` when it lives under a product).
     """
-    if isinstance(data, dict) and "drain" in data:
-        # The drain table is the draining feature's (shipmate.engine.drain.config validates it).
-        data = {k: v for k, v in data.items() if k != "drain"}
+    if isinstance(data, dict) and any(key in data for key in _NOT_ENGINE):
+        # The drain table is the draining feature's (shipmate.engine.drain.config validates
+        # it); the host keys are remote mode's (shipmate.domain.deploy.hosts).
+        data = {k: v for k, v in data.items() if k not in _NOT_ENGINE}
     table = ConfigTable(
         data,
         field=prefix,

@@ -28,6 +28,7 @@ from typing import Any
 from shipmate.config import Settings, default_data_dir
 from shipmate.domain.configtables import as_table
 from shipmate.domain.deploy.config import parse_deploy_config
+from shipmate.domain.deploy.hosts import parse_host_groups
 from shipmate.domain.deploy.model import DeployConfig
 from shipmate.engine.health import HealthCheck, build_health_check
 from shipmate.engine.release import DeployContext
@@ -135,6 +136,7 @@ def load_product_deploy(settings: Settings, product: str) -> ProductDeploy:
         )
     raw, prefix = found
     config = parse_deploy_config(raw, prefix=prefix)
+    parse_host_groups(raw, prefix=prefix)  # remote mode's keys: refused here too when wrong
     return ProductDeploy(
         product=product,
         config=config,

@@ -54,7 +54,7 @@ from shipmate.store.catalog import find_environment_id, find_product_id
 from shipmate.store.deployments import deployment_select, get_deployment, row_to_deployment
 from shipmate.store.schema import current_state, deployments
 
-__all__ = ["RollbackChoice", "choose_rollback", "preview_rollback", "rollback"]
+__all__ = ["RollbackChoice", "choose_rollback", "preview_rollback", "rollback", "still_current"]
 
 RECENT = 10
 
@@ -240,7 +240,7 @@ def preview_rollback(
     return result
 
 
-def _still_current(choice: RollbackChoice) -> Callable[[Connection], None]:
+def still_current(choice: RollbackChoice) -> Callable[[Connection], None]:
     """A check, run in the transaction that opens the run, that nothing changed meanwhile."""
     shown = choice.current
 
@@ -289,6 +289,6 @@ def rollback(
         _rollback_plan(ctx, deploy, choice),
         request.record_fields(),
         supersede=True,
-        precondition=_still_current(choice),
+        precondition=still_current(choice),
         **options,
     )

@@ -77,11 +77,15 @@ def resume_run(
     return RunOutcome(final, result.end)
 
 
-def abort_run(ctx: Context, run_id: int, *, actor: str | None = None) -> RunRecord:
+def abort_run(
+    ctx: Context, run_id: int, *, actor: str | None = None, reason: str | None = None
+) -> RunRecord:
     """End an interrupted run ``aborted``; its open deployment is recorded aborted too."""
     run = get_run(ctx, run_id)
-    reason = f"aborted by {actor}" if actor else "aborted"
-    aborted = _abort_in_journal(ctx, run_id, reason=reason)
+    text = f"aborted by {actor}" if actor else "aborted"
+    if reason:
+        text = f"{text}: {reason}"
+    aborted = _abort_in_journal(ctx, run_id, reason=text)
     if run.deployment_id is not None:
         with ctx.read() as conn:
             dep = get_deployment(conn, run.deployment_id)

@@ -217,6 +217,7 @@ def create_run(
     precondition: Callable[[Connection], None] | None = None,
     host: str | None = None,
     parent_id: int | None = None,
+    on_created: Callable[[Connection, int], None] | None = None,
 ) -> RunRecord:
     """Open a run owned by ``owner``, holding the product/environment lock.
 
@@ -225,7 +226,8 @@ def create_run(
 
     ``supersede`` (rollbacks) ends a run that only keeps its old slot warm instead
     of refusing.  Anything else in the way is a ConflictError naming it.
-    ``precondition(conn)`` runs in the same transaction and may refuse by raising.
+    ``precondition(conn)`` runs in the same transaction and may refuse by raising;
+    ``on_created(conn, run_id)`` runs in it after the insert (an idempotency key).
     """
     key = lock_key(product, environment)
     for attempt in range(2):
@@ -284,6 +286,8 @@ def create_run(
                             error_code="superseded",
                         )
                     )
+                if on_created is not None:
+                    on_created(conn, int(run_id))
                 created = _select_run(conn, int(run_id))
                 assert created is not None
                 return row_to_run(created)
