@@ -223,6 +223,11 @@ class DatabaseUnavailableError(StoreError):
         self.reason = reason
 
 
+def error_class(code: str) -> type[ShipmateError]:
+    """The exception class an error answer's ``code`` names (ShipmateError if none)."""
+    return _by_code(code)
+
+
 def _by_code(code: str) -> type[ShipmateError]:
     pending: list[type[ShipmateError]] = [ShipmateError]
     while pending:  # the first class (parents before children) with that code

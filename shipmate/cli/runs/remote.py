@@ -22,7 +22,7 @@ from typing import Any, TextIO, cast
 
 from shipmate import errors
 from shipmate.cli import render
-from shipmate.cli.backends.remote import _BY_CODE, RemoteBackend, deployment_record
+from shipmate.cli.backends.remote import RemoteBackend, deployment_record
 from shipmate.config import Settings
 from shipmate.domain.inputs.fields import parse_time
 from shipmate.domain.records import DeploymentRecord
@@ -150,7 +150,7 @@ class RemoteRun:
 
 def error_from(body: Mapping[str, Any]) -> errors.ShipmateError:
     """The exception class (and so the exit code) an error body names."""
-    cls = _BY_CODE.get(str(body.get("code")), errors.ShipmateError)
+    cls = errors.error_class(str(body.get("code")))
     details = dict(body.get("details") or {})
     details.pop("exit_code", None)
     return cls(str(body.get("message")), field=body.get("field"), **details)
