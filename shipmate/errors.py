@@ -37,6 +37,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "RETRY_AFTER_SECONDS",
+    "error_class",
     "ArtifactMissingError",
     "AuthenticationError",
     "ConfigError",

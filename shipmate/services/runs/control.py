@@ -86,6 +86,12 @@ def abort_run(
     if reason:
         text = f"{text}: {reason}"
     aborted = _abort_in_journal(ctx, run_id, reason=text)
+    if run.parent_id is not None:
+        # A host's part of a rollout: the host counts as failed, the rollout records.
+        from shipmate.services.rollouts.coordinator import advance
+
+        advance(ctx, run.parent_id)
+        return aborted
     if run.deployment_id is not None:
         with ctx.read() as conn:
             dep = get_deployment(conn, run.deployment_id)
