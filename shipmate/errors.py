@@ -37,7 +37,6 @@ from typing import Any, ClassVar
 
 __all__ = [
     "RETRY_AFTER_SECONDS",
-    "error_class",
     "ArtifactMissingError",
     "AuthenticationError",
     "ConfigError",
@@ -60,6 +59,7 @@ __all__ = [
     "SwitchError",
     "UnknownNameError",
     "VersionCommitConflictError",
+    "error_class",
     "error_from_answer",
 ]
 
