@@ -195,6 +195,8 @@ class MatrixCell:
     drift_direction: str | None = None
     #: The environment the direction compares with.
     drift_against: str | None = None
+    #: Served by several hosts: what they serve (``2.0.0 on 2 of 3 hosts; 1.0.0 on web-3``).
+    hosts: str | None = None
 
     @property
     def drift_warning(self) -> bool:
