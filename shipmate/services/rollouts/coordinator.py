@@ -54,11 +54,19 @@ from shipmate.domain.fleet.rollout import (
     decide,
 )
 from shipmate.domain.requests import RecordRequest
-from shipmate.domain.runs.model import AWAIT_ROLLOUT, RESTORE, SWITCH, RunPlan
+from shipmate.domain.runs.model import (
+    AWAIT_ROLLOUT,
+    RECORD_COMPLETED,
+    RESTORE,
+    RETIRE,
+    SWITCH,
+    RunPlan,
+)
 from shipmate.services.context import Context
 from shipmate.services.records.deployments import record_deployment
 from shipmate.services.runs.live import LiveRuns, live_runs
 from shipmate.services.runs.records import RunRecord, row_to_run, row_to_step
+from shipmate.store.deployments import get_deployment
 from shipmate.store.schema_runs import run_steps, runs
 
 __all__ = [
@@ -69,7 +77,9 @@ __all__ = [
     "child_lock_key",
     "host_progress",
     "insert_children",
+    "preemptible",
     "rollout_of",
+    "supersede_children",
     "verdict_for",
 ]
 
@@ -134,6 +144,42 @@ def insert_children(
         ).scalar_one()
         ids[child.host] = int(run_id)
     return ids
+
+
+def preemptible(conn: Connection, holder: RunRecord) -> bool:
+    """A rollout a rollback may supersede: every host recorded its part completed and
+    only keeps its old slot warm (none retires yet), or already finished."""
+    children = _children(conn, holder.id).values()
+
+    def warm(child: RunRecord) -> bool:
+        names = {s.name for s in child.steps if s.status == "completed"}
+        return RECORD_COMPLETED in names and not any(s.name == RETIRE for s in child.steps)
+
+    return bool(children) and all(
+        (c.running and warm(c)) or c.status.startswith("completed") for c in children
+    )
+
+
+def supersede_children(
+    conn: Connection, product: str, environment: str, hosts: Sequence[str], by: int, now: Any
+) -> None:
+    """End the running host runs that hold ``hosts``' locks (a superseded rollout's):
+    their agents stop at their next report, their old slots still warm."""
+    keys = [child_lock_key(product, environment, h) for h in hosts]
+    conn.execute(
+        update(runs)
+        .where(and_(runs.c.lock_key.in_(keys), runs.c.status == "running"))
+        .values(
+            status="superseded",
+            lock_key=None,
+            owner=None,
+            lease_until=None,
+            updated_at=now,
+            finished_at=now,
+            error=f"superseded by run {by} before its old slot was retired",
+            error_code="superseded",
+        )
+    )
 
 
 def rollout_of(run: RunRecord) -> dict[str, Any]:
@@ -305,26 +351,35 @@ def advance(ctx: Context, parent_id: int, *, live: LiveRuns = live_runs) -> RunR
 
 
 def _record_end(ctx: Context, parent: RunRecord, result: RolloutResult) -> None:
-    """The rollout's one deployment record: completed, or failed with the reason."""
+    """The rollout's one deployment record: completed, or failed with the reason (only
+    while it is still ``started``: a failure after every host continued leaves the
+    completed record as it is, the coordinating run says what failed)."""
+    from shipmate.services.rollouts.records import completed_request
+
     with ctx.read() as conn:
         dep_id = conn.execute(
             select(runs.c.deployment_id).where(runs.c.id == parent.id)
         ).scalar_one_or_none()
-    if dep_id is None:
+        dep = None if dep_id is None else get_deployment(conn, int(dep_id))
+    if dep is None:
         return  # nothing was recorded started (every host failed before recording)
-    metadata: dict[str, Any] = {"hosts": {h: s for h, s in result.hosts.items()}}
-    if result.status == "failed":
-        metadata["error"] = result.message
-        metadata["failed_hosts"] = list(result.failed_hosts)
+    if result.status == "completed":
+        record_deployment(ctx, completed_request(parent, dep.id))
+        return
+    if dep.status != "started":
+        return
     fields = parent.params.get("record") or {}
     record_deployment(
         ctx,
         RecordRequest(
             environment=parent.environment,
-            status=result.status,
-            deployment_id=int(dep_id),
+            status="failed",
+            deployment_id=dep.id,
             deployed_by=fields.get("deployed_by"),
-            metadata=metadata,
+            metadata={
+                "error": result.message,
+                "failed_hosts": ", ".join(result.failed_hosts),
+            },
             idempotency_key=f"shipmate-run-{parent.id}-end",
         ),
     )

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, update
 from shipmate.domain.deploy.hosts import EnvironmentHosts
 from shipmate.domain.fleet.rollout import RolloutPlan
 from shipmate.services.context import Context
-from shipmate.services.rollouts.coordinator import ChildSpec, insert_children
+from shipmate.services.rollouts.coordinator import ChildSpec, insert_children, supersede_children
 from shipmate.services.runs.journal import RunRecord, create_run, get_run
 from shipmate.services.runs.live import LiveRuns, live_runs
 from shipmate.store.schema_runs import runs
@@ -49,6 +49,9 @@ def create_rollout(
     }
 
     def created(conn: Connection, run_id: int) -> None:
+        if supersede:
+            hosts = plan.hosts
+            supersede_children(conn, lead.product, lead.environment, hosts, run_id, ctx.now())
         ids = insert_children(conn, run_id, children, first, actor=actor, now=ctx.now())
         params = {"plan": lead.to_dict(), "record": record, "rollout": {**rollout, "children": ids}}
         conn.execute(update(runs).where(runs.c.id == run_id).values(params=params))

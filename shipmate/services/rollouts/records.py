@@ -8,9 +8,15 @@ a rollout the server maps those onto the rollout's single deployment:
   from the coordinating run's plan and fields with the key
   ``shipmate-run-<rollout>-started``, so the first host to get there records it
   (gates are evaluated then) and every other host gets the same record back;
-* anything else (completed, failed, an automatic rollback): nothing is written;
-  the answer is the rollout's deployment as it stands.  The coordinator records
-  how the rollout ended (:mod:`shipmate.services.rollouts.coordinator`).
+* ``record_completed`` (a host is only there once the rollout told every host to
+  continue: every host switched and is healthy): the rollout's deployment
+  ``completed``, with the key ``shipmate-run-<rollout>-completed`` and the same
+  request whichever host sends it, so it is written once, before the hosts keep
+  their old slots warm (as for one host: a rollback meanwhile reverts a completed
+  deployment and finds the old slots warm);
+* anything else (failed, an automatic rollback): nothing is written; the answer
+  is the rollout's deployment as it stands.  The coordinator records how the
+  rollout ended (:mod:`shipmate.services.rollouts.coordinator`).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from shipmate.services.runs.records import RunRecord
 from shipmate.store.deployments import get_deployment
 from shipmate.store.schema_runs import runs
 
-__all__ = ["record_for_child"]
+__all__ = ["completed_request", "record_for_child"]
 
 
 def record_for_child(ctx: Context, child: RunRecord, forced: RecordRequest) -> DeploymentRecord:
@@ -63,6 +69,8 @@ def record_for_child(ctx: Context, child: RunRecord, forced: RecordRequest) -> D
             )
         return dep
     dep_id = parent.deployment_id
+    if dep_id is not None and forced.deployment_id == dep_id and forced.status == "completed":
+        return record_deployment(ctx, completed_request(parent, dep_id))
     found = None
     if dep_id is not None:
         with ctx.read() as conn:
@@ -73,6 +81,18 @@ def record_for_child(ctx: Context, child: RunRecord, forced: RecordRequest) -> D
             field="run",
         )
     return found
+
+
+def completed_request(parent: RunRecord, dep_id: int) -> RecordRequest:
+    """The rollout's deployment completed: one request whichever host or coordinator sends it."""
+    fields = parent.params.get("record") or {}
+    return RecordRequest(
+        environment=parent.environment,
+        status="completed",
+        deployment_id=dep_id,
+        deployed_by=fields.get("deployed_by"),
+        idempotency_key=f"shipmate-run-{parent.id}-completed",
+    )
 
 
 def _hosts(parent: RunRecord) -> list[str]:
