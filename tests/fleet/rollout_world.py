@@ -44,11 +44,13 @@ class RolloutWorld:
     server: ServerProcess | None = None
     agents: list[subprocess.Popen[str]] = field(default_factory=list)
 
-    def start(self) -> RolloutWorld:
+    def start(self, *, config_file: Path | None = None) -> RolloutWorld:
+        """The server (with ``config_file`` as its shipmate.toml, if given) and the agents."""
         self.server = ServerProcess(
             self.ctx.settings.database_url,
             log_path=self.tmp / "server.log",
             env={"SHIPMATE_DATA_DIR": str(self.tmp / "server-data")},
+            config_file=config_file,
         ).start()
         for host in self.fleet:
             token = create_key(self.ctx, f"agent-{host.name}", "agent", host=host.name).token
@@ -96,8 +98,9 @@ class RolloutWorld:
         strategy: str = "rolling",
         overrides: Mapping[str, Mapping[str, Any]] | None = None,
         **table: Any,
-    ) -> None:
-        """The server's deploy table: web-1's, the three hosts, each host's own parts."""
+    ) -> dict[str, Any]:
+        """The server's deploy table: web-1's, the three hosts, each host's own parts
+        (set on the test's context, and returned)."""
         first = self.fleet[0]
         base: dict[str, Any] = {
             **first.deploy_table(**table),
@@ -111,9 +114,30 @@ class RolloutWorld:
         sections = dict(self.ctx.settings.sections)
         sections["products"] = {"api": {"deploy": base}}
         self.ctx.settings = replace(self.ctx.settings, sections=sections)
+        return base
 
     def rollout(self, kind: str, version: str | None = None, timeout: float = 240) -> RunRecord:
         """Create the rollout and wait until its coordinating run ends."""
+        run_id = self.start_rollout(kind, version)
+        deadline = time.monotonic() + timeout
+        while (run := get_run(self.ctx, run_id)).running:
+            assert time.monotonic() < deadline, (run, self.logs())
+            time.sleep(0.1)
+        return run
+
+    def wait_until_warm(self, run_id: int, timeout: float = 240) -> None:
+        """Until every host's run of the rollout keeps its old slot warm."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run = get_run(self.ctx, run_id)
+            children = self.children(run).values() if "rollout" in run.params else [run]
+            if all(any(s.name == "keep_warm" for s in c.steps) for c in children):
+                return
+            assert time.monotonic() < deadline, self.logs()
+            time.sleep(0.05)
+
+    def start_rollout(self, kind: str, version: str | None = None) -> int:
+        """Create the rollout (as ``POST /api/v1/runs`` does); its coordinating run's id."""
         made = create_remote_run(
             self.ctx,
             RemoteRunRequest(
@@ -125,11 +149,7 @@ class RolloutWorld:
             ),
         )
         assert made.run is not None
-        deadline = time.monotonic() + timeout
-        while (run := get_run(self.ctx, made.run.id)).running:
-            assert time.monotonic() < deadline, (run, self.logs())
-            time.sleep(0.1)
-        return run
+        return made.run.id
 
     def children(self, parent: RunRecord) -> dict[str, RunRecord]:
         ids = parent.params["rollout"]["children"]

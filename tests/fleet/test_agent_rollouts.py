@@ -14,6 +14,7 @@ import pytest
 
 from shipmate.demo.nginx import find_nginx
 from shipmate.services.context import Context, utcnow
+from shipmate.services.runs.journal import get_run
 from tests.conftest import require_real_part
 from tests.fleet.rollout_world import RolloutWorld
 from tests.support.fleet import Fleet, FleetHost, Hammer
@@ -120,4 +121,29 @@ def test_a_version_failing_on_the_second_host_stops_and_switches_the_first_back(
     assert world.records() == [
         ("1.0.0", "completed", "deploy"),
         ("2.0.0", "failed", "deploy"),
+    ]
+
+
+def test_a_rollback_during_keep_warm_switches_every_host_back(world: RolloutWorld) -> None:
+    world.configure(strategy="all")
+    assert world.rollout("deploy", "1.0.0").status == "completed", world.logs()
+    world.configure(strategy="all", keep_warm=600)
+    deploy = world.start_rollout("deploy", "2.0.0")
+    world.wait_until_warm(deploy)
+    assert world.records()[-1] == ("2.0.0", "completed", "deploy")
+    world.configure(strategy="rolling")
+    with Hammer(world.fleet) as hammer:
+        back = world.rollout("rollback")
+        assert (back.status, back.error) == ("completed", None), world.logs()
+        for host in world.fleet:
+            assert _settled(host, "1.0.0"), host.name
+    assert hammer.failures() == {h.name: [] for h in world.fleet}
+    assert get_run(world.ctx, deploy).status == "superseded"
+    for child in world.children(back).values():
+        names = [s.name for s in child.steps]
+        assert "start" not in names and "switch" in names, names  # the old slot was warm
+    assert world.records() == [
+        ("1.0.0", "completed", "deploy"),
+        ("2.0.0", "rolled_back", "deploy"),
+        ("1.0.0", "completed", "rollback"),
     ]
