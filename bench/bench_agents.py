@@ -19,6 +19,7 @@ from pathlib import Path
 from bench.registry import BenchRun, Check, Result, benchmark
 from bench.stats import percentile
 from shipmate.config import Settings
+from shipmate.demo.deploytable import exiting_app_table
 from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
 from shipmate.services.deploys.config import load_product_deploy
@@ -49,16 +50,6 @@ process, as many times, in the same run.
 """
 
 
-def _table() -> dict[str, object]:
-    return {
-        "keep_warm": 0,
-        "slots": {"blue": 18401, "green": 18402},
-        "target": {"type": "process", "command": [sys.executable, "-c", "pass"]},
-        "health": {"type": "tcp", "port": "{port}", "attempts": 1, "interval": 0.01},
-        "switch": {"type": "command", "command": "true"},
-    }
-
-
 def _curl(url: str) -> float:
     began = time.perf_counter()
     subprocess.run(["curl", "-s", "-o", "/dev/null", url], check=True, timeout=30)
@@ -80,7 +71,7 @@ def bench_agents(run: BenchRun) -> list[Result]:
     settings = Settings(
         database_url=url,
         data_dir=str(scratch / "server"),
-        sections={"products": {PRODUCT: {"deploy": _table()}}},
+        sections={"products": {PRODUCT: {"deploy": exiting_app_table(18401, 18402)}}},
     )
     ctx = Context(settings=settings, engine=make_engine(url))
     server = ServerProcess(url, log_path=scratch / "server.log").start()

@@ -17,7 +17,7 @@ from typing import Any
 
 from shipmate.demo.nginx import NginxServer
 
-__all__ = ["demoapp_deploy_table", "served_version", "toml_table"]
+__all__ = ["demoapp_deploy_table", "exiting_app_table", "served_version", "toml_table"]
 
 _ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -64,6 +64,18 @@ def demoapp_deploy_table(
             post_switch_health if isinstance(post_switch_health, bool) else dict(post_switch_health)
         )
     return table
+
+
+def exiting_app_table(blue_port: int, green_port: int) -> dict[str, Any]:
+    """A ``[deploy]`` table whose app exits at once: its runs fail at their start step
+    after a few quick steps (for what happens around runs: claims, their timing)."""
+    return {
+        "keep_warm": 0,
+        "slots": {"blue": blue_port, "green": green_port},
+        "target": {"type": "process", "command": [sys.executable, "-c", "pass"]},
+        "health": {"type": "tcp", "port": "{port}", "attempts": 1, "interval": 0.01},
+        "switch": {"type": "command", "command": "true"},
+    }
 
 
 def served_version(nginx: NginxServer, timeout: float = 5.0) -> str | None:

@@ -19,6 +19,7 @@ from shipmate.demo.clock import FakeClock
 from shipmate.services.agents.claims import claim_next
 from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
+from shipmate.services.runs.attention import mark_interrupted_runs
 from shipmate.services.runs.journal import LEASE_SECONDS, RunRecord, create_run, list_runs
 from tests.api.auth_world import fingerprint
 
@@ -225,6 +226,11 @@ def test_an_agent_that_never_comes_back_leaves_its_run_interrupted(
     listed = client.get("/api/v1/runs", params={"status": "interrupted"}, headers=h(admin))
     assert [(r["id"], r["state"], r["host"]) for r in listed.json()["items"]] == [
         (str(run.id), "interrupted", A)
+    ]
+    marked = mark_interrupted_runs(ctx)
+    assert [m.attention for m in marked] == [
+        f"waiting for the agent of host {A}: start (or restart) shipmate agent there and it "
+        f"takes the run from its journal, or 'shipmate runs abort {run.id}' gives it up"
     ]
     r = client.post(_path(run.id, "/heartbeat"), json={"owner": claimed.owner}, headers=h(keys[A]))
     assert r.json() == {"alive": True}  # nobody took it: the lease is renewed

@@ -9,7 +9,6 @@ run was claimed and driven by exactly one agent of its own host.
 from __future__ import annotations
 
 import re
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from shipmate.config import Settings
+from shipmate.demo.deploytable import exiting_app_table
 from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
 from shipmate.services.runs.journal import get_run
@@ -30,16 +30,6 @@ RUNS_PER_HOST = 6
 HOSTS = ("web-1", "web-2")
 
 
-def _table() -> dict[str, object]:
-    return {
-        "keep_warm": 0,
-        "slots": {"blue": 18301, "green": 18302},
-        "target": {"type": "process", "command": [sys.executable, "-c", "pass"]},
-        "health": {"type": "tcp", "port": "{port}", "attempts": 1, "interval": 0.01},
-        "switch": {"type": "command", "command": "true"},
-    }
-
-
 def test_each_run_is_claimed_by_exactly_one_agent(pg_url: str, tmp_path: Path) -> None:
     ctx = Context(settings=Settings(database_url=pg_url), engine=make_engine(pg_url))
     servers = [
@@ -50,7 +40,9 @@ def test_each_run_is_claimed_by_exactly_one_agent(pg_url: str, tmp_path: Path) -
         tokens = {h: create_key(ctx, f"agent-{h}", "agent", host=h).token for h in HOSTS}
         runs = {
             host: [
-                world.create_run("1.0.0", env=f"{host}-e{i}", host=host, table=_table()).id
+                world.create_run(
+                    "1.0.0", env=f"{host}-e{i}", host=host, table=exiting_app_table(18301, 18302)
+                ).id
                 for i in range(RUNS_PER_HOST)
             ]
             for host in HOSTS

@@ -22,21 +22,9 @@ from shipmate.services.context import Context
 from shipmate.services.queries import history
 from tests.agents.harness import AgentWorld
 from tests.conftest import require_real_part
+from tests.runs.test_kills import FLOW
 
 pytestmark = pytest.mark.slow
-
-FLOW = (
-    "record_started",
-    "inspect",
-    "check_artifact",
-    "start",
-    "health",
-    "switch",
-    "post_switch_health",
-    "record_completed",
-    "keep_warm",
-    "retire",
-)
 
 
 @pytest.fixture

@@ -38,6 +38,12 @@ log = logging.getLogger("shipmate.runs")
 
 def attention_text(run: RunRecord) -> str:
     """Why ``run`` needs someone, and what to do, in one line."""
+    if run.agent_host:
+        return (
+            f"waiting for the agent of host {run.agent_host}: start (or restart) shipmate "
+            f"agent there and it takes the run from its journal, or 'shipmate runs abort "
+            f"{run.id}' gives it up"
+        )
     where = f" on {run.host}" if run.host else " on the host that started it"
     return (
         f"interrupted: {describe_owner(run.owner)} no longer drives it; run "
