@@ -189,6 +189,25 @@ def test_resume_refuses_with_guidance(site: Site) -> None:
     assert done.returncode == 2 and "agent" in done.stderr and "runs abort" in done.stderr
 
 
+def test_a_run_no_agent_took_shows_as_waiting_and_can_be_aborted(site: Site) -> None:
+    made = create_remote_run(site.ctx, RemoteRunRequest("deploy", "api", "dev", version="1.0.0"))
+    assert made.run is not None
+    _clean_env()
+    shown = _shipmate("sqlalchemy,alembic", ("runs", "list"), site.env(), site.work)
+    assert shown.returncode == 0, shown.stderr
+    line = next(x for x in shown.stdout.splitlines() if x.startswith(f"{made.run.id} "))
+    assert " waiting " in line
+    one = _shipmate("sqlalchemy,alembic", ("runs", "show", str(made.run.id)), site.env(), site.work)
+    assert "status:      waiting" in one.stdout and "runs resume" not in one.stdout
+    aborted = _shipmate(
+        "sqlalchemy,alembic", ("runs", "abort", str(made.run.id)), site.env(), site.work
+    )
+    assert aborted.returncode == 0, aborted.stderr
+    with site.ctx.read() as conn:
+        status = conn.execute(select(runs.c.status).where(runs.c.id == made.run.id)).scalar()
+    assert status == "aborted"
+
+
 def test_runs_hosts_and_versions_read_the_server(site: Site) -> None:
     _clean_env()
     for argv, words in (

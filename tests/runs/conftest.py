@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,21 @@ def real_ctx(ctx: Context) -> Context:
 
     ctx.clock = utcnow
     return ctx
+
+
+@pytest.fixture
+def nginx_stack(real_ctx: Context, tmp_path: Path) -> Iterator[Any]:
+    """A real blue-green stack (tests/runs/stack.py): private nginx, the sample app."""
+    from shipmate.demo.nginx import NginxServer
+    from tests.runs.stack import Stack
+
+    nginx = NginxServer(tmp_path)
+    nginx.start()
+    result = Stack(tmp_path, nginx, real_ctx)
+    try:
+        yield result
+    finally:
+        result.close()
 
 
 __all__ = ["Fakes", "Settings", "fake_table", "make_fakes"]

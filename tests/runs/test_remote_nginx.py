@@ -5,30 +5,13 @@ sample app and the real nginx switch moves traffic."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from shipmate.demo.nginx import NginxServer
-from shipmate.services.context import Context
 from shipmate.services.deploys.config import RunParts, parts_from_params
 from shipmate.services.runs.journal import RunRecord
 from shipmate.services.runs.remote import RemoteRunRequest, create_remote_run
 from tests.runs.remote_world import drive_as_agent, register_host, with_deploy_table
 from tests.runs.stack import Stack
-
-
-@pytest.fixture
-def stack(real_ctx: Context, tmp_path: Path) -> Iterator[Stack]:
-    nginx = NginxServer(tmp_path)
-    nginx.start()
-    result = Stack(tmp_path, nginx, real_ctx)
-    try:
-        yield result
-    finally:
-        result.close()
 
 
 def _agent_parts(stack: Stack) -> Any:
@@ -50,7 +33,8 @@ def _run(stack: Stack, **request: Any) -> RunRecord:
     return result.run
 
 
-def test_remote_deploys_and_a_rollback_move_real_traffic(stack: Stack) -> None:
+def test_remote_deploys_and_a_rollback_move_real_traffic(nginx_stack: Stack) -> None:
+    stack = nginx_stack
     table = {**stack.table(keep_warm=0), "hosts": ["web-1"]}
     stack.ctx.settings = stack.settings(table)
     with_deploy_table(stack.ctx, table)

@@ -42,6 +42,7 @@ _STATE_COLOURS = {
     "completed_draining": "36",
     "failed": "31",
     "running": "33",
+    "waiting": "33",
     "interrupted": "35",
     "superseded": "36",
     "aborted": "2",

@@ -91,6 +91,13 @@ class RemoteStep:
         return StepResult.from_dict(self.result, self.output or "")
 
 
+def _shown_state(d: Mapping[str, Any]) -> str:
+    """The server's state, with ``waiting`` for an agent's run no agent has taken yet."""
+    if d.get("agent") and d.get("status") == "running" and d.get("owner") is None:
+        return "waiting"
+    return str(d.get("state") or d["status"])
+
+
 @dataclass(frozen=True)
 class RemoteRun:
     """A run as the API shows it, with the attributes the run renderers read."""
@@ -127,7 +134,7 @@ class RemoteRun:
             environment=str(d["environment"]),
             full_version=str(d["full_version"]),
             status=str(d["status"]),
-            shown_state=str(d.get("state") or d["status"]),
+            shown_state=_shown_state(d),
             owner=d.get("owner"),
             attempts=int(d.get("attempts") or 1),
             actor=d.get("actor"),
