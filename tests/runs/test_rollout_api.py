@@ -16,8 +16,11 @@ from fastapi.testclient import TestClient
 
 from shipmate.api.app import create_app
 from shipmate.api.settings import ServerSettings
+from shipmate.errors import ConflictError
 from shipmate.services.auth.keys import create_key
 from shipmate.services.context import Context
+from shipmate.services.runs.attention import mark_interrupted_runs
+from shipmate.services.runs.control import resume_run
 from shipmate.services.runs.journal import get_run
 from shipmate.services.runs.live import live_runs
 from tests.runs.conftest import fake_table
@@ -89,6 +92,11 @@ def test_several_hosts_get_a_coordinating_run_and_one_run_per_host(
     assert retried.json()["run"]["id"] == body["run"]["id"]
     assert retried.json()["hosts"] == ["web-1", "web-2", "web-3"]
     assert counts(ctx) == (4, 0)
+    # Nothing drives the coordinating run: the server never marks it, nobody resumes it.
+    marked = {run.id for run in mark_interrupted_runs(ctx)}
+    assert parent.id not in marked and children["web-1"].id in marked
+    with pytest.raises(ConflictError, match="coordinates a rollout"):
+        resume_run(ctx, parent.id)
 
 
 def test_aborting_a_hosts_run_fails_the_rollout_and_skips_the_others(

@@ -53,6 +53,12 @@ def resume_run(
 ) -> RunOutcome:
     """Take over an interrupted run of this host and drive it to its end."""
     found = get_run(ctx, run_id)
+    if "rollout" in found.params:
+        raise ConflictError(
+            f"run {run_id} coordinates a rollout across several hosts: nothing drives it, "
+            "it moves on as each host's run reports; resume or abort a host's run instead",
+            field="run",
+        )
     if found.host is not None and found.host != this_host():
         raise ConflictError(
             f"run {run_id} drives processes and nginx on {found.host}, not on this host "
