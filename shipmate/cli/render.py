@@ -215,7 +215,8 @@ def render_matrix(m: Matrix) -> str:
             mark = "!" if cell.drift_warning else ("*" if cell.drift else "")
             drifted = drifted or mark == "*"
             warned = warned or mark == "!"
-            row.append(f"{cell.full_version}{mark} ({age(cell.age_seconds)})")
+            spread = f" [{cell.hosts}]" if cell.hosts else ""
+            row.append(f"{cell.full_version}{mark} ({age(cell.age_seconds)}){spread}")
         rows.append(row)
     out = table(["PRODUCT", *env_names], rows)
     if drifted:

@@ -38,6 +38,8 @@ class MatrixCell:
     drift_direction: str | None = None
     #: The environment the direction compares with.
     drift_against: str | None = None
+    #: Served by several hosts: what they serve (``2.0.0 on 2 of 3 hosts; 1.0.0 on web-3``).
+    hosts: str | None = None
 
     @property
     def drift_warning(self) -> bool:
@@ -60,6 +62,7 @@ class MatrixCell:
             "drift": self.drift,
             "drift_direction": self.drift_direction,
             "drift_against": self.drift_against,
+            "hosts": self.hosts,
         }
 
 

@@ -23,6 +23,7 @@ from shipmate.domain.versions import parse_full_version
 from shipmate.errors import InvalidInputError, NotFoundError
 from shipmate.services.catalog.freshness import remembered
 from shipmate.services.context import Context
+from shipmate.services.rollouts.spread import host_spread
 from shipmate.store.catalog import find_environment_id, find_product_id
 from shipmate.store.decoding import fast_record
 from shipmate.store.deployments import (
@@ -246,6 +247,7 @@ def current_matrix(ctx: Context, *, product: str | None = None) -> Matrix:
         seen: dict[int, set[tuple[str, str]]] = defaultdict(set)
         for p, e, v in _went_live(ctx, conn, wanted):
             seen[p].add((env_name[e], v))
+        spread = host_spread(conn)
     cells: list[MatrixCell] = []
     append = cells.append
     for pid, name in named:
@@ -274,6 +276,7 @@ def current_matrix(ctx: Context, *, product: str | None = None) -> Matrix:
                         "drift": version != reference,
                         "drift_direction": None if way.direction is None else way.direction.value,
                         "drift_against": way.against,
+                        "hosts": spread.get((name, env_name[eid])),
                     },
                 )
             )

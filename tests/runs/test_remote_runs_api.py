@@ -144,17 +144,6 @@ def test_bad_requests_are_refused_naming_the_field(
     assert counts(ctx) == (0, 0)
 
 
-def test_several_hosts_are_refused_for_now(
-    ctx: Context, world: tuple[TestClient, dict[str, str]]
-) -> None:
-    client, headers = world
-    with_deploy_table(ctx, fake_table(hosts="role=web"))
-    answer = post(client, headers, version="2.0.0")
-    assert answer.status_code == 422
-    assert "not supported yet" in answer.json()["error"]["message"]
-    assert counts(ctx) == (0, 0)
-
-
 def test_a_gate_refuses_before_anything_is_created(
     ctx: Context, world: tuple[TestClient, dict[str, str]]
 ) -> None:

@@ -23,6 +23,7 @@ from shipmate.domain.runs.model import FlowEnd, Step, StepResult
 from shipmate.services.agents import hosts, reports
 from shipmate.services.agents.claims import claim_next, validate_instance
 from shipmate.services.auth.keys import Principal
+from shipmate.services.rollouts import awaiting
 from shipmate.services.runs.journal import HEARTBEAT_SECONDS, LEASE_SECONDS
 from shipmate.services.runs.live import RECHECK_SECONDS, live_runs
 
@@ -278,6 +279,16 @@ def post_finish_run(
 def post_release(request: Request, run_id: str, body: OwnerBody, principal: Agent) -> Response:
     reports.release(app_context(request), principal, _run_id(run_id), body.owner)
     return Response(status_code=204)
+
+
+class AwaitBody(OwnerBody):
+    wait: float = Field(default=0.0, ge=0.0, le=MAX_WAIT_SECONDS)
+
+
+@router.post("/runs/{run_id}/await", summary="Wait for a rollout's verdict (long poll)")
+def post_await(request: Request, run_id: str, body: AwaitBody, principal: Agent) -> dict[str, Any]:
+    ctx = app_context(request)
+    return awaiting.await_verdict(ctx, principal, _run_id(run_id), body.owner, body.wait)
 
 
 @router.post("/state", status_code=204, summary="What runs in each slot on the key's host")

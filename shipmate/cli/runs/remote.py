@@ -178,7 +178,12 @@ class RunFollower:
         lines = list(answer.get("progress") or ())
         if run.owner is None and run.status == "running" and not self.waiting_noted:
             self.waiting_noted = True
-            self.out.write(f"  waiting for the agent on {render.p(run.host or '?')} ...\n")
+            rollout = answer["run"].get("rollout") or {}
+            if rollout.get("hosts"):
+                hosts = ", ".join(str(h) for h in rollout["hosts"])
+                self.out.write(f"  rolling out to {render.p(hosts)} ({rollout['strategy']}) ...\n")
+            else:
+                self.out.write(f"  waiting for the agent on {render.p(run.host or '?')} ...\n")
             self.out.flush()
         by_seq = {s.seq: s for s in run.steps}
         for s in run.steps:

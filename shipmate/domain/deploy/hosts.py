@@ -24,7 +24,6 @@ value was written (``host web-2: products.api.deploy.host_overrides.web-2.health
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from typing import Any, Literal
 from shipmate.domain.configtables import as_table
 from shipmate.domain.deploy.config import HOST_KEYS, parse_deploy_config
 from shipmate.domain.deploy.model import DeployConfig
+from shipmate.domain.fleet.rollout import batch_hosts
 from shipmate.errors import ConfigError
 
 __all__ = [
@@ -285,9 +285,7 @@ def resolve_hosts(
 
 
 def batch_size(env: EnvironmentHosts, hosts: int) -> int:
-    """How many hosts a rollout changes at a time."""
+    """How many hosts a rollout changes at a time (:func:`rollout.batch_hosts`, exact)."""
     if env.strategy == "all" or hosts == 0:
         return max(hosts, 1)
-    if isinstance(env.batch, float):
-        return max(1, min(hosts, math.ceil(hosts * env.batch)))
-    return max(1, min(hosts, env.batch))
+    return batch_hosts(env.batch, hosts)

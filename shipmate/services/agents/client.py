@@ -324,3 +324,15 @@ class HttpRunBackend:
             {"owner": self.owner, "message": message},
             timeout=2.0,
         )
+
+    def await_verdict(self, run_id: int, owner: str, wait: float) -> dict[str, Any]:
+        """Long-poll ``POST .../await`` (its answer renews the lease like a write)."""
+        answer = self.client.call(
+            "POST",
+            f"/runs/{run_id}/await",
+            {"owner": owner, "wait": wait},
+            timeout=wait + 10.0,
+            give_up_at=self._give_up_at(),
+        )
+        self.renewed = time.monotonic()
+        return dict(answer or {})

@@ -34,6 +34,8 @@ from shipmate.errors import ConflictError, InvalidInputError, PermissionDeniedEr
 from shipmate.services.auth.keys import Principal, Scope
 from shipmate.services.context import Context
 from shipmate.services.records.deployments import record_deployment
+from shipmate.services.rollouts.coordinator import advance
+from shipmate.services.rollouts.records import record_for_child
 from shipmate.services.runs import journal
 from shipmate.services.runs.backend import current_deployment
 from shipmate.services.runs.live import live_runs
@@ -128,6 +130,7 @@ def begin(
         return row
     began = journal.begin_step(ctx, run_id, owner, seq, step)
     live_runs.changed(run_id)
+    _coordinate(ctx, run)
     return began
 
 
@@ -149,6 +152,7 @@ def finish(
         raise ConflictError(f"run {run_id} has no step {seq} begun", field="seq")
     if row.status in ("completed", "failed"):
         if row.result == result.to_dict():
+            _coordinate(ctx, run)
             return
         raise ConflictError(f"run {run_id}: step {seq} already finished {row.status}", field="seq")
     updates = _run_updates(ctx, run, run_updates)
@@ -156,6 +160,7 @@ def finish(
         ctx, run_id, owner, seq, result, duration_ms=max(0, duration_ms), run_updates=updates
     )
     live_runs.changed(run_id)
+    _coordinate(ctx, run)
 
 
 def _run_updates(
@@ -216,7 +221,10 @@ def record(
     )
     if forced.deployment_id is not None:
         _deployment_of(ctx, run, forced.deployment_id)
-    recorded = record_deployment(ctx, forced)
+    if run.parent_id is not None:
+        recorded = record_for_child(ctx, run, forced)
+    else:
+        recorded = record_deployment(ctx, forced)
     live_runs.changed(run_id)
     return recorded
 
@@ -240,13 +248,21 @@ def finish_run(
     """Close the run with the flow's outcome; a repeat of the same close returns it."""
     run = agent_run(ctx, principal, run_id)
     if not run.running and run.status == end.status:
+        _coordinate(ctx, run)
         return run
     for deployment_id in (end.deployment_id, end.rollback_deployment_id):
         if deployment_id is not None:
             _deployment_of(ctx, run, deployment_id)
     final = journal.finish_run(ctx, run_id, owner, end)
     live_runs.changed(run_id)
+    _coordinate(ctx, run)
     return final
+
+
+def _coordinate(ctx: Context, run: RunRecord) -> None:
+    """A child run of a rollout reported: the rollout moves on (same answer if repeated)."""
+    if run.parent_id is not None:
+        advance(ctx, run.parent_id)
 
 
 def release(ctx: Context, principal: Principal, run_id: int, owner: str) -> None:

@@ -56,8 +56,8 @@ def mark_interrupted_runs(ctx: Context) -> list[RunRecord]:
     """Mark the running runs nobody drives (and that are not marked yet); never resumes one."""
     marked: list[RunRecord] = []
     for run in orphaned_runs(ctx):
-        if run.attention is not None:
-            continue
+        if run.attention is not None or "rollout" in run.params:
+            continue  # a rollout's coordinating run is never driven: its hosts' runs are
         now = ctx.now()
         with ctx.write() as conn:
             result = conn.execute(

@@ -79,6 +79,11 @@ class RunBackend(Protocol):
 
     def progress(self, run_id: int, seq: int, message: str) -> None: ...
 
+    def await_verdict(self, run_id: int, owner: str, wait: float) -> dict[str, Any]:
+        """Wait up to ``wait`` seconds for a rollout's verdict for this host's run:
+        ``{"verdict": "continue" | "revert" | None, "reason": ...}``."""
+        ...
+
 
 def current_deployment(ctx: Context, product: str, environment: str) -> tuple[int, str] | None:
     """The id and full version of the current deployment of ``product`` in ``environment``."""
@@ -143,3 +148,10 @@ class DatabaseRunBackend:
 
     def progress(self, run_id: int, seq: int, message: str) -> None:
         """Local runs show progress through their observer only."""
+
+    def await_verdict(self, run_id: int, owner: str, wait: float) -> dict[str, Any]:
+        """The rollout's verdict for a host's run driven on the database (see
+        :mod:`shipmate.services.rollouts.awaiting`)."""
+        from shipmate.services.rollouts.awaiting import await_verdict_of
+
+        return await_verdict_of(self._ctx, journal.get_run(self._ctx, run_id), owner, wait)

@@ -53,6 +53,12 @@ def resume_run(
 ) -> RunOutcome:
     """Take over an interrupted run of this host and drive it to its end."""
     found = get_run(ctx, run_id)
+    if "rollout" in found.params:
+        raise ConflictError(
+            f"run {run_id} coordinates a rollout across several hosts: nothing drives it, "
+            "it moves on as each host's run reports; resume or abort a host's run instead",
+            field="run",
+        )
     if found.host is not None and found.host != this_host():
         raise ConflictError(
             f"run {run_id} drives processes and nginx on {found.host}, not on this host "
@@ -86,6 +92,12 @@ def abort_run(
     if reason:
         text = f"{text}: {reason}"
     aborted = _abort_in_journal(ctx, run_id, reason=text)
+    if run.parent_id is not None:
+        # A host's part of a rollout: the host counts as failed, the rollout records.
+        from shipmate.services.rollouts.coordinator import advance
+
+        advance(ctx, run.parent_id)
+        return aborted
     if run.deployment_id is not None:
         with ctx.read() as conn:
             dep = get_deployment(conn, run.deployment_id)

@@ -94,6 +94,8 @@ class FollowAnswer:
     def to_dict(self, *, after_seq: int = 0) -> dict[str, Any]:
         body = self.run.to_dict(now=self.now, with_steps=True)
         body["steps"] = [s for s in body["steps"] if int(s["seq"]) >= after_seq]
+        if "rollout" in self.run.params:  # a rollout's coordinating run: its hosts, its verdicts
+            body["rollout"] = dict(self.run.params["rollout"])
         answer: dict[str, Any] = {
             "run": body,
             "token": token(self.run),

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from shipmate.domain.inputs.fields import format_time
 from shipmate.services.context import Context
-from shipmate.services.runs.records import RUNNING, row_to_run
+from shipmate.services.runs.records import RUNNING, RunRecord, row_to_run
 from shipmate.store.schema_agents import hosts
 from shipmate.store.schema_runs import runs
 
@@ -50,6 +50,14 @@ class HostInfo:
         }
 
 
+def _state(run: RunRecord, now: datetime) -> str:
+    """A host's run in words; a host's part of a rollout says which."""
+    part = f" (rollout run {run.parent_id})" if run.parent_id is not None else ""
+    if run.status == "queued":
+        return f"queued until its batch's turn{part}"
+    return ("waiting for the agent" if run.owner is None else run.state(now)) + part
+
+
 def list_hosts(ctx: Context, *, archived: bool = False) -> list[HostInfo]:
     """Every registered host by name (archived ones with ``archived``)."""
     now = ctx.now()
@@ -62,7 +70,7 @@ def list_hosts(ctx: Context, *, archived: bool = False) -> list[HostInfo]:
             row_to_run(r)
             for r in conn.execute(
                 select(runs)
-                .where(runs.c.status == RUNNING, runs.c.host.is_not(None))
+                .where(runs.c.status.in_((RUNNING, "queued")), runs.c.host.is_not(None))
                 .order_by(runs.c.id)
             )
         ]
@@ -75,7 +83,8 @@ def list_hosts(ctx: Context, *, archived: bool = False) -> list[HostInfo]:
                 "product": run.product,
                 "environment": run.environment,
                 "full_version": run.full_version,
-                "state": "waiting for the agent" if run.owner is None else run.state(now),
+                "state": _state(run, now),
+                "rollout": None if run.parent_id is None else str(run.parent_id),
             }
         )
     stale_before = now - timedelta(seconds=STALE_SECONDS)

@@ -194,6 +194,10 @@ def _describe_holder(holder: RunRecord, now: datetime) -> str:
 
 def _preemptible(conn: Connection, holder: RunRecord) -> bool:
     """Its deployment is completed and it only keeps the old slot warm or drains it."""
+    if holder.agent_host is None and "rollout" in holder.params:
+        from shipmate.services.rollouts.coordinator import preemptible
+
+        return preemptible(conn, holder)
     steps = _load_steps(conn, holder.id)
     completed = any(s.name == RECORD_COMPLETED and s.status == "completed" for s in steps)
     retiring = any(s.name == RETIRE for s in steps)

@@ -14,7 +14,8 @@ its ``gate.blocked`` audit event, as a local deploy's does).
   showed one, the one it showed: ``current_id``).
 * A plan with hook steps (release actions, drain checks) is refused for now: those
   steps need the database on the host running them.
-* One host: one run.  Several hosts are refused for now.
+* One host: one run.  Several hosts: a rollout (:mod:`shipmate.services.rollouts`),
+  a coordinating run and one run per host.
 * An ``Idempotency-Key`` is stored in the transaction that creates the run, so a
   retried request returns the same run.
 * ``dry_run`` validates everything (gates included) and answers what would run
@@ -24,7 +25,7 @@ its ``gate.blocked`` audit event, as a local deploy's does).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -50,6 +51,8 @@ from shipmate.services.deploys.deploy import make_plan
 from shipmate.services.deploys.rollback import RollbackChoice, choose_rollback, still_current
 from shipmate.services.gates.facts import GateSubject, find_version_id
 from shipmate.services.gates.verdicts import check_gates, record_blocked
+from shipmate.services.rollouts.coordinator import ChildSpec
+from shipmate.services.rollouts.creation import create_rollout
 from shipmate.services.runs.journal import RunRecord, create_run, get_run
 from shipmate.services.runs.live import LiveRuns, live_runs
 from shipmate.store.catalog import find_environment_id, find_product_id
@@ -250,7 +253,7 @@ def create_remote_run(
     digest = _digest(req) if key else ""
     if key and not req.dry_run and (again := _replay(ctx, key, digest)) is not None:
         plan = RunPlan.from_dict(again.params["plan"])
-        return RemoteRunResult(again, plan, (str(again.agent_host),), replayed=True)
+        return RemoteRunResult(again, plan, _hosts_of(again), replayed=True)
     product = validate_name(req.product, field="product", max_length=255)
     environment = validate_name(req.environment, field="environment")
     text = _text_fields(req)
@@ -262,15 +265,6 @@ def create_remote_run(
         per_host = [_host_deploy(deploy, host) for host in targets]
     except ConfigError as exc:
         raise _as_request_error(exc) from None
-    if len(targets) > 1:
-        raise InvalidInputError(
-            f"{product} in {environment} is served by {len(targets)} hosts "
-            f"({', '.join(targets)}); rollouts across several hosts are not supported yet, "
-            "point the environment at one host",
-            field="environment",
-            hosts=list(targets),
-        )
-    host, host_deploy = targets[0], per_host[0]
     choice: RollbackChoice | None = None
     if kind == "rollback":
         if req.version is not None or req.build_number is not None:
@@ -278,40 +272,44 @@ def create_remote_run(
                 "a rollback takes to (the version to roll back to), not version", field="version"
             )
         choice = choose_rollback(ctx, product, environment, to=req.to, steps=req.steps)
-        plan = make_plan(
-            ctx,
-            host_deploy,
-            kind="rollback",
-            environment=environment,
-            version=choice.target.version,
-            build_number=choice.target.build_number,
-            reverts_id=choice.current.id,
-        )
-    else:
-        if req.to is not None or req.current_id is not None or req.steps is not None:
-            raise InvalidInputError("to, steps and current_id are for rollbacks", field="to")
-        if not req.version:
-            raise InvalidInputError("version is required for a deploy", field="version")
-        plan = make_plan(
-            ctx,
-            host_deploy,
-            kind="deploy",
-            environment=environment,
-            version=req.version,
-            build_number=req.build_number,
-        )
-    _refuse_hooks(plan)
+    elif req.to is not None or req.current_id is not None or req.steps is not None:
+        raise InvalidInputError("to, steps and current_id are for rollbacks", field="to")
+    elif not req.version:
+        raise InvalidInputError("version is required for a deploy", field="version")
+    plans = [_plan_for(ctx, d, kind, environment, req, choice) for d in per_host]
+    if len(targets) > 1:
+        plans = [replace(p, awaits_rollout=True) for p in plans]
+    for one in plans:
+        _refuse_hooks(one)
+    host, host_deploy, plan = targets[0], per_host[0], plans[0]
     gates = _gate_check(ctx, plan, req.key_name or actor)
     precondition = gates if choice is None else _both(_as_shown(choice, req.current_id), gates)
     record = {**text, "deployed_by": actor}
     if req.dry_run:
-        return _dry_run(ctx, plan, (host,), choice, precondition, actor, req.key_name)
+        return _dry_run(ctx, plan, targets, choice, precondition, actor, req.key_name)
 
     def remember_key(conn: Connection, run_id: int) -> None:
         if key:
             remember(conn, key, _OPERATION, digest, run_id, ctx.now())
 
     try:
+        if len(targets) > 1:
+            specs = [
+                ChildSpec(h, p, _child_params(p, d, record, h))
+                for h, p, d in zip(targets, plans, per_host, strict=True)
+            ]
+            run = create_rollout(
+                ctx,
+                specs,
+                groups.for_environment(environment),
+                record=record,
+                actor=actor,
+                supersede=kind == "rollback",
+                precondition=precondition,
+                on_created=remember_key,
+                live=live,
+            )
+            return RemoteRunResult(run, plan, targets, choice)
         run = create_run(
             ctx,
             kind=plan.kind,
@@ -320,12 +318,7 @@ def create_remote_run(
             version=plan.version,
             full_version=plan.full_version,
             build_number=plan.build_number,
-            params={
-                "plan": plan.to_dict(),
-                "deploy": host_deploy.to_params(),
-                "record": record,
-                "host": host,
-            },
+            params=_child_params(plan, host_deploy, record, host),
             actor=actor,
             owner=None,
             host=host,
@@ -340,11 +333,51 @@ def create_remote_run(
     except ConflictError:
         # The same request, sent twice at once: the other one created the run.
         if key and (again := _replay(ctx, key, digest)) is not None:
-            return RemoteRunResult(again, plan, (host,), choice, replayed=True)
+            return RemoteRunResult(again, plan, _hosts_of(again), choice, replayed=True)
         raise
     live.changed(run.id)
     live.host_work(host)
     return RemoteRunResult(run, plan, (host,), choice)
+
+
+def _hosts_of(run: RunRecord) -> tuple[str, ...]:
+    rollout = run.params.get("rollout") or {}
+    return tuple(rollout.get("hosts") or (str(run.agent_host),))
+
+
+def _plan_for(
+    ctx: Context,
+    deploy: ProductDeploy,
+    kind: str,
+    environment: str,
+    req: RemoteRunRequest,
+    choice: RollbackChoice | None,
+) -> RunPlan:
+    """The plan one host runs (each host's merged table may differ)."""
+    if choice is not None:
+        return make_plan(
+            ctx,
+            deploy,
+            kind="rollback",
+            environment=environment,
+            version=choice.target.version,
+            build_number=choice.target.build_number,
+            reverts_id=choice.current.id,
+        )
+    return make_plan(
+        ctx,
+        deploy,
+        kind="deploy",
+        environment=environment,
+        version=str(req.version),
+        build_number=req.build_number,
+    )
+
+
+def _child_params(
+    plan: RunPlan, deploy: ProductDeploy, record: dict[str, Any], host: str
+) -> dict[str, Any]:
+    return {"plan": plan.to_dict(), "deploy": deploy.to_params(), "record": record, "host": host}
 
 
 def _dry_run(

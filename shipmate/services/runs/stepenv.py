@@ -82,8 +82,15 @@ class StepEnv:
     def progress(self, message: str) -> None:
         with contextlib.suppress(Exception):  # an observer never breaks a run
             self.observer.step_progress(self.seq, self.step, message)
-        with contextlib.suppress(Exception):  # progress is a courtesy, never a failure
+        try:
             self.backend.progress(self.run.id, self.seq, message)
+        except ConflictError as exc:
+            # The server no longer counts this run as ours (superseded by a rollback,
+            # aborted): stop at the next sleep instead of at the next heartbeat.
+            if exc.details.get("reason") == "lease_lost":
+                self.wake.set()
+        except Exception:
+            pass  # progress is a courtesy, never a failure
 
     def sleep(self, seconds: float) -> None:
         """Sleep, waking at once (with an error) when the run must stop."""

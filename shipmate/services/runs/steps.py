@@ -89,7 +89,11 @@ POST_SWITCH_SPACING = 0.2
 
 STEP_EXECUTORS: dict[str, StepExecutor] = {}
 #: Modules that register executors for steps other features add (imported lazily).
-STEP_MODULES: list[str] = ["shipmate.services.releases.hooks", "shipmate.services.draining.retire"]
+STEP_MODULES: list[str] = [
+    "shipmate.services.releases.hooks",
+    "shipmate.services.draining.retire",
+    "shipmate.services.rollouts.awaiting",
+]
 
 
 def register_step(name: str, executor: StepExecutor) -> None:

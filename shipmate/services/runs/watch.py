@@ -75,6 +75,10 @@ def _unhealthy(env: StepEnv, slot: str, detail: str, when: str) -> StepResult:
     )
 
 
+#: How often an agent's keep-warm step reports (and so learns it was superseded).
+AGENT_PAUSE_SECONDS = 0.2
+
+
 def keep_warm(step: Step, env: StepEnv) -> StepResult:
     seconds = float(step.args.get("seconds", 0))
     old = step.args.get("slot")
@@ -97,7 +101,9 @@ def keep_warm(step: Step, env: StepEnv) -> StepResult:
                 return _unhealthy(env, str(serving), detail, f"while slot {old} was kept warm")
             next_check = time.monotonic() + config.interval
         env.progress(f"{left:.0f}s left" + (f"; slot {serving} healthy" if serving else ""))
-        pause = min(left, 1.0)
+        # On an agent each progress line also asks the server whether the run is still
+        # its own (a rollback may supersede it): ask often enough to hand over quickly.
+        pause = min(left, 1.0 if env.backend.ctx is not None else AGENT_PAUSE_SECONDS)
         if serving is not None:
             pause = min(pause, max(0.0, next_check - time.monotonic()))
         env.sleep(pause)

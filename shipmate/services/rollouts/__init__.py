@@ -1,0 +1,1 @@
+"""Rollouts across several hosts: the server coordinates one run per host."""
