@@ -38,20 +38,22 @@ TARGETS = {1: Target("ratio_max", 10.0), 3: Target("ratio_max", 15.0)}
 METHOD = """
 For one host and then for three (the fleet test harness: each host its own real nginx on
 127.0.0.2-4 and the sample app in two slots), one `shipmate serve` on SQLite whose
-`shipmate.toml` holds the deploy table (`strategy = "rolling"`, `batch = 1`, `keep_warm =
-0`; for three hosts also `strategy = "all"`), one `shipmate agent` process per host, all on this machine. Each round deploys 2.0.0
-over 1.0.0 as a rollout with `keep_warm = 600` (created with the service the server's
-`POST /api/v1/runs` calls) and waits until every host keeps 1.0.0 warm; then the clock
-starts just before `shipmate rollback --product api --env production --yes` is started as a
-fresh process in remote mode (`SHIPMATE_URL`, a write key, no database) and stops when
-every host's nginx answers 1.0.0 (a new connection per request, polled every 10 ms). The
-rollback supersedes the warm rollout and is a rollout itself: `rolling` takes the hosts one
-after the other (each switches back to its warm slot and passes its check through the switch
-before the next starts), `all` switches them at once; each then waits for the verdict and
-records. The targets (at most 10x the baseline for one host, 15x for three) apply to the
-default strategy, `rolling`; `all` is shown beside it. The baseline, measured in every round
-on the first host while both versions run, is the bare mechanism: write the upstream file
-by hand, `nginx -s reload`, first answer of the other version (then put back). The CLI's
+`shipmate.toml` holds the deploy table (deploys `strategy = "rolling"`, `batch = 1`;
+rollbacks the default `rollback_strategy`, `all`, and for three hosts also
+`rollback_strategy = "rolling"`), one `shipmate agent` process per host, all on this
+machine. Each round deploys 2.0.0 over 1.0.0 as a rollout with `keep_warm = 600` (created
+with the service the server's `POST /api/v1/runs` calls) and waits until every host keeps
+1.0.0 warm; then the clock starts just before `shipmate rollback --product api --env
+production --yes` is started as a fresh process in remote mode (`SHIPMATE_URL`, a write key,
+no database) and stops when every host's nginx answers 1.0.0 (a new connection per request,
+polled every 10 ms). The rollback supersedes the warm rollout and is a rollout itself: `all`
+(the default for rollbacks) switches every host back to its warm slot at once, `rolling`
+takes them one after the other (each switches back and passes its check through the switch
+before the next starts); each then waits for the verdict and records. The targets (at most
+10x the baseline for one host, 15x for three) apply to the default configuration;
+`rollback_strategy = "rolling"` is shown beside it. The baseline, measured in every round on
+the first host while both versions run, is the bare mechanism: write the upstream file by
+hand, `nginx -s reload`, first answer of the other version (then put back). The CLI's
 start-up, the server's validation, the agents' claims (long polls) and the rollout's
 verdicts are all part of the figure.
 """
@@ -107,10 +109,12 @@ def _settle(hosts: list[FleetHost], version: str, timeout: float = 60.0) -> None
 
 
 def _measure(
-    run: BenchRun, count: int, rounds: int, strategy: str
+    run: BenchRun, count: int, rounds: int, strategy: str | None
 ) -> tuple[list[float], list[float], bool]:
-    scratch = run.databases.scratch_dir(f"fleet-{count}-{strategy}")
-    url = run.databases.fresh("sqlite", f"bench_fleet_{count}_{strategy}")
+    """Rollbacks with ``rollback_strategy = strategy`` (None: the default, all)."""
+    name = strategy or "default"
+    scratch = run.databases.scratch_dir(f"fleet-{count}-{name}")
+    url = run.databases.fresh("sqlite", f"bench_fleet_{count}_{name}")
     ctx = Context(
         settings=Settings(database_url=url, data_dir=str(scratch / "server-data")),
         engine=make_engine(url),
@@ -118,7 +122,7 @@ def _measure(
     )
     fleet = make_fleet(scratch / "fleet", [url] * count)
     world = RolloutWorld(scratch, ctx, fleet)
-    cold = world.configure(strategy=strategy, keep_warm=0)
+    cold = world.configure(rollback_strategy=strategy, keep_warm=0)
     config = scratch / "server.toml"
     config.write_text(toml_table("products.api.deploy", cold))
     timed: list[float] = []
@@ -130,7 +134,7 @@ def _measure(
         assert world.rollout("deploy", "1.0.0").status == "completed", world.logs()
         _settle(fleet.hosts, "1.0.0")
         for n in range(rounds):
-            world.configure(strategy=strategy, keep_warm=600)
+            world.configure(rollback_strategy=strategy, keep_warm=600)
             deploy = world.start_rollout("deploy", "2.0.0")
             world.wait_until_warm(deploy)
             _settle(fleet.hosts, "2.0.0")
@@ -196,9 +200,11 @@ def bench_fleet(run: BenchRun) -> list[Result]:
     rounds = run.pick(5, 2)
     run.param("rounds per host count", rounds)
     results: list[Result] = []
-    for count, strategy in ((1, "rolling"), (3, "rolling"), (3, "all")):
+    for count, strategy in ((1, None), (3, None), (3, "rolling")):
         timed, base, ok = _measure(run, count, rounds, strategy)
-        noun = "host" if count == 1 else f"hosts, strategy {strategy}"
+        noun = "host" if count == 1 else "hosts"
+        if strategy is not None:
+            noun += f", rollback_strategy = {strategy}"
         check = Check(
             f"all {rounds} remote rollbacks on {count} {noun} exited 0 and superseded the warm "
             "rollout",
@@ -215,7 +221,7 @@ def bench_fleet(run: BenchRun) -> list[Result]:
                     unit="ms",
                     baseline=baseline,
                     baseline_name="bare `nginx -s reload` + first answer, one host",
-                    targets=(TARGETS[count],) if strategy == "rolling" else (),
+                    targets=(TARGETS[count],) if strategy is None else (),
                     higher_is_better=False,
                     samples=tuple(timed) if label == "median" else (),
                     baseline_samples=tuple(base) if label == "median" else (),

@@ -153,3 +153,41 @@ def test_batch_sizes() -> None:
     assert batch_size(EnvironmentHosts(None, "rolling", 9), 5) == 5
     assert batch_size(EnvironmentHosts(None, "rolling", 0.34), 3) == 2
     assert batch_size(EnvironmentHosts(None, "rolling", 0.01), 3) == 1
+
+
+def test_a_rollback_takes_every_host_at_once_unless_configured() -> None:
+    groups = parse_host_groups(
+        table(
+            hosts=["web-1", "web-2"],
+            environments={
+                "production": {"strategy": "rolling", "batch": 1},
+                "staging": {"rollback_strategy": "rolling", "batch": 1},
+                "qa": {"strategy": "all", "rollback_strategy": "rolling", "batch": 1},
+            },
+        ),
+        prefix=PREFIX,
+    )
+    production = groups.for_environment("production")
+    assert (production.strategy_for("deploy"), production.strategy_for("rollback")) == (
+        "rolling",
+        "all",
+    )
+    staging = groups.for_environment("staging")
+    assert (staging.strategy_for("deploy"), staging.strategy_for("rollback")) == (
+        "rolling",
+        "rolling",
+    )
+    qa = groups.for_environment("qa")
+    assert (qa.strategy_for("deploy"), qa.strategy_for("rollback"), qa.batch) == (
+        "all",
+        "rolling",
+        1,
+    )
+    assert groups.for_environment("dev").strategy_for("rollback") == "all"
+
+
+def test_a_bad_rollback_strategy_names_its_key() -> None:
+    bad = table(environments={"p": {"rollback_strategy": "canary"}})
+    err = config_error(parse_host_groups, bad, prefix=PREFIX)
+    assert err.field == f"{PREFIX}.environments.p.rollback_strategy"
+    assert "all, rolling" in err.message

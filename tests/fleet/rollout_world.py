@@ -96,6 +96,7 @@ class RolloutWorld:
         self,
         *,
         strategy: str = "rolling",
+        rollback_strategy: str | None = None,
         overrides: Mapping[str, Mapping[str, Any]] | None = None,
         **table: Any,
     ) -> dict[str, Any]:
@@ -105,7 +106,12 @@ class RolloutWorld:
         base: dict[str, Any] = {
             **first.deploy_table(**table),
             "hosts": [h.name for h in self.fleet],
-            "environments": {"production": {"strategy": strategy}},
+            "environments": {
+                "production": {
+                    "strategy": strategy,
+                    **({"rollback_strategy": rollback_strategy} if rollback_strategy else {}),
+                }
+            },
             "host_overrides": {
                 h.name: {**h.deploy_table(**table), **dict((overrides or {}).get(h.name, {}))}
                 for h in self.fleet

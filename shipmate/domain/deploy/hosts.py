@@ -11,9 +11,15 @@ them)::
     hosts = "role=web,region=eu"         # a label selector, or a list of host names
     strategy = "rolling"                 # all | rolling (default rolling)
     batch = "34%"                        # rolling only: hosts at a time, or a share (default 1)
+    rollback_strategy = "all"            # how a rollback walks them (default all)
 
     [products.api.deploy.host_overrides.web-2]
     health = { interval = 5 }            # deep-merged over the table for web-2 only
+
+A rollback takes every host at once unless ``rollback_strategy = "rolling"`` says
+otherwise (then with the same ``batch``): the version it brings back served on every
+host moments ago, and each host walked one at a time is a host left serving the
+version being rolled back.
 
 A selector ``k=v[,k=v]`` matches the registered hosts whose labels hold every pair.
 :func:`host_table` is one host's merged table; :func:`validate_host_table` parses
@@ -49,7 +55,7 @@ __all__ = [
 
 _HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$")
-_ENV_KEYS = frozenset({"hosts", "strategy", "batch"})
+_ENV_KEYS = frozenset({"hosts", "strategy", "batch", "rollback_strategy"})
 
 Strategy = Literal["all", "rolling"]
 
@@ -80,6 +86,12 @@ class EnvironmentHosts:
     strategy: Strategy = "rolling"
     #: Hosts at a time (an int) or a share of them (a float in (0, 1]).
     batch: int | float = 1
+    #: How a rollback walks the hosts (every one at once unless configured).
+    rollback_strategy: Strategy = "all"
+
+    def strategy_for(self, kind: str) -> Strategy:
+        """The strategy of a run of ``kind`` (``deploy`` or ``rollback``)."""
+        return self.rollback_strategy if kind == "rollback" else self.strategy
 
 
 @dataclass(frozen=True)
@@ -94,7 +106,7 @@ class HostGroups:
         if env is None:
             return EnvironmentHosts(hosts=self.hosts)
         if env.hosts is None:
-            return EnvironmentHosts(self.hosts, env.strategy, env.batch)
+            return EnvironmentHosts(self.hosts, env.strategy, env.batch, env.rollback_strategy)
         return env
 
 
@@ -158,20 +170,26 @@ def _environment(value: object, *, field: str) -> EnvironmentHosts:
                 allowed=sorted(_ENV_KEYS),
             )
     hosts = _host_spec(table["hosts"], field=f"{field}.hosts") if "hosts" in table else None
-    strategy = table.get("strategy", "rolling")
-    if strategy not in ("all", "rolling"):
-        raise ConfigError(
-            f"{field}.strategy is {strategy!r}; it must be one of: all, rolling",
-            field=f"{field}.strategy",
-            allowed=["all", "rolling"],
-        )
+    strategy = _strategy(table, "strategy", "rolling", field=field)
+    rollback = _strategy(table, "rollback_strategy", "all", field=field)
     batch = _batch(table["batch"], field=f"{field}.batch") if "batch" in table else 1
-    if strategy == "all" and "batch" in table:
+    if strategy == "all" and rollback == "all" and "batch" in table:
         raise ConfigError(
             f"{field}.batch only applies to strategy = rolling (all deploys every host at once)",
             field=f"{field}.batch",
         )
-    return EnvironmentHosts(hosts=hosts, strategy=strategy, batch=batch)
+    return EnvironmentHosts(hosts, strategy, batch, rollback)
+
+
+def _strategy(table: Mapping[str, Any], key: str, default: Strategy, *, field: str) -> Strategy:
+    value = table.get(key, default)
+    if value not in ("all", "rolling"):
+        raise ConfigError(
+            f"{field}.{key} is {value!r}; it must be one of: all, rolling",
+            field=f"{field}.{key}",
+            allowed=["all", "rolling"],
+        )
+    return "all" if value == "all" else "rolling"
 
 
 def parse_host_groups(data: object, *, prefix: str) -> HostGroups:

@@ -38,9 +38,10 @@ def create_rollout(
     live: LiveRuns = live_runs,
 ) -> RunRecord:
     """Create the rollout of ``children`` (one per host, in plan order)."""
-    plan = RolloutPlan(tuple(c.host for c in children), strategy=env.strategy, batch=env.batch)
-    first = plan.batches[0]
     lead = children[0].plan
+    strategy = env.strategy_for(lead.kind)
+    plan = RolloutPlan(tuple(c.host for c in children), strategy=strategy, batch=env.batch)
+    first = plan.batches[0]
     rollout: dict[str, Any] = {
         "hosts": list(plan.hosts),
         "strategy": plan.strategy,
