@@ -120,7 +120,17 @@ def notify_sections() -> dict[str, Any]:
 def served(world: World) -> Context:
     """The world's context with notification rules and each product's repository."""
     ctx = world.ctx
-    repos = {"products": {p: {"repository": str(world.repository)} for p in PRODUCTS}}
+    # Each product deploys remotely to the agent key's host (POST /api/v1/runs).
+    deploy = {
+        "keep_warm": 0,
+        "slots": {"blue": 18001, "green": 18002},
+        "target": {"type": "process", "command": "true"},
+        "switch": {"type": "command", "command": "true"},
+        "hosts": [AGENT_HOST],
+    }
+    repos = {
+        "products": {p: {"repository": str(world.repository), "deploy": deploy} for p in PRODUCTS}
+    }
     sections = {**ctx.settings.sections, **notify_sections(), **repos}
     return Context(
         settings=replace(ctx.settings, sections=sections), engine=ctx.engine, clock=ctx.clock
