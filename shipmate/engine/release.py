@@ -18,15 +18,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from shipmate.domain.deploy.model import (
-    DEFAULT_APP_VERSION_ENV,
-    DeployConfig,
-    Slot,
-    template_values,
-)
+from shipmate.domain.deploy.model import DEFAULT_APP_VERSION_ENV, template_values
 from shipmate.domain.inputs.names import path_component
 from shipmate.errors import ConfigError
+
+if TYPE_CHECKING:
+    from shipmate.domain.deploy.model import DeployConfig, Slot
 
 __all__ = ["DeployContext", "Release", "inherited_env"]
 

@@ -31,8 +31,7 @@ from shipmate.domain.extras import require
 from shipmate.engine.action_outcome import ActionOutcome, ms_since
 from shipmate.engine.sql_statements import (
     find_transaction_control,
-    split_postgres_statements,
-    split_sqlite_statements,
+    split_statements,
     statement_excerpt,
 )
 
@@ -116,10 +115,7 @@ def run_sql(
         target = parse_database_url(url_text, ref=database_ref)
     except ValueError as exc:
         return failed(f"database_ref {database_ref}: {exc}")
-    if target.dialect == "sqlite":
-        statements = split_sqlite_statements(script)
-    else:
-        statements = split_postgres_statements(script)
+    statements = split_statements(script, target.dialect)
     if not statements:
         return failed("the SQL script holds no statements")
     control = find_transaction_control(statements)

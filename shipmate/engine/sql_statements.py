@@ -17,6 +17,7 @@ __all__ = [
     "find_transaction_control",
     "split_postgres_statements",
     "split_sqlite_statements",
+    "split_statements",
     "statement_excerpt",
 ]
 
@@ -147,6 +148,13 @@ def find_transaction_control(statements: list[str]) -> str | None:
                 continue
             return statement
     return None
+
+
+def split_statements(script: str, dialect: str) -> list[str]:
+    """The statements of ``script`` as ``dialect`` (``sqlite`` or ``postgresql``) reads them."""
+    if dialect == "sqlite":
+        return split_sqlite_statements(script)
+    return split_postgres_statements(script)
 
 
 def statement_excerpt(statement: str) -> str:

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shipmate.api.appstate import app_context
 from shipmate.api.auth import Admin, Reader, Writer
 from shipmate.api.schemas import COMMON_ERRORS, ErrorBody, error_responses
+from shipmate.domain.fielddicts import named
 from shipmate.domain.inputs.fields import parse_id
 from shipmate.errors import NotFoundError, PermissionDeniedError
 from shipmate.services import queries
@@ -216,8 +217,7 @@ def post_unlock(
     principal.require_product(current.product)
     dep = unlock(
         ctx,
-        product=current.product,
-        environment=current.environment,
+        **named(current, "product", "environment"),
         deployment_id=current.id,
         reason=body.reason,
         actor=principal.name,

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shipmate.api.appstate import app_context
 from shipmate.api.auth import Admin, Reader
 from shipmate.api.schemas import COMMON_ERRORS, ErrorBody, error_responses
+from shipmate.domain.fielddicts import record_from
 from shipmate.domain.inputs.fields import parse_id
 from shipmate.errors import ConflictError
 from shipmate.services.auth.access import redact_actions, redact_executions, redact_plan
@@ -130,15 +131,7 @@ def post_action(request: Request, body: ActionBody, principal: Admin) -> dict[st
     change = add_action(
         app_context(request),
         body.product,
-        ActionSpec(
-            version=body.version,
-            phase=body.phase,
-            kind=body.kind,
-            body=body.body,
-            name=body.name,
-            order=body.order,
-            database_ref=body.database_ref,
-        ),
+        record_from(ActionSpec, body),
         replace=body.replace,
         source="api",
     )

@@ -140,8 +140,10 @@ class RemoteBackend(Backend):
         body: Any = None,
         query: dict[str, str] | None = None,
         write: bool = False,
+        timeout: float | None = None,
     ) -> Any:
-        """The decoded JSON answer; network errors and 5xx answers are retried."""
+        """The decoded JSON answer; network errors and 5xx answers are retried.
+        ``timeout``: this call's, for a long poll (default: ``self.timeout``)."""
         url = self.base + path
         if query:
             url += "?" + urllib.parse.urlencode(query)
@@ -159,7 +161,7 @@ class RemoteBackend(Backend):
         while True:
             try:
                 answer = transport.send(
-                    method, url, headers=headers, body=data, timeout=self.timeout
+                    method, url, headers=headers, body=data, timeout=timeout or self.timeout
                 )
             except OSError as exc:
                 problem = f"cannot reach {_shown(self.base)}: {exc}"
@@ -190,24 +192,9 @@ class RemoteBackend(Backend):
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 5.0)
 
-    def api(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        query: dict[str, str] | None = None,
-        write: bool = False,
-        timeout: float | None = None,
-    ) -> Any:
-        """One call of the server's API outside the Backend interface (remote runs and
-        hosts: :mod:`shipmate.cli.runs.remote`); ``timeout`` for a long poll."""
-        saved = self.timeout
-        self.timeout = timeout or saved
-        try:
-            return self._request(method, path, body=body, query=query, write=write)
-        finally:
-            self.timeout = saved
+    #: One call of the server's API outside the Backend interface (remote runs and
+    #: hosts: :mod:`shipmate.cli.runs.remote`).
+    api = _request
 
     def _decode(self, answer: transport.Answer) -> Any:
         try:

@@ -24,6 +24,11 @@ _HANDLERS = "shipmate.cli.gates.handlers"
 _MODE = Choice(choices.RULE_MODES)
 
 
+def _repeated(flag: str, dest: str, metavar: str, help: str) -> Arg:
+    """A repeatable flag whose values collect in the list ``dest``."""
+    return Arg(flag, action="append", dest=dest, metavar=metavar, help=help)
+
+
 #: --product, --version and --env: the deployment a check or an approval is about.
 _DEPLOYMENT_SUBJECT = (
     Using(add_product, "product name (default: config)"),
@@ -59,19 +64,14 @@ _GATES_ADD = Command(
             "--kind", type=Choice(choices.RULE_KINDS), help="concurrency, freeze, flow or approval"
         ),
         Arg("--mode", type=_MODE, help="enabled (default), report_only or disabled"),
-        Arg(
+        _repeated(
             "--product",
-            action="append",
-            dest="products",
-            metavar="PATTERN",
-            help="only these products (name or pattern such as api-*; repeatable; default: all)",
+            "products",
+            "PATTERN",
+            "only these products (name or pattern such as api-*; repeatable; default: all)",
         ),
-        Arg(
-            "--env",
-            action="append",
-            dest="environments",
-            metavar="PATTERN",
-            help="only these environments (repeatable; default: all)",
+        _repeated(
+            "--env", "environments", "PATTERN", "only these environments (repeatable; default: all)"
         ),
         Arg("--lease", help="concurrency: a started deployment blocks this long (1h)"),
         Arg("--start", help="freeze: start, RFC 3339 or a wall time in --timezone"),
@@ -80,12 +80,11 @@ _GATES_ADD = Command(
         Arg("--duration", help="freeze: how long each recurring window lasts (10h)"),
         Arg("--timezone", help="freeze: IANA time zone (default UTC)"),
         Arg("--reason", help="freeze: why (shown in refusals)"),
-        Arg(
+        _repeated(
             "--requires",
-            action="append",
-            dest="required_environments",
-            metavar="ENV",
-            help="flow: the version must have completed here first (repeatable)",
+            "required_environments",
+            "ENV",
+            "flow: the version must have completed here first (repeatable)",
         ),
         Arg("--soak", help="flow: at least this long ago (24h)"),
         Arg("--required", type=int, help="approval: how many approvals (default 1)"),

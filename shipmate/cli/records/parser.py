@@ -22,8 +22,6 @@ from shipmate.cli.parsing import (
     add_product,
     add_product_env,
     add_time_window,
-    command,
-    command_group,
     declare,
 )
 
@@ -72,84 +70,105 @@ def _h(function: str) -> str:
 
 def register(sub: Any) -> None:
     """Add the core record commands to the top-level subparsers."""
-    declare(sub, _VERSION, _RECORD, _MARK_ROLLBACK, _HISTORY, _SHOW, _CURRENT, _STATS)
-    _register_admin(sub)
-
-
-def _register_admin(sub: Any) -> None:
-    dsub = command_group(
+    declare(
         sub,
-        "db",
-        "database schema",
-        description="Apply the migrations, print the schema revision, or check the models "
-        "against the migrations.",
-        examples=["shipmate db upgrade", "shipmate db current --json"],
-        handler=_h("cmd_db"),
-        dest="db_command",
-    )
-    for name, text, example in (
-        ("upgrade", "apply pending migrations", "shipmate db upgrade"),
-        ("current", "print the schema revision", "shipmate db current --json"),
-        ("check", "fail if the models drift from the migrations", "shipmate db check"),
-    ):
-        add_json(command(dsub, name, text, examples=[example]))
-
-    serve = command(
-        sub,
-        "serve",
-        "run the HTTP API (FastAPI on uvicorn)",
-        examples=["shipmate serve --host 0.0.0.0 --port 8000 --workers 2"],
-        handler=_h("cmd_serve"),
-    )
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
-    serve.add_argument(
-        "--workers", type=int, default=1, help="worker processes (default: %(default)s)"
-    )
-    serve.add_argument(
-        "--log-level", default="info", help="uvicorn log level (default: %(default)s)"
+        _VERSION,
+        _RECORD,
+        _MARK_ROLLBACK,
+        _HISTORY,
+        _SHOW,
+        _CURRENT,
+        _STATS,
+        _DB,
+        _SERVE,
+        _KEYS,
     )
 
-    ksub = command_group(
-        sub,
-        "keys",
-        "API keys for the server",
-        description="Create, list and revoke the API keys remote mode and the HTTP API use.",
-        examples=["shipmate keys create --name ci --scope write", "shipmate keys list"],
-        handler=_h("cmd_keys"),
-        dest="keys_command",
-    )
-    kcreate = command(
-        ksub,
-        "create",
-        "create a key; the token is printed once",
-        examples=[
-            "shipmate keys create --name ci --scope write --product api",
-            "shipmate keys create --name oncall --scope admin --json",
-            "shipmate keys create --name agent-web-1 --scope agent --host web-1",
-        ],
-    )
-    kcreate.add_argument("--name", required=True, help="a name for the key (shown as the actor)")
-    kcreate.add_argument(
-        "--scope",
-        default="write",
-        type=Choice(choices.KEY_SCOPES),
-        help="read, write, admin or agent (a deploy agent's; needs --host) (default: %(default)s)",
-    )
-    kcreate.add_argument(
-        "--host", default=None, help="the one host an agent key acts for (agent keys only)"
-    )
-    kcreate.add_argument(
-        "--product", action="append", default=[], help="limit the key to this product (repeatable)"
-    )
-    add_json(kcreate)
-    klist = command(
-        ksub, "list", "list keys (never their tokens)", examples=["shipmate keys list --json"]
-    )
-    add_json(klist)
-    krevoke = command(ksub, "revoke", "revoke a key by name", examples=["shipmate keys revoke ci"])
-    krevoke.add_argument("name", help="the key's name")
-    add_json(krevoke)
+
+_DB = Group(
+    "db",
+    "database schema",
+    description="Apply the migrations, print the schema revision, or check the models "
+    "against the migrations.",
+    examples=["shipmate db upgrade", "shipmate db current --json"],
+    handler=_h("cmd_db"),
+    dest="db_command",
+    commands=[
+        Command(name, text, examples=[example], args=[add_json])
+        for name, text, example in (
+            ("upgrade", "apply pending migrations", "shipmate db upgrade"),
+            ("current", "print the schema revision", "shipmate db current --json"),
+            ("check", "fail if the models drift from the migrations", "shipmate db check"),
+        )
+    ],
+)
+
+_SERVE = Command(
+    "serve",
+    "run the HTTP API (FastAPI on uvicorn)",
+    examples=["shipmate serve --host 0.0.0.0 --port 8000 --workers 2"],
+    handler=_h("cmd_serve"),
+    args=[
+        Arg("--host", default="127.0.0.1", help="address to bind (default: %(default)s)"),
+        Arg("--port", type=int, default=8000, help="port (default: %(default)s)"),
+        Arg("--workers", type=int, default=1, help="worker processes (default: %(default)s)"),
+        Arg("--log-level", default="info", help="uvicorn log level (default: %(default)s)"),
+    ],
+)
+
+_KEYS = Group(
+    "keys",
+    "API keys for the server",
+    description="Create, list and revoke the API keys remote mode and the HTTP API use.",
+    examples=["shipmate keys create --name ci --scope write", "shipmate keys list"],
+    handler=_h("cmd_keys"),
+    dest="keys_command",
+    commands=[
+        Command(
+            "create",
+            "create a key; the token is printed once",
+            examples=[
+                "shipmate keys create --name ci --scope write --product api",
+                "shipmate keys create --name oncall --scope admin --json",
+                "shipmate keys create --name agent-web-1 --scope agent --host web-1",
+            ],
+            args=[
+                Arg("--name", required=True, help="a name for the key (shown as the actor)"),
+                Arg(
+                    "--scope",
+                    default="write",
+                    type=Choice(choices.KEY_SCOPES),
+                    help="read, write, admin or agent (a deploy agent's; needs --host) "
+                    "(default: %(default)s)",
+                ),
+                Arg(
+                    "--host",
+                    default=None,
+                    help="the one host an agent key acts for (agent keys only)",
+                ),
+                Arg(
+                    "--product",
+                    action="append",
+                    default=[],
+                    help="limit the key to this product (repeatable)",
+                ),
+                add_json,
+            ],
+        ),
+        Command(
+            "list",
+            "list keys (never their tokens)",
+            examples=["shipmate keys list --json"],
+            args=[add_json],
+        ),
+        Command(
+            "revoke",
+            "revoke a key by name",
+            examples=["shipmate keys revoke ci"],
+            args=[Arg("name", help="the key's name"), add_json],
+        ),
+    ],
+)
 
 
 def register_demo(sub: Any) -> None:

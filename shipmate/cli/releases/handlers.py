@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from shipmate.cli import render
-from shipmate.cli.arguments import fields_of
+from shipmate.cli.arguments import fields_of, local_only
 from shipmate.config import Settings
 from shipmate.domain.inputs.fields import parse_id
 from shipmate.errors import InvalidInputError, ShipmateError
@@ -321,13 +321,11 @@ def cmd_set_predecessor(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.url:
-        raise InvalidInputError(
-            "shipmate release apply runs the actions on this host and journals into the "
-            "database directly; unset SHIPMATE_URL / --url and give the database "
-            "(SHIPMATE_DATABASE_URL) instead",
-            field="url",
-        )
+    local_only(
+        settings,
+        "release apply",
+        "runs the actions on this host and journals into the database directly",
+    )
     if args.timeout is not None and not 0 < args.timeout <= 86400:
         raise InvalidInputError("--timeout must be between 0 and 86400 seconds", field="timeout")
     from shipmate.errors import DeployError

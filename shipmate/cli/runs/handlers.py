@@ -411,8 +411,15 @@ def _one_run(
     command: str,
     act: Callable[[Any, int], Any],
     text: Callable[[Any, datetime], str],
+    *,
+    abort: bool,
 ) -> int:
-    """``runs show`` and ``runs abort``: ``act`` on the run, print it (JSON, or ``text``)."""
+    """``runs show`` and ``runs abort``: ``act`` on the run, print it (JSON, or ``text``);
+    in remote mode the server does it."""
+    if settings.url:
+        from shipmate.cli.runs.remote_handlers import remote_one_run
+
+        return remote_one_run(args, settings, abort=abort)
     ctx = _open(settings, command)
     try:
         run = act(ctx, _run_id(args.id))
@@ -426,13 +433,13 @@ def _one_run(
 
 
 def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.url:
-        from shipmate.cli.runs.remote_handlers import remote_one_run
+    return _one_run(args, settings, "runs show", _show_run, render_run, abort=False)
 
-        return remote_one_run(args, settings, abort=False)
+
+def _show_run(ctx: Any, run_id: int) -> Any:
     from shipmate.services.runs.control import get_run
 
-    return _one_run(args, settings, "runs show", get_run, render_run)
+    return get_run(ctx, run_id)
 
 
 def cmd_runs_resume(args: argparse.Namespace, settings: Settings) -> int:
@@ -491,20 +498,21 @@ def cmd_runs_resume(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_runs_abort(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.url:
-        from shipmate.cli.runs.remote_handlers import remote_one_run
-
-        return remote_one_run(args, settings, abort=True)
-    from shipmate.services.records.deployments import default_actor
-    from shipmate.services.runs.control import abort_run
-
     return _one_run(
         args,
         settings,
         "runs abort",
-        lambda ctx, run_id: abort_run(ctx, run_id, actor=default_actor()),
+        _abort_run,
         lambda run, _now: f"run {run.id} aborted; traffic and slots were left as they were",
+        abort=True,
     )
+
+
+def _abort_run(ctx: Any, run_id: int) -> Any:
+    from shipmate.services.records.deployments import default_actor
+    from shipmate.services.runs.control import abort_run
+
+    return abort_run(ctx, run_id, actor=default_actor())
 
 
 def cmd_hosts(args: argparse.Namespace, settings: Settings) -> int:

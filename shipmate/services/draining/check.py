@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipmate.domain.fielddicts import fields_dict
 from shipmate.engine.drain.config import make_drain_check
@@ -21,13 +21,11 @@ from shipmate.services.context import Context
 from shipmate.services.deploys.config import RunParts, parts_from_params
 from shipmate.services.draining.recording import force_retired_event, mark_drained, progress_writer
 from shipmate.services.draining.retire import DRAIN_STEP, drain_config_of
-from shipmate.services.draining.states import (
-    VersionState,
-    list_version_states,
-    transition,
-    update_pending,
-)
+from shipmate.services.draining.states import list_version_states, transition, update_pending
 from shipmate.services.runs.journal import RunRecord, get_run, list_runs
+
+if TYPE_CHECKING:
+    from shipmate.services.draining.states import VersionState
 
 __all__ = ["DrainReport", "PartsFor", "check_draining"]
 
