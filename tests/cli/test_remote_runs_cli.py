@@ -156,12 +156,21 @@ def test_a_failed_health_check_exits_like_a_local_run(site: Site) -> None:
     assert local.message in done.stderr
 
 
-def test_rollback_yes_from_another_directory(site: Site) -> None:
-    fakes = make_fakes(site.tmp / "qa")
+def _deployed_twice(site: Site, environment: str) -> Any:
+    """1.0.0 then 2.0.0 deployed in ``environment`` (each test its own: tests of this
+    module may run in any order, on different workers); the fakes that serve them."""
+    fakes = make_fakes(site.tmp / environment)
     for version in ("1.0.0", "2.0.0"):
-        made = create_remote_run(site.ctx, RemoteRunRequest("deploy", "api", "qa", version=version))
+        made = create_remote_run(
+            site.ctx, RemoteRunRequest("deploy", "api", environment, version=version)
+        )
         assert made.run is not None
         assert drive_as_agent(site.ctx, made.run.id, fakes.parts).end is not None
+    return fakes
+
+
+def test_rollback_yes_from_another_directory(site: Site) -> None:
+    _deployed_twice(site, "qa")
     argv = ("rollback", "--product", "api", "--env", "qa", "--yes")
     done, result = _run_cli(site, argv, "qa", {})
     assert done.returncode == 0, done.stderr
@@ -174,12 +183,15 @@ def test_rollback_yes_from_another_directory(site: Site) -> None:
 
 
 def test_without_yes_and_a_terminal_nothing_is_rolled_back(site: Site) -> None:
+    _deployed_twice(site, "qa-asked")
     _clean_env()
-    argv = ("rollback", "--product", "api", "--env", "qa", "--to", "2.0.0")
+    argv = ("rollback", "--product", "api", "--env", "qa-asked", "--to", "1.0.0")
     done = _shipmate("sqlalchemy,alembic", argv, site.env(), site.work)
     assert done.returncode == 2 and "pass --yes" in done.stderr
     with site.ctx.read() as conn:
-        waiting = conn.execute(select(runs.c.id).where(runs.c.status == "running")).all()
+        waiting = conn.execute(
+            select(runs.c.id).where(runs.c.status == "running", runs.c.environment == "qa-asked")
+        ).all()
     assert waiting == []
 
 
@@ -209,12 +221,20 @@ def test_a_run_no_agent_took_shows_as_waiting_and_can_be_aborted(site: Site) -> 
 
 
 def test_runs_hosts_and_versions_read_the_server(site: Site) -> None:
+    fakes = _deployed_twice(site, "qa-read")
+    back = create_remote_run(site.ctx, RemoteRunRequest("rollback", "api", "qa-read"))
+    assert back.run is not None
+    assert drive_as_agent(site.ctx, back.run.id, fakes.parts).end is not None
     _clean_env()
+    with site.ctx.read() as conn:
+        first = conn.execute(
+            select(runs.c.id).where(runs.c.environment == "qa-read").order_by(runs.c.id).limit(1)
+        ).scalar_one()
     for argv, words in (
-        (("runs", "list", "--product", "api"), "rollback"),
-        (("runs", "show", "1"), "Run 1: deploy of api"),
+        (("runs", "list", "--product", "api", "--env", "qa-read"), "rollback"),
+        (("runs", "show", str(first)), f"Run {first}: deploy of api"),
         (("hosts",), "web-1"),
-        (("versions", "--product", "api"), "qa"),
+        (("versions", "--product", "api"), "qa-read"),
     ):
         done = _shipmate("sqlalchemy,alembic", argv, site.env(), site.work)
         assert done.returncode == 0, (argv, done.stderr)
